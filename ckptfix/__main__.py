@@ -1,0 +1,3 @@
+from ckptfix._cli import main
+
+main()

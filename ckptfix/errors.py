@@ -1,0 +1,49 @@
+"""Typed errors for input that cannot be read safely.
+
+Every error names the file and what is wrong with it; the CLI turns them into findings and exit 3,
+never into a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CkptfixError(Exception):
+    """Base class for errors ckptfix reports to the user."""
+
+
+class UnreadableFile(CkptfixError):
+    """A file could not be read safely: corrupt, truncated, empty, wrong format, too large."""
+
+    code = "unreadable"
+
+    def __init__(self, path: Path | str, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnsafePickle(UnreadableFile):
+    """A pickle asked for globals outside the allowlist. Nothing was executed."""
+
+    code = "unsafe-pickle"
+
+    def __init__(self, path: Path | str, refused: list[tuple[str, str, int]], problem: str | None = None):
+        self.refused = refused  # (module, name, opcode offset)
+        names = ", ".join(f"{m}.{n} (at byte {o})" for m, n, o in refused[:5])
+        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        super().__init__(
+            path,
+            problem or f"pickle asks for globals outside the allowlist: {names}{more}; nothing was executed",
+        )
+
+
+class ResourceLimit(UnreadableFile):
+    """Input exceeds a documented limit (size, nesting, entry count)."""
+
+    code = "resource-limit"
+
+
+class UsageError(CkptfixError):
+    """Bad command-line input: exit 2."""

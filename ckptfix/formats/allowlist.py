@@ -1,0 +1,162 @@
+"""The globals a checkpoint pickle may name, and the inert values ckptfix builds for them.
+
+Nothing here imports or calls the real objects: each allowed global maps to a small pure function
+of the decoded arguments. Anything not listed is refused by the decoder, reported by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ckptfix.formats.objects import DTYPES, STORAGE_TYPES, Opaque, StorageRef, TensorRef
+
+
+class BadArguments(ValueError):
+    """An allowed global was called with arguments it never gets from torch."""
+
+
+@dataclass(frozen=True)
+class AllowedGlobal:
+    module: str
+    name: str
+    call: Callable[[tuple], Any] | None  # for REDUCE / NEWOBJ; None: a value, not callable
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(frozen=True)
+class StorageType:
+    name: str
+
+    @property
+    def dtype(self) -> str:
+        return STORAGE_TYPES[self.name][0]
+
+    @property
+    def itemsize(self) -> int:
+        return STORAGE_TYPES[self.name][1]
+
+
+@dataclass(frozen=True)
+class DType:
+    name: str
+
+
+def _tuple_arg(args: tuple, i: int) -> tuple:
+    v = args[i]
+    if not isinstance(v, (tuple, list)) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        raise BadArguments(f"argument {i} must be a tuple of ints")
+    return tuple(v)
+
+
+def _rebuild_tensor(args: tuple) -> TensorRef:
+    if len(args) < 4 or not isinstance(args[0], StorageRef) or not isinstance(args[1], int):
+        raise BadArguments("tensor rebuild expects (storage, offset, size, stride, ...)")
+    shape, stride = _tuple_arg(args, 2), _tuple_arg(args, 3)
+    if len(shape) != len(stride) or args[1] < 0 or any(s < 0 for s in shape):
+        raise BadArguments("tensor rebuild: inconsistent size/stride/offset")
+    requires_grad = bool(args[4]) if len(args) > 4 and isinstance(args[4], bool) else False
+    ref = TensorRef(args[0], args[1], shape, stride, requires_grad)
+    if ref.numel and ref.offset + _extent(shape, stride) > ref.storage.numel:
+        raise BadArguments("tensor rebuild: view reaches past the end of its storage")
+    return ref
+
+
+def _extent(shape: tuple[int, ...], stride: tuple[int, ...]) -> int:
+    return 1 + sum((s - 1) * st for s, st in zip(shape, stride))
+
+
+def _rebuild_parameter(args: tuple) -> TensorRef:
+    if not args or not isinstance(args[0], TensorRef):
+        raise BadArguments("parameter rebuild expects a tensor")
+    return args[0]
+
+
+def _ordered_dict(args: tuple) -> dict:
+    if args and not (len(args) == 1 and isinstance(args[0], (list, tuple))):
+        raise BadArguments("OrderedDict expects no arguments or a list of pairs")
+    return dict(args[0]) if args else {}
+
+
+def _codecs_encode(args: tuple) -> bytes:
+    if len(args) != 2 or not isinstance(args[0], str) or args[1] not in ("latin1", "latin-1"):
+        raise BadArguments("_codecs.encode expects (str, 'latin1')")
+    return args[0].encode("latin1")
+
+
+def _container(kind: type) -> Callable[[tuple], Any]:
+    def build(args: tuple) -> Any:
+        if len(args) > 1:
+            raise BadArguments(f"{kind.__name__} expects at most one argument")
+        items = args[0] if args else ()
+        if not isinstance(items, (list, tuple, set, frozenset)):
+            raise BadArguments(f"{kind.__name__} expects a list")
+        return kind(items)
+
+    return build
+
+
+def _size(args: tuple) -> tuple:
+    if len(args) != 1:
+        raise BadArguments("torch.Size expects one tuple")
+    return _tuple_arg(args, 0)
+
+
+def _device(args: tuple) -> str:
+    if not args or not all(isinstance(a, (str, int)) for a in args):
+        raise BadArguments("torch.device expects a name")
+    return ":".join(str(a) for a in args)
+
+
+def _opaque(kind: str) -> Callable[[tuple], Opaque]:
+    def build(args: tuple) -> Opaque:
+        return Opaque(kind, ())
+
+    return build
+
+
+def _build_table(entries: list[AllowedGlobal]) -> dict[tuple[str, str], AllowedGlobal]:
+    return {(e.module, e.name): e for e in entries}
+
+
+_TORCH: list[AllowedGlobal] = [
+    AllowedGlobal("collections", "OrderedDict", _ordered_dict),
+    AllowedGlobal("builtins", "set", _container(set)),
+    AllowedGlobal("builtins", "frozenset", _container(frozenset)),
+    AllowedGlobal("builtins", "bytearray", _container(bytearray)),
+    AllowedGlobal("__builtin__", "set", _container(set)),
+    AllowedGlobal("_codecs", "encode", _codecs_encode),
+    AllowedGlobal("torch._utils", "_rebuild_tensor_v2", _rebuild_tensor),
+    AllowedGlobal("torch._utils", "_rebuild_tensor", _rebuild_tensor),
+    AllowedGlobal("torch._utils", "_rebuild_parameter", _rebuild_parameter),
+    AllowedGlobal("torch", "Size", _size),
+    AllowedGlobal("torch", "device", _device),
+]
+_TORCH += [AllowedGlobal("torch", n, None) for n in STORAGE_TYPES]
+_TORCH += [AllowedGlobal("torch", n, None) for n in DTYPES]
+
+# accelerate loads random_states_*.pkl with torch's weights_only loader plus exactly these numpy
+# globals (accelerate/utils/other.py TORCH_SAFE_GLOBALS); we decode them as opaque values.
+_NUMPY_RNG: list[AllowedGlobal] = [
+    AllowedGlobal("numpy.core.multiarray", "_reconstruct", _opaque("numpy.ndarray")),
+    AllowedGlobal("numpy._core.multiarray", "_reconstruct", _opaque("numpy.ndarray")),
+    AllowedGlobal("numpy", "ndarray", None),
+    AllowedGlobal("numpy", "dtype", _opaque("numpy.dtype")),
+    AllowedGlobal("numpy.dtypes", "UInt32DType", None),
+]
+
+TORCH_STATE = _build_table(_TORCH)
+RNG_STATE = _build_table(_TORCH + _NUMPY_RNG)
+
+
+def value_of(g: AllowedGlobal) -> Any:
+    """What a non-callable allowed global stands for when it appears as a plain value."""
+    if g.module == "torch" and g.name in STORAGE_TYPES:
+        return StorageType(g.name)
+    if g.module == "torch" and g.name in DTYPES:
+        return DType(g.name)
+    return Opaque(g.qualname)

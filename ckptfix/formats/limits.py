@@ -1,0 +1,27 @@
+"""Resource limits applied while decoding untrusted files.
+
+Real scheduler/optimizer states sit far below every limit (a LoRA optimizer with thousands of
+parameters: a few hundred KB of pickle, a few thousand zip entries, nesting depth < 10). A file
+beyond a limit is refused with a message naming the limit, before the work it would cost is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_pickle_bytes: int = 64 * 1024 * 1024  # size of one data.pkl (or legacy pickle)
+    max_zip_entries: int = 1_000_000  # central-directory records
+    max_central_directory_bytes: int = 256 * 1024 * 1024
+    max_nesting: int = 64  # containers inside containers, after decoding
+    max_objects: int = 5_000_000  # containers and values reachable after decoding
+    max_mark_depth: int = 10_000  # open MARKs on the pickle VM's metastack
+    max_long_bytes: int = 1024  # LONG1/LONG4/LONG literal size
+    max_json_bytes: int = 16 * 1024 * 1024  # trainer JSON files
+    max_safetensors_header: int = 100 * 1024 * 1024  # the safetensors crate's own limit
+    max_scalar_entry_bytes: int = 1024 * 1024  # a storage read for a scalar value
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,100 @@
+"""Plain values the restricted decoder produces in place of torch / numpy objects.
+
+Nothing here imports torch: a decoded pickle is made of builtins plus these frozen records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# torch storage class name -> (dtype name, element size in bytes, struct format or None)
+STORAGE_TYPES: dict[str, tuple[str, int, str | None]] = {
+    "DoubleStorage": ("float64", 8, "d"),
+    "FloatStorage": ("float32", 4, "f"),
+    "HalfStorage": ("float16", 2, "e"),
+    "BFloat16Storage": ("bfloat16", 2, None),
+    "LongStorage": ("int64", 8, "q"),
+    "IntStorage": ("int32", 4, "i"),
+    "ShortStorage": ("int16", 2, "h"),
+    "CharStorage": ("int8", 1, "b"),
+    "ByteStorage": ("uint8", 1, "B"),
+    "BoolStorage": ("bool", 1, "?"),
+    "ComplexFloatStorage": ("complex64", 8, None),
+    "ComplexDoubleStorage": ("complex128", 16, None),
+    "UntypedStorage": ("uint8", 1, "B"),
+}
+
+# torch dtype attribute name -> (element size, struct format or None)
+DTYPES: dict[str, tuple[int, str | None]] = {
+    "float64": (8, "d"), "double": (8, "d"),
+    "float32": (4, "f"), "float": (4, "f"),
+    "float16": (2, "e"), "half": (2, "e"),
+    "bfloat16": (2, None),
+    "int64": (8, "q"), "long": (8, "q"),
+    "int32": (4, "i"), "int": (4, "i"),
+    "int16": (2, "h"), "short": (2, "h"),
+    "int8": (1, "b"), "uint8": (1, "B"), "bool": (1, "?"),
+    "uint16": (2, "H"), "uint32": (4, "I"), "uint64": (8, "Q"),
+    "complex64": (8, None), "complex128": (16, None),
+    "float8_e4m3fn": (1, None), "float8_e5m2": (1, None),
+}
+
+
+@dataclass(frozen=True)
+class StorageRef:
+    """A storage referenced by persistent id: its bytes live in the zip entry ``<prefix>/data/<key>``."""
+
+    key: str
+    dtype: str  # element dtype name, e.g. "float32"
+    itemsize: int
+    location: str
+    numel: int  # number of elements the pickle declares
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * self.itemsize
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A tensor as the pickle describes it; no bytes are read until a value is asked for."""
+
+    storage: StorageRef
+    offset: int  # storage offset, in elements
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    requires_grad: bool = False
+
+    @property
+    def dtype(self) -> str:
+        return self.storage.dtype
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def describe(self) -> str:
+        return f"tensor({self.dtype}, shape={list(self.shape)})"
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """An allowlisted object decoded without being built (numpy arrays in RNG states, dtypes, ...)."""
+
+    kind: str  # "module.name" of the allowlisted global that made it
+    args: tuple = ()
+
+    def describe(self) -> str:
+        return f"<{self.kind}>"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Stands in for a global outside the allowlist; the decode reports it and never builds it."""
+
+    module: str
+    name: str
+    offset: int

@@ -1,0 +1,469 @@
+"""A pickle decoder that never executes anything.
+
+It interprets pickle opcodes (protocols 0-5) on its own stack machine. Globals are looked up in an
+allowlist of inert builders (``allowlist.py``); any other global is recorded as ``Refused`` with its
+module, name and opcode offset and is never imported. The decode then fails with ``UnsafePickle``
+naming every refused global. Size, nesting and literal limits (``limits.py``) bound time and memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
+from ckptfix.formats.allowlist import AllowedGlobal, BadArguments, value_of
+from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.formats.objects import Opaque, Refused, TensorRef
+
+_MARK = object()
+
+
+class _Malformed(Exception):
+    pass
+
+
+class PickleResult:
+    __slots__ = ("value", "refused", "error", "end")
+
+    def __init__(self, value: Any, refused: list[Refused], error: str | None, end: int):
+        self.value = value
+        self.refused = refused
+        self.error = error
+        self.end = end  # offset just past STOP
+
+
+def run_pickle(
+    data: bytes | memoryview,
+    allow: dict[tuple[str, str], AllowedGlobal],
+    persistent_load: Callable[[Any], Any] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    start: int = 0,
+) -> PickleResult:
+    """Interpret one pickle starting at ``start``. Never raises for bad input: see ``error``."""
+    vm = _VM(data, allow, persistent_load, limits)
+    try:
+        value = vm.run(start)
+        _check_shape(value, limits)
+        return PickleResult(value, vm.refused, None, vm.pos)
+    except (_Malformed, BadArguments) as exc:
+        return PickleResult(None, vm.refused, f"{exc} (at byte {vm.op_at})", vm.pos)
+    except (IndexError, struct.error):
+        return PickleResult(None, vm.refused, f"pickle ends early (at byte {vm.op_at})", vm.pos)
+    except (TypeError, ValueError, KeyError, UnicodeDecodeError, OverflowError) as exc:
+        return PickleResult(None, vm.refused, f"malformed pickle: {type(exc).__name__}: {exc} (at byte {vm.op_at})", vm.pos)
+    except RecursionError:
+        return PickleResult(None, vm.refused, "structure nested too deeply", vm.pos)
+    except _LimitHit as exc:
+        return PickleResult(None, vm.refused, f"limit: {exc}", vm.pos)
+
+
+def decode_pickle(
+    path: Path,
+    data: bytes | memoryview,
+    allow: dict[tuple[str, str], AllowedGlobal],
+    persistent_load: Callable[[Any], Any] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    start: int = 0,
+    what: str = "pickle",
+) -> PickleResult:
+    """Decode or raise a typed error naming ``path``."""
+    res = run_pickle(data, allow, persistent_load, limits, start)
+    if res.refused:
+        refused = [(r.module, r.name, r.offset) for r in res.refused]
+        extra = f"; the stream is also malformed: {res.error}" if res.error else ""
+        err = UnsafePickle(path, refused)
+        if extra:
+            err = UnsafePickle(path, refused, str(err.problem) + extra)
+        raise err
+    if res.error is not None:
+        if res.error.startswith("limit: "):
+            raise ResourceLimit(path, f"{what}: {res.error[7:]}")
+        raise UnreadableFile(path, f"{what} cannot be decoded: {res.error}")
+    return res
+
+
+class _LimitHit(Exception):
+    pass
+
+
+class _VM:
+    def __init__(self, data, allow, persistent_load, limits: Limits):
+        self.data = memoryview(data) if not isinstance(data, memoryview) else data
+        self.allow = allow
+        self.persistent_load = persistent_load
+        self.limits = limits
+        self.refused: list[Refused] = []
+        self.pos = 0
+        self.op_at = 0
+        self.tuple_depth: dict[int, int] = {}
+
+    # -- reading primitives --------------------------------------------------------------
+    def take(self, n: int) -> memoryview:
+        p = self.pos
+        if n < 0 or p + n > len(self.data):
+            raise _Malformed(f"a literal declares {n:,} bytes but only {len(self.data) - p:,} remain")
+        self.pos = p + n
+        return self.data[p:p + n]
+
+    def line(self) -> bytes:
+        d = self.data
+        p = self.pos
+        end = bytes(d[p:p + 65536]).find(b"\n")
+        if end < 0:
+            raise _Malformed("unterminated text line")
+        self.pos = p + end + 1
+        return bytes(d[p:p + end])
+
+    def u8(self) -> int:
+        v = self.data[self.pos]
+        self.pos += 1
+        return v
+
+    def unpack(self, fmt: str, n: int):
+        v = struct.unpack_from(fmt, self.data, self.pos)[0]
+        self.pos += n
+        return v
+
+    # -- machine ---------------------------------------------------------------------------
+    def run(self, start: int) -> Any:
+        self.pos = start
+        stack: list[Any] = []
+        metastack: list[list[Any]] = []
+        memo: dict[int, Any] = {}
+        data = self.data
+        n = len(data)
+        limits = self.limits
+
+        def pop_mark() -> list[Any]:
+            nonlocal stack
+            if not metastack:
+                raise _Malformed("MARK expected")
+            items = stack
+            stack = metastack.pop()
+            return items
+
+        def make_tuple(items) -> tuple:
+            t = tuple(items)
+            d = 1
+            for x in t:
+                if type(x) is tuple:
+                    d = max(d, self.tuple_depth.get(id(x), 1) + 1)
+            if d > limits.max_nesting:
+                raise _LimitHit(f"tuples nested deeper than {limits.max_nesting}")
+            self.tuple_depth[id(t)] = d
+            return t
+
+        while True:
+            if self.pos >= n:
+                raise _Malformed("pickle ends without STOP")
+            self.op_at = self.pos
+            op = data[self.pos]
+            self.pos += 1
+
+            if op == 0x71:  # BINPUT
+                memo[self.u8()] = stack[-1]
+            elif op == 0x68:  # BINGET
+                stack.append(self._memo_get(memo, self.u8()))
+            elif op == 0x58:  # BINUNICODE
+                ln = self.unpack("<I", 4)
+                stack.append(str(self.take(ln), "utf-8", "surrogatepass"))
+            elif op == 0x4B:  # BININT1
+                stack.append(self.u8())
+            elif op == 0x4A:  # BININT
+                stack.append(self.unpack("<i", 4))
+            elif op == 0x4D:  # BININT2
+                stack.append(self.unpack("<H", 2))
+            elif op == 0x28:  # MARK
+                if len(metastack) >= limits.max_mark_depth:
+                    raise _LimitHit(f"more than {limits.max_mark_depth:,} open MARKs")
+                metastack.append(stack)
+                stack = []
+            elif op == 0x74:  # TUPLE
+                items = pop_mark()
+                stack.append(make_tuple(items))
+            elif op == 0x85:  # TUPLE1
+                stack[-1] = make_tuple((stack[-1],))
+            elif op == 0x86:  # TUPLE2
+                stack[-2:] = [make_tuple(stack[-2:])] if len(stack) >= 2 else self._short()
+            elif op == 0x87:  # TUPLE3
+                stack[-3:] = [make_tuple(stack[-3:])] if len(stack) >= 3 else self._short()
+            elif op == 0x29:  # EMPTY_TUPLE
+                stack.append(())
+            elif op == 0x5D:  # EMPTY_LIST
+                stack.append([])
+            elif op == 0x7D:  # EMPTY_DICT
+                stack.append({})
+            elif op == 0x8F:  # EMPTY_SET
+                stack.append(set())
+            elif op == 0x61:  # APPEND
+                v = stack.pop()
+                self._extend(stack[-1], [v])
+            elif op == 0x65:  # APPENDS
+                items = pop_mark()
+                self._extend(stack[-1], items)
+            elif op == 0x73:  # SETITEM
+                v = stack.pop()
+                k = stack.pop()
+                self._setitems(stack[-1], [k, v])
+            elif op == 0x75:  # SETITEMS
+                items = pop_mark()
+                self._setitems(stack[-1], items)
+            elif op == 0x90:  # ADDITEMS
+                items = pop_mark()
+                target = stack[-1]
+                if not isinstance(target, set):
+                    raise _Malformed("ADDITEMS on a non-set")
+                target.update(items)
+            elif op == 0x91:  # FROZENSET
+                items = pop_mark()
+                stack.append(frozenset(items))
+            elif op == 0x6C:  # LIST
+                stack.append(list(pop_mark()))
+            elif op == 0x64:  # DICT
+                items = pop_mark()
+                d: dict = {}
+                self._setitems(d, items)
+                stack.append(d)
+            elif op == 0x4E:  # NONE
+                stack.append(None)
+            elif op == 0x88:  # NEWTRUE
+                stack.append(True)
+            elif op == 0x89:  # NEWFALSE
+                stack.append(False)
+            elif op == 0x47:  # BINFLOAT
+                stack.append(self.unpack(">d", 8))
+            elif op == 0x8A:  # LONG1
+                ln = self.u8()
+                stack.append(int.from_bytes(self.take(ln), "little", signed=True))
+            elif op == 0x8B:  # LONG4
+                ln = self.unpack("<i", 4)
+                if ln > limits.max_long_bytes:
+                    raise _LimitHit(f"integer literal of {ln:,} bytes (limit {limits.max_long_bytes:,})")
+                stack.append(int.from_bytes(self.take(ln), "little", signed=True))
+            elif op == 0x8C:  # SHORT_BINUNICODE
+                ln = self.u8()
+                stack.append(str(self.take(ln), "utf-8", "surrogatepass"))
+            elif op == 0x8D:  # BINUNICODE8
+                ln = self.unpack("<Q", 8)
+                stack.append(str(self.take(ln), "utf-8", "surrogatepass"))
+            elif op == 0x43:  # SHORT_BINBYTES
+                stack.append(bytes(self.take(self.u8())))
+            elif op == 0x42:  # BINBYTES
+                stack.append(bytes(self.take(self.unpack("<I", 4))))
+            elif op == 0x8E:  # BINBYTES8
+                stack.append(bytes(self.take(self.unpack("<Q", 8))))
+            elif op == 0x96:  # BYTEARRAY8
+                stack.append(bytearray(self.take(self.unpack("<Q", 8))))
+            elif op == 0x55:  # SHORT_BINSTRING
+                stack.append(bytes(self.take(self.u8())).decode("latin1"))
+            elif op == 0x54:  # BINSTRING
+                ln = self.unpack("<i", 4)
+                stack.append(bytes(self.take(ln)).decode("latin1"))
+            elif op == 0x72:  # LONG_BINPUT
+                memo[self.unpack("<I", 4)] = stack[-1]
+            elif op == 0x6A:  # LONG_BINGET
+                stack.append(self._memo_get(memo, self.unpack("<I", 4)))
+            elif op == 0x94:  # MEMOIZE
+                memo[len(memo)] = stack[-1]
+            elif op == 0x70:  # PUT
+                memo[self._int_line()] = stack[-1]
+            elif op == 0x67:  # GET
+                stack.append(self._memo_get(memo, self._int_line()))
+            elif op == 0x30:  # POP
+                if stack:
+                    stack.pop()
+                else:
+                    pop_mark()
+            elif op == 0x31:  # POP_MARK
+                pop_mark()
+            elif op == 0x32:  # DUP
+                stack.append(stack[-1])
+            elif op == 0x80:  # PROTO
+                proto = self.u8()
+                if proto > 5:
+                    raise _Malformed(f"unsupported pickle protocol {proto}")
+            elif op == 0x95:  # FRAME
+                self.unpack("<Q", 8)
+            elif op == 0x63:  # GLOBAL
+                module = self.line().decode("utf-8")
+                name = self.line().decode("utf-8")
+                stack.append(self._global(module, name))
+            elif op == 0x93:  # STACK_GLOBAL
+                name = stack.pop()
+                module = stack.pop()
+                if not isinstance(module, str) or not isinstance(name, str):
+                    raise _Malformed("STACK_GLOBAL needs two strings")
+                stack.append(self._global(module, name))
+            elif op in (0x82, 0x83, 0x84):  # EXT1/2/4: the copyreg extension registry
+                code = self.u8() if op == 0x82 else self.unpack("<H", 2) if op == 0x83 else self.unpack("<i", 4)
+                self.refused.append(Refused("copyreg.extension", str(code), self.op_at))
+                stack.append(self.refused[-1])
+            elif op == 0x52:  # REDUCE
+                args = stack.pop()
+                func = stack[-1]
+                stack[-1] = self._call(func, args)
+            elif op == 0x81:  # NEWOBJ
+                args = stack.pop()
+                cls = stack[-1]
+                stack[-1] = self._call(cls, args)
+            elif op == 0x92:  # NEWOBJ_EX
+                kwargs = stack.pop()
+                args = stack.pop()
+                cls = stack[-1]
+                stack[-1] = self._call(cls, args, kwargs)
+            elif op == 0x6F:  # OBJ
+                items = pop_mark()
+                if not items:
+                    raise _Malformed("OBJ without a class")
+                stack.append(self._call(items[0], tuple(items[1:])))
+            elif op == 0x69:  # INST
+                module = self.line().decode("utf-8")
+                name = self.line().decode("utf-8")
+                cls = self._global(module, name)
+                items = pop_mark()
+                stack.append(self._call(cls, tuple(items)))
+            elif op == 0x62:  # BUILD
+                state = stack.pop()
+                self._build(stack[-1], state)
+            elif op == 0x51:  # BINPERSID
+                pid = stack.pop()
+                stack.append(self._persistent(pid))
+            elif op == 0x50:  # PERSID
+                stack.append(self._persistent(self.line().decode("ascii")))
+            elif op == 0x49:  # INT
+                s = self.line()
+                stack.append(True if s == b"01" else False if s == b"00" else self._parse_int(s))
+            elif op == 0x4C:  # LONG
+                s = self.line()
+                stack.append(self._parse_int(s[:-1] if s.endswith(b"L") else s))
+            elif op == 0x46:  # FLOAT
+                stack.append(float(self.line()))
+            elif op == 0x53:  # STRING
+                s = self.line()
+                if len(s) < 2 or s[0] != s[-1] or s[0] not in b"'\"":
+                    raise _Malformed("STRING literal not quoted")
+                stack.append(codecs.escape_decode(s[1:-1])[0].decode("latin1"))
+            elif op == 0x56:  # UNICODE
+                stack.append(self.line().decode("raw-unicode-escape"))
+            elif op in (0x97, 0x98):  # NEXT_BUFFER / READONLY_BUFFER: out-of-band buffers
+                raise _Malformed("out-of-band pickle buffers are not used by torch")
+            elif op == 0x2E:  # STOP
+                if metastack:
+                    raise _Malformed("STOP with an open MARK")
+                if len(stack) != 1:
+                    raise _Malformed(f"STOP with {len(stack)} values on the stack")
+                return stack[0]
+            else:
+                raise _Malformed(f"unknown opcode 0x{op:02x}")
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _short():
+        raise _Malformed("stack underflow")
+
+    @staticmethod
+    def _memo_get(memo: dict, key: int) -> Any:
+        try:
+            return memo[key]
+        except KeyError:
+            raise _Malformed(f"memo key {key} was never stored") from None
+
+    def _int_line(self) -> int:
+        return self._parse_int(self.line())
+
+    def _parse_int(self, s: bytes) -> int:
+        if len(s) > self.limits.max_long_bytes:
+            raise _LimitHit(f"integer literal of {len(s):,} digits (limit {self.limits.max_long_bytes:,})")
+        return int(s)
+
+    def _global(self, module: str, name: str) -> Any:
+        g = self.allow.get((module, name))
+        if g is None:
+            r = Refused(module, name, self.op_at)
+            self.refused.append(r)
+            return r
+        return g if g.call is not None else value_of(g)
+
+    def _call(self, func: Any, args: Any, kwargs: Any = None) -> Any:
+        if isinstance(func, Refused):
+            return func  # never called: the decode fails with UnsafePickle at the end
+        if not isinstance(func, AllowedGlobal):
+            raise _Malformed(f"call of a non-callable {type(func).__name__}")
+        if kwargs:
+            raise _Malformed(f"{func.qualname} called with keyword arguments")
+        if not isinstance(args, tuple):
+            raise _Malformed("call arguments are not a tuple")
+        if any(isinstance(a, Refused) for a in args):
+            return next(a for a in args if isinstance(a, Refused))
+        return func.call(args)
+
+    def _build(self, obj: Any, state: Any) -> None:
+        if isinstance(obj, (Refused, Opaque, TensorRef)):
+            return  # opaque values keep no state; refused ones are reported, never built
+        raise _Malformed(f"BUILD on a {type(obj).__name__}")
+
+    def _persistent(self, pid: Any) -> Any:
+        if self.persistent_load is None:
+            raise _Malformed("persistent id in a pickle that should have none")
+        if any(isinstance(x, Refused) for x in (pid if isinstance(pid, tuple) else (pid,))):
+            return next(x for x in pid if isinstance(x, Refused))
+        return self.persistent_load(pid)
+
+    def _extend(self, target: Any, items: list) -> None:
+        if isinstance(target, list):
+            target.extend(items)
+        elif isinstance(target, Refused):
+            return
+        else:
+            raise _Malformed(f"APPEND to a {type(target).__name__}")
+
+    def _setitems(self, target: Any, items: list) -> None:
+        if isinstance(target, Refused):
+            return
+        if not isinstance(target, dict):
+            raise _Malformed(f"SETITEM on a {type(target).__name__}")
+        if len(items) % 2:
+            raise _Malformed("odd number of items for SETITEMS")
+        for i in range(0, len(items), 2):
+            target[items[i]] = items[i + 1]
+
+
+def _check_shape(value: Any, limits: Limits) -> None:
+    """Refuse cycles, deep nesting and huge object graphs: renderers and JSON must be able to walk it.
+
+    An iterative post-order walk computing each container's height once (shared sub-structures are
+    visited once, so a crafted DAG cannot make this exponential).
+    """
+    height: dict[int, int] = {}
+    gray: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        obj, leaving = stack.pop()
+        if not isinstance(obj, (list, tuple, dict, set, frozenset)):
+            continue
+        key = id(obj)
+        children = list(obj.keys()) + list(obj.values()) if isinstance(obj, dict) else obj
+        if leaving:
+            h = 1
+            for c in children:
+                ch = height.get(id(c), 0) if isinstance(c, (list, tuple, dict, set, frozenset)) else 0
+                if ch + 1 > h:
+                    h = ch + 1
+            if h > limits.max_nesting:
+                raise _LimitHit(f"containers nested deeper than {limits.max_nesting}")
+            height[key] = h
+            gray.discard(key)
+            continue
+        if key in height:
+            continue
+        if key in gray:
+            raise _Malformed("the structure contains itself (a cycle): not a checkpoint state")
+        gray.add(key)
+        if len(height) + len(gray) > limits.max_objects:
+            raise _LimitHit(f"more than {limits.max_objects:,} containers")
+        stack.append((obj, True))
+        stack.extend((c, False) for c in children)

@@ -1,0 +1,208 @@
+"""Read files written by ``torch.save`` without torch and without running pickle code.
+
+The zip format: ``<prefix>/data.pkl`` (the pickled object), ``<prefix>/data/<key>`` (raw storage
+bytes), ``<prefix>/byteorder``. Tensors come back as ``TensorRef`` records; the bytes of a storage are
+read only when ``read_scalar`` asks for one value, so getting an optimizer's step count reads a few
+kilobytes of a multi-gigabyte file. The legacy (pre-1.6, non-zip) format is decoded too.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ckptfix.errors import ResourceLimit, UnreadableFile
+from ckptfix.formats.allowlist import TORCH_STATE, AllowedGlobal, StorageType
+from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.formats.objects import DTYPES, Refused, StorageRef, TensorRef
+from ckptfix.formats.pickle_vm import decode_pickle
+from ckptfix.formats.zipdir import CountingFile, ZipDirectory, ZipEntry
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass
+class TorchFile:
+    """A decoded torch file. Keep it open (a context manager) while reading scalar values."""
+
+    path: Path
+    format: str  # "zip" or "legacy"
+    obj: Any
+    _f: CountingFile
+    _zip: ZipDirectory | None = None
+    _prefix: str = ""
+    _little_endian: bool = True
+    _legacy_offsets: dict[str, int] = field(default_factory=dict)
+    _limits: Limits = DEFAULT_LIMITS
+
+    @property
+    def bytes_read(self) -> int:
+        return self._f.bytes_read
+
+    @property
+    def size(self) -> int:
+        return self._f.size
+
+    def __enter__(self) -> "TorchFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def read_scalar(self, t: TensorRef) -> int | float | bool:
+        """The value of a one-element tensor, reading only its storage's few bytes."""
+        if t.numel != 1:
+            raise UnreadableFile(self.path, f"expected a one-element tensor, found shape {list(t.shape)}")
+        size, fmt = DTYPES.get(t.dtype, (t.storage.itemsize, None))
+        start = t.offset * size
+        raw = self._storage_bytes(t.storage, start, size)
+        return _decode_scalar(raw, t.dtype, fmt, self._little_endian)
+
+    def _storage_bytes(self, s: StorageRef, start: int, n: int) -> bytes:
+        if self._zip is not None:
+            entry = self._zip.entries.get(f"{self._prefix}/data/{s.key}")
+            if entry is None:
+                raise UnreadableFile(self.path, f"storage {s.key!r} named by the pickle is missing from the archive")
+            if entry.size < s.nbytes:
+                raise UnreadableFile(self.path, f"storage {s.key!r} is {entry.size} bytes; the pickle declares {s.nbytes}")
+            if entry.size <= self._limits.max_scalar_entry_bytes:
+                data = self._zip.read(entry, self._limits.max_scalar_entry_bytes, "storage")
+                return data[start:start + n]
+            return self._zip.read(entry, entry.size, "storage", start=start, length=n)
+        off = self._legacy_offsets.get(s.key)
+        if off is None:
+            raise UnreadableFile(self.path, f"legacy storage {s.key!r} not found")
+        return self._f.read_at(off + start, n)
+
+
+def _decode_scalar(raw: bytes, dtype: str, fmt: str | None, little: bool) -> int | float | bool:
+    if dtype == "bfloat16":
+        (bits,) = struct.unpack("<H" if little else ">H", raw)
+        return struct.unpack("<f", struct.pack("<I", bits << 16))[0]
+    if fmt is None:
+        raise ValueError(f"cannot decode a {dtype} scalar")
+    return struct.unpack(("<" if little else ">") + fmt, raw)[0]
+
+
+def open_torch_file(
+    path: Path,
+    allow: dict[tuple[str, str], AllowedGlobal] = TORCH_STATE,
+    limits: Limits = DEFAULT_LIMITS,
+) -> TorchFile:
+    """Open and decode a torch file; raises ``UnreadableFile`` (or a subclass) naming the problem."""
+    path = Path(path)
+    try:
+        f = CountingFile(path)
+    except FileNotFoundError:
+        raise UnreadableFile(path, "file not found") from None
+    except IsADirectoryError:
+        raise UnreadableFile(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise UnreadableFile(path, "permission denied") from None
+    except OSError as exc:
+        raise UnreadableFile(path, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        return _decode(path, f, allow, limits)
+    except BaseException:
+        f.close()
+        raise
+
+
+def _decode(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile:
+    if f.size == 0:
+        raise UnreadableFile(path, "empty file (0 bytes)")
+    head = f.read_at(0, min(f.size, 16))
+    if head.startswith(_ZIP_MAGIC) or (head.startswith(b"PK") and f.size >= 22):
+        return _decode_zip(path, f, allow, limits)
+    if head[:1] == b"\x80":
+        return _decode_legacy(path, f, allow, limits)
+    if f.size >= 512 and f.read_at(257, 5) == b"ustar":
+        raise UnreadableFile(path, "legacy tar-format torch file (torch < 0.4): not supported")
+    raise UnreadableFile(path, "not a torch file (neither a zip archive nor a pickle)")
+
+
+def _decode_zip(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile:
+    zd = ZipDirectory(f, limits)
+    pkl = [n for n in zd.entries if n.endswith("/data.pkl") and n.count("/") == 1]
+    if not pkl:
+        raise UnreadableFile(path, "zip archive without a <name>/data.pkl entry: not a torch file")
+    if len(pkl) > 1:
+        raise UnreadableFile(path, f"zip archive with {len(pkl)} data.pkl entries: ambiguous")
+    prefix = pkl[0][: -len("/data.pkl")]
+    little = True
+    bo = zd.entries.get(f"{prefix}/byteorder")
+    if bo is not None:
+        order = zd.read(bo, 16, "byteorder").strip()
+        if order not in (b"little", b"big"):
+            raise UnreadableFile(path, f"unknown byteorder {order!r}")
+        little = order == b"little"
+    data = zd.read(zd.entries[pkl[0]], limits.max_pickle_bytes, "pickle")
+
+    def persistent_load(pid: Any) -> Any:
+        return _storage_from_pid(path, pid, zd.entries, prefix)
+
+    res = decode_pickle(path, data, allow, persistent_load, limits, what="data.pkl")
+    return TorchFile(path, "zip", res.value, f, zd, prefix, little, _limits=limits)
+
+
+def _storage_from_pid(path: Path, pid: Any, entries: dict[str, ZipEntry] | None, prefix: str) -> StorageRef:
+    if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+        raise UnreadableFile(path, f"unexpected persistent id {str(pid)[:80]}")
+    stype, key, location, numel = pid[1], pid[2], pid[3], pid[4]
+    if isinstance(stype, Refused):
+        return stype  # type: ignore[return-value]
+    if not isinstance(stype, StorageType) or not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
+        raise UnreadableFile(path, f"malformed storage reference {str(pid)[:80]}")
+    if entries is not None and f"{prefix}/data/{key}" not in entries:
+        raise UnreadableFile(path, f"storage {key!r} named by the pickle is missing from the archive")
+    return StorageRef(key, stype.dtype, stype.itemsize, str(location), numel)
+
+
+def _decode_legacy(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile:
+    """Legacy format: magic, protocol, sys_info, object, storage keys pickles, then raw storages."""
+    size = min(f.size, limits.max_pickle_bytes)
+    data = f.read_at(0, size)
+    refs: dict[str, StorageRef] = {}
+
+    def persistent_load(pid: Any) -> Any:
+        ref = _storage_from_pid(path, pid, None, "")
+        if isinstance(ref, StorageRef):
+            refs.setdefault(ref.key, ref)
+        return ref
+
+    what = "legacy torch pickle"
+    magic = decode_pickle(path, data, {}, None, limits, 0, what)
+    if magic.value != _LEGACY_MAGIC:
+        raise UnreadableFile(path, "a pickle, but not a torch file (no torch magic number)")
+    proto = decode_pickle(path, data, {}, None, limits, magic.end, what)
+    if proto.value != 1001:
+        raise UnreadableFile(path, f"legacy torch protocol {proto.value!r} is not supported")
+    info = decode_pickle(path, data, {}, None, limits, proto.end, what)
+    if isinstance(info.value, dict) and info.value.get("little_endian") is False:
+        raise UnreadableFile(path, "big-endian legacy torch files are not supported")
+    main = decode_pickle(path, data, allow, persistent_load, limits, info.end, what)
+    keys = decode_pickle(path, data, {}, None, limits, main.end, what)
+    if not isinstance(keys.value, list):
+        raise UnreadableFile(path, "legacy torch file: storage key list missing")
+    offsets: dict[str, int] = {}
+    pos = keys.end
+    for key in keys.value:
+        ref = refs.get(key)
+        if ref is None:
+            raise UnreadableFile(path, f"legacy torch file lists unknown storage {key!r}")
+        (numel,) = struct.unpack("<q", f.read_at(pos, 8))
+        if numel != ref.numel:
+            raise UnreadableFile(path, f"legacy storage {key!r}: {numel} elements on disk, {ref.numel} declared")
+        offsets[key] = pos + 8
+        pos += 8 + numel * ref.itemsize
+    if pos > f.size:
+        raise UnreadableFile(path, f"truncated: storages need {pos:,} bytes, the file has {f.size:,}")
+    if f.size > limits.max_pickle_bytes and pos == 0:
+        raise ResourceLimit(path, "legacy torch file too large")
+    return TorchFile(path, "legacy", main.value, f, None, "", True, offsets, limits)
