@@ -1,0 +1,141 @@
+"""Command line: parse, call the pipeline, render. No logic of its own."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ckptfix import __version__
+from ckptfix.errors import UsageError
+
+EXIT_CODES_HELP = """
+\b
+Exit codes (the CI gate contract):
+  0  every checked checkpoint is consistent
+  1  findings: inconsistent or missing scheduler state (repairable)
+  2  usage error (PATH missing, not a checkpoint or output folder, bad flag)
+  3  a file could not be read safely (corrupt, truncated, not a torch file, hostile pickle)
+The worst code over all checked checkpoints wins (3 > 1 > 0).
+"""
+
+app = typer.Typer(
+    name="ckptfix",
+    help="Inspect and repair the learning-rate scheduler state in accelerate / SimpleTuner checkpoints.\n\n"
+    "\b\nGate a resume:\n  ckptfix inspect OUTPUT_DIR --latest && accelerate launch ... --resume_from_checkpoint latest\n\n"
+    + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+PathArg = Annotated[Path, typer.Argument(help="A checkpoint-N folder, or a run's output folder holding several.",
+                                         show_default=False)]
+NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", min=1,
+                                                help="Training processes N (default: count of random_states_*.pkl).")]
+LrEnd = Annotated[Optional[float], typer.Option("--lr-end", min=0.0, help="The run's --lr_end (eta_min).")]
+Warmup = Annotated[Optional[int], typer.Option("--lr-warmup-steps", min=1, help="The run's --lr_warmup_steps (T_0 = W x N).")]
+LR = Annotated[Optional[float], typer.Option("--learning-rate", min=0.0, help="The run's --learning_rate (base LR).")]
+TMult = Annotated[Optional[int], typer.Option("--t-mult", min=1, help="Cycle length multiplier T_mult.")]
+Step = Annotated[Optional[int], typer.Option("--step", min=0, help="The checkpoint's optimizer step, when sources disagree.")]
+Latest = Annotated[bool, typer.Option("--latest", help="Only the checkpoint a resume would pick (highest N, not -tmp).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (schema in the README).")]
+Strict = Annotated[bool, typer.Option("--strict", help="Warnings also give exit 1.")]
+
+
+def _options(**kw):  # imported lazily: keeps `--help` light
+    from ckptfix.analysis.report import Options
+
+    return Options(**kw)
+
+
+def version_cb(value: bool) -> None:
+    if value:
+        print(f"ckptfix {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=version_cb, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    pass
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def inspect(
+    path: PathArg,
+    latest: Latest = False,
+    json_out: Json = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every checkpoint's details, not only those with findings.")] = False,
+    num_processes: NumProc = None,
+    lr_end: LrEnd = None,
+    lr_warmup_steps: Warmup = None,
+    learning_rate: LR = None,
+    t_mult: TMult = None,
+    step: Step = None,
+    strict: Strict = False,
+    plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
+    plot_file: Annotated[Optional[Path], typer.Option("--plot-file", help="Write the LR curve to a PNG file.")] = None,
+) -> None:
+    """Report the scheduler and optimizer state of checkpoints, and what is inconsistent. Writes nothing."""
+    from ckptfix.analysis.run import inspect_path, worst_exit
+
+    opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
+                    learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict)
+    err = Console(stderr=True)
+    try:
+        disc, reports = inspect_path(path, opts, latest_only=latest)
+    except UsageError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+    code = worst_exit(reports)
+    if json_out:
+        from ckptfix.render.json_doc import document
+
+        sys.stdout.write(document(disc, reports, code, "inspect") + "\n")
+    else:
+        from ckptfix.render.console import render_inspect
+
+        render_inspect(Console(), disc, reports, verbose)
+    if plot or plot_file:
+        from ckptfix.render.plot import render_plot
+
+        try:
+            render_plot(reports, terminal=plot and not json_out, png=plot_file, console=err if json_out else Console())
+        except UsageError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+@app.command()
+def explain(code: Annotated[str, typer.Argument(help="A finding code (CKF020) or name (t-cur-wrong); 'all' lists them.")]) -> None:
+    """Explain a finding: what it means, why it matters, how to fix it."""
+    from ckptfix.analysis.findings import RULES, lookup
+
+    out = Console()
+    if code.lower() == "all":
+        for r in RULES.values():
+            out.print(f"{r.code}  {r.name:30} {r.severity:8} {r.summary}", highlight=False)
+        raise typer.Exit(0)
+    rule = lookup(code)
+    if rule is None:
+        Console(stderr=True).print(f"[red]error:[/red] unknown finding {code!r}; `ckptfix explain all` lists them")
+        raise typer.Exit(2)
+    out.print(f"[bold]{rule.code} {rule.name}[/bold] ({rule.severity}): {rule.summary}\n", highlight=False)
+    out.print(rule.explanation + "\n", highlight=False)
+    out.print(f"Fix: {rule.fix}", highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""What the analysis concludes about one checkpoint: steps, profile, findings, exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ckptfix.analysis.findings import Finding
+from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
+from ckptfix.schedulers.detect import ProfileMatch
+
+
+@dataclass(frozen=True)
+class Options:
+    """Values the user states on the command line; ``None`` means not given."""
+
+    num_processes: int | None = None
+    step: int | None = None
+    learning_rate: float | None = None
+    lr_end: float | None = None
+    lr_warmup_steps: int | None = None
+    t_mult: int | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    folder: int | None
+    training_state: int | None
+    optimizer: int | None
+    epoch_step: int | None
+    chosen: int | None
+    source: str | None  # "--step" | "training_state.json" | "folder name" | "optimizer"
+    agree: bool
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The fixed sine's state at the checkpoint's step (what a repair writes)."""
+
+    last_epoch: int
+    T_cur: int
+    T_i: int
+    last_lr: list[float] | None
+
+
+@dataclass(frozen=True)
+class SchedulerReport:
+    file: SchedulerFile
+    match: ProfileMatch | None
+    expected_last_epoch: int | None
+    reference: Reference | None
+
+    @property
+    def profile(self) -> str:
+        return self.match.profile if self.match else "unchecked"
+
+
+@dataclass(frozen=True)
+class CheckpointReport:
+    checkpoint: Checkpoint
+    steps: StepInfo
+    num_processes: int
+    num_processes_source: str
+    schedulers: tuple[SchedulerReport, ...]
+    findings: tuple[Finding, ...] = field(default=())
+    strict: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        sev = {f.severity for f in self.findings}
+        if "fatal" in sev:
+            return 3
+        if "error" in sev or (self.strict and "warning" in sev):
+            return 1
+        return 0
+
+    @property
+    def verdict(self) -> str:
+        return {3: "unreadable", 1: "findings", 0: "consistent"}[self.exit_code]

@@ -1,0 +1,61 @@
+"""Read a safetensors file's header (8-byte little-endian length + JSON) without the tensors.
+
+``safetensors.safe_open(framework="pt")`` would import torch (3+ s); the header alone is enough to
+say what a weight file holds and whether it is truncated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from ckptfix.errors import ResourceLimit, UnreadableFile
+from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+
+
+@dataclass(frozen=True)
+class SafetensorsHeader:
+    path: Path
+    tensors: int
+    data_bytes: int
+    metadata: dict[str, str]
+    bytes_read: int
+
+
+def read_safetensors_header(path: Path, limits: Limits = DEFAULT_LIMITS) -> SafetensorsHeader:
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            if len(head) < 8:
+                raise UnreadableFile(path, "truncated: shorter than a safetensors header")
+            (n,) = struct.unpack("<Q", head)
+            if n > limits.max_safetensors_header:
+                raise ResourceLimit(path, f"safetensors header of {n:,} bytes (limit {limits.max_safetensors_header:,})")
+            if 8 + n > size:
+                raise UnreadableFile(path, f"truncated: header declares {n:,} bytes, file has {size - 8:,}")
+            raw = f.read(n)
+    except PermissionError:
+        raise UnreadableFile(path, "permission denied") from None
+    except OSError as exc:
+        raise UnreadableFile(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        header = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UnreadableFile(path, "safetensors header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise UnreadableFile(path, "safetensors header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    end = 0
+    for name, info in header.items():
+        try:
+            begin, stop = info["data_offsets"]
+        except (TypeError, KeyError, ValueError):
+            raise UnreadableFile(path, f"safetensors tensor {name!r} has no valid data_offsets") from None
+        end = max(end, int(stop))
+    if 8 + n + end > size:
+        raise UnreadableFile(path, f"truncated: tensors need {8 + n + end:,} bytes, file has {size:,}")
+    return SafetensorsHeader(path, len(header), end, metadata if isinstance(metadata, dict) else {}, 8 + n)

@@ -1,0 +1,114 @@
+"""A typed, read-only model of one checkpoint folder: what its files say, nothing judged yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ckptfix.model.optimizer_step import StepCount
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file that could not be read safely (exit 3)."""
+
+    path: Path
+    kind: str  # "unreadable" | "unsafe-pickle" | "resource-limit"
+    message: str
+    refused: tuple[tuple[str, str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class SchedulerFile:
+    path: Path
+    state: dict[str, Any] | None  # decoded state dict (plain Python values), None when unreadable
+    format: str | None = None  # "zip" | "legacy"
+    problem: FileProblem | None = None
+
+
+@dataclass(frozen=True)
+class ParamGroup:
+    lr: float | None
+    initial_lr: float | None
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OptimizerFile:
+    path: Path
+    step: StepCount | None
+    param_groups: tuple[ParamGroup, ...] = ()
+    problem: FileProblem | None = None
+    bytes_read: int = 0
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    path: Path
+    global_step: int | None
+    epoch_step: int | None
+    epoch: int | None
+    problem: FileProblem | None = None
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    path: Path
+    tensors: int | None
+    data_bytes: int | None
+    problem: FileProblem | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    folder_step: int | None  # N of checkpoint-N
+    training_state: TrainingState | None
+    optimizers: tuple[OptimizerFile, ...]
+    schedulers: tuple[SchedulerFile, ...]
+    num_processes: int  # count of random_states_*.pkl (0: none found)
+    weights: tuple[WeightFile, ...] = ()
+    has_guard: bool = False
+    has_manifest: bool = False
+    other_problems: tuple[FileProblem, ...] = ()  # other pickles that failed the safety scan
+    bytes_read: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def problems(self) -> list[FileProblem]:
+        out: list[FileProblem] = []
+        out += [s.problem for s in self.schedulers if s.problem]
+        out += [o.problem for o in self.optimizers if o.problem]
+        if self.training_state and self.training_state.problem:
+            out.append(self.training_state.problem)
+        out += [w.problem for w in self.weights if w.problem]
+        out += list(self.other_problems)
+        return out
+
+    @property
+    def optimizer_step(self) -> int | None:
+        if self.optimizers and self.optimizers[0].step is not None:
+            return self.optimizers[0].step.value
+        return None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What PATH holds: checkpoint folders to check (oldest first), skipped ones, and the latest."""
+
+    root: Path
+    checkpoints: tuple[Path, ...]
+    skipped: tuple[Skipped, ...] = field(default=())
+    latest: Path | None = None
+    is_single: bool = False
