@@ -142,7 +142,7 @@ def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | Non
         extra = "; its total_steps key makes accelerate stop stepping the scheduler" if "total_steps" in state else ""
         findings.append(_finding("CKF031", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
                                  "written by SimpleTuner's sin-based sine (v2): period 2*T_0, T_cur frozen at -1" + extra))
-    else:
+    elif le >= 0:
         _check_sine_internals(state, le, f, findings)
 
     # 2. Position against the training step.
@@ -167,7 +167,8 @@ def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | Non
     # 5. Flags the user passed that the state will override.
     _check_flags(state, f, n, opts, findings)
 
-    ref = reference_state(state, expected_le if expected_le is not None else le, opts)
+    target = expected_le if expected_le is not None else le
+    ref = reference_state(state, target, opts) if target >= 0 else None
     return SchedulerReport(sf, match, expected_le, ref)
 
 
@@ -183,8 +184,8 @@ def _bad_values(state: dict[str, Any], f: Any) -> list[Finding]:
     if "T_mult" in state and (_int(state["T_mult"]) is None or _int(state["T_mult"]) < 1):  # type: ignore[operator]
         bad("T_mult", "an integer >= 1")
     le = _int(state.get("last_epoch"))
-    if le is None or le < 0:
-        bad("last_epoch", "an integer >= 0")
+    if le is None or le < -1:
+        bad("last_epoch", "an integer >= -1 (-1: never stepped)")
     if _real(state.get("eta_min")) is None or _real(state.get("eta_min")) < 0:  # type: ignore[operator]
         bad("eta_min", "a finite number >= 0")
     bases = state.get("base_lrs")

@@ -51,8 +51,9 @@ class SchedulerReport:
     reference: Reference | None
 
     @property
-    def profile(self) -> str:
-        return self.match.profile if self.match else "unchecked"
+    def profile(self) -> str | None:
+        """The detected profile; None when the file could not be read."""
+        return self.match.profile if self.match else None
 
 
 @dataclass(frozen=True)

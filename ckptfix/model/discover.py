@@ -37,7 +37,7 @@ def discover(path: Path) -> Discovery:
         raise UsageError(f"{path}: not a folder (give a checkpoint-N folder or a run's output folder)")
     if looks_like_checkpoint(path):
         if is_in_progress(path.name):
-            skipped = (Skipped(path, "being written (name ends in tmp): not read"),)
+            skipped = (Skipped(path, "being written (-tmp): not read"),)
             return Discovery(path, (), skipped, None, is_single=True)
         return Discovery(path, (path,), (), path, is_single=True)
 
@@ -52,7 +52,7 @@ def discover(path: Path) -> Discovery:
             continue
         n = checkpoint_number(child.name)
         if is_in_progress(child.name):
-            skipped.append(Skipped(child, "being written (name ends in tmp): not read"))
+            skipped.append(Skipped(child, "being written (-tmp): not read"))
         elif n is None:
             skipped.append(Skipped(child, "name is not checkpoint-<N>[-suffix]"))
         else:

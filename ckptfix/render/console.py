@@ -19,19 +19,26 @@ def verdict_text(r: CheckpointReport) -> Text:
     return Text(r.verdict, style=_VERDICT_STYLE[r.verdict])
 
 
-def summary_table(disc: Discovery, reports: list[CheckpointReport]) -> Table:
+def summary_table(disc: Discovery, reports: list[CheckpointReport], width: int = 120) -> Table:
+    wide = width >= 100  # below that, last_epoch/_last_lr live in the per-checkpoint panels
     t = Table(title=f"{disc.root}", title_justify="left", expand=False)
-    for col in ("checkpoint", "step", "profile", "last_epoch", "_last_lr", "verdict", "findings"):
+    t.add_column("checkpoint", overflow="fold", min_width=13)
+    cols = ("step", "profile", "last_epoch", "_last_lr", "verdict", "findings") if wide else ("step", "profile", "verdict", "findings")
+    for col in cols:
         t.add_column(col, overflow="fold")
+    if disc.latest is not None:
+        t.caption = "* latest: the checkpoint a resume would pick"
+        t.caption_justify = "left"
     for r in reports:
         sr = r.schedulers[0] if r.schedulers else None
         st = sr.file.state if sr and sr.file.state else {}
         codes = ", ".join(sorted({f.code for f in r.findings if f.severity != "info"})) or "—"
-        name = r.checkpoint.name + (" (latest)" if disc.latest == r.checkpoint.path else "")
-        t.add_row(name, short(r.steps.chosen), sr.profile if sr else "—", short(st.get("last_epoch")),
-                  short(st.get("_last_lr"), 24), verdict_text(r), codes)
+        name = r.checkpoint.name + (" *" if disc.latest == r.checkpoint.path else "")
+        profile = (sr.profile or "unreadable") if sr else "—"
+        extra = (short(st.get("last_epoch")), short(st.get("_last_lr"), 24)) if wide else ()
+        t.add_row(name, short(r.steps.chosen), profile, *extra, verdict_text(r), codes)
     for s in disc.skipped:
-        t.add_row(s.path.name, "—", "—", "—", "—", Text("skipped", style="dim"), s.reason)
+        t.add_row(s.path.name, "—", "—", *(("—", "—") if wide else ()), Text("skipped", style="dim"), s.reason.split(":")[0])
     return t
 
 
@@ -117,7 +124,7 @@ def checkpoint_panel(r: CheckpointReport, latest: bool = False) -> Panel:
 
 def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointReport], verbose: bool) -> None:
     if not disc.is_single or disc.skipped:
-        console.print(summary_table(disc, reports))
+        console.print(summary_table(disc, reports, console.width))
     for r in reports:
         if disc.is_single or verbose or r.exit_code != 0:
             console.print(checkpoint_panel(r, latest=(disc.latest == r.checkpoint.path and not disc.is_single)))

@@ -1,0 +1,134 @@
+"""The safe reader on files written by real torch: values, lazy tensors, bytes read."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ckptfix.errors import UnreadableFile, UnsafePickle
+from ckptfix.formats.objects import TensorRef
+from ckptfix.formats.torchfile import open_torch_file
+
+
+def _adamw_state(shapes: list[tuple[int, ...]], steps: int = 3) -> dict:
+    params = [torch.nn.Parameter(torch.zeros(s)) for s in shapes]
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    for _ in range(steps):
+        for p in params:
+            p.grad = torch.ones_like(p)
+        opt.step()
+    return opt.state_dict()
+
+
+def test_optimizer_values_match_torch(tmp_path: Path) -> None:
+    sd = _adamw_state([(3, 4), (5,)], steps=7)
+    f = tmp_path / "optimizer.bin"
+    torch.save(sd, f)
+    with open_torch_file(f) as tf:
+        assert tf.format == "zip"
+        assert tf.obj["param_groups"][0]["lr"] == sd["param_groups"][0]["lr"]
+        assert tf.obj["param_groups"][0]["betas"] == (0.9, 0.999)
+        step = tf.obj["state"][0]["step"]
+        assert isinstance(step, TensorRef) and step.shape == () and step.dtype == "float32"
+        assert tf.read_scalar(step) == 7.0
+        exp_avg = tf.obj["state"][1]["exp_avg"]
+        assert exp_avg.shape == (5,) and exp_avg.numel == 5
+        with pytest.raises(UnreadableFile, match="one-element"):
+            tf.read_scalar(exp_avg)
+
+
+def test_legacy_format_decoded(tmp_path: Path) -> None:
+    sd = _adamw_state([(2, 2)], steps=4)
+    f = tmp_path / "optimizer.bin"
+    torch.save(sd, f, _use_new_zipfile_serialization=False)
+    with open_torch_file(f) as tf:
+        assert tf.format == "legacy"
+        assert tf.read_scalar(tf.obj["state"][0]["step"]) == 4.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int64, torch.bfloat16, torch.float16, torch.int32])
+def test_scalar_dtypes(tmp_path: Path, dtype: torch.dtype) -> None:
+    f = tmp_path / "t.bin"
+    torch.save({"step": torch.tensor(12, dtype=dtype), "v": torch.arange(6, dtype=dtype)[3]}, f)
+    with open_torch_file(f) as tf:
+        assert tf.read_scalar(tf.obj["step"]) == 12
+        assert tf.read_scalar(tf.obj["v"]) == 3  # a view: storage offset honoured
+
+
+def test_bytes_read_do_not_grow_with_tensor_size(tmp_path: Path) -> None:
+    """The step count of a large optimizer costs the same few KB as a small one's."""
+    small, big = tmp_path / "small.bin", tmp_path / "big.bin"
+    torch.save(_adamw_state([(4, 4), (4,)]), small)
+    torch.save(_adamw_state([(2048, 2048), (2048, 2048)]), big)  # 64 MB of moments
+    read = {}
+    for f in (small, big):
+        with open_torch_file(f) as tf:
+            assert [tf.read_scalar(s["step"]) for s in tf.obj["state"].values()] == [3.0, 3.0]
+            read[f.name] = tf.bytes_read
+    assert big.stat().st_size > 60_000_000
+    assert read["big.bin"] < 64 * 1024, read
+    assert read["big.bin"] < read["small.bin"] + 2048, read
+
+
+def test_reading_does_not_import_torch(tmp_path: Path) -> None:
+    f = tmp_path / "optimizer.bin"
+    torch.save(_adamw_state([(2, 2)]), f)
+    code = (
+        "import sys\n"
+        "from ckptfix.formats.torchfile import open_torch_file\n"
+        f"tf = open_torch_file({str(f)!r}); tf.read_scalar(tf.obj['state'][0]['step'])\n"
+        "bad = [m for m in ('torch', 'numpy') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_refuses_global_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = (
+        b"\x80\x02cos\nsystem\nq\x00X" + len(f"touch {marker}").to_bytes(4, "little") + f"touch {marker}".encode()
+        + b"q\x01\x85q\x02Rq\x03."
+    )
+    f = tmp_path / "scheduler.bin"
+    torch.save({"a": 1}, f)
+    import zipfile
+
+    with zipfile.ZipFile(f) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    name = next(n for n in entries if n.endswith("data.pkl"))
+    entries[name] = payload
+    with zipfile.ZipFile(f, "w") as z:
+        for n, data in entries.items():
+            z.writestr(n, data)
+    with pytest.raises(UnsafePickle) as exc:
+        open_torch_file(f)
+    assert exc.value.refused[0][:2] == ("os", "system")
+    assert "os.system" in str(exc.value) and str(f) in str(exc.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "empty"),
+    (b"hello world, not torch", "not a torch file"),
+    (b"PK\x03\x04" + b"\x00" * 40, "zip"),
+])
+def test_not_torch_files(tmp_path: Path, content: bytes, words: str) -> None:
+    f = tmp_path / "scheduler.bin"
+    f.write_bytes(content)
+    with pytest.raises(UnreadableFile, match=words) as exc:
+        open_torch_file(f)
+    assert str(f) in str(exc.value)
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    f = tmp_path / "optimizer.bin"
+    torch.save(_adamw_state([(8, 8)]), f)
+    data = f.read_bytes()
+    for cut in (len(data) // 3, len(data) // 2, len(data) - 10):
+        f.write_bytes(data[:cut])
+        with pytest.raises(UnreadableFile):
+            open_torch_file(f)
