@@ -105,7 +105,7 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     for i, sf in enumerate(ck.schedulers):
         reports.append(_check_scheduler(ck, sf, i, g if steps.agree or steps.source == "--step" else None, n, opts, findings))
 
-    if ck.training_state is not None and not ck.has_guard and ck.training_state.problem is None:
+    if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(_finding("CKF080", ck.path / ".guard", None, "missing", "present",
                                  "no .guard file: SimpleTuner may not have finished writing this checkpoint"))
     return CheckpointReport(ck, steps, n, n_source, tuple(reports), tuple(findings), opts.strict)

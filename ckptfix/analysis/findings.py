@@ -124,8 +124,9 @@ _RULES = [
          "type. The scheduler would raise or produce NaN learning rates.",
          "ckptfix repair PATH with --lr-warmup-steps / --lr-end / --learning-rate as needed."),
     Rule("CKF080", "checkpoint-incomplete", "info", "no .guard file: the save may not have finished",
-         "SimpleTuner writes .guard last. A checkpoint with training_state.json but no .guard may be "
-         "half-written (other trainers do not write it).",
+         "Recent SimpleTuner (PR #2719, 2026) writes .guard as the last file of a checkpoint. A checkpoint "
+         "with checkpoint_manifest.json but no .guard may be half-written; older SimpleTuner and other "
+         "trainers never write it, so this is information only.",
          "Prefer an earlier complete checkpoint if files are missing."),
     Rule("CKF090", "step-unknown", "info", "the optimizer's step count could not be read",
          "ckptfix reads the step count where each optimizer family keeps it and says 'unknown' rather "
