@@ -123,19 +123,22 @@ def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | Non
     state = sf.state
     match = detect_profile(state)
     expected_le = n * g if g is not None else None
-    if match.profile not in SINE_FAMILY:
-        return SchedulerReport(sf, match, expected_le, None)
-
     f = sf.path
+    sine_layout = match.profile in SINE_FAMILY or match.scheduler_kind in ("Sine", "CosineAnnealingWarmRestarts")
+    if not sine_layout:
+        return SchedulerReport(sf, match, expected_le, None)
     bad = _bad_values(state, f)
     findings.extend(bad)
-    if bad:
+    if bad or match.profile not in SINE_FAMILY:
         return SchedulerReport(sf, match, expected_le, None)
 
     le = _int(state.get("last_epoch"))
     assert le is not None
     # 1. Which formula wrote it.
-    if match.profile == SIMPLETUNER_SINE_V1:
+    if match.profile != SINE and le >= 0 and not match.lr_consistent and any(c.checked for c in match.candidates):
+        findings.append(_finding("CKF022", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
+                                 f"_last_lr matches no known formula at the stored position (closest: {match.profile})"))
+    elif match.profile == SIMPLETUNER_SINE_V1:
         findings.append(_finding("CKF030", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
                                  "written by SimpleTuner's pre-fix sine (v1): the LR never goes below (base + eta_min) / 2"))
     elif match.profile == SIMPLETUNER_SINE_V2:

@@ -22,10 +22,23 @@ from .formulas import (
     v1_position,
 )
 
+from .detect import CandidateMatch, ProfileMatch, SineExpectation, detect_profile
+from .profiles import PROFILE_NAMES, PROFILES, UNCHECKED, Position, Profile, get_profile
+
 if TYPE_CHECKING:
     from .torch_sine import Sine
 
 __all__ = [
+    "CandidateMatch",
+    "PROFILE_NAMES",
+    "PROFILES",
+    "Position",
+    "Profile",
+    "ProfileMatch",
+    "SineExpectation",
+    "UNCHECKED",
+    "detect_profile",
+    "get_profile",
     "LR_QUANTUM",
     "cosine_position",
     "lr_matches",
@@ -37,8 +50,7 @@ __all__ = [
     "sine_step_count",
     "truncate_lr",
     "v1_position",
-    "Sine",
-]
+]  # "Sine" is deliberately absent: a star-import must not pull in torch.
 
 
 def __getattr__(name: str) -> Any:

@@ -29,6 +29,7 @@ The expressions keep SimpleTuner's operation order so results are bit-identical 
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from typing import Any
 
@@ -161,11 +162,13 @@ def truncate_lr(lr: float) -> float:
 def lr_matches(stored: float, expected: float) -> bool:
     """Whether a stored (truncated) LR is the trainer's value for an untruncated ``expected`` LR.
 
-    True when ``stored`` is within one truncation step (1e-9) of ``truncate_lr(expected)``, with a
-    hair of slack for the float error of ``floor(x*1e9)/1e9`` itself. Non-finite values never match.
-    The v1/v2 differences from ``sine`` are orders of magnitude larger than this tolerance for any
-    LR a trainer would use (>= 1e-7).
+    Only real numbers compare (a string or bool never matches). True when ``stored`` is within one
+    truncation step (1e-9) of ``truncate_lr(expected)``, plus a few ulps for the float error of
+    ``floor(x*1e9)/1e9`` itself. Non-finite values never match. The v1/v2 differences from ``sine``
+    are orders of magnitude larger than this tolerance for any LR a trainer would use (>= 1e-7).
     """
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (stored, expected)):
+        return False
     try:
         s = float(stored)
         t = truncate_lr(float(expected))
