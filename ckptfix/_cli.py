@@ -121,8 +121,14 @@ def explain(code: Annotated[str, typer.Argument(help="A finding code (CKF020) or
 
     out = Console()
     if code.lower() == "all":
+        from rich.table import Table
+
+        t = Table(show_edge=False, pad_edge=False)
+        for col in ("code", "name", "severity", "summary"):
+            t.add_column(col, overflow="fold")
         for r in RULES.values():
-            out.print(f"{r.code}  {r.name:30} {r.severity:8} {r.summary}", highlight=False)
+            t.add_row(r.code, r.name, r.severity, r.summary)
+        out.print(t)
         raise typer.Exit(0)
     rule = lookup(code)
     if rule is None:
@@ -131,6 +137,45 @@ def explain(code: Annotated[str, typer.Argument(help="A finding code (CKF020) or
     out.print(f"[bold]{rule.code} {rule.name}[/bold] ({rule.severity}): {rule.summary}\n", highlight=False)
     out.print(rule.explanation + "\n", highlight=False)
     out.print(f"Fix: {rule.fix}", highlight=False)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def repair(
+    path: PathArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
+    latest: Latest = False,
+    step: Step = None,
+    num_processes: NumProc = None,
+    lr_warmup_steps: Warmup = None,
+    lr_end: LrEnd = None,
+    learning_rate: LR = None,
+    t_mult: TMult = None,
+    recreate: Annotated[bool, typer.Option("--recreate", help="Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs --lr-warmup-steps).")] = False,
+    json_out: Json = False,
+) -> None:
+    """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step; create missing ones.
+
+    Prints the plan, then applies it (backup in <checkpoint>/.ckptfix/, atomic replace, verified).
+    The exit code is computed after the repair."""
+    from ckptfix.repair.run import repair_path
+
+    opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
+                    learning_rate=learning_rate, t_mult=t_mult, step=step)
+    err = Console(stderr=True)
+    try:
+        outcome = repair_path(path, opts, latest_only=latest, dry_run=dry_run, recreate=recreate)
+    except UsageError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+    if json_out:
+        from ckptfix.render.plan import repair_document
+
+        sys.stdout.write(repair_document(outcome) + "\n")
+    else:
+        from ckptfix.render.plan import render_repair
+
+        render_repair(Console(), outcome)
+    raise typer.Exit(outcome.exit_code)
 
 
 def main() -> None:

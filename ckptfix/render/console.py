@@ -102,7 +102,7 @@ def findings_table(r: CheckpointReport) -> Table | Text:
     t.add_column("severity")
     t.add_column("message", overflow="fold")
     for f in r.findings:
-        where = f" [{f.key}]" if f.key else ""
+        where = f" ({f.key})" if f.key and f.key not in f.message else ""
         t.add_row(f.code, Text(f.severity, style=_SEV_STYLE[f.severity]), f"{f.message}{where}")
     return t
 
