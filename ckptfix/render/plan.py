@@ -1,0 +1,153 @@
+"""Rendering of repair plans and their results: Rich for people, one JSON document for machines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ckptfix import __version__
+from ckptfix.render.json_doc import SCHEMA_VERSION
+from ckptfix.render.values import jsonable, short
+from ckptfix.repair.plan import ABSENT, Change
+from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
+
+_ACTION_STYLE = {"rewrite": "yellow", "create": "yellow", "nothing": "green", "refuse": "red"}
+_STATUS_TEXT = {
+    "applied": ("repaired", "green"),
+    "nothing": ("nothing to do", "green"),
+    "refused": ("refused: nothing written", "red"),
+    "dry-run": ("dry run: nothing written", "yellow"),
+    "failed": ("FAILED", "bold red"),
+    "locked": ("locked: nothing written", "red"),
+}
+
+
+def _value(v: Any) -> str:
+    return "(absent)" if v is ABSENT else short(v, 40)
+
+
+def _json_value(v: Any) -> Any:
+    return None if v is ABSENT else jsonable(v)
+
+
+def _changes_table(changes: tuple[Change, ...]) -> Table:
+    t = Table(show_edge=False, pad_edge=False)
+    for col in ("file", "key", "old", "new", "fixes"):
+        t.add_column(col, overflow="fold")
+    for c in changes:
+        t.add_row(c.file.name, c.key, _value(c.old), Text(_value(c.new), style="cyan"), ", ".join(c.fixes) or "—")
+    return t
+
+
+def _title(item: CheckpointOutcome) -> Text:
+    plan = item.plan
+    action = plan.action
+    files = ", ".join(f.path.name for f in plan.to_write)
+    verbs = " and ".join(sorted({f.action for f in plan.to_write}))
+    what = {"rewrite": f"{verbs} {files}", "create": f"{verbs} {files}", "nothing": "nothing to change",
+            "refuse": "refuse"}[action]
+    t = Text(f"{plan.checkpoint}  ")
+    t.append(what, style=_ACTION_STYLE[action])
+    return t
+
+
+def outcome_panel(item: CheckpointOutcome) -> Panel:
+    plan, res = item.plan, item.result
+    parts: list[Any] = []
+    if plan.step is not None:
+        parts.append(Text(
+            f"step {plan.step} (from {plan.step_source}), N = {plan.num_processes} ({plan.num_processes_source}): "
+            f"last_epoch = {plan.num_processes * plan.step}", style="dim"))
+    profiles = [f"{sr.file.path.name}: {'unreadable' if sr.file.problem else sr.profile}" for sr in plan.report.schedulers]
+    if profiles:
+        parts.append(Text("profile " + "; ".join(profiles), style="dim"))
+    if plan.changes and not plan.refusals:
+        parts.append(_changes_table(plan.changes))
+    for r in plan.refusals:
+        parts.append(Text(f"refused (exit {r.exit_code}): {r.reason}", style="red"))
+    for n in plan.notes:
+        parts.append(Text(f"note: {n}", style="yellow"))
+    label, style = _STATUS_TEXT[res.status]
+    line = Text(label, style=style)
+    if res.status == "applied":
+        line.append(f": {', '.join(p.name for p in res.written)} written and verified with ckptfix's reader and "
+                    f"torch.load(weights_only=True); original kept in {res.backup_dir}")
+    elif res.error and res.status != "refused":
+        line.append(f": {res.error}")
+        if res.status == "failed":
+            line.append("; original restored" if res.restored else "; RESTORE FAILED, see the backup folder")
+            if res.backup_dir:
+                line.append(f" (backup: {res.backup_dir})")
+    parts.append(line)
+    remaining = [f for f in item.after.findings if f.severity in ("error", "fatal", "warning")]
+    if remaining and res.status != "dry-run":
+        parts.append(Text("still reported: " + "; ".join(f"{f.code} {f.message}" for f in remaining), style="dim"))
+    return Panel(Group(*parts), title=_title(item), title_align="left", expand=False)
+
+
+def render_repair(console: Console, outcome: RepairOutcome) -> None:
+    for s in outcome.disc.skipped:
+        console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
+    for item in outcome.items:
+        quiet = not outcome.disc.is_single and item.result.status == "nothing" and not item.plan.notes and item.exit_code == 0
+        if quiet:  # an output folder's consistent checkpoints: one line each
+            console.print(Text(f"{item.plan.checkpoint}: nothing to do", style="green"))
+        else:
+            console.print(outcome_panel(item))
+    if not outcome.items:
+        console.print(Text("no checkpoint to repair", style="dim"))
+    counts: dict[str, int] = {}
+    for item in outcome.items:
+        counts[item.result.status] = counts.get(item.result.status, 0) + 1
+    summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in counts.items())
+    console.print(Text(f"{summary or 'nothing checked'}; exit {outcome.exit_code}", style="bold"))
+
+
+def outcome_doc(item: CheckpointOutcome) -> dict[str, Any]:
+    plan, res = item.plan, item.result
+    s = plan.report.steps
+    return {
+        "path": str(plan.checkpoint),
+        "name": plan.checkpoint.name,
+        "action": plan.action,
+        "status": res.status,
+        "exit_code": item.exit_code,
+        "steps": {"folder": s.folder, "training_state": s.training_state, "optimizer": s.optimizer,
+                  "chosen": plan.step, "source": plan.step_source, "agree": s.agree},
+        "num_processes": {"value": plan.num_processes, "source": plan.num_processes_source},
+        "files": [{"file": str(f.path), "action": f.action} for f in plan.files],
+        "changes": [{"file": str(c.file), "key": c.key, "old": _json_value(c.old), "new": _json_value(c.new),
+                     "old_absent": c.old is ABSENT, "new_absent": c.new is ABSENT, "fixes": list(c.fixes)}
+                    for c in plan.changes],
+        "refusals": [{"file": str(r.file) if r.file else None, "reason": r.reason, "exit_code": r.exit_code}
+                     for r in plan.refusals],
+        "notes": list(plan.notes),
+        "profile_before": [{"file": str(sr.file.path), "profile": sr.profile} for sr in plan.report.schedulers],
+        "profile_after": [{"file": str(sr.file.path), "profile": sr.profile} for sr in item.after.schedulers],
+        "backup": str(res.backup_dir) if res.backup_dir else None,
+        "written": [str(p) for p in res.written],
+        "error": res.error,
+        "restored": res.restored,
+        "findings_before": [jsonable(f.to_json()) for f in plan.report.findings],
+        "findings_after": [jsonable(f.to_json()) for f in item.after.findings],
+    }
+
+
+def repair_document(outcome: RepairOutcome) -> str:
+    disc = outcome.disc
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "ckptfix", "version": __version__, "command": "repair"},
+        "root": str(disc.root),
+        "latest": str(disc.latest) if disc.latest else None,
+        "dry_run": outcome.dry_run,
+        "exit_code": outcome.exit_code,
+        "skipped": [{"path": str(s.path), "reason": s.reason} for s in disc.skipped],
+        "checkpoints": [outcome_doc(i) for i in outcome.items],
+    }
+    return json.dumps(doc, indent=2, allow_nan=False)

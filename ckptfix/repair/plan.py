@@ -1,0 +1,504 @@
+"""What a repair would change in one checkpoint: pure, computed from the analysis, writes nothing.
+
+A ``RepairPlan`` is all-or-nothing per checkpoint: either every inconsistent scheduler file gets a
+complete list of ``Change``\\ s, or the checkpoint is refused (with the reason and the exit code the
+refusal gives) and no file of it is touched.
+
+Target state of a rewrite (the ``sine`` profile at the checkpoint's step ``g``, ``N`` processes):
+
+* ``last_epoch = N × g``; ``T_0 = --lr-warmup-steps × N`` else the stored ``T_0``; ``T_mult`` from
+  ``--t-mult`` else stored (else 1); ``eta_min`` from ``--lr-end`` else stored; ``base_lrs`` from
+  ``--learning-rate`` (every group) else stored;
+* ``(T_cur, T_i) = sine_position(last_epoch, T_0, T_mult)``; ``_last_lr`` = the truncated fixed sine;
+* ``total_steps`` dropped; ``_step_count`` kept when present, else ``last_epoch + 1`` (what the
+  reference ``Sine`` holds after stepping fresh to ``last_epoch``);
+* every other key kept, value and type. A flag equal (within float tolerance) to the stored value
+  keeps the stored value, so no type flips from ``0`` to ``0.0``.
+
+Creating ``scheduler.bin`` (missing, or ``--recreate`` for an unreadable one) uses the key set of a real
+``ckptfix.schedulers.Sine(...).state_dict()`` (torch is imported only then), ``T_0 = W × N``
+(``--lr-warmup-steps`` required), ``eta_min = --lr-end`` else 0 (the ``Sine`` default; a note says
+so), base LRs from ``--learning-rate`` else the optimizer's ``initial_lr`` else its ``lr``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ckptfix.analysis.findings import Finding
+from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
+from ckptfix.schedulers.formulas import sine_lr, sine_position, sine_step_count, truncate_lr
+from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE
+
+SINE_FAMILY = (SINE, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2)
+#: Keys ckptfix owns when it rewrites a state to the ``sine`` profile (cli-contract.md).
+OWNED_KEYS = ("T_0", "T_i", "T_mult", "T_cur", "eta_min", "last_epoch", "base_lrs", "_last_lr")
+DROPPED_KEYS = ("total_steps",)
+#: Findings on a scheduler file that a rewrite fixes.
+REWRITE_FIXES = frozenset({"CKF011", "CKF012", "CKF020", "CKF021", "CKF022", "CKF030", "CKF031",
+                           "CKF050", "CKF060", "CKF070"})
+_PROFILE_CODES = frozenset({"CKF030", "CKF031"})
+_INPUT_KEYS = ("last_epoch", "T_0", "T_mult", "eta_min", "base_lrs")
+_DERIVED_KEYS = ("T_cur", "T_i", "_last_lr")
+
+ACTIONS = ("rewrite", "create", "nothing", "refuse")
+
+
+class _Absent:
+    """Marks a key that is not in the state (``old``) or is removed (``new``)."""
+
+    _instance: "_Absent | None" = None
+
+    def __new__(cls) -> "_Absent":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+    def __reduce__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
+
+
+@dataclass(frozen=True)
+class Change:
+    file: Path
+    key: str
+    old: Any  # ABSENT when the key is not in the state
+    new: Any  # ABSENT when the key is dropped
+    fixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    path: Path
+    action: str  # "rewrite" | "create" | "nothing"
+    changes: tuple[Change, ...] = ()
+    original: dict[str, Any] | None = None  # decoded by ckptfix's reader; None for create/recreate
+    replaces_unreadable: bool = False  # --recreate over a file that failed the safe read
+
+    @property
+    def target(self) -> dict[str, Any]:
+        """The complete state this file must hold after the repair."""
+        return apply_changes(self.original or {}, self.changes)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    file: Path | None
+    reason: str
+    exit_code: int  # 1: a flag is missing / not fixable; 3: unreadable or hostile input
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    checkpoint: Path
+    report: CheckpointReport
+    files: tuple[FilePlan, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    notes: tuple[str, ...] = ()
+    step: int | None = None
+    step_source: str | None = None
+    num_processes: int = 1
+    num_processes_source: str = ""
+
+    @property
+    def action(self) -> str:
+        if self.refusals:
+            return "refuse"
+        acts = {f.action for f in self.files}
+        if "create" in acts:
+            return "create"
+        if "rewrite" in acts:
+            return "rewrite"
+        return "nothing"
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(c for f in self.files for c in f.changes)
+
+    @property
+    def to_write(self) -> tuple[FilePlan, ...]:
+        return () if self.refusals else tuple(f for f in self.files if f.action in ("rewrite", "create"))
+
+    @property
+    def exit_code_if_not_applied(self) -> int:
+        """Exit code of a dry run: what inspect says, at least 1 when something would change.
+
+        A step disagreement resolved by ``--step`` does not count (``repair`` uses the given step)."""
+        sev = {f.severity for f in self.report.findings if not (f.code == "CKF010" and self.step_source == "--step")}
+        base = 3 if "fatal" in sev else 1 if "error" in sev or (self.report.strict and "warning" in sev) else 0
+        code = max([base] + [r.exit_code for r in self.refusals])
+        if self.to_write:
+            code = max(code, 1)
+        return code
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def same(a: Any, b: Any) -> bool:
+    """Exact equality including types (``0 != 0.0``, ``[1] != (1,)``); NaN equals nothing."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def apply_changes(state: dict[str, Any], changes: tuple[Change, ...] | list[Change]) -> dict[str, Any]:
+    """A new dict: ``state`` with the changes applied; key order kept, new keys appended."""
+    out = dict(state)
+    for c in changes:
+        if c.new is ABSENT:
+            out.pop(c.key, None)
+        else:
+            out[c.key] = c.new
+    return out
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return int(v)
+    return None
+
+
+def _real(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _close(a: Any, b: float) -> bool:
+    x = _real(a)
+    return x is not None and math.isclose(x, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _plain(v: Any, depth: int = 0) -> bool:
+    """Only builtin scalars and containers: what torch.load(weights_only=True) gives back identically."""
+    if depth > 16:
+        return False
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_plain(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, (str, int)) and _plain(x, depth + 1) for k, x in v.items())
+    return False
+
+
+def sine_template(n_groups: int) -> dict[str, Any]:
+    """The state dict a fresh reference ``Sine`` writes, on a dummy optimizer with ``n_groups`` groups.
+
+    Imports torch (only ``create`` needs it). Values are placeholders the plan overwrites, except the
+    keys ckptfix does not own (``verbose``, ``steps_per_epoch``, ``_is_initial``, ...), which keep what
+    the class itself writes with this torch version.
+    """
+    import torch
+
+    from ckptfix.schedulers import Sine
+
+    params = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 1.0} for _ in range(max(1, n_groups))]
+    opt = torch.optim.SGD(params, lr=1.0)
+    return dict(Sine(opt, T_0=1).state_dict())
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ctx:
+    report: CheckpointReport
+    opts: Options
+    recreate: bool
+    g: int | None
+    n: int
+    refusals: list[Refusal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    covered: set[int] = field(default_factory=set)  # id() of findings a file plan fixes
+
+    def refuse(self, file: Path | None, reason: str, code: int = 1) -> None:
+        self.refusals.append(Refusal(file, reason, code))
+
+
+def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: bool = False) -> RepairPlan:
+    """The repair plan of one analysed checkpoint (see the module docstring for the target state)."""
+    ck = report.checkpoint
+    steps = report.steps
+    step_ok = steps.chosen is not None and (steps.agree or steps.source == "--step")
+    ctx = _Ctx(report, opts, recreate, steps.chosen if step_ok else None, report.num_processes)
+    files: list[FilePlan] = []
+
+    if ck.path.name.endswith("tmp"):
+        ctx.refuse(ck.path, "folder name ends in tmp: a checkpoint still being written is never touched")
+
+    # Unreadable / hostile files: refuse, except scheduler files that --recreate rebuilds.
+    sched_paths = {sf.path for sf in ck.schedulers}
+    for f in report.findings:
+        if f.code in ("CKF002", "CKF003"):
+            fpath = Path(f.file) if f.file else None
+            if recreate and fpath in sched_paths:
+                continue
+            hint = " (`--recreate` rebuilds scheduler files only)" if recreate else (
+                "; `--recreate` rebuilds it from the optimizer" if fpath in sched_paths else "")
+            ctx.refuse(fpath, f"cannot be read safely: {f.message}{hint}", 3)
+            ctx.covered.add(id(f))
+
+    if not steps.agree and opts.step is None:
+        ctx.refuse(ck.path, "step sources disagree (" + _sources(report) + "): pass --step G to say which is right")
+    elif steps.chosen is None and _needs_step(report, recreate):
+        ctx.refuse(ck.path, "the checkpoint's step is unknown (no training_state.json, folder number or "
+                   "optimizer count): pass --step G")
+
+    for i, sr in enumerate(report.schedulers):
+        fp = _plan_scheduler(ctx, sr, i)
+        if fp is not None:
+            files.append(fp)
+
+    if any(f.code == "CKF001" for f in report.findings):
+        fp = _plan_create(ctx, ck.path / "scheduler.bin", 0, "CKF001")
+        if fp is not None:
+            files.append(fp)
+        if len(ck.optimizers) > 1:
+            ctx.notes.append(f"{len(ck.optimizers)} optimizer files but no scheduler file: only scheduler.bin "
+                             "(for optimizer.bin) is created")
+
+    # Catch-all: every error/fatal finding is either fixed by a file plan or refused.
+    for f in report.findings:
+        if f.severity not in ("error", "fatal") or id(f) in ctx.covered:
+            continue
+        if f.code == "CKF010" and opts.step is not None:
+            ctx.notes.append(f"step sources disagree; using --step {opts.step}. repair writes only scheduler "
+                             "files, so training_state.json / the folder name still disagree")
+            continue
+        if f.code == "CKF010":
+            continue  # refused above with a clearer message
+        ctx.refuse(Path(f.file) if f.file else None, f"{f.code}: {f.message} (not something repair can fix)",
+                   3 if f.severity == "fatal" else 1)
+
+    if ctx.refusals:  # all or nothing: a refused checkpoint keeps every file as it is
+        files = [FilePlan(fp.path, "nothing", (), fp.original) for fp in files]
+    return RepairPlan(ck.path, report, tuple(files), tuple(_dedupe(ctx.refusals)), tuple(ctx.notes),
+                      ctx.g, steps.source if ctx.g is not None else None, ctx.n, report.num_processes_source)
+
+
+def _dedupe(refusals: list[Refusal]) -> list[Refusal]:
+    seen, out = set(), []
+    for r in refusals:
+        if (r.file, r.reason) not in seen:
+            seen.add((r.file, r.reason))
+            out.append(r)
+    return out
+
+
+def _sources(report: CheckpointReport) -> str:
+    s = report.steps
+    parts = [f"training_state.json says {s.training_state}" if s.training_state is not None else None,
+             f"folder name says {s.folder}" if s.folder is not None else None,
+             f"optimizer says {s.optimizer}" if s.optimizer is not None else None]
+    return ", ".join(p for p in parts if p)
+
+
+def _needs_step(report: CheckpointReport, recreate: bool) -> bool:
+    """Whether any file would be rewritten or created (so the step matters)."""
+    if any(f.code == "CKF001" for f in report.findings):
+        return True
+    if recreate and any(sf.problem for sf in report.checkpoint.schedulers):
+        return True
+    for f in report.findings:
+        if f.code in REWRITE_FIXES and f.severity in ("error", "fatal", "warning"):
+            return True
+    return False
+
+
+def _file_findings(report: CheckpointReport, path: Path) -> list[Finding]:
+    return [f for f in report.findings if f.file == str(path)]
+
+
+def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> FilePlan | None:
+    sf = sr.file
+    if sf.state is None:
+        if ctx.recreate and sf.problem is not None:
+            return _plan_create(ctx, sf.path, index, "CKF003" if sf.problem.kind == "unsafe-pickle" else "CKF002",
+                                replaces_unreadable=True)
+        return FilePlan(sf.path, "nothing")
+    if sr.profile not in SINE_FAMILY:  # LambdaLR, cosine, unknown: unchecked, left as it is
+        return FilePlan(sf.path, "nothing", (), sf.state)
+    fixable = [f for f in _file_findings(ctx.report, sf.path) if f.code in REWRITE_FIXES]
+    if not fixable:
+        return FilePlan(sf.path, "nothing", (), sf.state)
+    if ctx.g is None:
+        return FilePlan(sf.path, "nothing", (), sf.state)  # refused for the step already
+    state = sf.state
+    if not _plain(state):
+        ctx.refuse(sf.path, "the state holds tensors or objects, not plain numbers: ckptfix cannot rewrite it "
+                   "without losing their type")
+        return FilePlan(sf.path, "nothing", (), state)
+
+    target = _rewrite_values(ctx, sf.path, state)
+    if target is None:
+        return FilePlan(sf.path, "nothing", (), state)
+
+    by_key: dict[str, set[str]] = {}
+    for f in fixable:
+        by_key.setdefault(f.key or "", set()).add(f.code)
+    profile_codes = {f.code for f in fixable if f.code in _PROFILE_CODES}
+    input_codes = set().union(*(by_key.get(k, set()) for k in _INPUT_KEYS)) if by_key else set()
+
+    changes: list[Change] = []
+    for key, new in target.items():
+        old = state.get(key, ABSENT)
+        if key in state and same(old, new):
+            continue
+        fixes = set(by_key.get(key, set()))
+        if key in _DERIVED_KEYS or key == "last_epoch":
+            fixes |= profile_codes
+        if key in _DERIVED_KEYS:
+            fixes |= input_codes
+        changes.append(Change(sf.path, key, old, new, tuple(sorted(fixes))))
+    for key in DROPPED_KEYS:
+        if key in state:
+            changes.append(Change(sf.path, key, state[key], ABSENT, tuple(sorted(profile_codes | by_key.get(key, set())))))
+    for f in fixable:
+        ctx.covered.add(id(f))
+    if not changes:
+        ctx.notes.append(f"{sf.path.name}: findings {', '.join(sorted({f.code for f in fixable}))} but the state "
+                         "already holds the reference values")
+        return FilePlan(sf.path, "nothing", (), state)
+    return FilePlan(sf.path, "rewrite", tuple(changes), state)
+
+
+def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
+    """Owned keys (+ ``_step_count`` when absent) at the reference position; None after a refusal."""
+    opts, n, g = ctx.opts, ctx.n, ctx.g
+    assert g is not None
+    ok = True
+
+    stored_t0 = _int(state.get("T_0"))
+    if opts.lr_warmup_steps is not None:
+        t0 = opts.lr_warmup_steps * n
+        t0_val: Any = state["T_0"] if stored_t0 == t0 and type(state.get("T_0")) is int else t0
+    elif stored_t0 is not None and stored_t0 >= 1:
+        t0, t0_val = stored_t0, state["T_0"]
+    else:
+        ctx.refuse(path, f"T_0 = {state.get('T_0', 'missing')!r} is unusable: pass --lr-warmup-steps W (T_0 = W × N)")
+        ok = False
+
+    stored_tm = _int(state.get("T_mult", 1))
+    if opts.t_mult is not None:
+        t_mult = opts.t_mult
+        tm_val: Any = state["T_mult"] if "T_mult" in state and stored_tm == t_mult and type(state["T_mult"]) is int else t_mult
+    elif stored_tm is not None and stored_tm >= 1:
+        t_mult, tm_val = stored_tm, state.get("T_mult", 1)
+    else:
+        ctx.refuse(path, f"T_mult = {state.get('T_mult')!r} is unusable: pass --t-mult M")
+        ok = False
+
+    stored_eta = _real(state.get("eta_min"))
+    if opts.lr_end is not None:
+        eta = opts.lr_end
+        eta_val: Any = state["eta_min"] if _close(state.get("eta_min"), eta) else eta
+    elif stored_eta is not None and stored_eta >= 0:
+        eta, eta_val = stored_eta, state["eta_min"]
+    else:
+        ctx.refuse(path, f"eta_min = {state.get('eta_min', 'missing')!r} is unusable: pass --lr-end E")
+        ok = False
+
+    bases = state.get("base_lrs")
+    bases_ok = isinstance(bases, (list, tuple)) and bases and all(_real(b) is not None and _real(b) >= 0 for b in bases)  # type: ignore[operator]
+    if opts.learning_rate is not None:
+        count = len(bases) if isinstance(bases, (list, tuple)) and bases else max(1, len(ctx.report.checkpoint.optimizers[0].param_groups)
+                                                                                  if ctx.report.checkpoint.optimizers else 1)
+        if bases_ok and all(_close(b, opts.learning_rate) for b in bases):  # type: ignore[union-attr]
+            base_vals: list[float] = [float(b) for b in bases]  # type: ignore[union-attr]
+            base_val: Any = bases
+        else:
+            base_vals = [opts.learning_rate] * count
+            base_val = list(base_vals)
+    elif bases_ok:
+        base_vals, base_val = [float(b) for b in bases], bases  # type: ignore[union-attr]
+    else:
+        ctx.refuse(path, f"base_lrs = {bases!r} is unusable: pass --learning-rate LR")
+        ok = False
+    if not ok:
+        return None
+
+    le = n * g
+    t_cur, t_i = sine_position(le, t0, t_mult)
+    last_lr = [truncate_lr(sine_lr(b, float(eta), t_cur, t_i)) for b in base_vals]
+    out: dict[str, Any] = {
+        "T_0": t0_val,
+        "T_i": t_i,
+        "T_mult": tm_val,
+        "T_cur": t_cur,
+        "eta_min": eta_val,
+        "last_epoch": le,
+        "base_lrs": base_val,
+        "_last_lr": last_lr,
+    }
+    if "_step_count" not in state:
+        out["_step_count"] = sine_step_count(le)
+    # Keep the stored container type (list) for lists.
+    if isinstance(state.get("base_lrs"), tuple) and isinstance(out["base_lrs"], list) and base_val is not bases:
+        out["base_lrs"] = list(out["base_lrs"])
+    return out
+
+
+def _plan_create(ctx: _Ctx, path: Path, index: int, code: str, replaces_unreadable: bool = False) -> FilePlan | None:
+    opts, n, g = ctx.opts, ctx.n, ctx.g
+    ck = ctx.report.checkpoint
+    for f in ctx.report.findings:
+        if f.code == code and (f.file == str(path) or code == "CKF001"):
+            ctx.covered.add(id(f))
+    what = f"re-create {path.name} (the stored one is unreadable)" if replaces_unreadable else f"create the missing {path.name}"
+    if opts.lr_warmup_steps is None:
+        ctx.refuse(path, f"to {what}, ckptfix needs the run's --lr-warmup-steps W (T_0 = W × N); pass it, "
+                   "with --lr-end E for eta_min", 3 if replaces_unreadable else 1)
+        return None
+    if g is None:
+        return None  # refused for the step already
+    opt = ck.optimizers[index] if index < len(ck.optimizers) else None
+    if opt is None or opt.problem is not None or not opt.param_groups:
+        ctx.refuse(path, f"to {what}, ckptfix needs a readable optimizer file with param groups "
+                   f"({'optimizer.bin' if index == 0 else f'optimizer_{index}.bin'})", 3 if replaces_unreadable else 1)
+        return None
+    bases: list[float] = []
+    for gi, pg in enumerate(opt.param_groups):
+        b = opts.learning_rate if opts.learning_rate is not None else (pg.initial_lr if pg.initial_lr is not None else pg.lr)
+        if b is None or not math.isfinite(b) or b < 0:
+            ctx.refuse(path, f"to {what}: param group {gi} of {opt.path.name} has no usable initial_lr/lr; pass --learning-rate LR")
+            return None
+        bases.append(float(b))
+    eta = float(opts.lr_end) if opts.lr_end is not None else 0.0
+    if opts.lr_end is None:
+        ctx.notes.append(f"{path.name}: eta_min = 0 (the Sine default) because --lr-end was not given; pass "
+                         "--lr-end with the run's --lr_end to match it")
+    t0 = opts.lr_warmup_steps * n
+    t_mult = opts.t_mult if opts.t_mult is not None else 1
+    le = n * g
+    t_cur, t_i = sine_position(le, t0, t_mult)
+    values = {
+        "T_0": t0, "T_i": t_i, "T_mult": t_mult, "T_cur": t_cur, "eta_min": eta, "last_epoch": le,
+        "base_lrs": bases, "_last_lr": [truncate_lr(sine_lr(b, eta, t_cur, t_i)) for b in bases],
+        "_step_count": sine_step_count(le),
+    }
+    template = sine_template(len(bases))
+    target = {k: values.get(k, v) for k, v in template.items()}
+    for k, v in values.items():
+        target.setdefault(k, v)
+    changes = tuple(Change(path, k, ABSENT, v, (code,)) for k, v in target.items())
+    return FilePlan(path, "create", changes, None, replaces_unreadable)

@@ -1,0 +1,117 @@
+"""`ckptfix repair` on copies of the fixtures: exit codes, --dry-run / inspect write nothing, --json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ckptfix._cli import app
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
+NAMES = ["sine-ok", "sine-v1", "sine-v2", "sine-v2-no-step-count", "stale-tcur", "not-multiplied", "two-procs",
+         "missing-scheduler", "truncated", "hostile", "lambdalr", "step-mismatch", "legacy-format"]
+# Exit of `repair` with no flags (after the repair), and of `repair --dry-run`.
+EXPECTED = {
+    "sine-ok": (0, 0), "sine-v1": (0, 1), "sine-v2": (0, 1), "sine-v2-no-step-count": (0, 1),
+    "stale-tcur": (0, 1), "not-multiplied": (0, 1), "two-procs": (0, 0), "missing-scheduler": (1, 1),
+    "truncated": (3, 3), "hostile": (3, 3), "lambdalr": (0, 0), "step-mismatch": (1, 1), "legacy-format": (0, 0),
+}
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture()
+def all_fixtures(tmp_path) -> Path:
+    for name in NAMES + ["output-run"]:
+        shutil.copytree(FIX / name, tmp_path / name, symlinks=True)
+    return tmp_path
+
+
+def test_dry_run_and_inspect_change_no_byte(all_fixtures):
+    before = tree(all_fixtures)
+    for name in NAMES + ["output-run"]:
+        path = all_fixtures / name
+        r = run("repair", path, "--dry-run")
+        expected = EXPECTED[name][1] if name in EXPECTED else 0
+        assert r.exit_code == expected, (name, r.output)
+        run("repair", path, "--dry-run", "--json", "--lr-warmup-steps", "10", "--recreate")
+        run("inspect", path)
+        run("inspect", path, "--json")
+    assert tree(all_fixtures) == before
+    assert not (Path((FIX / "hostile" / "MARKER").read_text())).exists()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_repair_exit_codes_then_idempotent(all_fixtures, name):
+    path = all_fixtures / name
+    r = run("repair", path)
+    assert r.exit_code == EXPECTED[name][0], r.output
+    snapshot = tree(path)
+    again = run("repair", path)
+    assert again.exit_code == EXPECTED[name][0]
+    assert tree(path) == snapshot  # the second repair changes no byte
+    if EXPECTED[name][0] == 0:
+        assert run("inspect", path).exit_code == 0
+        assert "nothing to do" in again.output
+
+
+def test_flags_make_the_unfixable_fixable(all_fixtures):
+    assert run("repair", all_fixtures / "missing-scheduler", "--lr-warmup-steps", "10", "--lr-end", "1e-6").exit_code == 0
+    assert run("repair", all_fixtures / "step-mismatch", "--step", "30").exit_code == 0
+    assert run("repair", all_fixtures / "hostile", "--recreate").exit_code == 3  # needs W
+    assert run("repair", all_fixtures / "hostile", "--recreate", "--lr-warmup-steps", "10").exit_code == 0
+    assert run("inspect", all_fixtures / "hostile").exit_code == 0
+    assert not (Path((FIX / "hostile" / "MARKER").read_text())).exists()
+
+
+def test_lr_end_finally_takes_effect(all_fixtures):
+    path = all_fixtures / "sine-ok"
+    assert run("repair", path, "--lr-end", "2e-6", "--dry-run").exit_code == 1
+    r = run("repair", path, "--lr-end", "2e-6", "--json")
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    keys = {c["key"] for c in doc["checkpoints"][0]["changes"]}
+    assert "eta_min" in keys
+
+
+def test_json_is_one_document(all_fixtures):
+    r = run("repair", all_fixtures / "sine-v2", "--json", "--dry-run")
+    doc = json.loads(r.stdout)
+    assert doc["schema_version"] >= 1 and doc["tool"]["command"] == "repair" and doc["dry_run"] is True
+    ck = doc["checkpoints"][0]
+    assert ck["action"] == "rewrite" and ck["status"] == "dry-run" and ck["exit_code"] == 1
+    assert ck["steps"]["chosen"] == 30 and ck["steps"]["source"] == "training_state.json"
+    drop = [c for c in ck["changes"] if c["key"] == "total_steps"][0]
+    assert drop["new_absent"] is True and drop["old"] == 30 and "CKF031" in drop["fixes"]
+    assert ck["profile_before"][0]["profile"] == "simpletuner-sine-v2"
+
+
+def test_latest_only_touches_the_latest(all_fixtures):
+    root = all_fixtures / "output-run"
+    # Make an older checkpoint inconsistent: --latest must leave it alone.
+    old = root / "checkpoint-10" / "scheduler.bin"
+    shutil.copyfile(all_fixtures / "sine-v1" / "checkpoint-30" / "scheduler.bin", old)
+    before = tree(root)
+    r = run("repair", root, "--latest")
+    assert r.exit_code == 0 and tree(root) == before
+    r = run("repair", root)
+    assert r.exit_code == 0  # checkpoint-10 rewritten to its own step (10)
+    assert run("inspect", root).exit_code == 0
+    assert (root / "checkpoint-20" / ".ckptfix").exists() is False
+
+
+def test_usage_errors(tmp_path):
+    assert run("repair", tmp_path / "nope").exit_code == 2
+    assert run("repair", tmp_path).exit_code == 2  # empty folder: neither kind
