@@ -216,6 +216,11 @@ def test_torch_cosine_annealing_warm_restarts_is_unchecked(e: int) -> None:
             opt.step()
             sched.step()
     match = detect_profile(sched.state_dict())
+    if sched.T_cur == 0:
+        # At a restart torch's cosine and the fixed sine both give base_lr: indistinguishable, and
+        # read as `sine` (what a repaired SimpleTuner state without steps_per_epoch looks like).
+        assert match.profile == "sine" and match.lr_consistent
+        return
     assert (match.profile, match.scheduler_kind) == (UNCHECKED, "CosineAnnealingWarmRestarts"), match.evidence
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from ckptfix.analysis.findings import RULES, Finding
 from ckptfix.analysis.report import CheckpointReport, Options, Reference, SchedulerReport, StepInfo
+from ckptfix.analysis.trainer_checks import trainer_findings
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
 from ckptfix.schedulers.detect import detect_profile
 from ckptfix.schedulers.formulas import lr_matches, sine_lr, sine_position, truncate_lr
@@ -15,8 +16,10 @@ from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2
 SINE_FAMILY = (SINE, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2)
 
 
-def _finding(code: str, file: Any, key: str | None, found: Any, expected: Any, message: str) -> Finding:
-    return Finding(code, RULES[code].severity, str(file) if file is not None else None, key, found, expected, message)
+def _finding(code: str, file: Any, key: str | None, found: Any, expected: Any, message: str,
+             severity: str | None = None) -> Finding:
+    sev = severity or RULES[code].severity
+    return Finding(code, sev, str(file) if file is not None else None, key, found, expected, message)
 
 
 def _int(v: Any) -> int | None:
@@ -86,7 +89,8 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
         findings.append(_finding(
             "CKF010", ck.path, "global_step", {k: v for k, v in found.items() if v is not None}, None,
             "step sources disagree: " + ", ".join(f"{k} says {v}" for k, v in found.items() if v is not None)
-            + (f"; using {steps.chosen} from {steps.source}" if steps.source == "--step" else "; pass --step to choose"),
+            + (f"; using {steps.chosen} from --step" if steps.source == "--step" else "; pass --step to choose"),
+            severity="info" if steps.source == "--step" else None,  # the user has decided
         ))
     for of in ck.optimizers:
         if of.step is not None and of.step.value is None and of.problem is None:
@@ -105,6 +109,7 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     for i, sf in enumerate(ck.schedulers):
         reports.append(_check_scheduler(ck, sf, i, g if steps.agree or steps.source == "--step" else None, n, opts, findings))
 
+    findings.extend(trainer_findings(ck, steps))
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(_finding("CKF080", ck.path / ".guard", None, "missing", "present",
                                  "no .guard file: SimpleTuner may not have finished writing this checkpoint"))

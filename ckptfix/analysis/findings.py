@@ -132,6 +132,32 @@ _RULES = [
          "ckptfix reads the step count where each optimizer family keeps it and says 'unknown' rather "
          "than guess. Checks against the step use the other sources.",
          "Pass --step G to repair if no other source exists."),
+    # -- trainer layouts (issue 7): Hugging Face Trainer, DeepSpeed ------------------------------------
+    Rule("CKF100", "trainer-last-epoch-mismatch", "error", "the Trainer's scheduler last_epoch is not global_step",
+         "transformers.Trainer steps its LR scheduler once per optimizer step (it does not wrap it in "
+         "accelerate's per-process stepping), so scheduler.pt's last_epoch should equal trainer_state.json's "
+         "global_step. The one legitimate exception: with fp16 loss scaling, a step whose optimizer update was "
+         "skipped (overflow) advances global_step but not the scheduler, so last_epoch can trail by the number "
+         "of skipped steps. On resume the Trainer loads last_epoch as stored: the schedule continues from there.",
+         "Check whether the run used fp16 with overflows; otherwise the scheduler state comes from another "
+         "step or run: take scheduler.pt from the matching checkpoint."),
+    Rule("CKF101", "trainer-logged-lr-mismatch", "warning", "the last logged learning_rate differs from the optimizer's lr",
+         "trainer_state.json's log_history records the learning rate the Trainer logged. Before transformers "
+         "4.51 that is the LR after the scheduler stepped, which is exactly what optimizer.pt's "
+         "param_groups[0]['lr'] holds when the log is at global_step. A different value means the optimizer "
+         "(or the scheduler behind it) is not the one that produced the log. From 4.51 (PR #36973) the Trainer "
+         "logs the LR of the step just taken, one scheduler step earlier, and this check is not made.",
+         "Find the files that belong together; resuming continues from optimizer.pt's lr."),
+    Rule("CKF102", "engine-step-disagrees", "error", "DeepSpeed's global_steps disagrees with the checkpoint's step",
+         "DeepSpeed counts every engine step in global_steps (mp_rank_00_model_states.pt). It should equal "
+         "the trainer's step (training_state.json's global_step, else the folder's N).",
+         "Find out which is right, then pass it: ckptfix repair PATH --step G."),
+    Rule("CKF103", "engine-scheduler-position", "error", "DeepSpeed's scheduler is not at global_steps - skipped_steps",
+         "When DeepSpeed owns the LR scheduler (lr_scheduler in mp_rank_00_model_states.pt), the engine steps "
+         "it once per optimizer step that was not skipped for overflow: a DeepSpeed schedule's "
+         "last_batch_iteration is global_steps - skipped_steps - 1 (it starts at -1), a torch scheduler's "
+         "last_epoch is global_steps - skipped_steps.",
+         "The scheduler state comes from another step or run: restore the tag folder from the matching checkpoint."),
 ]
 
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}

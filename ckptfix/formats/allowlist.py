@@ -88,6 +88,12 @@ def _codecs_encode(args: tuple) -> bytes:
     return args[0].encode("latin1")
 
 
+def _empty_bytes(args: tuple) -> bytes:
+    if args:
+        raise BadArguments("bytes expects no arguments (protocol <= 2 writes b'' as bytes())")
+    return b""
+
+
 def _container(kind: type) -> Callable[[tuple], Any]:
     def build(args: tuple) -> Any:
         if len(args) > 1:
@@ -129,6 +135,8 @@ _TORCH: list[AllowedGlobal] = [
     AllowedGlobal("builtins", "frozenset", _container(frozenset)),
     AllowedGlobal("builtins", "bytearray", _container(bytearray)),
     AllowedGlobal("__builtin__", "set", _container(set)),
+    AllowedGlobal("__builtin__", "frozenset", _container(frozenset)),  # protocol <= 2 spelling
+    AllowedGlobal("__builtin__", "bytes", _empty_bytes),  # protocol <= 2 pickles b"" as bytes()
     AllowedGlobal("_codecs", "encode", _codecs_encode),
     AllowedGlobal("torch._utils", "_rebuild_tensor_v2", _rebuild_tensor),
     AllowedGlobal("torch._utils", "_rebuild_tensor", _rebuild_tensor),
@@ -151,6 +159,59 @@ _NUMPY_RNG: list[AllowedGlobal] = [
 
 TORCH_STATE = _build_table(_TORCH)
 RNG_STATE = _build_table(_TORCH + _NUMPY_RNG)
+
+
+# -- DeepSpeed tag folder: <tag>/mp_rank_*_model_states.pt and <tag>/*_optim_states.pt -------------
+# Used only for the files inside a DeepSpeed tag folder (``ckptfix.model.layouts.deepspeed``); DeepSpeed
+# itself loads them with ``weights_only=False``. Checked against files written by DeepSpeed 0.19.8
+# (engine ``_save_checkpoint`` / ``_save_zero_checkpoint``, ZeRO stage 1, accelerate 1.15). Every entry
+# is inert data decoded without importing or building anything:
+class AttributedDict(dict, Opaque):
+    """An ``OrderedDict`` that was pickled with instance attributes (a module ``state_dict()`` carries
+    ``_metadata``, per-module version numbers): a plain dict whose attribute state is dropped, as torch's
+    own weights-only loader keeps it as ``__dict__`` and nothing reads it. It is an ``Opaque`` only so that
+    the decoder's BUILD accepts it."""
+
+    def __init__(self, items: Any = ()) -> None:
+        dict.__init__(self, items)
+        object.__setattr__(self, "kind", "collections.OrderedDict")
+        object.__setattr__(self, "args", ())
+
+
+def _attributed_ordered_dict(args: tuple) -> AttributedDict:
+    return AttributedDict(_ordered_dict(args))
+
+
+def _enum_member(kind: str) -> Callable[[tuple], Opaque]:
+    def build(args: tuple) -> Opaque:
+        if len(args) != 1 or isinstance(args[0], bool) or not isinstance(args[0], (int, str)):
+            raise BadArguments(f"{kind} expects one int or str value")
+        return Opaque(kind, (args[0],))
+
+    return build
+
+
+def _plain_object(kind: str) -> Callable[[tuple], Opaque]:
+    def build(args: tuple) -> Opaque:  # NEWOBJ with no arguments, then BUILD with its __dict__ (dropped)
+        if args:
+            raise BadArguments(f"{kind} is created without arguments")
+        return Opaque(kind, ())
+
+    return build
+
+
+_DEEPSPEED: list[AllowedGlobal] = [
+    # mp_rank_00_model_states.pt "module": the model state_dict, an OrderedDict with ``_metadata``.
+    AllowedGlobal("collections", "OrderedDict", _attributed_ordered_dict),
+    # zero_pp_rank_*_optim_states.pt: "zero_stage" is an IntEnum member (stage number kept as args[0]);
+    # "loss_scaler" a LossScaler/DynamicLossScaler holding numbers only (cur_scale, cur_iter, ...);
+    # "param_slice_mappings" maps names to fragment_address(numel, start) dataclasses.
+    AllowedGlobal("deepspeed.runtime.zero.config", "ZeroStageEnum", _enum_member("deepspeed.runtime.zero.config.ZeroStageEnum")),
+    AllowedGlobal("deepspeed.runtime.fp16.loss_scaler", "LossScaler", _plain_object("deepspeed.runtime.fp16.loss_scaler.LossScaler")),
+    AllowedGlobal("deepspeed.runtime.fp16.loss_scaler", "DynamicLossScaler", _plain_object("deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler")),
+    AllowedGlobal("deepspeed.utils.tensor_fragment", "fragment_address", _plain_object("deepspeed.utils.tensor_fragment.fragment_address")),
+]
+DEEPSPEED_STATE = _build_table(_TORCH + _DEEPSPEED)  # later entries win: OrderedDict -> AttributedDict
 
 
 def value_of(g: AllowedGlobal) -> Any:

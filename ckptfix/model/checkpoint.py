@@ -51,6 +51,60 @@ class TrainingState:
     epoch_step: int | None
     epoch: int | None
     problem: FileProblem | None = None
+    # Which record the step came from: SimpleTuner's training_state.json, Hugging Face's
+    # trainer_state.json, or DeepSpeed's global_steps (mp_rank_00_model_states.pt).
+    source: str = "training_state.json"
+
+
+@dataclass(frozen=True)
+class LoggedLR:
+    """One ``log_history`` entry of a Hugging Face Trainer that carries ``learning_rate``."""
+
+    step: int
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class TrainerState:
+    """Hugging Face Trainer's ``trainer_state.json`` (and the transformers version from ``config.json``)."""
+
+    path: Path
+    global_step: int | None
+    max_steps: int | None
+    logging_steps: int | None
+    last_logged_lr: LoggedLR | None
+    transformers_version: str | None = None
+    problem: FileProblem | None = None
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """DeepSpeed's ``<tag>/mp_rank_00_model_states.pt``: step counters and scheduler, tensors never read."""
+
+    path: Path
+    tag: str | None  # the tag folder (named by the ``latest`` file)
+    global_steps: int | None
+    skipped_steps: int | None
+    global_samples: int | None = None
+    dp_world_size: int | None = None
+    zero_stage: int | None = None
+    ds_version: str | None = None
+    has_lr_scheduler: bool = False  # DeepSpeed owns the scheduler (no scheduler.bin then)
+    optim_shards: int = 0  # zero_pp_rank_*_mp_rank_00_optim_states.pt files
+    problem: FileProblem | None = None
+
+
+@dataclass(frozen=True)
+class ShardedState:
+    """A torch.distributed.checkpoint folder (FSDP SHARDED_STATE_DICT): what its ``.metadata`` says."""
+
+    path: Path  # the folder, e.g. optimizer_0/
+    entries: int  # keys in state_dict_metadata
+    step_entries: int  # of which per-parameter ``step`` entries
+    shards: tuple[str, ...]  # *.distcp files present
+    missing_shards: tuple[str, ...] = ()  # named by .metadata but absent
+    dcp_version: str | None = None
+    problem: FileProblem | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +128,10 @@ class Checkpoint:
     has_manifest: bool = False
     other_problems: tuple[FileProblem, ...] = ()  # other pickles that failed the safety scan
     bytes_read: int = 0
+    layout: str = "accelerate"  # "accelerate" | "hf-trainer" | "deepspeed" | "fsdp"
+    trainer_state: TrainerState | None = None  # hf-trainer
+    engine: EngineState | None = None  # deepspeed
+    sharded: tuple[ShardedState, ...] = ()  # fsdp (optimizer_0/, pytorch_model_fsdp_0/, ...)
 
     @property
     def name(self) -> str:

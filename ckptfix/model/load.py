@@ -54,6 +54,14 @@ def _numbered(name: str) -> int:
 
 
 def load_checkpoint(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
+    from ckptfix.model.layouts import detect_layout  # the layouts build on this module
+
+    layout = detect_layout(Path(folder))
+    return layout.load(Path(folder), limits) if layout is not None else load_accelerate(folder, limits)
+
+
+def load_accelerate(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
+    """The accelerate layout (``scheduler*.bin``, ``optimizer*.bin``, ``random_states_*.pkl``)."""
     folder = Path(folder)
     try:
         names = sorted(p.name for p in folder.iterdir())

@@ -321,7 +321,9 @@ def _detect(state: Any) -> ProfileMatch:
     matched = [c.profile for c in candidates if c.matches]
     checked = [c for c in candidates if c.checked]
 
-    if kind == "CosineAnnealingWarmRestarts" and _is_torch_sgdr(inp):
+    # Where torch's cosine and the fixed sine agree (at a restart: both give base_lr) the state is
+    # read as `sine`: that is what a repaired SimpleTuner state without steps_per_epoch looks like.
+    if kind == "CosineAnnealingWarmRestarts" and SINE not in matched and _is_torch_sgdr(inp):
         evidence.append("_last_lr matches torch's cosine annealing at the SGDR position: not a sine scheduler.")
         return ProfileMatch(UNCHECKED, kind, evidence, expected, candidates, False, "lr")
 

@@ -1,0 +1,153 @@
+"""Hugging Face ``transformers.Trainer`` checkpoints: ``checkpoint-N/`` as ``Trainer._save_checkpoint`` writes it.
+
+==========================  ===========================================================================
+file                        what ckptfix reads
+==========================  ===========================================================================
+``trainer_state.json``      ``global_step`` (the step), ``max_steps``, ``logging_steps``, the last
+                            ``log_history`` entry carrying ``learning_rate`` (and its ``step``)
+``scheduler.pt``            ``torch.save(lr_scheduler.state_dict())``: transformers' schedulers are
+                            ``LambdaLR`` (``lr_lambdas`` saved as ``{}`` or ``None``): profile unchecked
+``optimizer.pt``            ``torch.save(optimizer.state_dict())``: step count and param-group LRs,
+                            as for accelerate's ``optimizer.bin``
+``rng_state.pth``,          one per process (``rng_state_{rank}.pth``; a single ``rng_state.pth`` when
+``rng_state_{rank}.pth``    one process): counted, never decoded (full pickles with numpy objects)
+``config.json``             ``transformers_version``: from 4.51 (PR #36973) the logged LR is the LR of
+                            the step just taken, before the scheduler advanced
+``*.safetensors``           headers only
+==========================  ===========================================================================
+
+Not read: ``training_args.bin`` (a full pickle of ``TrainingArguments``: transformers classes, not state),
+``scaler.pt`` (scanned by the safety scan only). A Trainer run with DeepSpeed also has a DeepSpeed tag
+folder and ``latest``: its engine state is attached as for the ``deepspeed`` layout.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from ckptfix.errors import UnreadableFile
+from ckptfix.formats.jsonfile import read_json
+from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.model.checkpoint import Checkpoint, LoggedLR, TrainerState, TrainingState
+from ckptfix.model.load import _load_optimizer, _load_scheduler, load_accelerate, problem_of
+
+NAME = "hf-trainer"
+TRAINER_STATE = "trainer_state.json"
+_RNG = re.compile(r"^rng_state(?:_(\d+))?\.pth$")
+_TORCH_FILES = ("scheduler.pt", "optimizer.pt")
+
+
+def detect(folder: Path) -> bool:
+    names = {p.name for p in folder.iterdir()}
+    if TRAINER_STATE in names:
+        return True
+    accelerate_files = any(n.startswith(("scheduler", "optimizer")) and n.endswith(".bin") for n in names)
+    return not accelerate_files and any(n in names for n in _TORCH_FILES)
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return int(v)
+    return v if isinstance(v, int) else None
+
+
+def _real(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def last_logged_lr(log_history: Any) -> LoggedLR | None:
+    """The ``log_history`` entry with ``learning_rate`` at the highest ``step`` (the last one logged)."""
+    best: LoggedLR | None = None
+    if not isinstance(log_history, list):
+        return None
+    for entry in log_history:
+        if not isinstance(entry, dict):
+            continue
+        step, lr = _int(entry.get("step")), _real(entry.get("learning_rate"))
+        if step is None or lr is None:
+            continue
+        if best is None or step >= best.step:
+            best = LoggedLR(step, lr)
+    return best
+
+
+def read_trainer_state(folder: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[TrainerState, TrainingState]:
+    path = folder / TRAINER_STATE
+    version = _transformers_version(folder, limits)
+    try:
+        data = read_json(path, limits)
+        if not isinstance(data, dict):
+            raise UnreadableFile(path, "expected a JSON object")
+        gs = _int(data.get("global_step"))
+        if "global_step" in data and (gs is None or gs < 0):
+            raise UnreadableFile(path, f"global_step is {data['global_step']!r}, not a step number")
+    except UnreadableFile as exc:
+        problem = problem_of(exc)
+        return (TrainerState(path, None, None, None, None, version, problem),
+                TrainingState(path, None, None, None, problem, source=TRAINER_STATE))
+    ts = TrainerState(path, gs, _int(data.get("max_steps")), _int(data.get("logging_steps")),
+                      last_logged_lr(data.get("log_history")), version)
+    return ts, TrainingState(path, gs, None, None, source=TRAINER_STATE)
+
+
+def _transformers_version(folder: Path, limits: Limits) -> str | None:
+    path = folder / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        data = read_json(path, limits)
+    except UnreadableFile:
+        return None  # config.json is the model's: not ours to judge
+    v = data.get("transformers_version") if isinstance(data, dict) else None
+    return v if isinstance(v, str) and len(v) < 64 else None
+
+
+def count_processes(names: list[str]) -> int:
+    """``rng_state_{rank}.pth`` files, or 1 for a single ``rng_state.pth`` (the Trainer's one-process name)."""
+    ranks = {m.group(1) for n in names if (m := _RNG.match(n))}
+    if not ranks:
+        return 0
+    numbered = ranks - {None}
+    return len(numbered) if numbered else 1
+
+
+def load(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
+    from dataclasses import replace
+
+    from ckptfix.model.layouts import deepspeed
+
+    folder = Path(folder)
+    base = load_accelerate(folder, limits)  # weights, problems listing the folder, accelerate's files if any
+    names = sorted(p.name for p in folder.iterdir())
+    schedulers, optimizers = list(base.schedulers), list(base.optimizers)
+    bytes_read = base.bytes_read
+    if "scheduler.pt" in names:
+        sf, n = _load_scheduler(folder, folder / "scheduler.pt", limits)
+        schedulers.append(sf)
+        bytes_read += n
+    if "optimizer.pt" in names:
+        of = _load_optimizer(folder, folder / "optimizer.pt", limits)
+        optimizers.append(of)
+        bytes_read += of.bytes_read
+    trainer_state, training_state = (read_trainer_state(folder, limits) if TRAINER_STATE in names
+                                     else (None, base.training_state))
+    ck = replace(
+        base,
+        layout=NAME,
+        schedulers=tuple(schedulers),
+        optimizers=tuple(optimizers),
+        training_state=training_state,
+        trainer_state=trainer_state,
+        num_processes=count_processes(names) or base.num_processes,
+        bytes_read=bytes_read,
+    )
+    if deepspeed.find_tag(folder) is not None:  # Trainer + DeepSpeed: the engine holds optimizer (+ scheduler)
+        ck = deepspeed.attach_engine(ck, limits, step_source=False)
+    return ck
