@@ -88,7 +88,7 @@ def inspect(
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         disc, reports = inspect_path(path, opts, latest_only=latest)
     except UsageError as exc:
@@ -132,7 +132,7 @@ def explain(code: Annotated[str, typer.Argument(help="A finding code (CKF020) or
         raise typer.Exit(0)
     rule = lookup(code)
     if rule is None:
-        Console(stderr=True).print(f"[red]error:[/red] unknown finding {code!r}; `ckptfix explain all` lists them")
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] unknown finding {code!r}; `ckptfix explain all` lists them")
         raise typer.Exit(2)
     out.print(f"[bold]{rule.code} {rule.name}[/bold] ({rule.severity}): {rule.summary}\n", highlight=False)
     out.print(rule.explanation + "\n", highlight=False)
@@ -161,7 +161,7 @@ def repair(
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         outcome = repair_path(path, opts, latest_only=latest, dry_run=dry_run, recreate=recreate)
     except UsageError as exc:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Limits:
     max_pickle_bytes: int = 64 * 1024 * 1024  # size of one data.pkl (or legacy pickle)
-    max_zip_entries: int = 1_000_000  # central-directory records
-    max_central_directory_bytes: int = 256 * 1024 * 1024
+    # central-directory records: torch writes one per storage (~6,000 for a big optimizer); parsing
+    # costs ~5 us and ~200 bytes each, so 250,000 is ~1.3 s (1,000,000 took 5 s here)
+    max_zip_entries: int = 250_000
+    max_central_directory_bytes: int = 64 * 1024 * 1024
     max_nesting: int = 64  # containers inside containers, after decoding
     max_objects: int = 5_000_000  # containers and values reachable after decoding
     max_mark_depth: int = 10_000  # open MARKs on the pickle VM's metastack
@@ -22,6 +24,13 @@ class Limits:
     max_json_bytes: int = 16 * 1024 * 1024  # trainer JSON files
     max_safetensors_header: int = 100 * 1024 * 1024  # the safetensors crate's own limit
     max_scalar_entry_bytes: int = 1024 * 1024  # a storage read for a scalar value
+    # opcodes executed for one pickle: bounds decode time (~0.4-0.6 us each, so ~1 s) and memory
+    # (~150 MB) whatever max_pickle_bytes allows; an AdamW state uses ~90 opcodes per parameter,
+    # so this admits ~20,000 parameter tensors.
+    max_pickle_ops: int = 2_000_000
+    # hashing done while building dicts/sets, in values hashed (a tuple counts its expanded size)
+    max_hash_work: int = 20_000_000
+    max_hash_collisions: int = 16  # keys of one dict/set sharing a full hash value
 
 
 DEFAULT_LIMITS = Limits()

@@ -90,6 +90,11 @@ class _LimitHit(Exception):
     pass
 
 
+# allowed globals that hash the items of their first argument
+_HASHING_BUILDERS = frozenset({"collections.OrderedDict", "builtins.set", "builtins.frozenset", "__builtin__.set",
+                               "__builtin__.frozenset"})
+
+
 class _VM:
     def __init__(self, data, allow, persistent_load, limits: Limits):
         self.data = memoryview(data) if not isinstance(data, memoryview) else data
@@ -99,7 +104,14 @@ class _VM:
         self.refused: list[Refused] = []
         self.pos = 0
         self.op_at = 0
-        self.tuple_depth: dict[int, int] = {}
+        # id(tuple) -> (nesting depth, expanded size, the tuple): kept alive so ids are never reused
+        self.tuple_info: dict[int, tuple[int, int, tuple]] = {}
+        # hashing budget: a tuple built from shared sub-tuples (a DAG) hashes in time exponential in
+        # its depth, and keys with equal hashes make dict inserts quadratic; charge every hash.
+        self.hash_work = 0
+        self.hash_seen: dict[tuple[int, int], int] = {}
+        self.hashed_containers: list[Any] = []  # kept alive so (id, hash) pairs stay unique
+        self._buf = data if isinstance(data, bytes) else None
 
     # -- reading primitives --------------------------------------------------------------
     def take(self, n: int) -> memoryview:
@@ -110,13 +122,14 @@ class _VM:
         return self.data[p:p + n]
 
     def line(self) -> bytes:
-        d = self.data
         p = self.pos
-        end = bytes(d[p:p + 65536]).find(b"\n")
+        if self._buf is None:  # search without copying 64 KB per text opcode (quadratic on many short lines)
+            self._buf = bytes(self.data)
+        end = self._buf.find(b"\n", p, p + 65536)
         if end < 0:
             raise _Malformed("unterminated text line")
-        self.pos = p + end + 1
-        return bytes(d[p:p + end])
+        self.pos = end + 1
+        return self._buf[p:end]
 
     def u8(self) -> int:
         v = self.data[self.pos]
@@ -149,17 +162,28 @@ class _VM:
         def make_tuple(items) -> tuple:
             t = tuple(items)
             d = 1
+            w = 1 + len(t)
             for x in t:
                 if type(x) is tuple:
-                    d = max(d, self.tuple_depth.get(id(x), 1) + 1)
+                    info = self.tuple_info.get(id(x))
+                    xd, xw = (info[0], info[1]) if info is not None else (1, 1 + len(x))
+                    d = max(d, xd + 1)
+                    w += xw
             if d > limits.max_nesting:
                 raise _LimitHit(f"tuples nested deeper than {limits.max_nesting}")
-            self.tuple_depth[id(t)] = d
+            if w > limits.max_objects:
+                raise _LimitHit(f"a tuple built from shared parts expands to more than {limits.max_objects:,} values")
+            self.tuple_info[id(t)] = (d, w, t)
             return t
 
+        ops = 0
+        max_ops = limits.max_pickle_ops
         while True:
             if self.pos >= n:
                 raise _Malformed("pickle ends without STOP")
+            ops += 1
+            if ops > max_ops:
+                raise _LimitHit(f"more than {max_ops:,} pickle opcodes")
             self.op_at = self.pos
             op = data[self.pos]
             self.pos += 1
@@ -217,12 +241,15 @@ class _VM:
                 target = stack[-1]
                 if not isinstance(target, set):
                     raise _Malformed("ADDITEMS on a non-set")
+                self._charge_hashes(target, items)
                 target.update(items)
             elif op == 0x91:  # FROZENSET
                 items = pop_mark()
+                self._charge_hashes(None, items)
                 stack.append(frozenset(items))
             elif op == 0x6C:  # LIST
-                stack.append(list(pop_mark()))
+                items = pop_mark()  # before looking up stack.append: pop_mark rebinds ``stack``
+                stack.append(list(items))
             elif op == 0x64:  # DICT
                 items = pop_mark()
                 d: dict = {}
@@ -270,9 +297,9 @@ class _VM:
             elif op == 0x94:  # MEMOIZE
                 memo[len(memo)] = stack[-1]
             elif op == 0x70:  # PUT
-                memo[self._int_line()] = stack[-1]
+                memo[self._memo_key(self._int_line())] = stack[-1]
             elif op == 0x67:  # GET
-                stack.append(self._memo_get(memo, self._int_line()))
+                stack.append(self._memo_get(memo, self._memo_key(self._int_line())))
             elif op == 0x30:  # POP
                 if stack:
                     stack.pop()
@@ -375,6 +402,44 @@ class _VM:
     def _int_line(self) -> int:
         return self._parse_int(self.line())
 
+    @staticmethod
+    def _memo_key(key: int) -> int:
+        # huge text memo keys could collide in the memo dict (hash(k) == hash(k + 2**61 - 1))
+        if not 0 <= key < 1 << 32:
+            raise _Malformed(f"memo key {key} out of range")
+        return key
+
+    def _weight(self, x: Any) -> int:
+        if type(x) is tuple:
+            info = self.tuple_info.get(id(x))
+            return info[1] if info is not None else 1 + len(x)
+        if isinstance(x, frozenset):
+            return 1 + len(x)
+        return 1
+
+    def _charge_hashes(self, container: Any, keys: Any) -> None:
+        """Account for hashing ``keys`` into ``container`` (None: a fresh set) before it happens."""
+        limits = self.limits
+        cid = id(container) if container is not None else None
+        if container is not None and (not self.hashed_containers or self.hashed_containers[-1] is not container):
+            self.hashed_containers.append(container)
+        local: dict[int, int] = {}
+        for k in keys:
+            w = self._weight(k)
+            self.hash_work += w
+            if self.hash_work > limits.max_hash_work:
+                raise _LimitHit(f"more than {limits.max_hash_work:,} units of hashing work (shared-structure keys)")
+            h = hash(k)  # TypeError for unhashable keys: reported as malformed
+            if cid is None:
+                c = local.get(h, 0)
+                local[h] = c + 1
+            else:
+                c = self.hash_seen.get((cid, h), 0)
+                self.hash_seen[(cid, h)] = c + 1
+            if c >= limits.max_hash_collisions:
+                raise _LimitHit(f"more than {limits.max_hash_collisions} keys of one container share a hash (hash flooding)")
+            self.hash_work += w * c  # equality checks against earlier keys with the same hash
+
     def _parse_int(self, s: bytes) -> int:
         if len(s) > self.limits.max_long_bytes:
             raise _LimitHit(f"integer literal of {len(s):,} digits (limit {self.limits.max_long_bytes:,})")
@@ -399,6 +464,11 @@ class _VM:
             raise _Malformed("call arguments are not a tuple")
         if any(isinstance(a, Refused) for a in args):
             return next(a for a in args if isinstance(a, Refused))
+        if args and isinstance(args[0], (list, tuple)) and func.qualname in _HASHING_BUILDERS:
+            items = args[0]
+            if func.qualname == "collections.OrderedDict":
+                items = [p[0] for p in items if isinstance(p, (list, tuple)) and len(p) == 2]
+            self._charge_hashes(None, items)
         return func.call(args)
 
     def _build(self, obj: Any, state: Any) -> None:
@@ -411,7 +481,10 @@ class _VM:
             raise _Malformed("persistent id in a pickle that should have none")
         if any(isinstance(x, Refused) for x in (pid if isinstance(pid, tuple) else (pid,))):
             return next(x for x in pid if isinstance(x, Refused))
-        return self.persistent_load(pid)
+        try:
+            return self.persistent_load(pid)
+        except UnreadableFile as exc:  # keep run_pickle's promise never to raise; refused globals still win
+            raise _Malformed(exc.problem) from None
 
     def _extend(self, target: Any, items: list) -> None:
         if isinstance(target, list):
@@ -428,6 +501,7 @@ class _VM:
             raise _Malformed(f"SETITEM on a {type(target).__name__}")
         if len(items) % 2:
             raise _Malformed("odd number of items for SETITEMS")
+        self._charge_hashes(target, items[0::2])
         for i in range(0, len(items), 2):
             target[items[i]] = items[i + 1]
 
@@ -439,6 +513,7 @@ def _check_shape(value: Any, limits: Limits) -> None:
     visited once, so a crafted DAG cannot make this exponential).
     """
     height: dict[int, int] = {}
+    expanded: dict[int, int] = {}  # values reachable when shared parts are counted once per use
     gray: set[int] = set()
     stack: list[tuple[Any, bool]] = [(value, False)]
     while stack:
@@ -449,13 +524,22 @@ def _check_shape(value: Any, limits: Limits) -> None:
         children = list(obj.keys()) + list(obj.values()) if isinstance(obj, dict) else obj
         if leaving:
             h = 1
+            size = 1
             for c in children:
-                ch = height.get(id(c), 0) if isinstance(c, (list, tuple, dict, set, frozenset)) else 0
+                if isinstance(c, (list, tuple, dict, set, frozenset)):
+                    ch = height.get(id(c), 0)
+                    size += expanded.get(id(c), 1)
+                else:
+                    ch = 0
+                    size += 1
                 if ch + 1 > h:
                     h = ch + 1
             if h > limits.max_nesting:
                 raise _LimitHit(f"containers nested deeper than {limits.max_nesting}")
+            if size > limits.max_objects:
+                raise _LimitHit(f"the decoded structure expands to more than {limits.max_objects:,} values (shared parts counted per use)")
             height[key] = h
+            expanded[key] = size
             gray.discard(key)
             continue
         if key in height:

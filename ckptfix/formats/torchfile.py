@@ -8,6 +8,7 @@ kilobytes of a multi-gigabyte file. The legacy (pre-1.6, non-zip) format is deco
 
 from __future__ import annotations
 
+import reprlib
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from ckptfix.formats.pickle_vm import decode_pickle
 from ckptfix.formats.zipdir import CountingFile, ZipDirectory, ZipEntry
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_short_repr = reprlib.Repr()  # bounded: a crafted persistent id may be huge or a shared-structure bomb
+_short_repr.maxlevel, _short_repr.maxstring, _short_repr.maxother = 3, 40, 40
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -62,7 +65,10 @@ class TorchFile:
         size, fmt = DTYPES.get(t.dtype, (t.storage.itemsize, None))
         start = t.offset * size
         raw = self._storage_bytes(t.storage, start, size)
-        return _decode_scalar(raw, t.dtype, fmt, self._little_endian)
+        try:
+            return _decode_scalar(raw, t.dtype, fmt, self._little_endian)
+        except (ValueError, struct.error) as exc:
+            raise UnreadableFile(self.path, f"storage {t.storage.key!r}: {exc}") from None
 
     def _storage_bytes(self, s: StorageRef, start: int, n: int) -> bytes:
         if self._zip is not None:
@@ -148,17 +154,19 @@ def _decode_zip(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile
         return _storage_from_pid(path, pid, zd.entries, prefix)
 
     res = decode_pickle(path, data, allow, persistent_load, limits, what="data.pkl")
+    if res.end != len(data):  # torch.load never reads past STOP; torch.save never writes anything there
+        raise UnreadableFile(path, f"data.pkl has {len(data) - res.end:,} bytes after the pickle's STOP: not written by torch")
     return TorchFile(path, "zip", res.value, f, zd, prefix, little, _limits=limits)
 
 
 def _storage_from_pid(path: Path, pid: Any, entries: dict[str, ZipEntry] | None, prefix: str) -> StorageRef:
     if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
-        raise UnreadableFile(path, f"unexpected persistent id {str(pid)[:80]}")
+        raise UnreadableFile(path, f"unexpected persistent id {_short_repr.repr(pid)[:80]}")
     stype, key, location, numel = pid[1], pid[2], pid[3], pid[4]
     if isinstance(stype, Refused):
         return stype  # type: ignore[return-value]
     if not isinstance(stype, StorageType) or not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
-        raise UnreadableFile(path, f"malformed storage reference {str(pid)[:80]}")
+        raise UnreadableFile(path, f"malformed storage reference {_short_repr.repr(pid)[:80]}")
     if entries is not None and f"{prefix}/data/{key}" not in entries:
         raise UnreadableFile(path, f"storage {key!r} named by the pickle is missing from the archive")
     return StorageRef(key, stype.dtype, stype.itemsize, str(location), numel)
@@ -193,6 +201,8 @@ def _decode_legacy(path: Path, f: CountingFile, allow, limits: Limits) -> TorchF
     offsets: dict[str, int] = {}
     pos = keys.end
     for key in keys.value:
+        if not isinstance(key, str):
+            raise UnreadableFile(path, "legacy torch file: storage keys must be strings")
         ref = refs.get(key)
         if ref is None:
             raise UnreadableFile(path, f"legacy torch file lists unknown storage {key!r}")

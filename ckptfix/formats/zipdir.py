@@ -8,6 +8,7 @@ lets us count every byte we read: the gate must not grow with the size of the te
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -40,8 +41,16 @@ class CountingFile:
 
     def __init__(self, path: Path):
         self.path = path
-        self._f: BinaryIO = open(path, "rb")
-        self.size = os.fstat(self._f.fileno()).st_size
+        # O_NONBLOCK: opening a FIFO (or a device) named like a checkpoint file must not hang
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(21, "Is a directory", str(path))
+            raise UnreadableFile(path, "not a regular file (a pipe, socket or device): not read")
+        self._f: BinaryIO = os.fdopen(fd, "rb")
+        self.size = st.st_size
         self.bytes_read = 0
 
     def read_at(self, offset: int, n: int) -> bytes:
@@ -120,7 +129,7 @@ class ZipDirectory:
         unpack = struct.unpack_from
         pos = 0
         for _ in range(n):
-            if cd[pos:pos + 4] != _CENTRAL:
+            if cd[pos:pos + 4] != _CENTRAL or pos + 46 > len(cd):
                 raise UnreadableFile(path, f"zip central directory record {len(entries)} is damaged")
             (method, _t, _d, crc, csize, usize, nlen, xlen, clen, _dsk, _ia, _ea, hoff) = unpack(
                 "<10xHHHIIIHHHHHII", cd, pos

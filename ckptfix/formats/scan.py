@@ -1,0 +1,315 @@
+"""Safety scan of every pickle in a checkpoint folder, without executing anything.
+
+Each file is classified by name, then decoded by the restricted reader (``open_torch_file`` for torch
+files, ``decode_pickle`` for plain pickles) with the allowlist that fits what legitimately lives in it.
+A global outside that allowlist makes the file ``unsafe`` (reported with module, name and opcode
+offset); anything that cannot be decoded safely (corrupt, truncated, empty, not a torch file, beyond a
+resource limit, a symlink leaving the folder, a permission error) makes it ``unreadable``.
+
+What is scanned (``classify``):
+
+============================  ======================  =========================================
+file name                     kind                    allowlist
+============================  ======================  =========================================
+``optimizer*.bin``            ``optimizer``           ``TORCH_STATE``
+``scheduler*.bin``            ``scheduler``           ``TORCH_STATE``
+``sampler*.bin``              ``sampler``             ``TORCH_STATE`` (accelerate pickles a whole
+                                                      ``SeedableRandomSampler`` here: its class is
+                                                      reported, as torch's weights-only loader
+                                                      would refuse it too)
+``dl_state_dict*.bin``        ``dl-state``            ``TORCH_STATE``
+``scaler.pt``                 ``scaler``              ``TORCH_STATE``
+``random_states_*.pkl``       ``random-states``       ``RNG_STATE`` (+ exactly accelerate's numpy
+                                                      globals)
+``custom_checkpoint_*.pkl``   ``custom-checkpoint``   ``TORCH_STATE``; accelerate loads these with
+                                                      ``weights_only=False``, so any other global
+                                                      is a finding
+``*.pt`` ``*.pth`` ``*.bin``  ``torch``               ``TORCH_STATE``
+``*.pkl`` (other)             ``pickle``              torch zip or legacy file if it is one, else
+                                                      every pickle in the file, ``TORCH_STATE``
+``.metadata`` (DCP)           ``dcp-metadata``        ``DCP_METADATA`` (below); a plain pickle that
+                                                      torch loads with ``pickle.load``
+============================  ======================  =========================================
+
+Skipped: ``*.safetensors`` (no code path), ``*.json`` (parsed elsewhere), DCP ``*.distcp`` data
+files, anything else, and ckptfix's own ``.ckptfix/`` folder.
+
+Symlinks are followed only when the target resolves inside the checkpoint folder; otherwise the
+file is ``unreadable`` and never opened. Only regular files are opened (a FIFO would block).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
+from ckptfix.formats.allowlist import RNG_STATE, TORCH_STATE, AllowedGlobal, BadArguments
+from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.formats.objects import DTYPES, Opaque
+from ckptfix.formats.pickle_vm import decode_pickle
+from ckptfix.formats.torchfile import open_torch_file
+
+OK, UNSAFE, UNREADABLE = "ok", "unsafe", "unreadable"
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    path: Path
+    kind: str
+    status: str  # "ok" | "unsafe" | "unreadable"
+    refused: tuple[tuple[str, str, int], ...]  # (module, name, opcode offset) outside the allowlist
+    message: str  # names the file and the problem ("<path>: ok (...)" when clean)
+    bytes_read: int  # bytes the reader consumed; 0 when decoding failed before it could say
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+# -- classification --------------------------------------------------------------------------------
+_PATTERNS: list[tuple[str, str]] = [
+    ("optimizer*.bin", "optimizer"),
+    ("scheduler*.bin", "scheduler"),
+    ("sampler*.bin", "sampler"),
+    ("dl_state_dict*.bin", "dl-state"),
+    ("scaler.pt", "scaler"),
+    ("random_states_*.pkl", "random-states"),
+    ("custom_checkpoint_*.pkl", "custom-checkpoint"),
+    (".metadata", "dcp-metadata"),
+    ("*.pt", "torch"),
+    ("*.pth", "torch"),
+    ("*.bin", "torch"),
+    ("*.pkl", "pickle"),
+]
+KINDS = frozenset(k for _, k in _PATTERNS)
+SKIPPED_DIRS = frozenset({".ckptfix"})
+
+
+def classify(name: str) -> str | None:
+    """The kind of a checkpoint file by its name, or None when it holds no pickle to scan."""
+    for pattern, kind in _PATTERNS:
+        if fnmatchcase(name, pattern):
+            return kind
+    return None
+
+
+# -- DCP metadata allowlist --------------------------------------------------------------------------
+# torch.distributed.checkpoint writes ``.metadata`` with plain ``pickle.dump`` of a ``Metadata``
+# dataclass and reads it back with ``pickle.load`` (full code execution). Checked against torch 2.13
+# output (and the older ``_shard`` location of TensorProperties), a legitimate file names only:
+#   torch.distributed.checkpoint.metadata: Metadata, TensorStorageMetadata, BytesStorageMetadata,
+#       ChunkStorageMetadata, TensorProperties, MetadataIndex, StorageMeta, _MEM_FORMAT_ENCODING
+#   torch.distributed.checkpoint.filesystem: _StorageInfo
+#   torch.serialization._get_layout (how torch.layout pickles), torch.Size, torch.<dtype>,
+#   pathlib.PosixPath / WindowsPath / PurePosixPath / PureWindowsPath (StorageMeta.checkpoint_id)
+# Every one decodes to an inert ``Opaque`` record; nothing is imported or built.
+def _dcp_object(kind: str, check: Callable[[tuple], bool]) -> Callable[[tuple], Opaque]:
+    def build(args: tuple) -> Opaque:
+        if not check(args):
+            raise BadArguments(f"{kind} called with arguments torch never writes")
+        return Opaque(kind)
+
+    return build
+
+
+def _no_args(args: tuple) -> bool:
+    return args == ()
+
+
+def _one_int(args: tuple) -> bool:
+    return len(args) == 1 and type(args[0]) is int
+
+
+def _one_str(args: tuple) -> bool:
+    return len(args) == 1 and type(args[0]) is str
+
+
+def _strs(args: tuple) -> bool:
+    return all(type(a) is str for a in args)
+
+
+_DCP_CLASSES = [
+    ("torch.distributed.checkpoint.metadata", n, _no_args)
+    for n in ("Metadata", "TensorStorageMetadata", "BytesStorageMetadata", "ChunkStorageMetadata",
+              "TensorProperties", "MetadataIndex", "StorageMeta")
+] + [
+    ("torch.distributed.checkpoint.metadata", "_MEM_FORMAT_ENCODING", _one_int),
+    ("torch.distributed._shard.sharded_tensor.metadata", "TensorProperties", _no_args),
+    ("torch.distributed._shard.sharded_tensor.metadata", "MEM_FORMAT_ENCODING", _one_int),
+    ("torch.distributed.checkpoint.filesystem", "_StorageInfo", _no_args),
+    ("torch.serialization", "_get_layout", _one_str),
+] + [("pathlib", n, _strs) for n in ("PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath")]
+
+DCP_METADATA: dict[tuple[str, str], AllowedGlobal] = {
+    (m, n): AllowedGlobal(m, n, _dcp_object(f"{m}.{n}", check)) for m, n, check in _DCP_CLASSES
+}
+DCP_METADATA[("torch", "Size")] = TORCH_STATE[("torch", "Size")]
+DCP_METADATA.update({("torch", n): TORCH_STATE[("torch", n)] for n in DTYPES if ("torch", n) in TORCH_STATE})
+
+_ALLOW: dict[str, dict[tuple[str, str], AllowedGlobal]] = {
+    "random-states": RNG_STATE,
+    "dcp-metadata": DCP_METADATA,
+}
+
+
+# -- scanning ----------------------------------------------------------------------------------------
+def _result(path: Path, kind: str, status: str, message: str, refused=(), bytes_read: int = 0) -> ScanResult:
+    return ScanResult(Path(path), kind, status, tuple(refused), f"{path}: {message}", bytes_read)
+
+
+def _inside(target: Path, root: Path) -> bool:
+    try:
+        target.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def scan_file(path: Path, kind: str | None = None, *, root: Path | None = None,
+              limits: Limits = DEFAULT_LIMITS) -> ScanResult:
+    """Scan one file. ``root`` is the checkpoint folder symlinks must stay in (default: the file's folder).
+
+    Never raises for bad input: every problem becomes an ``unsafe`` or ``unreadable`` result whose
+    message names the file.
+    """
+    path = Path(path)
+    kind = kind or classify(path.name) or "torch"
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; one of {sorted(KINDS)}")
+    root = Path(root) if root is not None else path.parent
+    try:
+        real_root = root.resolve(strict=True)
+        target = path.resolve(strict=True)
+        st = target.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            return _result(path, kind, UNREADABLE, "dangling symlink: its target does not exist; not read")
+        return _result(path, kind, UNREADABLE, "file not found")
+    except PermissionError:
+        return _result(path, kind, UNREADABLE, "permission denied")
+    except (OSError, RuntimeError) as exc:  # symlink loops, name too long, I/O errors
+        return _result(path, kind, UNREADABLE, f"cannot be resolved: {getattr(exc, 'strerror', None) or exc}")
+    via = f" (symlink to {target})" if target != path.absolute() else ""
+    if not _inside(target, real_root):
+        return _result(path, kind, UNREADABLE,
+                       f"symlink resolves outside the checkpoint folder, to {target}: not read")
+    if not stat.S_ISREG(st.st_mode):
+        return _result(path, kind, UNREADABLE, f"not a regular file{via}: not read")
+    try:
+        if kind == "dcp-metadata":
+            n = _scan_plain(target, DCP_METADATA, limits, st.st_size, "DCP metadata pickle", single=True)
+        elif kind == "pickle" and not _is_zip(target):
+            n = _scan_plain_or_legacy(target, limits, st.st_size)
+        else:
+            with open_torch_file(target, _ALLOW.get(kind, TORCH_STATE), limits) as tf:
+                n = tf.bytes_read
+    except UnsafePickle as exc:
+        return _result(path, kind, UNSAFE, exc.problem + via, exc.refused)
+    except UnreadableFile as exc:
+        return _result(path, kind, UNREADABLE, exc.problem + via)
+    except PermissionError:
+        return _result(path, kind, UNREADABLE, f"permission denied{via}")
+    except OSError as exc:
+        return _result(path, kind, UNREADABLE, f"read error{via}: {exc.strerror or exc}")
+    except (RecursionError, MemoryError) as exc:  # defensive: limits should stop these first
+        return _result(path, kind, UNREADABLE, f"decoding exceeded resources ({type(exc).__name__}){via}")
+    return _result(path, kind, OK, f"ok ({kind}, no globals outside the allowlist){via}", (), n)
+
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"PK"
+
+
+def _read_limited(path: Path, size: int, limits: Limits, what: str) -> bytes:
+    if size > limits.max_pickle_bytes:
+        raise ResourceLimit(path, f"{what} is {size:,} bytes; the limit is {limits.max_pickle_bytes:,} (max_pickle_bytes)")
+    if size == 0:
+        raise UnreadableFile(path, "empty file (0 bytes)")
+    with open(path, "rb") as f:
+        data = f.read(limits.max_pickle_bytes + 1)
+    if len(data) > limits.max_pickle_bytes:
+        raise ResourceLimit(path, f"{what} grew past {limits.max_pickle_bytes:,} bytes while being read")
+    return data
+
+
+def _scan_plain(path: Path, allow, limits: Limits, size: int, what: str, single: bool) -> int:
+    """Decode every pickle in a plain pickle file; return the bytes read."""
+    data = _read_limited(path, size, limits, what)
+    pos = 0
+    while pos < len(data):
+        res = decode_pickle(path, data, allow, None, limits, pos, what)
+        pos = res.end
+        if single and pos != len(data):
+            raise UnreadableFile(path, f"{what} has {len(data) - pos:,} bytes after its STOP: not written by torch")
+    return len(data)
+
+
+def _scan_plain_or_legacy(path: Path, limits: Limits, size: int) -> int:
+    """A ``*.pkl`` that is not a zip: a legacy torch file, or plain pickles (all of them are checked)."""
+    with open(path, "rb") as f:
+        data = f.read(64)
+    if not data:
+        raise UnreadableFile(path, "empty file (0 bytes)")
+    if data[:1] == b"\x80":
+        try:
+            first = decode_pickle(path, data, {}, None, limits, 0, "pickle")
+            if first.value == _LEGACY_MAGIC:
+                with open_torch_file(path, TORCH_STATE, limits) as tf:
+                    return tf.bytes_read
+        except UnreadableFile:
+            pass  # not a legacy torch header: decode it as plain pickles below, with full reporting
+    return _scan_plain(path, TORCH_STATE, limits, size, "pickle", single=False)
+
+
+def scan_folder(checkpoint_dir: Path, limits: Limits = DEFAULT_LIMITS) -> list[ScanResult]:
+    """Scan every pickle-bearing file under ``checkpoint_dir`` (recursively, sorted by path).
+
+    Sub-folders are walked without following symlinked folders; ``.ckptfix/`` is skipped. A folder
+    that cannot be listed gives an ``unreadable`` result of kind ``folder``.
+    """
+    root = Path(checkpoint_dir)
+    results: list[ScanResult] = []
+    pending = [root]
+    while pending:
+        d = pending.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except PermissionError:
+            results.append(_result(d, "folder", UNREADABLE, "permission denied: folder cannot be listed"))
+            continue
+        except OSError as exc:
+            results.append(_result(d, "folder", UNREADABLE, f"folder cannot be listed: {exc.strerror or exc}"))
+            continue
+        for e in entries:
+            p = Path(e.path)
+            try:
+                is_dir = e.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if e.name not in SKIPPED_DIRS:
+                    pending.append(p)
+                continue
+            kind = classify(e.name)
+            if kind is not None:
+                results.append(scan_file(p, kind, root=root, limits=limits))
+    results.sort(key=lambda r: str(r.path))
+    return results
+
+
+def summarize(results: list[ScanResult]) -> dict[str, Any]:
+    """Counts by status, for reports."""
+    out: dict[str, Any] = {OK: 0, UNSAFE: 0, UNREADABLE: 0}
+    for r in results:
+        out[r.status] += 1
+    return out

@@ -1,0 +1,151 @@
+"""The restricted pickle VM: real pickles decode to equal values; hostile ones fail fast and typed."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import struct
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
+from ckptfix.formats.allowlist import TORCH_STATE
+from ckptfix.formats.limits import Limits
+from ckptfix.formats.pickle_vm import decode_pickle, run_pickle
+
+P = (1 << 61) - 1
+
+# -- plain data round trips (pickle.dumps only serializes; nothing is unpickled) -------------------
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20) \
+    | st.binary(max_size=20)
+hashables = st.recursive(scalars, lambda c: st.tuples(c, c) | st.frozensets(c, max_size=3), max_leaves=8)
+values = st.recursive(
+    scalars,
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(hashables, c, max_size=4) | st.tuples(c, c)
+    | st.sets(hashables, max_size=3),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values, st.integers(0, 5))
+def test_roundtrip_equals_pickle(value, protocol):
+    data = pickle.dumps(value, protocol=protocol)
+    res = run_pickle(data, TORCH_STATE)
+    assert res.error is None and not res.refused, res.error
+    assert res.value == value
+    assert res.end == len(data)
+
+
+def test_foreign_global_reported_with_offset():
+    data = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsR."
+    with pytest.raises(UnsafePickle) as ei:
+        decode_pickle("x.pkl", data, TORCH_STATE)
+    assert ei.value.refused == [("os", "system", 2)]
+    assert "os.system (at byte 2)" in str(ei.value)
+
+
+def test_refused_global_wins_over_later_malformation():
+    res = run_pickle(b"\x80\x02cos\nsystem\n)R\xff", TORCH_STATE)
+    assert [(r.module, r.name) for r in res.refused] == [("os", "system")] and res.error
+
+
+def _limit(data: bytes, limits: Limits = Limits(), seconds: float = 2.0) -> str:
+    t0 = time.perf_counter()
+    with pytest.raises(ResourceLimit) as ei:
+        decode_pickle("x.pkl", data, TORCH_STATE, limits=limits)
+    assert time.perf_counter() - t0 < seconds
+    return ei.value.problem
+
+
+def test_opcode_limit():
+    assert "opcodes" in _limit(b"\x80\x02" + b"N0" * 600 + b"N.", Limits(max_pickle_ops=1000))
+
+
+def test_text_lines_are_linear():
+    # 100,000 text opcodes used to copy 64 KB each (6.5 GB of copying)
+    data = b"(" + b"I1\n" * 100_000 + b"l."
+    t0 = time.perf_counter()
+    res = run_pickle(data, TORCH_STATE)
+    assert res.error is None and len(res.value) == 100_000
+    assert time.perf_counter() - t0 < 1.0
+
+
+def _dag(depth: int) -> bytes:
+    return b"K\x00\x85" + b"2\x86" * depth
+
+
+def test_shared_tuple_dag_as_key_is_refused_fast():
+    assert "expands" in _limit(b"\x80\x02}" + _dag(62) + b"Ns.")
+
+
+def test_shared_tuple_hashed_many_times_hits_budget():
+    body = b"\x80\x02" + _dag(18) + b"q\x00" + b"}h\x00Ns0" * 2000 + b"N."
+    assert "hashing" in _limit(body)
+
+
+def test_hash_flooding_is_refused():
+    keys = b"".join(b"\x8a\x09" + (k * P).to_bytes(9, "little", signed=True) + b"N" for k in range(1, 100))
+    assert "share a hash" in _limit(b"\x80\x02}(" + keys + b"u.")
+
+
+def test_legit_equal_hashes_pass():
+    # -1 and -2 share a hash in CPython; a handful of collisions is fine
+    res = run_pickle(pickle.dumps({-1: 0, -2: 1, 1.0: 2, "a": 3}, protocol=2), TORCH_STATE)
+    assert res.error is None and res.value == {-1: 0, -2: 1, 1: 2, "a": 3}
+
+
+def test_shared_list_dag_is_refused():
+    body = b"]q\x000"
+    for i in range(40):
+        body += b"](h" + bytes([i]) + b"h" + bytes([i]) + b"eq" + bytes([i + 1]) + b"0"
+    assert "expands" in _limit(b"\x80\x02" + body + b"h\x28.")
+
+
+def test_moderate_sharing_is_fine():
+    body = b"]q\x000"
+    for i in range(10):  # 2**10 leaves: fine
+        body += b"](h" + bytes([i]) + b"h" + bytes([i]) + b"eq" + bytes([i + 1]) + b"0"
+    assert run_pickle(b"\x80\x02" + body + b"h\x0a.", TORCH_STATE).error is None
+
+
+def test_nesting_limit_and_cycles():
+    assert "nested deeper" in _limit(b"\x80\x02" + b"]" * 100 + b"a" * 99 + b".")
+    ok = run_pickle(b"\x80\x02" + b"]" * 60 + b"a" * 59 + b".", TORCH_STATE)
+    assert ok.error is None
+    with pytest.raises(UnreadableFile, match="contains itself"):
+        decode_pickle("x.pkl", b"\x80\x02]q\x00h\x00a.", TORCH_STATE)
+
+
+def test_memo_key_range():
+    with pytest.raises(UnreadableFile, match="memo key"):
+        decode_pickle("x.pkl", b"Np" + str(3 * P).encode() + b"\n.", TORCH_STATE)
+
+
+def test_persistent_load_errors_do_not_escape():
+    def pl(pid):
+        raise UnreadableFile("x.bin", "unexpected persistent id")
+
+    res = run_pickle(b"\x80\x02X\x01\x00\x00\x00aQ.", TORCH_STATE, pl)
+    assert res.error and "persistent id" in res.error
+
+
+@pytest.mark.parametrize("data", [
+    b"\x80\x04\x8d" + struct.pack("<Q", 2 ** 63) + b".",
+    b"\x80\x02T" + struct.pack("<i", -1) + b".",
+    b"\x80\x02\x8b" + struct.pack("<i", 2 ** 31 - 1) + b".",
+    b"", b"\x80", b"(" * 20_000 + b".", b"I" + b"1" * 5000 + b"\n.",
+])
+def test_bad_lengths_fail_typed_and_fast(data):
+    t0 = time.perf_counter()
+    with pytest.raises(UnreadableFile):
+        decode_pickle("x.pkl", data, TORCH_STATE)
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_nan_and_inf_decode():
+    res = run_pickle(pickle.dumps({"a": float("nan"), "b": float("-inf")}, protocol=2), TORCH_STATE)
+    assert math.isnan(res.value["a"]) and res.value["b"] == float("-inf")
