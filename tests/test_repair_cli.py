@@ -115,3 +115,18 @@ def test_latest_only_touches_the_latest(all_fixtures):
 def test_usage_errors(tmp_path):
     assert run("repair", tmp_path / "nope").exit_code == 2
     assert run("repair", tmp_path).exit_code == 2  # empty folder: neither kind
+
+
+def test_hf_trainer_checkpoint_is_reported_not_rewritten(tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import tree_hashes
+
+    src = FIX / "trainers" / "hf-trainer-edited"
+    dst = tmp_path / "hf"
+    shutil.copytree(src, dst)
+    before = tree_hashes(dst)
+    res = CliRunner().invoke(app, ["repair", str(dst)])
+    assert res.exit_code == 1
+    assert "does not rewrite scheduler.pt" in res.stdout
+    assert tree_hashes(dst) == before

@@ -47,17 +47,21 @@ def steps_of(ck: Checkpoint, opts: Options) -> StepInfo:
     agree = len(set(known)) <= 1
     if opts.step is not None:
         return StepInfo(ck.folder_step, ts, opt, ep, opts.step, "--step", agree)
-    for value, source in ((ts, "training_state.json"), (ck.folder_step, "folder name"), (opt, "optimizer")):
+    ts_label = ck.training_state.source if ck.training_state else "training_state.json"
+    for value, source in ((ts, ts_label), (ck.folder_step, "folder name"), (opt, "optimizer")):
         if value is not None:
             return StepInfo(ck.folder_step, ts, opt, ep, value, source, agree)
     return StepInfo(ck.folder_step, ts, opt, ep, None, None, agree)
+
+
+_PROCESS_SOURCE = {"hf-trainer": "rng_state*.pth", "deepspeed": "random_states_*.pkl / dp_world_size"}
 
 
 def processes_of(ck: Checkpoint, opts: Options) -> tuple[int, str]:
     if opts.num_processes is not None:
         return opts.num_processes, "--num-processes"
     if ck.num_processes:
-        return ck.num_processes, "random_states_*.pkl"
+        return ck.num_processes, _PROCESS_SOURCE.get(ck.layout, "random_states_*.pkl")
     return 1, "assumed (no random_states_*.pkl)"
 
 
@@ -85,7 +89,8 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     steps = steps_of(ck, opts)
     n, n_source = processes_of(ck, opts)
     if not steps.agree:
-        found = {"training_state.json": steps.training_state, "folder": steps.folder, "optimizer": steps.optimizer}
+        ts_label = ck.training_state.source if ck.training_state else "training_state.json"
+        found = {ts_label: steps.training_state, "folder": steps.folder, "optimizer": steps.optimizer}
         findings.append(_finding(
             "CKF010", ck.path, "global_step", {k: v for k, v in found.items() if v is not None}, None,
             "step sources disagree: " + ", ".join(f"{k} says {v}" for k, v in found.items() if v is not None)

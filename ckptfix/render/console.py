@@ -45,16 +45,20 @@ def summary_table(disc: Discovery, reports: list[CheckpointReport], width: int =
 def _facts_grid(r: CheckpointReport) -> Table:
     """Key facts as a two-column grid: fits 80 columns whatever the paths."""
     s = r.steps
+    ts = r.checkpoint.training_state
+    ts_label = ts.source if ts else "training_state.json"
     g = Table.grid(padding=(0, 2))
     g.add_column(style="bold")
     g.add_column(overflow="fold")
     sources = ", ".join(
-        f"{name} {v}" for name, v in (("training_state.json", s.training_state), ("folder", s.folder),
+        f"{name} {v}" for name, v in ((ts_label, s.training_state), ("folder", s.folder),
                                        ("optimizer", s.optimizer)) if v is not None
     )
     used = f"{s.chosen} from {s.source}" if s.source else "unknown"
     g.add_row("step", f"{used}  ({sources or 'no source'}" + (f"; epoch_step {s.epoch_step}" if s.epoch_step is not None else "") + ")")
     g.add_row("processes", f"N = {r.num_processes} ({r.num_processes_source})")
+    if r.checkpoint.layout != "accelerate":
+        g.add_row("layout", r.checkpoint.layout)
     for o in r.checkpoint.optimizers:
         if o.problem:
             continue

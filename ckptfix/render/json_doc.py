@@ -21,6 +21,7 @@ def checkpoint_doc(r: CheckpointReport) -> dict[str, Any]:
         "name": ck.name,
         "verdict": r.verdict,
         "exit_code": r.exit_code,
+        "layout": ck.layout,
         "steps": {
             "folder": s.folder, "training_state": s.training_state, "optimizer": s.optimizer,
             "epoch_step": s.epoch_step, "chosen": s.chosen, "source": s.source, "agree": s.agree,

@@ -245,6 +245,11 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
 
     if ck.path.name.endswith("tmp"):
         ctx.refuse(ck.path, "folder name ends in tmp: a checkpoint still being written is never touched")
+    if ck.layout == "hf-trainer" and any(f.severity in ("error", "fatal") for f in report.findings):
+        # The Trainer's scheduler.pt is a LambdaLR: nothing ckptfix writes would be loaded.
+        ctx.refuse(ck.path, "Hugging Face Trainer checkpoint: ckptfix reports its findings but does not "
+                   "rewrite scheduler.pt (a LambdaLR); fix the run's settings instead")
+        ctx.covered.update(id(f) for f in report.findings)
 
     # Unreadable / hostile files: refuse, except scheduler files that --recreate rebuilds.
     sched_paths = {sf.path for sf in ck.schedulers}
