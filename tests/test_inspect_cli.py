@@ -125,3 +125,22 @@ def test_help_teaches_exit_codes() -> None:
     assert res.exit_code == 0
     for text in ("0  every checked checkpoint is consistent", "--latest", "--json"):
         assert text in res.stdout
+
+
+def test_inspect_scans_every_pickle_the_resume_loads(fixture_copy, tmp_path: Path) -> None:
+    """A hostile random_states_0.pkl (loaded by accelerate on resume) fails the gate, unexecuted."""
+    root = fixture_copy("sine-ok")
+    marker = tmp_path / "pwned-rng"
+    cmd = f"touch {marker}".encode()
+    payload = b"\x80\x02cposix\nsystem\nX" + len(cmd).to_bytes(4, "little") + cmd + b"\x85R."
+    (root / "checkpoint-30" / "random_states_0.pkl").write_bytes(payload)
+    code, doc = inspect_json(root)
+    assert code == 3
+    (f,) = doc["checkpoints"][0]["findings"]
+    assert f["code"] == "CKF003" and f["file"].endswith("random_states_0.pkl") and "posix.system" in f["message"]
+    assert not marker.exists()
+    # and a truncated one is unreadable
+    good = (FIXTURES / "sine-ok/checkpoint-30/random_states_0.pkl").read_bytes()
+    (root / "checkpoint-30" / "random_states_0.pkl").write_bytes(good[: len(good) // 2])
+    code, doc = inspect_json(root)
+    assert code == 3 and doc["checkpoints"][0]["findings"][0]["code"] == "CKF002"

@@ -32,6 +32,7 @@ _NUMBERED = r"(?:_\d+)?"
 _SCHEDULER = re.compile(rf"^scheduler{_NUMBERED}\.bin$")
 _OPTIMIZER = re.compile(rf"^optimizer{_NUMBERED}\.bin$")
 _RNG = re.compile(r"^random_states_(\d+)\.pkl$")
+_HF_RNG = re.compile(r"^rng_state(?:_\d+)?\.pth$")
 
 
 def problem_of(exc: UnreadableFile) -> FileProblem:
@@ -83,6 +84,8 @@ def load_accelerate(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint
     ts = _load_training_state(folder / "training_state.json", limits) if "training_state.json" in names else None
     weights = tuple(_load_weights(folder, limits))
     rng = sum(1 for n in names if _RNG.match(n))
+    others, n = _scan_other_pickles(folder, names, limits)
+    bytes_read += n
     return Checkpoint(
         path=folder,
         folder_step=checkpoint_number(folder.name),
@@ -93,8 +96,32 @@ def load_accelerate(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint
         weights=weights,
         has_guard=".guard" in names,
         has_manifest="checkpoint_manifest.json" in names,
+        other_problems=others,
         bytes_read=bytes_read,
     )
+
+
+# Files trainers write but never load on resume: not scanned (a pickled TrainingArguments is code).
+_NOT_LOADED = ("training_args.bin",)
+
+
+def _scan_other_pickles(folder: Path, names: list[str], limits: Limits) -> tuple[tuple[FileProblem, ...], int]:
+    """Safety-scan every other pickle the resume path loads (RNG states, sampler, scaler, custom objects)."""
+    from ckptfix.formats.scan import UNSAFE, classify, scan_file
+
+    problems, nbytes = [], 0
+    for name in names:
+        if _SCHEDULER.match(name) or _OPTIMIZER.match(name) or name in _NOT_LOADED:
+            continue
+        kind = "random-states" if _HF_RNG.match(name) else classify(name)
+        if kind is None or kind == "dcp-metadata":
+            continue
+        res = scan_file(folder / name, kind, root=folder, limits=limits)
+        nbytes += res.bytes_read
+        if not res.ok:
+            problems.append(FileProblem(res.path, "unsafe-pickle" if res.status == UNSAFE else "unreadable",
+                                        res.message, tuple(res.refused)))
+    return tuple(problems), nbytes
 
 
 def _load_scheduler(folder: Path, path: Path, limits: Limits) -> tuple[SchedulerFile, int]:
