@@ -16,7 +16,8 @@ Cases (``--cases``, default all):
     adamw-2gb     ~2 GB
     adamw-8gb     ~8 GB (skipped, or shrunk with --shrink-8gb, when /tmp lacks the space)
     lora-2000     LoRA-style: 2,000 small parameters -> ~6,000 zip entries
-    output-200    an output folder with 200 checkpoints (checkpoint-10 ... checkpoint-2000)
+    output-200    an output folder with 200 checkpoints (checkpoint-10 ... checkpoint-2000), 291 params each
+    output-200-small  the same with 51 params each (decode time grows with the parameter count)
 
 The moment tensors are created with ``torch.empty`` (never touched, so a 8 GB state dict costs almost
 no RAM: untouched anonymous pages read back as the shared zero page) and only the 0-d steps carry
@@ -96,6 +97,7 @@ SINGLE_CASES = {
 }
 SHRUNK_8GB = Transformer(d=2048, layers=7, vocab=32000)  # ~3.4 GB, when space is short
 OUTPUT_200 = Transformer(d=64, layers=24, vocab=1000)  # 291 params (873 storages), ~10 MB each
+OUTPUT_200_SMALL = Transformer(d=32, layers=4, vocab=100)  # 51 params: a small LoRA / toy run
 
 
 # -- torch side ----------------------------------------------------------------------------------
@@ -199,7 +201,8 @@ def make_single(out: Path, name: str, shapes: list[tuple[int, ...]], params: dic
                                       "params_count": len(shapes), "step": STEP})
 
 
-def make_output_folder(out: Path, name: str, n: int, every: int, params: dict, force: bool) -> dict:
+def make_output_folder(out: Path, name: str, n: int, every: int, params: dict, force: bool,
+                       model: Transformer = OUTPUT_200) -> dict:
     case_dir = out / name
     if not force and _cached(case_dir, params):
         print(f"[cached] {name}")
@@ -209,7 +212,7 @@ def make_output_folder(out: Path, name: str, n: int, every: int, params: dict, f
     case_dir.mkdir(parents=True)
     t0 = time.perf_counter()
     trainer = Trainer()
-    shapes = OUTPUT_200.shapes()
+    shapes = model.shapes()
     moments = make_moments(shapes)
     for m, v in moments:  # small: give them defined contents
         m.zero_()
@@ -228,7 +231,7 @@ def make_output_folder(out: Path, name: str, n: int, every: int, params: dict, f
                                       "optimizer_bytes": total, "params_count": len(shapes)})
 
 
-ALL = ("adamw-100mb", "adamw-2gb", "adamw-8gb", "lora-2000", "output-200")
+ALL = ("adamw-100mb", "adamw-2gb", "adamw-8gb", "lora-2000", "output-200", "output-200-small")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,9 +275,10 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "lora-2000":
             shapes = lora_shapes()
             manifest[name] = make_single(out, name, shapes, {"lora": "2000x(8,1024)"}, args.force)
-        elif name == "output-200":
-            manifest[name] = make_output_folder(out, name, 200, 10, {"n": 200, "every": 10, "model": repr(OUTPUT_200)},
-                                                args.force)
+        elif name in ("output-200", "output-200-small"):
+            model = OUTPUT_200 if name == "output-200" else OUTPUT_200_SMALL
+            manifest[name] = make_output_folder(out, name, 200, 10, {"n": 200, "every": 10, "model": repr(model)},
+                                                args.force, model)
         manifest_path.write_text(json.dumps(manifest, indent=2))
     return 0
 

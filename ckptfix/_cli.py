@@ -84,6 +84,9 @@ def inspect(
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", help="Write the LR curve to a PNG file.")] = None,
 ) -> None:
     """Report the scheduler and optimizer state of checkpoints, and what is inconsistent. Writes nothing."""
+    import gc
+
+    gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
     from ckptfix.analysis.run import inspect_path, worst_exit
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,

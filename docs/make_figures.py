@@ -12,7 +12,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ckptfix.schedulers.profiles import PROFILES, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE  # noqa: E402
+from ckptfix.schedulers.profiles import (  # noqa: E402
+    PROFILES,
+    SIMPLETUNER_SINE_V1,
+    SIMPLETUNER_SINE_V2,
+    SINE,
+)
 
 T0, BASE, ETA = 100, 1e-4, 1e-6
 LABELS = {

@@ -10,7 +10,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ckptfix.schedulers import PROFILE_NAMES, PROFILES, UNCHECKED, Sine, detect_profile, lr_matches
+from ckptfix.schedulers import (
+    PROFILE_NAMES,
+    PROFILES,
+    UNCHECKED,
+    Sine,
+    detect_profile,
+    lr_matches,
+)
 from ckptfix.schedulers.formulas import cosine_position, truncate_lr, v1_position
 
 FAST = settings(max_examples=120, deadline=None, database=None)

@@ -12,7 +12,13 @@ from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.report import Options
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile, TrainingState
 from ckptfix.model.load import load_checkpoint
-from ckptfix.repair.plan import ABSENT, DROPPED_KEYS, OWNED_KEYS, plan_repair, sine_template
+from ckptfix.repair.plan import (
+    ABSENT,
+    DROPPED_KEYS,
+    OWNED_KEYS,
+    plan_repair,
+    sine_template,
+)
 from ckptfix.schedulers.formulas import sine_lr, sine_position, truncate_lr
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"

@@ -47,7 +47,11 @@ from ckptfix.schedulers import Sine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "fixtures"))
-from legacy_schedulers import SimpleTunerSineV1, SimpleTunerSineV2, SimpleTunerSineV2NoStepCount  # noqa: E402
+from legacy_schedulers import (  # noqa: E402
+    SimpleTunerSineV1,
+    SimpleTunerSineV2,
+    SimpleTunerSineV2NoStepCount,
+)
 
 BASE_LR = 1e-4
 ETA_MIN = 1e-6

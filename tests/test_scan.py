@@ -236,7 +236,16 @@ def test_sampler_with_accelerate_class_is_reported(ckpt: Path):
 
     _sys.path.insert(0, str(Path(__file__).parent / "corpus"))
     try:
-        from generate import EMPTY_DICT, EMPTY_TUPLE, NEWOBJ, BUILD, G, PROTO2, STOP, torch_zip
+        from generate import (
+            BUILD,
+            EMPTY_DICT,
+            EMPTY_TUPLE,
+            NEWOBJ,
+            PROTO2,
+            STOP,
+            G,
+            torch_zip,
+        )
     finally:
         _sys.path.pop(0)
     pkl = PROTO2 + G("accelerate.data_loader", "SeedableRandomSampler") + EMPTY_TUPLE + NEWOBJ + EMPTY_DICT + BUILD + STOP

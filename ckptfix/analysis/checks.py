@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from ckptfix.analysis.findings import RULES, Finding
-from ckptfix.analysis.report import CheckpointReport, Options, Reference, SchedulerReport, StepInfo
+from ckptfix.analysis.findings import Finding, make_finding
+from ckptfix.analysis.report import (
+    CheckpointReport,
+    Options,
+    Reference,
+    SchedulerReport,
+    StepInfo,
+)
 from ckptfix.analysis.trainer_checks import trainer_findings
+from ckptfix.coerce import as_int, as_real, close
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
 from ckptfix.schedulers.detect import detect_profile
 from ckptfix.schedulers.formulas import lr_matches, sine_lr, sine_position, truncate_lr
@@ -16,27 +22,10 @@ from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2
 SINE_FAMILY = (SINE, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2)
 
 
-def _finding(code: str, file: Any, key: str | None, found: Any, expected: Any, message: str,
-             severity: str | None = None) -> Finding:
-    sev = severity or RULES[code].severity
-    return Finding(code, sev, str(file) if file is not None else None, key, found, expected, message)
 
 
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
-        return int(v)
-    return None
 
 
-def _real(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
 
 
 def steps_of(ck: Checkpoint, opts: Options) -> StepInfo:
@@ -67,16 +56,16 @@ def processes_of(ck: Checkpoint, opts: Options) -> tuple[int, str]:
 
 def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> Reference | None:
     """The fixed sine's T_cur/T_i/_last_lr at ``last_epoch``, with flag overrides applied."""
-    t0 = _int(state.get("T_0"))
-    t_mult = opts.t_mult if opts.t_mult is not None else _int(state.get("T_mult", 1))
+    t0 = as_int(state.get("T_0"))
+    t_mult = opts.t_mult if opts.t_mult is not None else as_int(state.get("T_mult", 1))
     if t0 is None or t0 < 1 or t_mult is None or t_mult < 1 or last_epoch < 0:
         return None
     t_cur, t_i = sine_position(last_epoch, t0, t_mult)
-    eta_min = opts.lr_end if opts.lr_end is not None else _real(state.get("eta_min"))
+    eta_min = opts.lr_end if opts.lr_end is not None else as_real(state.get("eta_min"))
     bases = state.get("base_lrs")
     lrs = None
     if eta_min is not None and isinstance(bases, (list, tuple)) and bases:
-        vals = [opts.learning_rate if opts.learning_rate is not None else _real(b) for b in bases]
+        vals = [opts.learning_rate if opts.learning_rate is not None else as_real(b) for b in bases]
         if all(v is not None for v in vals):
             lrs = [truncate_lr(sine_lr(v, eta_min, t_cur, t_i)) for v in vals]  # type: ignore[arg-type]
     return Reference(last_epoch, t_cur, t_i, lrs)
@@ -85,13 +74,13 @@ def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> Re
 def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     findings: list[Finding] = []
     for p in ck.problems:
-        findings.append(_problem_finding(p))
+        findings.append(_problemmake_finding(p))
     steps = steps_of(ck, opts)
     n, n_source = processes_of(ck, opts)
     if not steps.agree:
         ts_label = ck.training_state.source if ck.training_state else "training_state.json"
         found = {ts_label: steps.training_state, "folder": steps.folder, "optimizer": steps.optimizer}
-        findings.append(_finding(
+        findings.append(make_finding(
             "CKF010", ck.path, "global_step", {k: v for k, v in found.items() if v is not None}, None,
             "step sources disagree: " + ", ".join(f"{k} says {v}" for k, v in found.items() if v is not None)
             + (f"; using {steps.chosen} from --step" if steps.source == "--step" else "; pass --step to choose"),
@@ -99,7 +88,7 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
         ))
     for of in ck.optimizers:
         if of.step is not None and of.step.value is None and of.problem is None:
-            findings.append(_finding("CKF090", of.path, "step", None, None,
+            findings.append(make_finding("CKF090", of.path, "step", None, None,
                                      f"optimizer step count unknown ({of.step.family}): {of.step.note or of.step.source}"))
 
     g = steps.chosen
@@ -107,7 +96,7 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     if not ck.schedulers and ck.optimizers and not schedule_free and not any(o.problem for o in ck.optimizers):
         has_state = ck.optimizer_step is None or ck.optimizer_step > 0
         if has_state:
-            findings.append(_finding("CKF001", ck.path / "scheduler.bin", None, "missing", "present",
+            findings.append(make_finding("CKF001", ck.path / "scheduler.bin", None, "missing", "present",
                                      "scheduler.bin is missing: accelerate cannot resume from this checkpoint"))
 
     reports = []
@@ -116,14 +105,14 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
 
     findings.extend(trainer_findings(ck, steps))
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
-        findings.append(_finding("CKF080", ck.path / ".guard", None, "missing", "present",
+        findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
                                  "no .guard file: SimpleTuner may not have finished writing this checkpoint"))
     return CheckpointReport(ck, steps, n, n_source, tuple(reports), tuple(findings), opts.strict)
 
 
-def _problem_finding(p: FileProblem) -> Finding:
+def _problemmake_finding(p: FileProblem) -> Finding:
     code = "CKF003" if p.kind == "unsafe-pickle" else "CKF002"
-    return _finding(code, p.path, None, None, None, p.message)
+    return make_finding(code, p.path, None, None, None, p.message)
 
 
 def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | None, n: int, opts: Options,
@@ -142,18 +131,18 @@ def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | Non
     if bad or match.profile not in SINE_FAMILY:
         return SchedulerReport(sf, match, expected_le, None)
 
-    le = _int(state.get("last_epoch"))
+    le = as_int(state.get("last_epoch"))
     assert le is not None
     # 1. Which formula wrote it.
     if match.profile != SINE and le >= 0 and not match.lr_consistent and any(c.checked for c in match.candidates):
-        findings.append(_finding("CKF022", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
+        findings.append(make_finding("CKF022", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
                                  f"_last_lr matches no known formula at the stored position (closest: {match.profile})"))
     elif match.profile == SIMPLETUNER_SINE_V1:
-        findings.append(_finding("CKF030", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
+        findings.append(make_finding("CKF030", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
                                  "written by SimpleTuner's pre-fix sine (v1): the LR never goes below (base + eta_min) / 2"))
     elif match.profile == SIMPLETUNER_SINE_V2:
         extra = "; its total_steps key makes accelerate stop stepping the scheduler" if "total_steps" in state else ""
-        findings.append(_finding("CKF031", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
+        findings.append(make_finding("CKF031", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
                                  "written by SimpleTuner's sin-based sine (v2): period 2*T_0, T_cur frozen at -1" + extra))
     elif le >= 0:
         _check_sine_internals(state, le, f, findings)
@@ -161,15 +150,15 @@ def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | Non
     # 2. Position against the training step.
     if expected_le is not None and le != expected_le:
         if n > 1 and g is not None and le == g:
-            findings.append(_finding("CKF011", f, "last_epoch", le, expected_le,
+            findings.append(make_finding("CKF011", f, "last_epoch", le, expected_le,
                                      f"last_epoch is {le} = the step, not {n} processes x {g} = {expected_le}"))
         else:
-            findings.append(_finding("CKF012", f, "last_epoch", le, expected_le,
+            findings.append(make_finding("CKF012", f, "last_epoch", le, expected_le,
                                      f"last_epoch is {le}; {n} process(es) x step {g} = {expected_le}"))
 
     # 3. Keys the resume path needs.
     if "_step_count" not in state:
-        findings.append(_finding("CKF050", f, "_step_count", "missing", "present",
+        findings.append(make_finding("CKF050", f, "_step_count", "missing", "present",
                                  "state lacks _step_count: accelerate's resume fails with "
                                  "\"'Sine' object has no attribute '_step_count'\" (SimpleTuner #1137)"))
 
@@ -189,41 +178,41 @@ def _bad_values(state: dict[str, Any], f: Any) -> list[Finding]:
     out = []
 
     def bad(key: str, why: str) -> None:
-        out.append(_finding("CKF070", f, key, repr(state.get(key, "missing")), why, f"{key} = {state.get(key, 'missing')!r}: {why}"))
+        out.append(make_finding("CKF070", f, key, repr(state.get(key, "missing")), why, f"{key} = {state.get(key, 'missing')!r}: {why}"))
 
-    t0 = _int(state.get("T_0"))
+    t0 = as_int(state.get("T_0"))
     if t0 is None or t0 < 1:
         bad("T_0", "a positive integer")
-    if "T_mult" in state and (_int(state["T_mult"]) is None or _int(state["T_mult"]) < 1):  # type: ignore[operator]
+    if "T_mult" in state and (as_int(state["T_mult"]) is None or as_int(state["T_mult"]) < 1):  # type: ignore[operator]
         bad("T_mult", "an integer >= 1")
-    le = _int(state.get("last_epoch"))
+    le = as_int(state.get("last_epoch"))
     if le is None or le < -1:
         bad("last_epoch", "an integer >= -1 (-1: never stepped)")
-    if _real(state.get("eta_min")) is None or _real(state.get("eta_min")) < 0:  # type: ignore[operator]
+    if as_real(state.get("eta_min")) is None or as_real(state.get("eta_min")) < 0:  # type: ignore[operator]
         bad("eta_min", "a finite number >= 0")
     bases = state.get("base_lrs")
-    if not isinstance(bases, (list, tuple)) or not bases or any(_real(b) is None or _real(b) < 0 for b in bases):  # type: ignore[operator]
+    if not isinstance(bases, (list, tuple)) or not bases or any(as_real(b) is None or as_real(b) < 0 for b in bases):  # type: ignore[operator]
         bad("base_lrs", "a non-empty list of finite numbers >= 0")
     return out
 
 
 def _check_sine_internals(state: dict[str, Any], le: int, f: Any, findings: list[Finding]) -> None:
-    t0 = _int(state["T_0"])
-    t_mult = _int(state.get("T_mult", 1)) or 1
+    t0 = as_int(state["T_0"])
+    t_mult = as_int(state.get("T_mult", 1)) or 1
     t_cur, t_i = sine_position(le, t0, t_mult)  # type: ignore[arg-type]
-    if _int(state.get("T_cur")) != t_cur:
-        findings.append(_finding("CKF020", f, "T_cur", state.get("T_cur"), t_cur,
+    if as_int(state.get("T_cur")) != t_cur:
+        findings.append(make_finding("CKF020", f, "T_cur", state.get("T_cur"), t_cur,
                                  f"T_cur is {state.get('T_cur')!r}; at last_epoch {le} (T_0={t0}, T_mult={t_mult}) it is {t_cur}"))
-    if _int(state.get("T_i")) != t_i:
-        findings.append(_finding("CKF021", f, "T_i", state.get("T_i"), t_i,
+    if as_int(state.get("T_i")) != t_i:
+        findings.append(make_finding("CKF021", f, "T_i", state.get("T_i"), t_i,
                                  f"T_i is {state.get('T_i')!r}; at last_epoch {le} the cycle length is {t_i}"))
-    eta = _real(state["eta_min"])
-    expected = [truncate_lr(sine_lr(_real(b), eta, t_cur, t_i)) for b in state["base_lrs"]]  # type: ignore[arg-type]
+    eta = as_real(state["eta_min"])
+    expected = [truncate_lr(sine_lr(as_real(b), eta, t_cur, t_i)) for b in state["base_lrs"]]  # type: ignore[arg-type]
     stored = state.get("_last_lr")
     if not isinstance(stored, (list, tuple)) or len(stored) != len(expected) or not all(
-        _real(s) is not None and lr_matches(s, e) for s, e in zip(stored, expected)
+        as_real(s) is not None and lr_matches(s, e) for s, e in zip(stored, expected)
     ):
-        findings.append(_finding("CKF022", f, "_last_lr", stored, expected,
+        findings.append(make_finding("CKF022", f, "_last_lr", stored, expected,
                                  f"_last_lr is {stored!r}; the fixed sine at T_cur={t_cur}, T_i={t_i} gives {expected}"))
 
 
@@ -231,33 +220,30 @@ def _check_optimizer_lrs(of: Any, state: dict[str, Any], findings: list[Finding]
     last = state.get("_last_lr")
     bases = state.get("base_lrs")
     for i, pg in enumerate(of.param_groups):
-        if isinstance(last, (list, tuple)) and i < len(last) and pg.lr is not None and _real(last[i]) is not None:
+        if isinstance(last, (list, tuple)) and i < len(last) and pg.lr is not None and as_real(last[i]) is not None:
             if not lr_matches(pg.lr, last[i]):
-                findings.append(_finding("CKF040", of.path, f"param_groups[{i}].lr", pg.lr, last[i],
+                findings.append(make_finding("CKF040", of.path, f"param_groups[{i}].lr", pg.lr, last[i],
                                          f"optimizer lr {pg.lr!r} differs from the scheduler's _last_lr[{i}] = {last[i]!r}"))
-        if isinstance(bases, (list, tuple)) and i < len(bases) and pg.initial_lr is not None and _real(bases[i]) is not None:
+        if isinstance(bases, (list, tuple)) and i < len(bases) and pg.initial_lr is not None and as_real(bases[i]) is not None:
             if not lr_matches(pg.initial_lr, bases[i]):
-                findings.append(_finding("CKF041", of.path, f"param_groups[{i}].initial_lr", pg.initial_lr, bases[i],
+                findings.append(make_finding("CKF041", of.path, f"param_groups[{i}].initial_lr", pg.initial_lr, bases[i],
                                          f"optimizer initial_lr {pg.initial_lr!r} differs from base_lrs[{i}] = {bases[i]!r}"))
 
 
 def _check_flags(state: dict[str, Any], f: Any, n: int, opts: Options, findings: list[Finding]) -> None:
     def differ(key: str, flag: str, found: Any, wanted: Any) -> None:
-        findings.append(_finding("CKF060", f, key, found, wanted,
+        findings.append(make_finding("CKF060", f, key, found, wanted,
                                  f"{flag} gives {key} = {wanted!r} but the state holds {found!r}; on resume the state wins"))
 
-    if opts.lr_end is not None and not _close(state.get("eta_min"), opts.lr_end):
+    if opts.lr_end is not None and not close(state.get("eta_min"), opts.lr_end):
         differ("eta_min", "--lr-end", state.get("eta_min"), opts.lr_end)
     if opts.learning_rate is not None:
         bases = state.get("base_lrs") or []
-        if not all(_close(b, opts.learning_rate) for b in bases):
+        if not all(close(b, opts.learning_rate) for b in bases):
             differ("base_lrs", "--learning-rate", bases, [opts.learning_rate] * max(1, len(bases)))
-    if opts.lr_warmup_steps is not None and _int(state.get("T_0")) != opts.lr_warmup_steps * n:
+    if opts.lr_warmup_steps is not None and as_int(state.get("T_0")) != opts.lr_warmup_steps * n:
         differ("T_0", f"--lr-warmup-steps x {n} processes", state.get("T_0"), opts.lr_warmup_steps * n)
-    if opts.t_mult is not None and _int(state.get("T_mult", 1)) != opts.t_mult:
+    if opts.t_mult is not None and as_int(state.get("T_mult", 1)) != opts.t_mult:
         differ("T_mult", "--t-mult", state.get("T_mult"), opts.t_mult)
 
 
-def _close(a: Any, b: float) -> bool:
-    x = _real(a)
-    return x is not None and math.isclose(x, b, rel_tol=1e-9, abs_tol=1e-12)

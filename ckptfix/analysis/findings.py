@@ -47,6 +47,13 @@ class Finding:
         }
 
 
+def make_finding(code: str, file: object, key: str | None, found: Any, expected: Any, message: str,
+                 severity: str | None = None) -> Finding:
+    """A finding of rule ``code`` (its severity unless overridden), the file named as a string."""
+    sev = severity or RULES[code].severity
+    return Finding(code, sev, str(file) if file is not None else None, key, found, expected, message)
+
+
 _RULES = [
     Rule("CKF001", "scheduler-missing", "error", "scheduler.bin is missing but the optimizer has state",
          "accelerate's load_state loads scheduler.bin with no fallback: a checkpoint without it cannot be "

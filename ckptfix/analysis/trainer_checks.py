@@ -10,34 +10,20 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
 
-from ckptfix.analysis.findings import RULES, Finding
+from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.report import StepInfo
+from ckptfix.coerce import as_int
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
 
 # transformers >= 4.51 logs the LR of the step just taken, before lr_scheduler.step() (PR #36973)
 PRE_STEP_LOGGING_FROM = (4, 51)
 
 
-def _finding(code: str, file: Any, key: str | None, found: Any, expected: Any, message: str) -> Finding:
-    return Finding(code, RULES[code].severity, str(file) if file is not None else None, key, found, expected, message)
 
 
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
-        return int(v)
-    return None
 
 
-def _real(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
 
 
 def version_tuple(v: str | None) -> tuple[int, int] | None:
@@ -75,9 +61,9 @@ def _hf_trainer(ck: Checkpoint) -> list[Finding]:
     g = ts.global_step
     sf = _trainer_scheduler(ck)
     if sf is not None and sf.state is not None:
-        le = _int(sf.state.get("last_epoch"))
+        le = as_int(sf.state.get("last_epoch"))
         if le is not None and le != g:
-            out.append(_finding("CKF100", sf.path, "last_epoch", le, g,
+            out.append(make_finding("CKF100", sf.path, "last_epoch", le, g,
                                 f"last_epoch is {le}; the Trainer steps its scheduler once per optimizer step, "
                                 f"so after global_step {g} it should be {g}"
                                 + (" (fewer: fp16 overflow steps skip the scheduler)" if le < g else "")))
@@ -90,7 +76,7 @@ def _hf_trainer(ck: Checkpoint) -> list[Finding]:
         return out  # not comparable: logged at another step, or the pre-step LR (transformers >= 4.51 / unknown)
     lr = opt.param_groups[0].lr
     if not _close(logged.learning_rate, lr):
-        out.append(_finding("CKF101", ts.path, "log_history[-1].learning_rate", logged.learning_rate, lr,
+        out.append(make_finding("CKF101", ts.path, "log_history[-1].learning_rate", logged.learning_rate, lr,
                             f"the Trainer logged learning_rate {logged.learning_rate!r} at step {g} "
                             f"(transformers {ts.transformers_version}: the post-step LR), but optimizer.pt's "
                             f"param_groups[0]['lr'] is {lr!r}"))
@@ -115,7 +101,7 @@ def _engine(ck: Checkpoint, steps: StepInfo) -> list[Finding]:
     elif ts is None and ck.folder_step is not None:
         other = (ck.folder_step, "folder name")
     if other is not None and other[0] != e.global_steps:
-        out.append(_finding("CKF102", e.path, "global_steps", e.global_steps, other[0],
+        out.append(make_finding("CKF102", e.path, "global_steps", e.global_steps, other[0],
                             f"DeepSpeed's global_steps is {e.global_steps}; {other[1]} says {other[0]}"))
     # 2. A DeepSpeed-owned scheduler against the engine's counters.
     sf = next((s for s in ck.schedulers if s.path == e.path and s.state is not None), None)
@@ -123,14 +109,14 @@ def _engine(ck: Checkpoint, steps: StepInfo) -> list[Finding]:
         return out
     stepped = e.global_steps - (e.skipped_steps or 0)
     state = sf.state
-    if "last_batch_iteration" in state and _int(state["last_batch_iteration"]) is not None:
-        key, found, expected = "last_batch_iteration", _int(state["last_batch_iteration"]), stepped - 1
-    elif "last_epoch" in state and _int(state["last_epoch"]) is not None:
-        key, found, expected = "last_epoch", _int(state["last_epoch"]), stepped
+    if "last_batch_iteration" in state and as_int(state["last_batch_iteration"]) is not None:
+        key, found, expected = "last_batch_iteration", as_int(state["last_batch_iteration"]), stepped - 1
+    elif "last_epoch" in state and as_int(state["last_epoch"]) is not None:
+        key, found, expected = "last_epoch", as_int(state["last_epoch"]), stepped
     else:
         return out
     if found != expected:
-        out.append(_finding("CKF103", e.path, f"lr_scheduler.{key}", found, expected,
+        out.append(make_finding("CKF103", e.path, f"lr_scheduler.{key}", found, expected,
                             f"lr_scheduler.{key} is {found}; with global_steps {e.global_steps} and "
                             f"skipped_steps {e.skipped_steps or 0} it should be {expected}"))
     return out

@@ -48,8 +48,11 @@ class DType:
 
 def _tuple_arg(args: tuple, i: int) -> tuple:
     v = args[i]
-    if not isinstance(v, (tuple, list)) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+    if not isinstance(v, (tuple, list)):
         raise BadArguments(f"argument {i} must be a tuple of ints")
+    for x in v:
+        if type(x) is not int:  # bool is excluded too: type(True) is bool
+            raise BadArguments(f"argument {i} must be a tuple of ints")
     return tuple(v)
 
 

@@ -49,7 +49,12 @@ from pathlib import Path
 from typing import Any
 
 from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
-from ckptfix.formats.allowlist import RNG_STATE, TORCH_STATE, AllowedGlobal, BadArguments
+from ckptfix.formats.allowlist import (
+    RNG_STATE,
+    TORCH_STATE,
+    AllowedGlobal,
+    BadArguments,
+)
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import DTYPES, Opaque
 from ckptfix.formats.pickle_vm import decode_pickle

@@ -30,7 +30,13 @@ from typing import Any
 
 from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
-from ckptfix.schedulers.formulas import sine_lr, sine_position, sine_step_count, truncate_lr
+from ckptfix.coerce import as_int, as_real, close
+from ckptfix.schedulers.formulas import (
+    sine_lr,
+    sine_position,
+    sine_step_count,
+    truncate_lr,
+)
 from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE
 
 SINE_FAMILY = (SINE, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2)
@@ -166,26 +172,10 @@ def apply_changes(state: dict[str, Any], changes: tuple[Change, ...] | list[Chan
     return out
 
 
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
-        return int(v)
-    return None
 
 
-def _real(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
 
 
-def _close(a: Any, b: float) -> bool:
-    x = _real(a)
-    return x is not None and math.isclose(x, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _plain(v: Any, depth: int = 0) -> bool:
@@ -393,7 +383,7 @@ def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, A
     assert g is not None
     ok = True
 
-    stored_t0 = _int(state.get("T_0"))
+    stored_t0 = as_int(state.get("T_0"))
     if opts.lr_warmup_steps is not None:
         t0 = opts.lr_warmup_steps * n
         t0_val: Any = state["T_0"] if stored_t0 == t0 and type(state.get("T_0")) is int else t0
@@ -403,7 +393,7 @@ def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, A
         ctx.refuse(path, f"T_0 = {state.get('T_0', 'missing')!r} is unusable: pass --lr-warmup-steps W (T_0 = W × N)")
         ok = False
 
-    stored_tm = _int(state.get("T_mult", 1))
+    stored_tm = as_int(state.get("T_mult", 1))
     if opts.t_mult is not None:
         t_mult = opts.t_mult
         tm_val: Any = state["T_mult"] if "T_mult" in state and stored_tm == t_mult and type(state["T_mult"]) is int else t_mult
@@ -413,10 +403,10 @@ def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, A
         ctx.refuse(path, f"T_mult = {state.get('T_mult')!r} is unusable: pass --t-mult M")
         ok = False
 
-    stored_eta = _real(state.get("eta_min"))
+    stored_eta = as_real(state.get("eta_min"))
     if opts.lr_end is not None:
         eta = opts.lr_end
-        eta_val: Any = state["eta_min"] if _close(state.get("eta_min"), eta) else eta
+        eta_val: Any = state["eta_min"] if close(state.get("eta_min"), eta) else eta
     elif stored_eta is not None and stored_eta >= 0:
         eta, eta_val = stored_eta, state["eta_min"]
     else:
@@ -424,11 +414,11 @@ def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, A
         ok = False
 
     bases = state.get("base_lrs")
-    bases_ok = isinstance(bases, (list, tuple)) and bases and all(_real(b) is not None and _real(b) >= 0 for b in bases)  # type: ignore[operator]
+    bases_ok = isinstance(bases, (list, tuple)) and bases and all(as_real(b) is not None and as_real(b) >= 0 for b in bases)  # type: ignore[operator]
     if opts.learning_rate is not None:
         count = len(bases) if isinstance(bases, (list, tuple)) and bases else max(1, len(ctx.report.checkpoint.optimizers[0].param_groups)
                                                                                   if ctx.report.checkpoint.optimizers else 1)
-        if bases_ok and all(_close(b, opts.learning_rate) for b in bases):  # type: ignore[union-attr]
+        if bases_ok and all(close(b, opts.learning_rate) for b in bases):  # type: ignore[union-attr]
             base_vals: list[float] = [float(b) for b in bases]  # type: ignore[union-attr]
             base_val: Any = bases
         else:

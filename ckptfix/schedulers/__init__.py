@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .detect import CandidateMatch, ProfileMatch, SineExpectation, detect_profile
 from .formulas import (
     LR_QUANTUM,
     cosine_position,
@@ -21,12 +22,10 @@ from .formulas import (
     truncate_lr,
     v1_position,
 )
-
-from .detect import CandidateMatch, ProfileMatch, SineExpectation, detect_profile
 from .profiles import PROFILE_NAMES, PROFILES, UNCHECKED, Position, Profile, get_profile
 
 if TYPE_CHECKING:
-    from .torch_sine import Sine
+    from .torch_sine import Sine  # noqa: F401  (lazy: see __getattr__)
 
 __all__ = [
     "CandidateMatch",

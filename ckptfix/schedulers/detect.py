@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ckptfix.coerce import as_int, as_real, as_reals
+
 from .formulas import lr_matches, sine_lr, sine_position, truncate_lr
 from .profiles import (
     PROFILE_NAMES,
@@ -88,32 +90,10 @@ class ProfileMatch:
 # --- tolerant value extraction -------------------------------------------------------------
 
 
-def _int(value: Any) -> int | None:
-    """An int, or an integral finite float; ``None`` for anything else (bools included)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    return None
 
 
-def _real(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        f = float(value)
-    except OverflowError:
-        return None
-    return f if math.isfinite(f) else None
 
 
-def _real_list(value: Any) -> list[float] | None:
-    if not isinstance(value, (list, tuple)) or not value:
-        return None
-    out = [_real(v) for v in value]
-    return None if any(v is None for v in out) else out  # type: ignore[misc]
 
 
 def _fmt(value: Any) -> str:
@@ -137,7 +117,7 @@ def _inputs(state: Mapping[str, Any], evidence: list[str]) -> _Inputs:
     def integer(key: str, minimum: int) -> int | None:
         if key not in state:
             return None
-        value = _int(state[key])
+        value = as_int(state[key])
         if value is None or value < minimum:
             evidence.append(f"{key}={_fmt(state[key])} is not an integer >= {minimum}.")
             return None
@@ -149,15 +129,15 @@ def _inputs(state: Mapping[str, Any], evidence: list[str]) -> _Inputs:
     t0 = integer("T_0", 1)
     t_mult = integer("T_mult", 1) if "T_mult" in state else 1
     spe_raw = state.get("steps_per_epoch", -1)
-    spe = _int(spe_raw)
+    spe = as_int(spe_raw)
     if spe is None or spe == 0:
         evidence.append(f"steps_per_epoch={_fmt(spe_raw)} is unusable; assuming -1.")
         spe = -1
     total_steps = integer("total_steps", 0)
-    eta_min = _real(state.get("eta_min"))
+    eta_min = as_real(state.get("eta_min"))
     if "eta_min" in state and eta_min is None:
         evidence.append(f"eta_min={_fmt(state['eta_min'])} is not a finite number.")
-    base_lrs = _real_list(state.get("base_lrs"))
+    base_lrs = as_reals(state.get("base_lrs"))
     if "base_lrs" in state and base_lrs is None:
         evidence.append(f"base_lrs={_fmt(state['base_lrs'])} is not a non-empty list of finite numbers.")
     return _Inputs(last_epoch, t0, t_mult, spe, total_steps, eta_min, base_lrs, state.get("_last_lr"))
@@ -180,13 +160,13 @@ def _kind_and_hint(state: Mapping[str, Any]) -> tuple[str, frozenset[str], list[
             "has 'last_step': SimpleTuner's CosineAnnealingHardRestarts (LR does not follow a sine)."
         ]
     t_cur = state.get("T_cur")
-    last_epoch = _int(state.get("last_epoch"))
+    last_epoch = as_int(state.get("last_epoch"))
     if "total_steps" in keys:
         why.append("has 'total_steps': only SimpleTuner's sin-based Sine (v2, since 05a3c37) writes it.")
         if t_cur == -1:
             why.append("T_cur is -1, as v2 leaves it.")
         return "Sine", frozenset({SIMPLETUNER_SINE_V2}), why
-    t_cur_num = _real(t_cur)
+    t_cur_num = as_real(t_cur)
     if "steps_per_epoch" in keys and t_cur_num is not None and last_epoch is not None and last_epoch > 0:
         if t_cur_num == -last_epoch or (isinstance(t_cur, float) and t_cur_num < 0):
             why.append("T_cur == -last_epoch with steps_per_epoch: SimpleTuner's Cosine.")
@@ -218,7 +198,7 @@ def _layout_allows(state: Mapping[str, Any]) -> frozenset[str]:
     allowed = {SINE, SIMPLETUNER_SINE_V1}
     if "total_steps" in state or t_cur == -1:
         allowed.add(SIMPLETUNER_SINE_V2)
-    if isinstance(t_cur, float) or (_int(t_cur) is not None and t_cur < 0):
+    if isinstance(t_cur, float) or (as_int(t_cur) is not None and t_cur < 0):
         allowed.add(SIMPLETUNER_COSINE)
     return frozenset(allowed)
 
@@ -247,15 +227,14 @@ def _check(name: str, inp: _Inputs, state: Mapping[str, Any], allowed: bool) -> 
         if name in (SIMPLETUNER_SINE_V1, SINE):
             # A stale T_cur (SimpleTuner's resume bug) leaves _last_lr written at the stored
             # position, not at last_epoch's: still this formula, with a position finding.
-            stored_pos = (_int(state.get("T_cur")), _int(state.get("T_i")))
-            t_cur, t_i = _int(state.get("T_cur")), _int(state.get("T_i"))
+            t_cur, t_i = as_int(state.get("T_cur")), as_int(state.get("T_i"))
             if t_cur is not None and t_i is not None and 0 <= t_cur < t_i:
                 positions.append((t_cur, t_i))  # SimpleTuner may rewrite last_epoch without stepping
         best: CandidateMatch | None = None
         for pos, period in dict.fromkeys(positions):
             expected = [truncate_lr(profile.lr(b, inp.eta_min, pos, period)) for b in inp.base_lrs]
-            diffs = [abs(float(s) - x) if _real(s) is not None else math.inf for s, x in zip(stored, expected)]
-            ok = all(lr_matches(s, x) if _real(s) is not None else False for s, x in zip(stored, expected))
+            diffs = [abs(float(s) - x) if as_real(s) is not None else math.inf for s, x in zip(stored, expected)]
+            ok = all(lr_matches(s, x) if as_real(s) is not None else False for s, x in zip(stored, expected))
             label = "total_steps" if name == SIMPLETUNER_SINE_V2 else "T_cur"
             where = f"{label}={pos!r}, {'T_0' if name == SIMPLETUNER_SINE_V2 else 'T_i'}={period}"
             cand = CandidateMatch(name, True, ok, where, expected, max(diffs), "" if ok else "_last_lr differs")
@@ -278,7 +257,7 @@ def _is_torch_sgdr(inp: _Inputs) -> bool:
         return False
     t_cur, t_i = sine_position(e, t0, tm)
     expected = [eta + (b - eta) * (1 + math.cos(math.pi * t_cur / t_i)) / 2 for b in bases]
-    return all(_real(s) is not None and lr_matches(s, x) for s, x in zip(stored, expected))
+    return all(as_real(s) is not None and lr_matches(s, x) for s, x in zip(stored, expected))
 
 
 def _expected(inp: _Inputs, state: Mapping[str, Any]) -> SineExpectation | None:
@@ -291,7 +270,7 @@ def _expected(inp: _Inputs, state: Mapping[str, Any]) -> SineExpectation | None:
             lrs = [truncate_lr(sine_lr(b, inp.eta_min, t_cur, t_i)) for b in inp.base_lrs]
         except OverflowError:
             lrs = None
-    stored_count = _int(state.get("_step_count"))
+    stored_count = as_int(state.get("_step_count"))
     step_count = stored_count if stored_count is not None else inp.last_epoch + 1
     return SineExpectation(inp.last_epoch, t_cur, t_i, lrs, step_count)
 
@@ -342,7 +321,7 @@ def _detect(state: Any) -> ProfileMatch:
             evidence.append(f"the keys suggest {' or '.join(sorted(hint))}, but the LR decides {profile}.")
         kind = "Cosine" if profile == SIMPLETUNER_COSINE else "Sine"
         if profile == SINE and expected is not None:
-            stored = (_int(state.get("T_cur")), _int(state.get("T_i")))
+            stored = (as_int(state.get("T_cur")), as_int(state.get("T_i")))
             if stored != (expected.T_cur, expected.T_i):
                 evidence.append(
                     f"stored T_cur/T_i {stored} differ from the sine position {(expected.T_cur, expected.T_i)}."

@@ -688,8 +688,6 @@ def build(c: Corpus) -> None:
 
     # bit flips at known places
     opt = real["optimizer.bin"]
-    entries = read_zip_entries(opt)
-    names = [e[0] for e in entries]
     offs = _local_offsets(opt)
     pkl_at = offs["optimizer/data.pkl"][1]
     cd_at = opt.rfind(b"PK\x01\x02", 0, opt.rfind(b"PK\x05\x06"))

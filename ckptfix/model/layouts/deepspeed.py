@@ -46,7 +46,13 @@ from ckptfix.model.checkpoint import (
     SchedulerFile,
     TrainingState,
 )
-from ckptfix.model.load import _int_field, _param_group, check_inside, load_accelerate, problem_of
+from ckptfix.model.load import (
+    _int_field,
+    _param_group,
+    check_inside,
+    load_accelerate,
+    problem_of,
+)
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
 
 NAME = "deepspeed"

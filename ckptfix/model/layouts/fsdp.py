@@ -31,9 +31,16 @@ from ckptfix.formats.allowlist import TORCH_STATE, AllowedGlobal, DType
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import DTYPES, Opaque, StorageRef, TensorRef
 from ckptfix.formats.scan import DCP_METADATA
-from ckptfix.formats.torchfile import _decode  # one embedded torch.save blob, through a _Window
+from ckptfix.formats.torchfile import (
+    _decode,  # one embedded torch.save blob, through a _Window
+)
 from ckptfix.formats.zipdir import CountingFile
-from ckptfix.model.checkpoint import Checkpoint, FileProblem, OptimizerFile, ShardedState
+from ckptfix.model.checkpoint import (
+    Checkpoint,
+    FileProblem,
+    OptimizerFile,
+    ShardedState,
+)
 from ckptfix.model.load import check_inside, load_accelerate, problem_of
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
 

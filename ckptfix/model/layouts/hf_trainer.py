@@ -23,16 +23,21 @@ folder and ``latest``: its engine state is attached as for the ``deepspeed`` lay
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
 
+from ckptfix.coerce import as_int, as_real
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.jsonfile import read_json
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.model.checkpoint import Checkpoint, LoggedLR, TrainerState, TrainingState
-from ckptfix.model.load import _load_optimizer, _load_scheduler, load_accelerate, problem_of
+from ckptfix.model.load import (
+    _load_optimizer,
+    _load_scheduler,
+    load_accelerate,
+    problem_of,
+)
 
 NAME = "hf-trainer"
 TRAINER_STATE = "trainer_state.json"
@@ -48,18 +53,8 @@ def detect(folder: Path) -> bool:
     return not accelerate_files and any(n in names for n in _TORCH_FILES)
 
 
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
-        return int(v)
-    return v if isinstance(v, int) else None
 
 
-def _real(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
 
 
 def last_logged_lr(log_history: Any) -> LoggedLR | None:
@@ -70,7 +65,7 @@ def last_logged_lr(log_history: Any) -> LoggedLR | None:
     for entry in log_history:
         if not isinstance(entry, dict):
             continue
-        step, lr = _int(entry.get("step")), _real(entry.get("learning_rate"))
+        step, lr = as_int(entry.get("step")), as_real(entry.get("learning_rate"))
         if step is None or lr is None:
             continue
         if best is None or step >= best.step:
@@ -85,14 +80,14 @@ def read_trainer_state(folder: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[T
         data = read_json(path, limits)
         if not isinstance(data, dict):
             raise UnreadableFile(path, "expected a JSON object")
-        gs = _int(data.get("global_step"))
+        gs = as_int(data.get("global_step"))
         if "global_step" in data and (gs is None or gs < 0):
             raise UnreadableFile(path, f"global_step is {data['global_step']!r}, not a step number")
     except UnreadableFile as exc:
         problem = problem_of(exc)
         return (TrainerState(path, None, None, None, None, version, problem),
                 TrainingState(path, None, None, None, problem, source=TRAINER_STATE))
-    ts = TrainerState(path, gs, _int(data.get("max_steps")), _int(data.get("logging_steps")),
+    ts = TrainerState(path, gs, as_int(data.get("max_steps")), as_int(data.get("logging_steps")),
                       last_logged_lr(data.get("log_history")), version)
     return ts, TrainingState(path, gs, None, None, source=TRAINER_STATE)
 
