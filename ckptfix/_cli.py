@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -67,6 +68,19 @@ def _root(
     pass
 
 
+@contextmanager
+def _progress(err: Console):
+    """A progress line on stderr for long scans, only when stderr is a terminal."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=err) as bar:
+        task = bar.add_task("reading checkpoints", total=None)
+        yield lambda path: bar.update(task, advance=1, description=f"read {path.name}")
+
+
 @app.command(epilog=EXIT_CODES_HELP)
 def inspect(
     path: PathArg,
@@ -80,6 +94,7 @@ def inspect(
     t_mult: TMult = None,
     step: Step = None,
     strict: Strict = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", help="Write the LR curve to a PNG file.")] = None,
 ) -> None:
@@ -87,13 +102,14 @@ def inspect(
     import gc
 
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
-    from ckptfix.analysis.run import inspect_path, worst_exit
+    from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict)
     err = Console(stderr=True, soft_wrap=True)
     try:
-        disc, reports = inspect_path(path, opts, latest_only=latest)
+        with _progress(err) as tick:
+            disc, reports = inspect_path(path, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs())
     except UsageError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2)

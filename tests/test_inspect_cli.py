@@ -144,3 +144,17 @@ def test_inspect_scans_every_pickle_the_resume_loads(fixture_copy, tmp_path: Pat
     (root / "checkpoint-30" / "random_states_0.pkl").write_bytes(good[: len(good) // 2])
     code, doc = inspect_json(root)
     assert code == 3 and doc["checkpoints"][0]["findings"][0]["code"] == "CKF002"
+
+
+def test_worker_pool_gives_the_same_document(tmp_path: Path) -> None:
+    """Output folders with many checkpoints are read by forked workers: same reports, same order."""
+    import shutil
+
+    src = {"sine-ok": "sine-ok", "v1": "sine-v1", "hostile": "hostile", "missing": "missing-scheduler"}
+    for i in range(12):
+        shutil.copytree(FIXTURES / list(src.values())[i % 4] / "checkpoint-30", tmp_path / f"checkpoint-{i * 10}")
+    serial = run("inspect", tmp_path, "--json", "--jobs", "1")
+    pooled = run("inspect", tmp_path, "--json", "--jobs", "2")
+    assert serial.exit_code == pooled.exit_code == 3
+    assert serial.stdout == pooled.stdout
+    assert len(json.loads(pooled.stdout)["checkpoints"]) == 12

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from ckptfix.analysis.checks import analyse
@@ -11,9 +14,20 @@ from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover
 from ckptfix.model.load import load_checkpoint
 
+# Below this many checkpoints a worker pool costs more (fork + result transfer) than it saves.
+POOL_MIN_CHECKPOINTS = 8
+
 
 def worst_exit(reports: list[CheckpointReport]) -> int:
     return max((r.exit_code for r in reports), default=0)
+
+
+def default_jobs() -> int:
+    return min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def inspect_one(path: Path, opts: Options) -> CheckpointReport:
+    return analyse(load_checkpoint(path), opts)
 
 
 def inspect_path(
@@ -21,14 +35,29 @@ def inspect_path(
     opts: Options = Options(),
     latest_only: bool = False,
     progress: Callable[[Path], None] | None = None,
+    jobs: int = 1,
 ) -> tuple[Discovery, list[CheckpointReport]]:
+    """Analyse every checkpoint under ``path`` (or only the latest), oldest first.
+
+    With ``jobs > 1`` and at least POOL_MIN_CHECKPOINTS checkpoints, forked workers share the
+    decoding (CPU-bound pure Python); results come back in order. Reports are plain data.
+    """
     disc = discover(path)
-    targets = disc.checkpoints
+    targets = list(disc.checkpoints)
     if latest_only:
-        targets = (disc.latest,) if disc.latest else ()
+        targets = [disc.latest] if disc.latest else []
     reports = []
-    for ck_path in targets:
+    for ck_path, report in zip(targets, _run(targets, opts, jobs)):
         if progress:
             progress(ck_path)
-        reports.append(analyse(load_checkpoint(ck_path), opts))
+        reports.append(report)
     return disc, reports
+
+
+def _run(targets: list[Path], opts: Options, jobs: int) -> Iterator[CheckpointReport]:
+    if jobs <= 1 or len(targets) < POOL_MIN_CHECKPOINTS or "fork" not in multiprocessing.get_all_start_methods():
+        yield from (inspect_one(p, opts) for p in targets)
+        return
+    chunk = max(1, len(targets) // (jobs * 4))
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        yield from pool.imap(partial(inspect_one, opts=opts), targets, chunksize=chunk)
