@@ -160,7 +160,7 @@ def _check_scan(path: Path, kind: str) -> None:
     assert r.message.startswith(f"{path}: ")
 
 
-SLOW = 3.0  # seconds per example: a slow input is a finding too
+SLOW = 3.0  # seconds per example: in a long run (CKPTFIX_FUZZ_FINDINGS set) a slow input is saved as a finding
 
 
 def _save_finding(name: str, data: bytes) -> None:
@@ -181,9 +181,8 @@ def _run(tmp_path_factory, name: str, data: bytes, allow, kind: str) -> None:
     except BaseException:
         _save_finding(name, data)
         raise
-    if time.perf_counter() - t0 > SLOW:
-        _save_finding(name, data)
-        raise AssertionError(f"slow input: {time.perf_counter() - t0:.1f} s")
+    if time.perf_counter() - t0 > SLOW:  # never fails CI on timing; the long run reviews these files
+        _save_finding(f"slow-{name}", data)
 
 
 @FUZZ
@@ -213,7 +212,8 @@ def test_fuzz_dcp_metadata(tmp_path_factory, data):
     except BaseException:
         _save_finding(".metadata", raw)
         raise
-    assert time.perf_counter() - t0 < SLOW
+    if time.perf_counter() - t0 > SLOW:
+        _save_finding("slow-.metadata", raw)
 
 
 @FUZZ

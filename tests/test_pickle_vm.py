@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import pickle
 import struct
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -53,11 +52,10 @@ def test_refused_global_wins_over_later_malformation():
     assert [(r.module, r.name) for r in res.refused] == [("os", "system")] and res.error
 
 
-def _limit(data: bytes, limits: Limits = Limits(), seconds: float = 2.0) -> str:
-    t0 = time.perf_counter()
+def _limit(data: bytes, limits: Limits = Limits()) -> str:
+    """The limit that refused ``data`` (how long refusals take is measured in bench/hostile.py)."""
     with pytest.raises(ResourceLimit) as ei:
         decode_pickle("x.pkl", data, TORCH_STATE, limits=limits)
-    assert time.perf_counter() - t0 < seconds
     return ei.value.problem
 
 
@@ -68,10 +66,8 @@ def test_opcode_limit():
 def test_text_lines_are_linear():
     # 100,000 text opcodes used to copy 64 KB each (6.5 GB of copying)
     data = b"(" + b"I1\n" * 100_000 + b"l."
-    t0 = time.perf_counter()
     res = run_pickle(data, TORCH_STATE)
     assert res.error is None and len(res.value) == 100_000
-    assert time.perf_counter() - t0 < 1.0
 
 
 def _dag(depth: int) -> bytes:
@@ -139,11 +135,9 @@ def test_persistent_load_errors_do_not_escape():
     b"\x80\x02\x8b" + struct.pack("<i", 2 ** 31 - 1) + b".",
     b"", b"\x80", b"(" * 20_000 + b".", b"I" + b"1" * 5000 + b"\n.",
 ])
-def test_bad_lengths_fail_typed_and_fast(data):
-    t0 = time.perf_counter()
+def test_bad_lengths_fail_typed(data):
     with pytest.raises(UnreadableFile):
         decode_pickle("x.pkl", data, TORCH_STATE)
-    assert time.perf_counter() - t0 < 0.5
 
 
 def test_nan_and_inf_decode():

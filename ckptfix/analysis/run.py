@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -55,6 +54,11 @@ def inspect_path(
 
 
 def _run(targets: list[Path], opts: Options, jobs: int) -> Iterator[CheckpointReport]:
+    if jobs <= 1 or len(targets) < POOL_MIN_CHECKPOINTS:
+        yield from (inspect_one(p, opts) for p in targets)
+        return
+    import multiprocessing  # only for large folders: 5 ms of imports the single-checkpoint gate skips
+
     if jobs <= 1 or len(targets) < POOL_MIN_CHECKPOINTS or "fork" not in multiprocessing.get_all_start_methods():
         yield from (inspect_one(p, opts) for p in targets)
         return
