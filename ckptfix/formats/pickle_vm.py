@@ -179,230 +179,238 @@ class _VM:
         ops = 0
         max_ops = limits.max_pickle_ops
         unpack_from = struct.unpack_from
-        while True:
-            p = self.pos
-            if p >= n:
-                raise _Malformed("pickle ends without STOP")
-            ops += 1
-            if ops > max_ops:
-                raise _LimitHit(f"more than {max_ops:,} pickle opcodes")
-            self.op_at = p
-            op = data[p]
-            p += 1
-            self.pos = p
+        p = op_at = start
+        try:
+            while True:
+                if p >= n:
+                    raise _Malformed("pickle ends without STOP")
+                ops += 1
+                if ops > max_ops:
+                    raise _LimitHit(f"more than {max_ops:,} pickle opcodes")
+                op_at = p
+                op = data[p]
+                p += 1
 
-            # Hot path first, in the order of their frequency in torch.save pickles (protocol 2:
-            # LONG_BINPUT, BINGET, BININT1, MARK, TUPLE, REDUCE, EMPTY_TUPLE ... ~90 opcodes per
-            # AdamW parameter), operands read inline. Same semantics as the generic branches below.
-            if op == 0x72:  # LONG_BINPUT
-                memo[unpack_from("<I", data, p)[0]] = stack[-1]
-                self.pos = p + 4
-            elif op == 0x68:  # BINGET
-                self.pos = p + 1
-                k = data[p]
-                try:
-                    stack.append(memo[k])
-                except KeyError:
-                    raise _Malformed(f"memo key {k} was never stored") from None
-            elif op == 0x4B:  # BININT1
-                stack.append(data[p])
-                self.pos = p + 1
-            elif op == 0x28:  # MARK
-                if len(metastack) >= limits.max_mark_depth:
-                    raise _LimitHit(f"more than {limits.max_mark_depth:,} open MARKs")
-                metastack.append(stack)
-                stack = []
-            elif op == 0x74:  # TUPLE
-                items = pop_mark()
-                stack.append(make_tuple(items))
-            elif op == 0x52:  # REDUCE
-                args = stack.pop()
-                stack[-1] = self._call(stack[-1], args)
-            elif op == 0x29:  # EMPTY_TUPLE
-                stack.append(())
-            elif op == 0x58:  # BINUNICODE
-                ln = unpack_from("<I", data, p)[0]
-                p += 4
-                if p + ln > n:
-                    raise _Malformed(f"a literal declares {ln:,} bytes but only {n - p:,} remain")
-                stack.append(str(data[p:p + ln], "utf-8", "surrogatepass"))
-                self.pos = p + ln
-            elif op == 0x89:  # NEWFALSE
-                stack.append(False)
-            elif op == 0x51:  # BINPERSID
-                pid = stack.pop()
-                stack.append(self._persistent(pid))
-            elif op == 0x85:  # TUPLE1
-                stack[-1] = make_tuple((stack[-1],))
-            elif op == 0x4D:  # BININT2
-                stack.append(unpack_from("<H", data, p)[0])
-                self.pos = p + 2
-            elif op == 0x86:  # TUPLE2
-                stack[-2:] = [make_tuple(stack[-2:])] if len(stack) >= 2 else self._short()
-            elif op == 0x7D:  # EMPTY_DICT
-                stack.append({})
-            elif op == 0x75:  # SETITEMS
-                items = pop_mark()
-                self._setitems(stack[-1], items)
-            elif op == 0x71:  # BINPUT
-                memo[self.u8()] = stack[-1]
-            elif op == 0x4A:  # BININT
-                stack.append(self.unpack("<i", 4))
-            elif op == 0x87:  # TUPLE3
-                stack[-3:] = [make_tuple(stack[-3:])] if len(stack) >= 3 else self._short()
-            elif op == 0x5D:  # EMPTY_LIST
-                stack.append([])
-            elif op == 0x8F:  # EMPTY_SET
-                stack.append(set())
-            elif op == 0x61:  # APPEND
-                v = stack.pop()
-                self._extend(stack[-1], [v])
-            elif op == 0x65:  # APPENDS
-                items = pop_mark()
-                self._extend(stack[-1], items)
-            elif op == 0x73:  # SETITEM
-                v = stack.pop()
-                k = stack.pop()
-                self._setitems(stack[-1], [k, v])
-            elif op == 0x90:  # ADDITEMS
-                items = pop_mark()
-                target = stack[-1]
-                if not isinstance(target, set):
-                    raise _Malformed("ADDITEMS on a non-set")
-                self._charge_hashes(target, items)
-                target.update(items)
-            elif op == 0x91:  # FROZENSET
-                items = pop_mark()
-                self._charge_hashes(None, items)
-                stack.append(frozenset(items))
-            elif op == 0x6C:  # LIST
-                items = pop_mark()  # before looking up stack.append: pop_mark rebinds ``stack``
-                stack.append(list(items))
-            elif op == 0x64:  # DICT
-                items = pop_mark()
-                d: dict = {}
-                self._setitems(d, items)
-                stack.append(d)
-            elif op == 0x4E:  # NONE
-                stack.append(None)
-            elif op == 0x88:  # NEWTRUE
-                stack.append(True)
-            elif op == 0x47:  # BINFLOAT
-                stack.append(self.unpack(">d", 8))
-            elif op == 0x8A:  # LONG1
-                ln = self.u8()
-                stack.append(int.from_bytes(self.take(ln), "little", signed=True))
-            elif op == 0x8B:  # LONG4
-                ln = self.unpack("<i", 4)
-                if ln > limits.max_long_bytes:
-                    raise _LimitHit(f"integer literal of {ln:,} bytes (limit {limits.max_long_bytes:,})")
-                stack.append(int.from_bytes(self.take(ln), "little", signed=True))
-            elif op == 0x8C:  # SHORT_BINUNICODE
-                ln = self.u8()
-                stack.append(str(self.take(ln), "utf-8", "surrogatepass"))
-            elif op == 0x8D:  # BINUNICODE8
-                ln = self.unpack("<Q", 8)
-                stack.append(str(self.take(ln), "utf-8", "surrogatepass"))
-            elif op == 0x43:  # SHORT_BINBYTES
-                stack.append(bytes(self.take(self.u8())))
-            elif op == 0x42:  # BINBYTES
-                stack.append(bytes(self.take(self.unpack("<I", 4))))
-            elif op == 0x8E:  # BINBYTES8
-                stack.append(bytes(self.take(self.unpack("<Q", 8))))
-            elif op == 0x96:  # BYTEARRAY8
-                stack.append(bytearray(self.take(self.unpack("<Q", 8))))
-            elif op == 0x55:  # SHORT_BINSTRING
-                stack.append(bytes(self.take(self.u8())).decode("latin1"))
-            elif op == 0x54:  # BINSTRING
-                ln = self.unpack("<i", 4)
-                stack.append(bytes(self.take(ln)).decode("latin1"))
-            elif op == 0x6A:  # LONG_BINGET
-                stack.append(self._memo_get(memo, self.unpack("<I", 4)))
-            elif op == 0x94:  # MEMOIZE
-                memo[len(memo)] = stack[-1]
-            elif op == 0x70:  # PUT
-                memo[self._memo_key(self._int_line())] = stack[-1]
-            elif op == 0x67:  # GET
-                stack.append(self._memo_get(memo, self._memo_key(self._int_line())))
-            elif op == 0x30:  # POP
-                if stack:
-                    stack.pop()
-                else:
-                    pop_mark()
-            elif op == 0x31:  # POP_MARK
-                pop_mark()
-            elif op == 0x32:  # DUP
-                stack.append(stack[-1])
-            elif op == 0x80:  # PROTO
-                proto = self.u8()
-                if proto > 5:
-                    raise _Malformed(f"unsupported pickle protocol {proto}")
-            elif op == 0x95:  # FRAME
-                self.unpack("<Q", 8)
-            elif op == 0x63:  # GLOBAL
-                module = self.line().decode("utf-8")
-                name = self.line().decode("utf-8")
-                stack.append(self._global(module, name))
-            elif op == 0x93:  # STACK_GLOBAL
-                name = stack.pop()
-                module = stack.pop()
-                if not isinstance(module, str) or not isinstance(name, str):
-                    raise _Malformed("STACK_GLOBAL needs two strings")
-                stack.append(self._global(module, name))
-            elif op in (0x82, 0x83, 0x84):  # EXT1/2/4: the copyreg extension registry
-                code = self.u8() if op == 0x82 else self.unpack("<H", 2) if op == 0x83 else self.unpack("<i", 4)
-                self.refused.append(Refused("copyreg.extension", str(code), self.op_at))
-                stack.append(self.refused[-1])
-            elif op == 0x81:  # NEWOBJ
-                args = stack.pop()
-                cls = stack[-1]
-                stack[-1] = self._call(cls, args)
-            elif op == 0x92:  # NEWOBJ_EX
-                kwargs = stack.pop()
-                args = stack.pop()
-                cls = stack[-1]
-                stack[-1] = self._call(cls, args, kwargs)
-            elif op == 0x6F:  # OBJ
-                items = pop_mark()
-                if not items:
-                    raise _Malformed("OBJ without a class")
-                stack.append(self._call(items[0], tuple(items[1:])))
-            elif op == 0x69:  # INST
-                module = self.line().decode("utf-8")
-                name = self.line().decode("utf-8")
-                cls = self._global(module, name)
-                items = pop_mark()
-                stack.append(self._call(cls, tuple(items)))
-            elif op == 0x62:  # BUILD
-                state = stack.pop()
-                self._build(stack[-1], state)
-            elif op == 0x50:  # PERSID
-                stack.append(self._persistent(self.line().decode("ascii")))
-            elif op == 0x49:  # INT
-                s = self.line()
-                stack.append(True if s == b"01" else False if s == b"00" else self._parse_int(s))
-            elif op == 0x4C:  # LONG
-                s = self.line()
-                stack.append(self._parse_int(s[:-1] if s.endswith(b"L") else s))
-            elif op == 0x46:  # FLOAT
-                stack.append(float(self.line()))
-            elif op == 0x53:  # STRING
-                s = self.line()
-                if len(s) < 2 or s[0] != s[-1] or s[0] not in b"'\"":
-                    raise _Malformed("STRING literal not quoted")
-                stack.append(codecs.escape_decode(s[1:-1])[0].decode("latin1"))
-            elif op == 0x56:  # UNICODE
-                stack.append(self.line().decode("raw-unicode-escape"))
-            elif op in (0x97, 0x98):  # NEXT_BUFFER / READONLY_BUFFER: out-of-band buffers
-                raise _Malformed("out-of-band pickle buffers are not used by torch")
-            elif op == 0x2E:  # STOP
-                if metastack:
-                    raise _Malformed("STOP with an open MARK")
-                if len(stack) != 1:
-                    raise _Malformed(f"STOP with {len(stack)} values on the stack")
-                return stack[0]
-            else:
-                raise _Malformed(f"unknown opcode 0x{op:02x}")
+                # Hot path first, in the order of their frequency in torch.save pickles (protocol 2:
+                # LONG_BINPUT, BINGET, BININT1, MARK, TUPLE, REDUCE, EMPTY_TUPLE ... ~90 opcodes per
+                # AdamW parameter), operands read inline. Same semantics as the generic branches below.
+                if op == 0x72:  # LONG_BINPUT
+                    memo[unpack_from("<I", data, p)[0]] = stack[-1]
+                    p += 4
+                elif op == 0x68:  # BINGET
+                    k = data[p]
+                    p += 1
+                    try:
+                        stack.append(memo[k])
+                    except KeyError:
+                        raise _Malformed(f"memo key {k} was never stored") from None
+                elif op == 0x4B:  # BININT1
+                    stack.append(data[p])
+                    p += 1
+                elif op == 0x28:  # MARK
+                    if len(metastack) >= limits.max_mark_depth:
+                        raise _LimitHit(f"more than {limits.max_mark_depth:,} open MARKs")
+                    metastack.append(stack)
+                    stack = []
+                elif op == 0x74:  # TUPLE
+                    items = pop_mark()
+                    stack.append(make_tuple(items))
+                elif op == 0x52:  # REDUCE
+                    args = stack.pop()
+                    stack[-1] = self._call(stack[-1], args)
+                elif op == 0x29:  # EMPTY_TUPLE
+                    stack.append(())
+                elif op == 0x58:  # BINUNICODE
+                    ln = unpack_from("<I", data, p)[0]
+                    p += 4
+                    if p + ln > n:
+                        raise _Malformed(f"a literal declares {ln:,} bytes but only {n - p:,} remain")
+                    stack.append(str(data[p:p + ln], "utf-8", "surrogatepass"))
+                    p += ln
+                elif op == 0x89:  # NEWFALSE
+                    stack.append(False)
+                elif op == 0x51:  # BINPERSID
+                    pid = stack.pop()
+                    stack.append(self._persistent(pid))
+                elif op == 0x85:  # TUPLE1
+                    stack[-1] = make_tuple((stack[-1],))
+                elif op == 0x4D:  # BININT2
+                    stack.append(unpack_from("<H", data, p)[0])
+                    p += 2
+                elif op == 0x86:  # TUPLE2
+                    stack[-2:] = [make_tuple(stack[-2:])] if len(stack) >= 2 else self._short()
+                elif op == 0x7D:  # EMPTY_DICT
+                    stack.append({})
+                elif op == 0x75:  # SETITEMS
+                    items = pop_mark()
+                    self._setitems(stack[-1], items)
+                else:  # everything else reads its operands through self.pos
+                    self.pos, self.op_at = p, op_at
+                    if op == 0x71:  # BINPUT
+                        memo[self.u8()] = stack[-1]
+                    elif op == 0x4A:  # BININT
+                        stack.append(self.unpack("<i", 4))
+                    elif op == 0x87:  # TUPLE3
+                        stack[-3:] = [make_tuple(stack[-3:])] if len(stack) >= 3 else self._short()
+                    elif op == 0x5D:  # EMPTY_LIST
+                        stack.append([])
+                    elif op == 0x8F:  # EMPTY_SET
+                        stack.append(set())
+                    elif op == 0x61:  # APPEND
+                        v = stack.pop()
+                        self._extend(stack[-1], [v])
+                    elif op == 0x65:  # APPENDS
+                        items = pop_mark()
+                        self._extend(stack[-1], items)
+                    elif op == 0x73:  # SETITEM
+                        v = stack.pop()
+                        k = stack.pop()
+                        self._setitems(stack[-1], [k, v])
+                    elif op == 0x90:  # ADDITEMS
+                        items = pop_mark()
+                        target = stack[-1]
+                        if not isinstance(target, set):
+                            raise _Malformed("ADDITEMS on a non-set")
+                        self._charge_hashes(target, items)
+                        target.update(items)
+                    elif op == 0x91:  # FROZENSET
+                        items = pop_mark()
+                        self._charge_hashes(None, items)
+                        stack.append(frozenset(items))
+                    elif op == 0x6C:  # LIST
+                        items = pop_mark()  # before looking up stack.append: pop_mark rebinds ``stack``
+                        stack.append(list(items))
+                    elif op == 0x64:  # DICT
+                        items = pop_mark()
+                        d: dict = {}
+                        self._setitems(d, items)
+                        stack.append(d)
+                    elif op == 0x4E:  # NONE
+                        stack.append(None)
+                    elif op == 0x88:  # NEWTRUE
+                        stack.append(True)
+                    elif op == 0x47:  # BINFLOAT
+                        stack.append(self.unpack(">d", 8))
+                    elif op == 0x8A:  # LONG1
+                        ln = self.u8()
+                        stack.append(int.from_bytes(self.take(ln), "little", signed=True))
+                    elif op == 0x8B:  # LONG4
+                        ln = self.unpack("<i", 4)
+                        if ln > limits.max_long_bytes:
+                            raise _LimitHit(f"integer literal of {ln:,} bytes (limit {limits.max_long_bytes:,})")
+                        stack.append(int.from_bytes(self.take(ln), "little", signed=True))
+                    elif op == 0x8C:  # SHORT_BINUNICODE
+                        ln = self.u8()
+                        stack.append(str(self.take(ln), "utf-8", "surrogatepass"))
+                    elif op == 0x8D:  # BINUNICODE8
+                        ln = self.unpack("<Q", 8)
+                        stack.append(str(self.take(ln), "utf-8", "surrogatepass"))
+                    elif op == 0x43:  # SHORT_BINBYTES
+                        stack.append(bytes(self.take(self.u8())))
+                    elif op == 0x42:  # BINBYTES
+                        stack.append(bytes(self.take(self.unpack("<I", 4))))
+                    elif op == 0x8E:  # BINBYTES8
+                        stack.append(bytes(self.take(self.unpack("<Q", 8))))
+                    elif op == 0x96:  # BYTEARRAY8
+                        stack.append(bytearray(self.take(self.unpack("<Q", 8))))
+                    elif op == 0x55:  # SHORT_BINSTRING
+                        stack.append(bytes(self.take(self.u8())).decode("latin1"))
+                    elif op == 0x54:  # BINSTRING
+                        ln = self.unpack("<i", 4)
+                        stack.append(bytes(self.take(ln)).decode("latin1"))
+                    elif op == 0x6A:  # LONG_BINGET
+                        stack.append(self._memo_get(memo, self.unpack("<I", 4)))
+                    elif op == 0x94:  # MEMOIZE
+                        memo[len(memo)] = stack[-1]
+                    elif op == 0x70:  # PUT
+                        memo[self._memo_key(self._int_line())] = stack[-1]
+                    elif op == 0x67:  # GET
+                        stack.append(self._memo_get(memo, self._memo_key(self._int_line())))
+                    elif op == 0x30:  # POP
+                        if stack:
+                            stack.pop()
+                        else:
+                            pop_mark()
+                    elif op == 0x31:  # POP_MARK
+                        pop_mark()
+                    elif op == 0x32:  # DUP
+                        stack.append(stack[-1])
+                    elif op == 0x80:  # PROTO
+                        proto = self.u8()
+                        if proto > 5:
+                            raise _Malformed(f"unsupported pickle protocol {proto}")
+                    elif op == 0x95:  # FRAME
+                        self.unpack("<Q", 8)
+                    elif op == 0x63:  # GLOBAL
+                        module = self.line().decode("utf-8")
+                        name = self.line().decode("utf-8")
+                        stack.append(self._global(module, name))
+                    elif op == 0x93:  # STACK_GLOBAL
+                        name = stack.pop()
+                        module = stack.pop()
+                        if not isinstance(module, str) or not isinstance(name, str):
+                            raise _Malformed("STACK_GLOBAL needs two strings")
+                        stack.append(self._global(module, name))
+                    elif op in (0x82, 0x83, 0x84):  # EXT1/2/4: the copyreg extension registry
+                        code = self.u8() if op == 0x82 else self.unpack("<H", 2) if op == 0x83 else self.unpack("<i", 4)
+                        self.refused.append(Refused("copyreg.extension", str(code), self.op_at))
+                        stack.append(self.refused[-1])
+                    elif op == 0x81:  # NEWOBJ
+                        args = stack.pop()
+                        cls = stack[-1]
+                        stack[-1] = self._call(cls, args)
+                    elif op == 0x92:  # NEWOBJ_EX
+                        kwargs = stack.pop()
+                        args = stack.pop()
+                        cls = stack[-1]
+                        stack[-1] = self._call(cls, args, kwargs)
+                    elif op == 0x6F:  # OBJ
+                        items = pop_mark()
+                        if not items:
+                            raise _Malformed("OBJ without a class")
+                        stack.append(self._call(items[0], tuple(items[1:])))
+                    elif op == 0x69:  # INST
+                        module = self.line().decode("utf-8")
+                        name = self.line().decode("utf-8")
+                        cls = self._global(module, name)
+                        items = pop_mark()
+                        stack.append(self._call(cls, tuple(items)))
+                    elif op == 0x62:  # BUILD
+                        state = stack.pop()
+                        self._build(stack[-1], state)
+                    elif op == 0x50:  # PERSID
+                        stack.append(self._persistent(self.line().decode("ascii")))
+                    elif op == 0x49:  # INT
+                        s = self.line()
+                        stack.append(True if s == b"01" else False if s == b"00" else self._parse_int(s))
+                    elif op == 0x4C:  # LONG
+                        s = self.line()
+                        stack.append(self._parse_int(s[:-1] if s.endswith(b"L") else s))
+                    elif op == 0x46:  # FLOAT
+                        stack.append(float(self.line()))
+                    elif op == 0x53:  # STRING
+                        s = self.line()
+                        if len(s) < 2 or s[0] != s[-1] or s[0] not in b"'\"":
+                            raise _Malformed("STRING literal not quoted")
+                        stack.append(codecs.escape_decode(s[1:-1])[0].decode("latin1"))
+                    elif op == 0x56:  # UNICODE
+                        stack.append(self.line().decode("raw-unicode-escape"))
+                    elif op in (0x97, 0x98):  # NEXT_BUFFER / READONLY_BUFFER: out-of-band buffers
+                        raise _Malformed("out-of-band pickle buffers are not used by torch")
+                    elif op == 0x2E:  # STOP
+                        if metastack:
+                            raise _Malformed("STOP with an open MARK")
+                        if len(stack) != 1:
+                            raise _Malformed(f"STOP with {len(stack)} values on the stack")
+                        return stack[0]
+                    else:
+                        raise _Malformed(f"unknown opcode 0x{op:02x}")
+                    p = self.pos
+        except BaseException:
+            # errors report where the opcode started and how far the stream was read
+            self.op_at = op_at
+            self.pos = max(self.pos, p)
+            raise
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
