@@ -98,7 +98,17 @@ def inspect(
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", help="Write the LR curve to a PNG file.")] = None,
 ) -> None:
-    """Report the scheduler and optimizer state of checkpoints, and what is inconsistent. Writes nothing."""
+    """Report the scheduler and optimizer state of checkpoints, and what is inconsistent. Writes nothing.
+
+    \b
+    Examples:
+      ckptfix inspect out/                 every checkpoint; details of those with findings
+      ckptfix inspect out/ --latest        the resume gate
+      ckptfix inspect out/ckpt-300 --json  one JSON document (schema in the README)
+      ckptfix inspect out/ --lr-end 1e-6   does the state use the lr_end you launch with?
+      ckptfix inspect out/ --plot          the LR curve, checkpoints marked
+      ckptfix explain CKF030               what a finding means, how to fix it
+    """
     import gc
 
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
@@ -175,7 +185,15 @@ def repair(
     """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step; create missing ones.
 
     Prints the plan, then applies it (backup in <checkpoint>/.ckptfix/, atomic replace, verified).
-    The exit code is computed after the repair."""
+    The exit code is computed after the repair: 0 repaired or nothing to do, 1 something remains.
+
+    \b
+    Examples:
+      ckptfix repair out/ --latest --dry-run    the plan for what a resume loads
+      ckptfix repair out/ckpt-300               fix a v1/v2/stale state (backup kept)
+      ckptfix repair out/ckpt-300 --lr-end 1e-6           make lr_end take effect
+      ckptfix repair out/ckpt-300 --lr-warmup-steps 100   create a missing scheduler.bin
+    """
     from ckptfix.repair.run import repair_path
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
