@@ -22,12 +22,6 @@ from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2
 SINE_FAMILY = (SINE, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2)
 
 
-
-
-
-
-
-
 def steps_of(ck: Checkpoint, opts: Options) -> StepInfo:
     ts = ck.training_state.global_step if ck.training_state else None
     ep = ck.training_state.epoch_step if ck.training_state else None
@@ -74,7 +68,7 @@ def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> Re
 def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     findings: list[Finding] = []
     for p in ck.problems:
-        findings.append(_problemmake_finding(p))
+        findings.append(_problem_finding(p))
     steps = steps_of(ck, opts)
     n, n_source = processes_of(ck, opts)
     if not steps.agree:
@@ -110,7 +104,7 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     return CheckpointReport(ck, steps, n, n_source, tuple(reports), tuple(findings), opts.strict)
 
 
-def _problemmake_finding(p: FileProblem) -> Finding:
+def _problem_finding(p: FileProblem) -> Finding:
     code = "CKF003" if p.kind == "unsafe-pickle" else "CKF002"
     return make_finding(code, p.path, None, None, None, p.message)
 

@@ -20,12 +20,6 @@ from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
 PRE_STEP_LOGGING_FROM = (4, 51)
 
 
-
-
-
-
-
-
 def version_tuple(v: str | None) -> tuple[int, int] | None:
     m = re.match(r"^(\d+)\.(\d+)", v or "")
     return (int(m.group(1)), int(m.group(2))) if m else None
