@@ -180,6 +180,7 @@ def repair(
     learning_rate: LR = None,
     t_mult: TMult = None,
     recreate: Annotated[bool, typer.Option("--recreate", help="Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs --lr-warmup-steps).")] = False,
+    optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set optimizer*.bin param_groups lr (and initial_lr) to the scheduler's _last_lr (base_lrs), patching 8 bytes each in its pickle; tensors are never read.")] = False,
     json_out: Json = False,
 ) -> None:
     """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step; create missing ones.
@@ -193,6 +194,7 @@ def repair(
       ckptfix repair out/ckpt-300               fix a v1/v2/stale state (backup kept)
       ckptfix repair out/ckpt-300 --lr-end 1e-6           make lr_end take effect
       ckptfix repair out/ckpt-300 --lr-warmup-steps 100   create a missing scheduler.bin
+      ckptfix repair out/ckpt-300 --optimizer-lr          also set the optimizer's lr
     """
     from ckptfix.repair.run import repair_path
 
@@ -200,7 +202,7 @@ def repair(
                     learning_rate=learning_rate, t_mult=t_mult, step=step)
     err = Console(stderr=True, soft_wrap=True)
     try:
-        outcome = repair_path(path, opts, latest_only=latest, dry_run=dry_run, recreate=recreate)
+        outcome = repair_path(path, opts, latest_only=latest, dry_run=dry_run, recreate=recreate, optimizer_lr=optimizer_lr)
     except UsageError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2)

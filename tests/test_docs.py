@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ckptfix.analysis.findings import RULES
 from conftest import ROOT
+
+from ckptfix.analysis.findings import RULES
 
 README = (ROOT / "README.md").read_text()
 

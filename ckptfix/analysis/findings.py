@@ -112,7 +112,8 @@ _RULES = [
     Rule("CKF040", "optimizer-lr-mismatch", "warning", "optimizer param_groups lr differs from _last_lr",
          "The first optimizer step after a resume runs with param_groups[i]['lr'] from optimizer.bin, "
          "before the scheduler steps again. It should equal the scheduler's _last_lr[i].",
-         "ckptfix repair PATH --optimizer-lr (not yet implemented: the next scheduler step overwrites it)."),
+         "ckptfix repair PATH --optimizer-lr patches the 8-byte lr floats in optimizer.bin's pickle (tensors untouched); "
+         "without it the next scheduler step overwrites the lr anyway."),
     Rule("CKF041", "optimizer-initial-lr-mismatch", "warning", "optimizer initial_lr differs from base_lrs",
          "param_groups[i]['initial_lr'] is set by the scheduler's constructor from the learning rate; "
          "it should equal base_lrs[i]. A mismatch means the scheduler state came from another run.",

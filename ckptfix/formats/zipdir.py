@@ -34,6 +34,8 @@ class ZipEntry:
     compressed_size: int
     size: int
     header_offset: int
+    central_offset: int = -1  # offset of this entry's central-directory record in the file
+    flags: int = 0  # general-purpose bit flags (bit 3: CRC and sizes in a data descriptor after the data)
 
 
 class CountingFile:
@@ -134,6 +136,7 @@ class ZipDirectory:
             (method, _t, _d, crc, csize, usize, nlen, xlen, clen, _dsk, _ia, _ea, hoff) = unpack(
                 "<10xHHHIIIHHHHHII", cd, pos
             )
+            record_at, (flags,) = pos, unpack("<H", cd, pos + 8)
             name_b = cd[pos + 46: pos + 46 + nlen]
             extra = cd[pos + 46 + nlen: pos + 46 + nlen + xlen]
             pos += 46 + nlen + xlen + clen
@@ -151,7 +154,7 @@ class ZipDirectory:
                 raise UnreadableFile(path, f"zip has two entries named {name!r}: ambiguous, not written by torch")
             if hoff + 30 + csize > self.cd_offset:
                 raise UnreadableFile(path, f"zip entry {name!r} extends past the central directory: truncated or corrupt")
-            entries[name] = ZipEntry(name, method, crc, csize, usize, hoff)
+            entries[name] = ZipEntry(name, method, crc, csize, usize, hoff, self.cd_offset + record_at, flags)
 
     # -- entries -----------------------------------------------------------------------------
     def data_offset(self, e: ZipEntry) -> int:

@@ -49,8 +49,9 @@ def _title(item: CheckpointOutcome) -> Text:
     action = plan.action
     files = ", ".join(f.path.name for f in plan.to_write)
     verbs = " and ".join(sorted({f.action for f in plan.to_write}))
-    what = {"rewrite": f"{verbs} {files}", "create": f"{verbs} {files}", "nothing": "nothing to change",
-            "refuse": "refuse"}[action]
+    written = "; ".join(([f"{verbs} {files}"] if plan.to_write else [])
+                        + ([f"patch {', '.join(p.path.name for p in plan.to_patch)}"] if plan.to_patch else []))
+    what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refuse"}[action]
     t = Text(f"{plan.checkpoint}  ")
     t.append(what, style=_ACTION_STYLE[action])
     return t
@@ -77,6 +78,9 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
     if res.status == "applied":
         line.append(f": {', '.join(p.name for p in res.written)} written and verified with ckptfix's reader and "
                     f"torch.load(weights_only=True); original kept in {res.backup_dir}")
+        for p in plan.to_patch:
+            line.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
+                        f"{p.path.name}.patch.json, not a copy)")
     elif res.error and res.status != "refused":
         line.append(f": {res.error}")
         if res.status == "failed":
@@ -120,7 +124,8 @@ def outcome_doc(item: CheckpointOutcome) -> dict[str, Any]:
         "steps": {"folder": s.folder, "training_state": s.training_state, "optimizer": s.optimizer,
                   "chosen": plan.step, "source": plan.step_source, "agree": s.agree},
         "num_processes": {"value": plan.num_processes, "source": plan.num_processes_source},
-        "files": [{"file": str(f.path), "action": f.action} for f in plan.files],
+        "files": [{"file": str(f.path), "action": f.action} for f in plan.files]
+        + [{"file": str(p.path), "action": "patch"} for p in plan.to_patch],
         "changes": [{"file": str(c.file), "key": c.key, "old": _json_value(c.old), "new": _json_value(c.new),
                      "old_absent": c.old is ABSENT, "new_absent": c.new is ABSENT, "fixes": list(c.fixes)}
                     for c in plan.changes],

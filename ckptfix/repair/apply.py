@@ -16,6 +16,9 @@ tests use to inject a failure or a kill between any two steps):
 ``replace``    ``os.replace`` onto the real name (atomic), then fsync the folder.
 ``verify``     decode the new file with ckptfix's reader *and* ``torch.load(weights_only=True)``; both
                must equal the plan's target exactly (values and types).
+``repair --optimizer-lr`` adds, after the scheduler files and under the same lock and stages, an
+in-place patch of ``optimizer*.bin`` (``optimizer_lr.py``): its backup is a patch record, not a copy.
+
 On any exception after ``lock``: temp files are removed, replaced files are restored from the backup
 (by the same temp + fsync + ``os.replace`` route, then checked against the original's hash), created
 files are removed, and the lock is released. A process killed outright leaves, at every point, the
@@ -195,11 +198,16 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
     if plan.refusals:
         return ApplyResult(ck, "refused", error="; ".join(r.reason for r in plan.refusals))
     todo = plan.to_write
-    if not todo:
+    patches = plan.to_patch
+    if not todo and not patches:
         return ApplyResult(ck, "nothing")
+    from ckptfix.repair import optimizer_lr as olr  # imports this module
+
     try:
         for fp in todo:
             _check_target_path(ck, fp.path)
+        for op in patches:
+            _check_target_path(ck, op.path)
         hook("lock", ck)
         lock = acquire_lock(ck)
     except LockHeld as exc:
@@ -211,6 +219,7 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
     originals: dict[Path, str] = {}  # path -> sha256 of the original (existing files only)
     replaced: list[FilePlan] = []
     temps: list[Path] = []
+    patched: list[tuple[Any, dict[str, Any]]] = []  # (OptimizerPatch, record) once os.replace may run
     try:
         # recheck
         for fp in todo:
@@ -221,6 +230,9 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
                     raise RepairFailed(f"{fp.path} changed since the plan was made; run repair again")
             elif fp.path.exists() and not fp.replaces_unreadable:
                 raise RepairFailed(f"{fp.path} appeared since the plan was made; run repair again")
+        for op in patches:
+            hook("recheck", op.path)
+            olr.recheck(op)
         # backup
         backup = _make_backup_dir(ck)
         result.backup_dir = backup
@@ -241,6 +253,11 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
             entry["changes"] = [{"key": c.key, "old": repr(c.old), "new": repr(c.new), "fixes": list(c.fixes)}
                                 for c in fp.changes]
             manifest["files"].append(entry)
+        records = []
+        for op in patches:
+            hook("backup", op.path)
+            records.append(olr.backup(op, backup))
+            manifest["files"].append(records[-1])
         mpath = backup / "manifest.json"
         mpath.write_text(json.dumps(manifest, indent=2) + "\n")
         _fsync_file(mpath)
@@ -258,12 +275,20 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
             hook("verify", fp.path)
             _verify(fp)
             result.written.append(fp.path)
+        for op, rec in zip(patches, records):
+            hook("build", op.path)
+            hook("write", op.path)
+            olr.write(op, rec, hook, lambda op=op, rec=rec: patched.append((op, rec)), temps)
+            hook("verify", op.path)
+            olr.verify(op)
+            result.written.append(op.path)
         result.status = "applied"
         return result
     except BaseException as exc:  # includes KeyboardInterrupt: restore, then report or re-raise
         result.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CkptfixError) else str(exc)
         result.written = []
-        result.restored = _restore(replaced, originals, result.backup_dir, temps)
+        restored = olr.undo(patched)
+        result.restored = _restore(replaced, originals, result.backup_dir, temps) and restored
         if not isinstance(exc, Exception):
             raise
         return result

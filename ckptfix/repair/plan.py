@@ -114,6 +114,8 @@ class RepairPlan:
     step_source: str | None = None
     num_processes: int = 1
     num_processes_source: str = ""
+    #: ``--optimizer-lr``: in-place patches of optimizer*.bin (``optimizer_lr.OptimizerPatch``)
+    patches: tuple[Any, ...] = ()
 
     @property
     def action(self) -> str:
@@ -122,17 +124,22 @@ class RepairPlan:
         acts = {f.action for f in self.files}
         if "create" in acts:
             return "create"
-        if "rewrite" in acts:
+        if "rewrite" in acts or self.patches:
             return "rewrite"
         return "nothing"
 
     @property
     def changes(self) -> tuple[Change, ...]:
-        return tuple(c for f in self.files for c in f.changes)
+        return tuple(c for f in self.files for c in f.changes) + tuple(c for p in self.patches for c in p.changes)
 
     @property
     def to_write(self) -> tuple[FilePlan, ...]:
         return () if self.refusals else tuple(f for f in self.files if f.action in ("rewrite", "create"))
+
+    @property
+    def to_patch(self) -> tuple[Any, ...]:
+        """The optimizer files ``--optimizer-lr`` patches (8 bytes per value, see ``optimizer_lr.py``)."""
+        return () if self.refusals else self.patches
 
     @property
     def exit_code_if_not_applied(self) -> int:
@@ -142,7 +149,7 @@ class RepairPlan:
         sev = {f.severity for f in self.report.findings if not (f.code == "CKF010" and self.step_source == "--step")}
         base = 3 if "fatal" in sev else 1 if "error" in sev or (self.report.strict and "warning" in sev) else 0
         code = max([base] + [r.exit_code for r in self.refusals])
-        if self.to_write:
+        if self.to_write or self.to_patch:
             code = max(code, 1)
         return code
 
@@ -225,8 +232,12 @@ class _Ctx:
         self.refusals.append(Refusal(file, reason, code))
 
 
-def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: bool = False) -> RepairPlan:
-    """The repair plan of one analysed checkpoint (see the module docstring for the target state)."""
+def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: bool = False,
+                optimizer_lr: bool = False) -> RepairPlan:
+    """The repair plan of one analysed checkpoint (see the module docstring for the target state).
+
+    ``optimizer_lr`` adds the ``--optimizer-lr`` patches of optimizer*.bin (``optimizer_lr.py``; it
+    reads the optimizer's pickle, never its tensors, and writes nothing)."""
     ck = report.checkpoint
     steps = report.steps
     step_ok = steps.chosen is not None and (steps.agree or steps.source == "--step")
@@ -287,8 +298,13 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
 
     if ctx.refusals:  # all or nothing: a refused checkpoint keeps every file as it is
         files = [FilePlan(fp.path, "nothing", (), fp.original) for fp in files]
-    return RepairPlan(ck.path, report, tuple(files), tuple(_dedupe(ctx.refusals)), tuple(ctx.notes),
+    plan = RepairPlan(ck.path, report, tuple(files), tuple(_dedupe(ctx.refusals)), tuple(ctx.notes),
                       ctx.g, steps.source if ctx.g is not None else None, ctx.n, report.num_processes_source)
+    if optimizer_lr:
+        from ckptfix.repair.optimizer_lr import add_optimizer_lr  # imports this module
+
+        plan = add_optimizer_lr(plan)
+    return plan
 
 
 def _dedupe(refusals: list[Refusal]) -> list[Refusal]:

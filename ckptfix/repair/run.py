@@ -41,10 +41,10 @@ def exit_after(report: CheckpointReport, opts: Options) -> int:
 
 
 def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = False, recreate: bool = False,
-                      fault: Fault | None = None) -> CheckpointOutcome:
-    plan = plan_repair(report, opts, recreate)
+                      fault: Fault | None = None, optimizer_lr: bool = False) -> CheckpointOutcome:
+    plan = plan_repair(report, opts, recreate, optimizer_lr)
     if dry_run:
-        status = "dry-run" if plan.to_write else ("refused" if plan.refusals else "nothing")
+        status = "dry-run" if plan.to_write or plan.to_patch else ("refused" if plan.refusals else "nothing")
         result = ApplyResult(plan.checkpoint, status)
         code = plan.exit_code_if_not_applied
         return CheckpointOutcome(plan, result, report, code)
@@ -61,7 +61,7 @@ def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = F
 
 
 def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False, dry_run: bool = False,
-                recreate: bool = False, fault: Fault | None = None) -> RepairOutcome:
+                recreate: bool = False, fault: Fault | None = None, optimizer_lr: bool = False) -> RepairOutcome:
     """Repair every checkpoint under ``path`` (or only the latest); ``UsageError`` for a bad PATH."""
     disc = discover(path)
     targets = disc.checkpoints
@@ -70,6 +70,6 @@ def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False
     items = []
     for ck_path in targets:
         report = analyse(load_checkpoint(ck_path), opts)
-        items.append(repair_checkpoint(report, opts, dry_run, recreate, fault))
+        items.append(repair_checkpoint(report, opts, dry_run, recreate, fault, optimizer_lr))
     code = max((i.exit_code for i in items), default=0)
     return RepairOutcome(disc, tuple(items), dry_run, code)
