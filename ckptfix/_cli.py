@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from ckptfix import __version__
 from ckptfix.errors import UsageError
@@ -68,15 +67,25 @@ def _root(
     pass
 
 
+def Console(**kw):  # noqa: N802 - rich.console costs ~15 ms to import; the --json gate may never need it
+    from rich.console import Console as _Console
+
+    return _Console(**kw)
+
+
+def _err():
+    return Console(stderr=True, soft_wrap=True)
+
+
 @contextmanager
-def _progress(err: Console):
+def _progress():
     """A progress line on stderr for long scans, only when stderr is a terminal."""
-    if not err.is_terminal:
+    if not sys.stderr.isatty():
         yield None
         return
     from rich.progress import Progress
 
-    with Progress(transient=True, console=err) as bar:
+    with Progress(transient=True, console=_err()) as bar:
         task = bar.add_task("reading checkpoints", total=None)
         yield lambda path: bar.update(task, advance=1, description=f"read {path.name}")
 
@@ -116,12 +125,11 @@ def inspect(
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict)
-    err = Console(stderr=True, soft_wrap=True)
     try:
-        with _progress(err) as tick:
+        with _progress() as tick:
             disc, reports = inspect_path(path, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs())
     except UsageError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        _err().print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2)
     code = worst_exit(reports)
     if json_out:
@@ -136,9 +144,9 @@ def inspect(
         from ckptfix.render.plot import render_plot
 
         try:
-            render_plot(reports, terminal=plot and not json_out, png=plot_file, console=err if json_out else Console())
+            render_plot(reports, terminal=plot and not json_out, png=plot_file, console=_err() if json_out else Console())
         except UsageError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            _err().print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2)
     raise typer.Exit(code)
 
@@ -161,7 +169,7 @@ def explain(code: Annotated[str, typer.Argument(help="A finding code (CKF020) or
         raise typer.Exit(0)
     rule = lookup(code)
     if rule is None:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] unknown finding {code!r}; `ckptfix explain all` lists them")
+        _err().print(f"[red]error:[/red] unknown finding {code!r}; `ckptfix explain all` lists them")
         raise typer.Exit(2)
     out.print(f"[bold]{rule.code} {rule.name}[/bold] ({rule.severity}): {rule.summary}\n", highlight=False)
     out.print(rule.explanation + "\n", highlight=False)
@@ -200,7 +208,7 @@ def repair(
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step)
-    err = Console(stderr=True, soft_wrap=True)
+    err = _err()
     try:
         outcome = repair_path(path, opts, latest_only=latest, dry_run=dry_run, recreate=recreate, optimizer_lr=optimizer_lr)
     except UsageError as exc:

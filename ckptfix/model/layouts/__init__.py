@@ -21,12 +21,19 @@ the DeepSpeed engine state too); accelerate + DeepSpeed before accelerate + FSDP
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from ckptfix.model.layouts import accelerate, deepspeed, fsdp, hf_trainer
+from ckptfix.model.layouts.detect import is_deepspeed, is_fsdp, is_hf_trainer
 
-LAYOUTS: tuple[ModuleType, ...] = (hf_trainer, deepspeed, fsdp)
+# (predicate, loader module): loaders are imported only for the layout a folder has.
+LAYOUTS: tuple[tuple[Callable[[Path], bool], str], ...] = (
+    (is_hf_trainer, "hf_trainer"),
+    (is_deepspeed, "deepspeed"),
+    (is_fsdp, "fsdp"),
+)
 NAMES = ("accelerate", "hf-trainer", "deepspeed", "fsdp")
 
 
@@ -38,10 +45,10 @@ def detect_layout(folder: Path) -> ModuleType | None:
             return None
     except OSError:
         return None
-    for layout in LAYOUTS:
+    for predicate, module in LAYOUTS:
         try:
-            if layout.detect(folder):
-                return layout
+            if predicate(folder):
+                return importlib.import_module(f"ckptfix.model.layouts.{module}")
         except OSError:  # an unlistable folder is reported by the accelerate loader
             return None
     return None
@@ -49,4 +56,4 @@ def detect_layout(folder: Path) -> ModuleType | None:
 
 def layout_name(folder: Path) -> str:
     mod = detect_layout(folder)
-    return mod.NAME if mod is not None else accelerate.NAME
+    return mod.NAME if mod is not None else "accelerate"

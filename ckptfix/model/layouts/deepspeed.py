@@ -46,6 +46,8 @@ from ckptfix.model.checkpoint import (
     SchedulerFile,
     TrainingState,
 )
+from ckptfix.model.layouts.detect import find_tag, model_states_file
+from ckptfix.model.layouts.detect import is_deepspeed as detect  # noqa: F401
 from ckptfix.model.load import (
     _int_field,
     _param_group,
@@ -56,52 +58,8 @@ from ckptfix.model.load import (
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
 
 NAME = "deepspeed"
-ACCELERATE_TAG = "pytorch_model"  # accelerate's MODEL_NAME: save_checkpoint(output_dir, "pytorch_model")
 STEP_SOURCE = "deepspeed global_steps"
-_MODEL_STATES = re.compile(r"^(?:zero_pp_rank_0_)?mp_rank_00_model_states\.pt$")
 _OPTIM_STATES = re.compile(r"^(?:bf16_)?zero_pp_rank_(\d+)_mp_rank_(\d+)_optim_states\.pt$")
-_MAX_LATEST = 4096
-
-
-def _model_states(tag_dir: Path) -> Path | None:
-    try:
-        found = sorted(p for p in tag_dir.iterdir() if _MODEL_STATES.match(p.name))
-    except OSError:
-        return None
-    exact = [p for p in found if p.name == "mp_rank_00_model_states.pt"]
-    return (exact or found or [None])[0]
-
-
-def _read_latest(folder: Path) -> str | None:
-    p = folder / "latest"
-    if not p.is_file() or p.stat().st_size > _MAX_LATEST:
-        return None
-    try:
-        tag = p.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not tag or "/" in tag or "\\" in tag or tag in (".", "..") or "\n" in tag:
-        return None
-    return tag
-
-
-def find_tag(folder: Path) -> Path | None:
-    """The tag folder a resume would load: named by ``latest``, else accelerate's, else the only one."""
-    tag = _read_latest(folder)
-    if tag is not None and (folder / tag).is_dir():
-        return folder / tag
-    if (folder / ACCELERATE_TAG).is_dir() and _model_states(folder / ACCELERATE_TAG):
-        return folder / ACCELERATE_TAG
-    try:
-        candidates = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")
-                      and _model_states(d) is not None]
-    except OSError:
-        return None
-    return candidates[0] if len(candidates) == 1 else None
-
-
-def detect(folder: Path) -> bool:
-    return find_tag(folder) is not None
 
 
 def _zero_stage(v: Any) -> int | None:
@@ -147,7 +105,7 @@ def read_engine(folder: Path, limits: Limits = DEFAULT_LIMITS):
     tag_dir = find_tag(folder)
     if tag_dir is None:
         return None, [], [], 0
-    ms = _model_states(tag_dir)
+    ms = model_states_file(tag_dir)
     optimizers: list[OptimizerFile] = []
     schedulers: list[SchedulerFile] = []
     nbytes = 0

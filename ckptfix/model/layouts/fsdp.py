@@ -20,7 +20,6 @@ A DCP folder holds ``.metadata`` (a plain pickle of ``torch.distributed.checkpoi
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,22 +40,13 @@ from ckptfix.model.checkpoint import (
     OptimizerFile,
     ShardedState,
 )
+from ckptfix.model.layouts.detect import OPTIM_DIR, dcp_dirs
+from ckptfix.model.layouts.detect import is_fsdp as detect  # noqa: F401
 from ckptfix.model.load import check_inside, load_accelerate, problem_of
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
 
 NAME = "fsdp"
-_OPTIM_DIR = re.compile(r"^optimizer(?:_\d+)?$")
-_MODEL_DIR = re.compile(r"^pytorch_model_fsdp(?:_\d+)?$")
 _MAX_BLOB = 1 << 20  # a torch.save of one scalar is ~1.3 KB
-
-
-def _dcp_dirs(folder: Path) -> list[Path]:
-    return [d for d in sorted(folder.iterdir())
-            if (_OPTIM_DIR.match(d.name) or _MODEL_DIR.match(d.name)) and d.is_dir() and (d / ".metadata").is_file()]
-
-
-def detect(folder: Path) -> bool:
-    return bool(_dcp_dirs(folder))
 
 
 # -- .metadata: the scan's allowlist, with the dataclasses kept as records ---------------------------
@@ -300,7 +290,7 @@ def _contiguous(size: tuple[int, ...]) -> tuple[int, ...]:
 
 def read_dcp_folder(d: Path, root: Path, limits: Limits) -> tuple[ShardedState, OptimizerFile | None, int]:
     md = d / ".metadata"
-    is_optim = bool(_OPTIM_DIR.match(d.name))
+    is_optim = bool(OPTIM_DIR.match(d.name))
     present = tuple(sorted(p.name for p in d.iterdir() if p.name.endswith(".distcp")))
     try:
         check_inside(root, md)
@@ -343,7 +333,7 @@ def load(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
     folder = Path(folder)
     ck = load_accelerate(folder, limits)  # scheduler.bin, random_states_*.pkl, training_state.json
     sharded, optimizers, problems, nbytes = [], list(ck.optimizers), list(ck.other_problems), 0
-    for d in _dcp_dirs(folder):
+    for d in dcp_dirs(folder):
         state, opt, n = read_dcp_folder(d, folder, limits)
         sharded.append(state)
         nbytes += n

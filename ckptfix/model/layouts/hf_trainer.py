@@ -32,6 +32,8 @@ from ckptfix.errors import UnreadableFile
 from ckptfix.formats.jsonfile import read_json
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.model.checkpoint import Checkpoint, LoggedLR, TrainerState, TrainingState
+from ckptfix.model.layouts.detect import TRAINER_STATE, TRAINER_TORCH_FILES  # noqa: F401
+from ckptfix.model.layouts.detect import is_hf_trainer as detect  # noqa: F401
 from ckptfix.model.load import (
     _load_optimizer,
     _load_scheduler,
@@ -40,21 +42,7 @@ from ckptfix.model.load import (
 )
 
 NAME = "hf-trainer"
-TRAINER_STATE = "trainer_state.json"
 _RNG = re.compile(r"^rng_state(?:_(\d+))?\.pth$")
-_TORCH_FILES = ("scheduler.pt", "optimizer.pt")
-
-
-def detect(folder: Path) -> bool:
-    names = {p.name for p in folder.iterdir()}
-    if TRAINER_STATE in names:
-        return True
-    accelerate_files = any(n.startswith(("scheduler", "optimizer")) and n.endswith(".bin") for n in names)
-    return not accelerate_files and any(n in names for n in _TORCH_FILES)
-
-
-
-
 
 
 def last_logged_lr(log_history: Any) -> LoggedLR | None:
