@@ -69,7 +69,7 @@ _RULES = [
          "Unpickling this file would import and call the named globals: arbitrary code execution. "
          "ckptfix decoded its opcodes without running anything and refuses it. Scheduler and optimizer "
          "states only ever need builtin containers, OrderedDict, tensor-rebuild functions, storage types and dtypes.",
-         "Do not load this checkpoint with torch.load(weights_only=False) or accelerate. Delete the file; "
+         "Do not load this checkpoint with a full unpickler (weights_only off) or accelerate. Delete the file; "
          "`repair --recreate` can rebuild scheduler.bin from the optimizer state."),
     Rule("CKF010", "step-sources-disagree", "error", "the checkpoint's step sources disagree",
          "The step of a checkpoint comes from training_state.json's global_step, else the folder name "
