@@ -26,10 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from ckptfix.model.layouts.detect import is_deepspeed, is_fsdp, is_hf_trainer
+from ckptfix.model.layouts.detect import Listing, is_deepspeed, is_fsdp, is_hf_trainer
 
 # (predicate, loader module): loaders are imported only for the layout a folder has.
-LAYOUTS: tuple[tuple[Callable[[Path], bool], str], ...] = (
+LAYOUTS: tuple[tuple[Callable[[Path, Listing], bool], str], ...] = (
     (is_hf_trainer, "hf_trainer"),
     (is_deepspeed, "deepspeed"),
     (is_fsdp, "fsdp"),
@@ -43,11 +43,12 @@ def detect_layout(folder: Path) -> ModuleType | None:
     try:
         if not folder.is_dir():
             return None
-    except OSError:
+        listing = Listing.of(folder)  # listed once for all predicates
+    except OSError:  # an unlistable folder is reported by the accelerate loader
         return None
     for predicate, module in LAYOUTS:
         try:
-            if predicate(folder):
+            if predicate(folder, listing):
                 return importlib.import_module(f"ckptfix.model.layouts.{module}")
         except OSError:  # an unlistable folder is reported by the accelerate loader
             return None

@@ -6,16 +6,36 @@ none of them; ``ckptfix.model.layouts`` imports a loader only for the layout it 
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One directory listing of a checkpoint folder, shared by every predicate."""
+
+    names: frozenset[str]
+    dirs: frozenset[str]
+
+    @classmethod
+    def of(cls, folder: Path) -> Listing:
+        names, dirs = set(), set()
+        with os.scandir(folder) as it:
+            for e in it:
+                names.add(e.name)
+                if e.is_dir(follow_symlinks=False):
+                    dirs.add(e.name)
+        return cls(frozenset(names), frozenset(dirs))
 
 # -- Hugging Face Trainer ----------------------------------------------------------------------
 TRAINER_STATE = "trainer_state.json"
 TRAINER_TORCH_FILES = ("scheduler.pt", "optimizer.pt")
 
 
-def is_hf_trainer(folder: Path) -> bool:
-    names = {p.name for p in folder.iterdir()}
+def is_hf_trainer(folder: Path, listing: Listing | None = None) -> bool:
+    names = (listing or Listing.of(folder)).names
     if TRAINER_STATE in names:
         return True
     accelerate_files = any(n.startswith(("scheduler", "optimizer")) and n.endswith(".bin") for n in names)
@@ -65,7 +85,10 @@ def find_tag(folder: Path) -> Path | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-def is_deepspeed(folder: Path) -> bool:
+def is_deepspeed(folder: Path, listing: Listing | None = None) -> bool:
+    listing = listing or Listing.of(folder)
+    if "latest" not in listing.names and not any(not d.startswith(".") for d in listing.dirs):
+        return False  # no tag file and no sub-folder: the common accelerate case, decided without I/O
     return find_tag(folder) is not None
 
 
@@ -79,5 +102,8 @@ def dcp_dirs(folder: Path) -> list[Path]:
             if (OPTIM_DIR.match(d.name) or MODEL_DIR.match(d.name)) and d.is_dir() and (d / ".metadata").is_file()]
 
 
-def is_fsdp(folder: Path) -> bool:
+def is_fsdp(folder: Path, listing: Listing | None = None) -> bool:
+    listing = listing or Listing.of(folder)
+    if not any(OPTIM_DIR.match(d) or MODEL_DIR.match(d) for d in listing.dirs):
+        return False
     return bool(dcp_dirs(folder))
