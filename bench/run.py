@@ -317,6 +317,11 @@ def targets_for(by: dict, variant: str, floor: Row, reads: dict) -> list[tuple[s
 
 
 def main(argv: list[str] | None = None) -> int:
+    # An installed tool has its .pyc files (pip compiles at install time), and so do typer and rich in
+    # the floor. With PYTHONDONTWRITEBYTECODE set (this workplace sets it), an editable install would
+    # recompile ckptfix's modules on every run and the bench would time the compiler, not the gate:
+    # let the warm-up round write the caches.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-k", type=int, default=5, help="timed runs per command (median); default 5")
     ap.add_argument("--k-baseline", type=int, default=None, help="timed runs for the torch.load baselines (default: k)")
@@ -469,8 +474,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cmd = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     note = (f"k = {args.k} timed runs per command (baselines: {kb}) after one warm-up round, interleaved; warm page "
-            f"cache unless marked. Peak RSS from `/usr/bin/time -f %M`. Bytes read as counted by ckptfix (JSON "
-            f"`bytes_read`).")
+            f"cache and .pyc caches written (PYTHONDONTWRITEBYTECODE unset for the runs, as after a pip install) unless "
+            f"marked. Peak RSS from `/usr/bin/time -f %M`. Bytes read as counted by ckptfix (JSON `bytes_read`).")
     note += (f" Load average (1/5/15 min) before: {'/'.join(f'{x:.2f}' for x in load_before)}, after: "
              f"{'/'.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} CPUs (other work on the machine inflates "
              f"medians; min shows the undisturbed cost).")
