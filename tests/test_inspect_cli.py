@@ -158,3 +158,12 @@ def test_worker_pool_gives_the_same_document(tmp_path: Path) -> None:
     assert serial.exit_code == pooled.exit_code == 3
     assert serial.stdout == pooled.stdout
     assert len(json.loads(pooled.stdout)["checkpoints"]) == 12
+
+
+def test_checkpoint_removed_after_discovery_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    """A rolling checkpoint deleted by the trainer while ckptfix runs: unreadable, exit 3."""
+    from ckptfix.analysis.checks import analyse
+    from ckptfix.model.load import load_checkpoint
+
+    r = analyse(load_checkpoint(tmp_path / "checkpoint-70"))
+    assert r.exit_code == 3 and "cannot list" in r.findings[0].message

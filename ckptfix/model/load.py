@@ -66,8 +66,8 @@ def load_accelerate(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint
     folder = Path(folder)
     try:
         names = sorted(p.name for p in folder.iterdir())
-    except PermissionError:
-        problem = FileProblem(folder, "unreadable", f"{folder}: permission denied")
+    except OSError as exc:  # permission denied, or removed (a rolling checkpoint deleted) since discovery
+        problem = FileProblem(folder, "unreadable", f"{folder}: cannot list: {exc.strerror or exc}")
         return Checkpoint(folder, checkpoint_number(folder.name), None, (), (), 0, other_problems=(problem,))
     bytes_read = 0
 
