@@ -173,7 +173,8 @@ class _VM:
                 raise _LimitHit(f"tuples nested deeper than {limits.max_nesting}")
             if w > limits.max_objects:
                 raise _LimitHit(f"a tuple built from shared parts expands to more than {limits.max_objects:,} values")
-            self.tuple_info[id(t)] = (d, w, t)
+            if d > 1:  # a flat tuple needs no entry: lookups default to (1, 1 + len) for it
+                self.tuple_info[id(t)] = (d, w, t)
             return t
 
         ops = 0

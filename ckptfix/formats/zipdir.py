@@ -26,7 +26,7 @@ _LOCAL = b"PK\x03\x04"
 _MAX_COMMENT = 0xFFFF
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per zip entry, thousands per optimizer
 class ZipEntry:
     name: str
     method: int  # 0 stored, 8 deflated
