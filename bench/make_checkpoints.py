@@ -178,14 +178,22 @@ def _finish(case_dir: Path, params: dict, info: dict) -> dict:
     return info
 
 
-def make_single(out: Path, name: str, shapes: list[tuple[int, ...]], params: dict, force: bool) -> dict:
-    case_dir = out / name
+def _reuse_or_clear(case_dir: Path, name: str, params: dict, force: bool) -> dict | None:
+    """The cached case's info when it was made with the same parameters; else an empty folder and None."""
     if not force and _cached(case_dir, params):
         print(f"[cached] {name}")
         return json.loads(_marker(case_dir).read_text())
     if case_dir.exists():
         shutil.rmtree(case_dir)
     case_dir.mkdir(parents=True)
+    return None
+
+
+def make_single(out: Path, name: str, shapes: list[tuple[int, ...]], params: dict, force: bool) -> dict:
+    case_dir = out / name
+    cached = _reuse_or_clear(case_dir, name, params, force)
+    if cached is not None:
+        return cached
     t0 = time.perf_counter()
     trainer = Trainer()
     trainer.advance_to(STEP)
@@ -204,12 +212,9 @@ def make_single(out: Path, name: str, shapes: list[tuple[int, ...]], params: dic
 def make_output_folder(out: Path, name: str, n: int, every: int, params: dict, force: bool,
                        model: Transformer = OUTPUT_200) -> dict:
     case_dir = out / name
-    if not force and _cached(case_dir, params):
-        print(f"[cached] {name}")
-        return json.loads(_marker(case_dir).read_text())
-    if case_dir.exists():
-        shutil.rmtree(case_dir)
-    case_dir.mkdir(parents=True)
+    cached = _reuse_or_clear(case_dir, name, params, force)
+    if cached is not None:
+        return cached
     t0 = time.perf_counter()
     trainer = Trainer()
     shapes = model.shapes()
