@@ -56,16 +56,28 @@ def _numbered(name: str) -> int:
 
 def load_checkpoint(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
     from ckptfix.model.layouts import detect_layout  # the layouts build on this module
+    from ckptfix.model.layouts.detect import Listing
 
-    layout = detect_layout(Path(folder))
-    return layout.load(Path(folder), limits) if layout is not None else load_accelerate(folder, limits)
-
-
-def load_accelerate(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
-    """The accelerate layout (``scheduler*.bin``, ``optimizer*.bin``, ``random_states_*.pkl``)."""
     folder = Path(folder)
     try:
-        names = sorted(p.name for p in folder.iterdir())
+        listing = Listing.of(folder)
+    except OSError:
+        return load_accelerate(folder, limits)  # reports the folder as unreadable
+    layout = detect_layout(folder, listing)
+    if layout is not None:
+        return layout.load(folder, limits)
+    return load_accelerate(folder, limits, names=sorted(listing.names))  # no second listing
+
+
+def load_accelerate(folder: Path, limits: Limits = DEFAULT_LIMITS, names: list[str] | None = None) -> Checkpoint:
+    """The accelerate layout (``scheduler*.bin``, ``optimizer*.bin``, ``random_states_*.pkl``).
+
+    ``names``: the folder's entries when the caller has listed it already.
+    """
+    folder = Path(folder)
+    try:
+        if names is None:
+            names = sorted(p.name for p in folder.iterdir())
     except OSError as exc:  # permission denied, or removed (a rolling checkpoint deleted) since discovery
         problem = FileProblem(folder, "unreadable", f"{folder}: cannot list: {exc.strerror or exc}")
         return Checkpoint(folder, checkpoint_number(folder.name), None, (), (), 0, other_problems=(problem,))

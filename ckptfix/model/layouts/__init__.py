@@ -37,15 +37,14 @@ LAYOUTS: tuple[tuple[Callable[[Path, Listing], bool], str], ...] = (
 NAMES = ("accelerate", "hf-trainer", "deepspeed", "fsdp")
 
 
-def detect_layout(folder: Path) -> ModuleType | None:
+def detect_layout(folder: Path, listing: Listing | None = None) -> ModuleType | None:
     """The layout module for ``folder``; None means the default accelerate layout."""
     folder = Path(folder)
-    try:
-        if not folder.is_dir():
+    if listing is None:
+        try:
+            listing = Listing.of(folder)  # listed once for all predicates
+        except OSError:  # not a folder, or unlistable: reported by the accelerate loader
             return None
-        listing = Listing.of(folder)  # listed once for all predicates
-    except OSError:  # an unlistable folder is reported by the accelerate loader
-        return None
     for predicate, module in LAYOUTS:
         try:
             if predicate(folder, listing):
