@@ -63,6 +63,21 @@ def test_opcode_limit():
     assert "opcodes" in _limit(b"\x80\x02" + b"N0" * 600 + b"N.", Limits(max_pickle_ops=1000))
 
 
+def test_opcode_budget_is_exact():
+    # PROTO, NONE, BINPUT, POP, 497 x (NONE, POP), NONE, STOP: 1,000 opcodes in 1,002 bytes, so the
+    # budget counts (the stream is longer than it); exactly the limit passes, one opcode more does not
+    limits = Limits(max_pickle_ops=1000)
+    head = b"\x80\x02Nq\x000" + b"N0" * 497
+    assert len(head + b"N.") > limits.max_pickle_ops
+    assert run_pickle(head + b"N.", TORCH_STATE, limits=limits).error is None
+    assert "opcodes" in _limit(head + b"Nq\x00.", limits)
+
+
+def test_truncated_stream_says_no_stop():
+    res = run_pickle(b"\x80\x02N", TORCH_STATE)
+    assert res.error and "ends without STOP" in res.error and "at byte 3" in res.error
+
+
 def test_text_lines_are_linear():
     # 100,000 text opcodes used to copy 64 KB each (6.5 GB of copying)
     data = b"(" + b"I1\n" * 100_000 + b"l."
@@ -72,6 +87,17 @@ def test_text_lines_are_linear():
 
 def _dag(depth: int) -> bytes:
     return b"K\x00\x85" + b"2\x86" * depth
+
+
+def test_deep_tuple_key_is_refused_before_hashing():
+    # hashing a 100,000-deep tuple recurses in C: its depth is measured (iteratively) first
+    assert "nested deeper" in _limit(b"\x80\x02}" + b")" + b"\x85" * 100_000 + b"Ns.")
+
+
+def test_deep_tuple_never_hashed_nor_kept_costs_nothing():
+    # tuples carry no bookkeeping until hashed; one dropped from the stack is simply gone
+    res = run_pickle(b"\x80\x02)" + b"\x85" * 5_000 + b"0N.", TORCH_STATE)
+    assert res.error is None and res.value is None
 
 
 def test_shared_tuple_dag_as_key_is_refused_fast():

@@ -111,6 +111,29 @@ def test_refuses_global_without_running_it(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def _with_pickle(f: Path, old: bytes, new: bytes) -> None:
+    """Rewrite ``f``'s data.pkl, replacing ``old`` with ``new`` (same length: offsets stay valid)."""
+    import zipfile
+
+    with zipfile.ZipFile(f) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    name = next(n for n in entries if n.endswith("data.pkl"))
+    assert entries[name].count(old) == 1
+    entries[name] = entries[name].replace(old, new)
+    with zipfile.ZipFile(f, "w") as z:
+        for n, data in entries.items():
+            z.writestr(n, data)
+
+
+def test_storage_location_must_be_a_string(tmp_path: Path) -> None:
+    f = tmp_path / "optimizer.bin"
+    torch.save({"t": torch.zeros(2)}, f)
+    _with_pickle(f, b"X\x03\x00\x00\x00cpu", b"N" * 8)  # the location literal becomes NONE opcodes
+    with pytest.raises(UnreadableFile, match="malformed storage reference") as exc:
+        open_torch_file(f)
+    assert str(f) in str(exc.value)
+
+
 @pytest.mark.parametrize("content, words", [
     (b"", "empty"),
     (b"hello world, not torch", "not a torch file"),

@@ -7,7 +7,7 @@ of the decoded arguments. Anything not listed is refused by the decoder, reporte
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ckptfix.formats.objects import DTYPES, STORAGE_TYPES, Opaque, StorageRef, TensorRef
@@ -17,11 +17,21 @@ class BadArguments(ValueError):
     """An allowed global was called with arguments it never gets from torch."""
 
 
+# allowed globals that hash the items of their first argument: the decoder charges that work first
+HASHING_BUILDERS = frozenset({"collections.OrderedDict", "builtins.set", "builtins.frozenset", "__builtin__.set",
+                              "__builtin__.frozenset"})
+
+
 @dataclass(frozen=True)
 class AllowedGlobal:
     module: str
     name: str
     call: Callable[[tuple], Any] | None  # for REDUCE / NEWOBJ; None: a value, not callable
+    # callable and hashes nothing of its arguments: the decoder's hot path may call it directly
+    plain_call: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain_call", self.call is not None and self.qualname not in HASHING_BUILDERS)
 
     @property
     def qualname(self) -> str:
@@ -30,15 +40,16 @@ class AllowedGlobal:
 
 @dataclass(frozen=True)
 class StorageType:
+    """A typed storage class (``torch.FloatStorage`` ...): its element dtype and size, looked up once."""
+
     name: str
+    dtype: str = field(init=False)
+    itemsize: int = field(init=False)
 
-    @property
-    def dtype(self) -> str:
-        return STORAGE_TYPES[self.name][0]
-
-    @property
-    def itemsize(self) -> int:
-        return STORAGE_TYPES[self.name][1]
+    def __post_init__(self) -> None:
+        dtype, itemsize, _fmt = STORAGE_TYPES[self.name]
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "itemsize", itemsize)
 
 
 @dataclass(frozen=True)
@@ -48,29 +59,34 @@ class DType:
 
 def _tuple_arg(args: tuple, i: int) -> tuple:
     v = args[i]
-    if not isinstance(v, (tuple, list)):
-        raise BadArguments(f"argument {i} must be a tuple of ints")
+    if type(v) is not tuple:
+        if not isinstance(v, (tuple, list)):
+            raise BadArguments(f"argument {i} must be a tuple of ints")
+        v = tuple(v)
     for x in v:
         if type(x) is not int:  # bool is excluded too: type(True) is bool
             raise BadArguments(f"argument {i} must be a tuple of ints")
-    return tuple(v)
+    return v
 
 
 def _rebuild_tensor(args: tuple) -> TensorRef:
+    """One per tensor in a state dict (thousands per optimizer): checks kept, calls kept few."""
     if len(args) < 4 or not isinstance(args[0], StorageRef) or not isinstance(args[1], int):
         raise BadArguments("tensor rebuild expects (storage, offset, size, stride, ...)")
+    storage, offset = args[0], args[1]
     shape, stride = _tuple_arg(args, 2), _tuple_arg(args, 3)
-    if len(shape) != len(stride) or args[1] < 0 or any(s < 0 for s in shape):
+    if len(shape) != len(stride) or offset < 0:
         raise BadArguments("tensor rebuild: inconsistent size/stride/offset")
-    requires_grad = bool(args[4]) if len(args) > 4 and isinstance(args[4], bool) else False
-    ref = TensorRef(args[0], args[1], shape, stride, requires_grad)
-    if ref.numel and ref.offset + _extent(shape, stride) > ref.storage.numel:
+    numel = extent = 1  # extent: elements from the first to one past the last, in the storage
+    for s, st in zip(shape, stride):
+        if s < 0:
+            raise BadArguments("tensor rebuild: inconsistent size/stride/offset")
+        numel *= s
+        extent += (s - 1) * st
+    if numel and offset + extent > storage.numel:
         raise BadArguments("tensor rebuild: view reaches past the end of its storage")
-    return ref
-
-
-def _extent(shape: tuple[int, ...], stride: tuple[int, ...]) -> int:
-    return 1 + sum((s - 1) * st for s, st in zip(shape, stride))
+    requires_grad = len(args) > 4 and args[4] is True
+    return TensorRef(storage, offset, shape, stride, requires_grad)
 
 
 def _rebuild_parameter(args: tuple) -> TensorRef:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
-from ckptfix.formats.allowlist import AllowedGlobal, BadArguments, value_of
+from ckptfix.formats.allowlist import HASHING_BUILDERS, AllowedGlobal, BadArguments, value_of
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import Opaque, Refused, TensorRef
 
@@ -90,11 +90,6 @@ class _LimitHit(Exception):
     pass
 
 
-# allowed globals that hash the items of their first argument
-_HASHING_BUILDERS = frozenset({"collections.OrderedDict", "builtins.set", "builtins.frozenset", "__builtin__.set",
-                               "__builtin__.frozenset"})
-
-
 class _VM:
     def __init__(self, data, allow, persistent_load, limits: Limits):
         self.data = memoryview(data) if not isinstance(data, memoryview) else data
@@ -104,7 +99,8 @@ class _VM:
         self.refused: list[Refused] = []
         self.pos = 0
         self.op_at = 0
-        # id(tuple) -> (nesting depth, expanded size, the tuple): kept alive so ids are never reused
+        # id(tuple) -> (nesting depth, expanded size, the tuple), computed when a tuple is first hashed
+        # (tuples are built without bookkeeping: torch builds ~3 per tensor); kept alive so ids stay unique
         self.tuple_info: dict[int, tuple[int, int, tuple]] = {}
         # hashing budget: a tuple built from shared sub-tuples (a DAG) hashes in time exponential in
         # its depth, and keys with equal hashes make dict inserts quadratic; charge every hash.
@@ -147,9 +143,14 @@ class _VM:
         stack: list[Any] = []
         metastack: list[list[Any]] = []
         memo: dict[int, Any] = {}
-        data = self.data
+        # indexing bytes is cheaper than indexing a memoryview; torch's data.pkl arrives as bytes
+        data = self._buf if self._buf is not None else self.data
         n = len(data)
         limits = self.limits
+        refused = self.refused  # empty unless a global was refused: only then can a value be Refused
+        persistent_load = self.persistent_load
+        call = self._call
+        max_mark_depth = limits.max_mark_depth
 
         def pop_mark() -> list[Any]:
             nonlocal stack
@@ -159,37 +160,16 @@ class _VM:
             stack = metastack.pop()
             return items
 
-        def make_tuple(items) -> tuple:
-            t = tuple(items)
-            d = 1
-            w = 1 + len(t)
-            for x in t:
-                if type(x) is tuple:
-                    info = self.tuple_info.get(id(x))
-                    xd, xw = (info[0], info[1]) if info is not None else (1, 1 + len(x))
-                    d = max(d, xd + 1)
-                    w += xw
-            if d > limits.max_nesting:
-                raise _LimitHit(f"tuples nested deeper than {limits.max_nesting}")
-            if w > limits.max_objects:
-                raise _LimitHit(f"a tuple built from shared parts expands to more than {limits.max_objects:,} values")
-            if d > 1:  # a flat tuple needs no entry: lookups default to (1, 1 + len) for it
-                self.tuple_info[id(t)] = (d, w, t)
-            return t
-
-        ops = 0
-        max_ops = limits.max_pickle_ops
+        # Every opcode consumes at least one byte, so a pickle shorter than the opcode budget cannot
+        # exceed it: the budget only counts down for longer ones (1 << 62: never reaches zero).
+        budget = limits.max_pickle_ops if n - start > limits.max_pickle_ops else 1 << 62
         unpack_from = struct.unpack_from
         p = op_at = start
         try:
-            while True:
-                if p >= n:
-                    raise _Malformed("pickle ends without STOP")
-                ops += 1
-                if ops > max_ops:
-                    raise _LimitHit(f"more than {max_ops:,} pickle opcodes")
+            while budget:
+                budget -= 1
                 op_at = p
-                op = data[p]
+                op = data[p]  # IndexError past the end: reported as "ends without STOP" below
                 p += 1
 
                 # Hot path first, in the order of their frequency in torch.save pickles (protocol 2:
@@ -209,16 +189,24 @@ class _VM:
                     stack.append(data[p])
                     p += 1
                 elif op == 0x28:  # MARK
-                    if len(metastack) >= limits.max_mark_depth:
-                        raise _LimitHit(f"more than {limits.max_mark_depth:,} open MARKs")
+                    if len(metastack) >= max_mark_depth:
+                        raise _LimitHit(f"more than {max_mark_depth:,} open MARKs")
                     metastack.append(stack)
                     stack = []
                 elif op == 0x74:  # TUPLE
-                    items = pop_mark()
-                    stack.append(make_tuple(items))
+                    if not metastack:
+                        raise _Malformed("MARK expected")
+                    t = tuple(stack)
+                    stack = metastack.pop()
+                    stack.append(t)
                 elif op == 0x52:  # REDUCE
                     args = stack.pop()
-                    stack[-1] = self._call(stack[-1], args)
+                    func = stack[-1]
+                    if type(func) is AllowedGlobal and type(args) is tuple and not refused and (
+                            func.plain_call or (not args and func.call is not None)):
+                        stack[-1] = func.call(args)  # nothing to hash (torch: OrderedDict() per tensor)
+                    else:  # refused or hashing builders, malformed calls: the careful path
+                        stack[-1] = call(func, args)
                 elif op == 0x29:  # EMPTY_TUPLE
                     stack.append(())
                 elif op == 0x58:  # BINUNICODE
@@ -232,14 +220,22 @@ class _VM:
                     stack.append(False)
                 elif op == 0x51:  # BINPERSID
                     pid = stack.pop()
-                    stack.append(self._persistent(pid))
+                    if persistent_load is None or refused:
+                        stack.append(self._persistent(pid))
+                    else:
+                        try:
+                            stack.append(persistent_load(pid))
+                        except UnreadableFile as exc:  # run_pickle never raises; see _persistent
+                            raise _Malformed(exc.problem) from None
                 elif op == 0x85:  # TUPLE1
-                    stack[-1] = make_tuple((stack[-1],))
+                    stack[-1] = (stack[-1],)
                 elif op == 0x4D:  # BININT2
                     stack.append(unpack_from("<H", data, p)[0])
                     p += 2
                 elif op == 0x86:  # TUPLE2
-                    stack[-2:] = [make_tuple(stack[-2:])] if len(stack) >= 2 else self._short()
+                    if len(stack) < 2:
+                        self._short()
+                    stack[-2:] = [(stack[-2], stack[-1])]
                 elif op == 0x7D:  # EMPTY_DICT
                     stack.append({})
                 elif op == 0x75:  # SETITEMS
@@ -252,7 +248,9 @@ class _VM:
                     elif op == 0x4A:  # BININT
                         stack.append(self.unpack("<i", 4))
                     elif op == 0x87:  # TUPLE3
-                        stack[-3:] = [make_tuple(stack[-3:])] if len(stack) >= 3 else self._short()
+                        if len(stack) < 3:
+                            self._short()
+                        stack[-3:] = [tuple(stack[-3:])]
                     elif op == 0x5D:  # EMPTY_LIST
                         stack.append([])
                     elif op == 0x8F:  # EMPTY_SET
@@ -407,6 +405,13 @@ class _VM:
                     else:
                         raise _Malformed(f"unknown opcode 0x{op:02x}")
                     p = self.pos
+            raise _LimitHit(f"more than {limits.max_pickle_ops:,} pickle opcodes")
+        except IndexError:
+            self.op_at = op_at
+            self.pos = max(self.pos, p)
+            if op_at >= n:
+                raise _Malformed("pickle ends without STOP") from None
+            raise
         except BaseException:
             # errors report where the opcode started and how far the stream was read
             self.op_at = op_at
@@ -436,12 +441,44 @@ class _VM:
         return key
 
     def _weight(self, x: Any) -> int:
+        """Values hashed when ``x`` is hashed: a tuple counts its parts, shared ones once per use."""
         if type(x) is tuple:
-            info = self.tuple_info.get(id(x))
-            return info[1] if info is not None else 1 + len(x)
+            return self._tuple_info(x)[1]
         if isinstance(x, frozenset):
             return 1 + len(x)
         return 1
+
+    def _tuple_info(self, t: tuple) -> tuple[int, int, tuple]:
+        """(depth, expanded size, t) of a tuple of tuples, by an iterative walk (a crafted DAG of shared
+        sub-tuples expands exponentially: refused past the limits before anything hashes it)."""
+        info = self.tuple_info
+        limits = self.limits
+        got = info.get(id(t))
+        if got is not None:
+            return got
+        todo: list[tuple[tuple, bool]] = [(t, False)]
+        while todo:
+            x, leaving = todo.pop()
+            if id(x) in info:
+                continue
+            subs = [c for c in x if type(c) is tuple]
+            if not leaving:
+                todo.append((x, True))
+                todo.extend((c, False) for c in subs if id(c) not in info)
+                if len(todo) > limits.max_objects:
+                    raise _LimitHit(f"more than {limits.max_objects:,} tuples")
+                continue
+            d, w = 1, 1 + len(x)
+            for c in subs:
+                cd, cw, _ = info[id(c)]
+                d = max(d, cd + 1)
+                w += cw - 1  # c itself is already counted in len(x)
+            if d > limits.max_nesting:
+                raise _LimitHit(f"tuples nested deeper than {limits.max_nesting}")
+            if w > limits.max_objects:
+                raise _LimitHit(f"a tuple built from shared parts expands to more than {limits.max_objects:,} values")
+            info[id(x)] = (d, w, x)
+        return info[id(t)]
 
     def _charge_hashes(self, container: Any, keys: Any) -> None:
         """Account for hashing ``keys`` into ``container`` (None: a fresh set) before it happens."""
@@ -491,7 +528,7 @@ class _VM:
         for a in args:
             if isinstance(a, Refused):
                 return a
-        if args and isinstance(args[0], (list, tuple)) and func.qualname in _HASHING_BUILDERS:
+        if args and isinstance(args[0], (list, tuple)) and func.qualname in HASHING_BUILDERS:
             items = args[0]
             if func.qualname == "collections.OrderedDict":
                 items = [p[0] for p in items if isinstance(p, (list, tuple)) and len(p) == 2]
@@ -534,38 +571,38 @@ class _VM:
             target[items[i]] = items[i + 1]
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
 def _check_shape(value: Any, limits: Limits) -> None:
     """Refuse cycles, deep nesting and huge object graphs: renderers and JSON must be able to walk it.
 
     An iterative post-order walk computing each container's height once (shared sub-structures are
-    visited once, so a crafted DAG cannot make this exponential).
+    visited once, so a crafted DAG cannot make this exponential). Only containers are pushed: the
+    tensors, strings and numbers of a checkpoint state are counted, never visited.
     """
+    if not isinstance(value, _CONTAINERS):
+        return
     height: dict[int, int] = {}
     expanded: dict[int, int] = {}  # values reachable when shared parts are counted once per use
     gray: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(value, False)]
-    while stack:
-        obj, leaving = stack.pop()
-        if not isinstance(obj, (list, tuple, dict, set, frozenset)):
-            continue
+    max_nesting, max_objects = limits.max_nesting, limits.max_objects
+    todo: list[tuple[Any, list | None]] = [(value, None)]
+    while todo:
+        obj, kids = todo.pop()
         key = id(obj)
-        children = list(obj.keys()) + list(obj.values()) if isinstance(obj, dict) else obj
-        if leaving:
+        if kids is not None:  # leaving: every container child is done
             h = 1
-            size = 1
-            for c in children:
-                if isinstance(c, (list, tuple, dict, set, frozenset)):
-                    ch = height.get(id(c), 0)
-                    size += expanded.get(id(c), 1)
-                else:
-                    ch = 0
-                    size += 1
-                if ch + 1 > h:
-                    h = ch + 1
-            if h > limits.max_nesting:
-                raise _LimitHit(f"containers nested deeper than {limits.max_nesting}")
-            if size > limits.max_objects:
-                raise _LimitHit(f"the decoded structure expands to more than {limits.max_objects:,} values (shared parts counted per use)")
+            size = 1 + (2 * len(obj) if isinstance(obj, dict) else len(obj))
+            for c in kids:
+                ck = id(c)
+                if height[ck] >= h:
+                    h = height[ck] + 1
+                size += expanded[ck] - 1
+            if h > max_nesting:
+                raise _LimitHit(f"containers nested deeper than {max_nesting}")
+            if size > max_objects:
+                raise _LimitHit(f"the decoded structure expands to more than {max_objects:,} values (shared parts counted per use)")
             height[key] = h
             expanded[key] = size
             gray.discard(key)
@@ -575,7 +612,12 @@ def _check_shape(value: Any, limits: Limits) -> None:
         if key in gray:
             raise _Malformed("the structure contains itself (a cycle): not a checkpoint state")
         gray.add(key)
-        if len(height) + len(gray) > limits.max_objects:
-            raise _LimitHit(f"more than {limits.max_objects:,} containers")
-        stack.append((obj, True))
-        stack.extend((c, False) for c in children)
+        if len(height) + len(gray) > max_objects:
+            raise _LimitHit(f"more than {max_objects:,} containers")
+        if isinstance(obj, dict):
+            kids = [c for c in obj.values() if isinstance(c, _CONTAINERS)]
+            kids += [k for k in obj if isinstance(k, _CONTAINERS)]
+        else:
+            kids = [c for c in obj if isinstance(c, _CONTAINERS)]
+        todo.append((obj, kids))
+        todo.extend([(c, None) for c in kids])

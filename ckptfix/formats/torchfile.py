@@ -163,13 +163,15 @@ def _storage_from_pid(path: Path, pid: Any, entries: dict[str, ZipEntry] | None,
     if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
         raise UnreadableFile(path, f"unexpected persistent id {_short_repr.repr(pid)[:80]}")
     stype, key, location, numel = pid[1], pid[2], pid[3], pid[4]
-    if isinstance(stype, Refused):
-        return stype  # type: ignore[return-value]
-    if not isinstance(stype, StorageType) or not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
+    if type(stype) is not StorageType:
+        if isinstance(stype, Refused):
+            return stype  # type: ignore[return-value]
+        raise UnreadableFile(path, f"malformed storage reference {_short_repr.repr(pid)[:80]}")
+    if type(key) is not str or type(location) is not str or type(numel) is not int or numel < 0:
         raise UnreadableFile(path, f"malformed storage reference {_short_repr.repr(pid)[:80]}")
     if entries is not None and f"{prefix}/data/{key}" not in entries:
         raise UnreadableFile(path, f"storage {key!r} named by the pickle is missing from the archive")
-    return StorageRef(key, stype.dtype, stype.itemsize, str(location), numel)
+    return StorageRef(key, stype.dtype, stype.itemsize, location, numel)
 
 
 def _decode_legacy(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile:
