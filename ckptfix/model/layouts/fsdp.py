@@ -143,15 +143,8 @@ class _Window(CountingFile):
             raise UnreadableFile(path, f"item at {start}+{length} lies outside the {self.size}-byte shard (truncated?)")
         self._start, self.size = start, length
 
-    def read_at(self, offset: int, n: int) -> bytes:
-        if offset < 0 or n < 0 or offset + n > self.size:
-            raise UnreadableFile(self.path, f"truncated item: needs bytes {offset}..{offset + n} of {self.size}")
-        self._f.seek(self._start + offset)
-        data = self._f.read(n)
-        self.bytes_read += len(data)
-        if len(data) != n:
-            raise UnreadableFile(self.path, "truncated: shard shrank while being read")
-        return data
+    def _out_of_range(self, offset: int, n: int) -> str:
+        return f"truncated item: needs bytes {offset}..{offset + n} of {self.size}"
 
 
 class _Items:
