@@ -23,6 +23,11 @@ _EOCD64 = b"PK\x06\x06"
 _CENTRAL = b"PK\x01\x02"
 _LOCAL = b"PK\x03\x04"
 _MAX_COMMENT = 0xFFFF
+# central-directory record: flags, method, crc, compressed size, size, name/extra/comment lengths,
+# local header offset (version, times, disk, attributes skipped)
+_SMALL_ENTRY = 512  # entries read together with their local header (0-d step storages: 4-8 bytes)
+_HEADER_SLACK = 4 + 20 + 64  # torch's "FB" padding field (< 64 bytes + its 4-byte header), a zip64 extra
+_CENTRAL_RECORD = struct.Struct("<8xHH4xIIIHHH8xI")
 
 
 @dataclass(slots=True)  # not frozen: one per zip entry, thousands per optimizer
@@ -149,35 +154,50 @@ class ZipDirectory:
     def _parse_central(self, cd: bytes, n: int) -> None:
         path = self.f.path
         entries = self.entries
-        unpack = struct.unpack_from
+        unpack = _CENTRAL_RECORD.unpack_from
+        cd_offset = self.cd_offset
+        end = len(cd)
         pos = 0
         for _ in range(n):
-            if cd[pos:pos + 4] != _CENTRAL or pos + 46 > len(cd):
+            if pos + 46 > end or not cd.startswith(_CENTRAL, pos):
                 raise UnreadableFile(path, f"zip central directory record {len(entries)} is damaged")
-            (method, _t, _d, crc, csize, usize, nlen, xlen, clen, _dsk, _ia, _ea, hoff) = unpack(
-                "<10xHHHIIIHHHHHII", cd, pos
-            )
-            record_at, (flags,) = pos, unpack("<H", cd, pos + 8)
-            name_b = cd[pos + 46: pos + 46 + nlen]
-            extra = cd[pos + 46 + nlen: pos + 46 + nlen + xlen]
-            pos += 46 + nlen + xlen + clen
-            if pos > len(cd):
+            (flags, method, crc, csize, usize, nlen, xlen, clen, hoff) = unpack(cd, pos)
+            record_at = pos
+            name_at = pos + 46
+            pos = name_at + nlen + xlen + clen
+            if pos > end:
                 raise UnreadableFile(path, "zip central directory is truncated")
-            if 0xFFFFFFFF in (csize, usize, hoff):
+            if hoff == 0xFFFFFFFF or csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
+                extra = cd[name_at + nlen: name_at + nlen + xlen]
                 usize, csize, hoff = _zip64_extra(extra, usize, csize, hoff, path)
             try:
-                name = name_b.decode("utf-8")
+                name = str(cd[name_at:name_at + nlen], "utf-8")
             except UnicodeDecodeError:
                 raise UnreadableFile(path, "zip entry name is not UTF-8: not a torch file") from None
-            if name.startswith("/") or "\\" in name or ".." in name.split("/") or "\x00" in name:
+            if (name.startswith("/") or "\\" in name or "\x00" in name
+                    or (".." in name and ".." in name.split("/"))):
                 raise UnreadableFile(path, f"zip entry name {name!r} is absolute or climbs out of the archive: not written by torch")
             if name in entries:
                 raise UnreadableFile(path, f"zip has two entries named {name!r}: ambiguous, not written by torch")
-            if hoff + 30 + csize > self.cd_offset:
+            if hoff + 30 + csize > cd_offset:
                 raise UnreadableFile(path, f"zip entry {name!r} extends past the central directory: truncated or corrupt")
-            entries[name] = ZipEntry(name, method, crc, csize, usize, hoff, self.cd_offset + record_at, flags)
+            entries[name] = ZipEntry(name, method, crc, csize, usize, hoff, cd_offset + record_at, flags)
 
     # -- entries -----------------------------------------------------------------------------
+    def _read_small(self, e: ZipEntry) -> bytes:
+        """A small stored entry read with its local header in one request: torch pads the header's
+        extra field so data starts 64-byte aligned, so header + name + at most ~90 bytes + data."""
+        f = self.f
+        want = min(30 + len(e.name.encode()) + _HEADER_SLACK + e.size, f.size - e.header_offset)
+        buf = f.read_at(e.header_offset, want)
+        if len(buf) < 30 or not buf.startswith(_LOCAL):
+            raise UnreadableFile(f.path, f"zip entry {e.name!r}: local header damaged")
+        nlen, xlen = struct.unpack_from("<HH", buf, 26)
+        start = 30 + nlen + xlen
+        if start + e.size <= len(buf):
+            return buf[start:start + e.size]
+        return f.read_at(e.header_offset + start, e.size)  # a longer extra field than torch writes
+
     def data_offset(self, e: ZipEntry) -> int:
         hdr = self.f.read_at(e.header_offset, 30)
         if hdr[:4] != _LOCAL:
@@ -190,6 +210,11 @@ class ZipDirectory:
         path = self.f.path
         if e.size > max_size and length is None:
             raise ResourceLimit(path, f"{what} {e.name!r} is {e.size:,} bytes; the limit is {max_size:,}")
+        if e.method == 0 and length is None and e.size <= _SMALL_ENTRY and e.compressed_size == e.size:
+            data = self._read_small(e)  # a step counter: header and bytes in one read
+            if zlib.crc32(data) != e.crc:
+                raise UnreadableFile(path, f"zip entry {e.name!r}: CRC mismatch (corrupt)")
+            return data
         off = self.data_offset(e)
         if e.method == 0:
             if e.compressed_size != e.size:
