@@ -182,3 +182,27 @@ def test_small_entries_behind_a_long_extra_field(tmp_path: Path) -> None:
     f.write_bytes(bytes(raw))
     with open_torch_file(f) as tf, pytest.raises(UnreadableFile, match="CRC"):
         tf.read_scalar(tf.obj["state"][0]["step"])
+
+
+@pytest.mark.parametrize("new, words", [
+    (b"ver..on", None),  # ".." inside a name component is a plain name
+    (b"ver\xff\xfeon", "not UTF-8"),
+    (b"ver\x00\x00on", "climbs out"),
+    (b"../../x", "climbs out"),
+])
+def test_zip_entry_names_checked(tmp_path: Path, new: bytes, words: str | None) -> None:
+    """Entry names are checked in bulk; each refusal still names the problem (same-length renames of
+    ``<prefix>/version`` in both its local header and its central-directory record)."""
+    f = tmp_path / "optimizer.bin"
+    torch.save(_adamw_state([(2,)], steps=2), f)
+    raw = f.read_bytes()
+    old = b"optimizer/version"
+    assert raw.count(old) == 2 and len(new) == len(b"version")
+    f.write_bytes(raw.replace(old, b"optimizer/" + new))
+    if words is None:
+        with open_torch_file(f) as tf:
+            assert tf.read_scalar(tf.obj["state"][0]["step"]) == 2.0
+    else:
+        with pytest.raises(UnreadableFile, match=words) as exc:
+            open_torch_file(f)
+        assert str(f) in str(exc.value)

@@ -152,36 +152,50 @@ class ZipDirectory:
         return n_total, cd_size, cd_offset
 
     def _parse_central(self, cd: bytes, n: int) -> None:
+        """One pass over the records (layout checks per record), then the names checked in bulk:
+        an optimizer has one record per storage, thousands for a LoRA."""
         path = self.f.path
-        entries = self.entries
         unpack = _CENTRAL_RECORD.unpack_from
         cd_offset = self.cd_offset
         end = len(cd)
+        raw_names: list[bytes] = []
+        records: list[tuple[int, int, int, int, int, int, int]] = []
         pos = 0
         for _ in range(n):
             if pos + 46 > end or not cd.startswith(_CENTRAL, pos):
-                raise UnreadableFile(path, f"zip central directory record {len(entries)} is damaged")
+                raise UnreadableFile(path, f"zip central directory record {len(records)} is damaged")
             (flags, method, crc, csize, usize, nlen, xlen, clen, hoff) = unpack(cd, pos)
-            record_at = pos
             name_at = pos + 46
-            pos = name_at + nlen + xlen + clen
-            if pos > end:
+            nxt = name_at + nlen + xlen + clen
+            if nxt > end:
                 raise UnreadableFile(path, "zip central directory is truncated")
             if hoff == 0xFFFFFFFF or csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
                 extra = cd[name_at + nlen: name_at + nlen + xlen]
                 usize, csize, hoff = _zip64_extra(extra, usize, csize, hoff, path)
-            try:
-                name = str(cd[name_at:name_at + nlen], "utf-8")
-            except UnicodeDecodeError:
-                raise UnreadableFile(path, "zip entry name is not UTF-8: not a torch file") from None
-            if (name.startswith("/") or "\\" in name or "\x00" in name
-                    or (".." in name and ".." in name.split("/"))):
-                raise UnreadableFile(path, f"zip entry name {name!r} is absolute or climbs out of the archive: not written by torch")
-            if name in entries:
-                raise UnreadableFile(path, f"zip has two entries named {name!r}: ambiguous, not written by torch")
+            raw = cd[name_at:name_at + nlen]
             if hoff + 30 + csize > cd_offset:
+                name = raw.decode("utf-8", "replace")
                 raise UnreadableFile(path, f"zip entry {name!r} extends past the central directory: truncated or corrupt")
-            entries[name] = ZipEntry(name, method, crc, csize, usize, hoff, cd_offset + record_at, flags)
+            raw_names.append(raw)
+            records.append((method, crc, csize, usize, hoff, cd_offset + pos, flags))
+            pos = nxt
+        try:
+            joined = str(b"\x00".join(raw_names), "utf-8")
+        except UnicodeDecodeError:
+            raise UnreadableFile(path, "zip entry name is not UTF-8: not a torch file") from None
+        names = joined.split("\x00")
+        if len(names) != len(raw_names) or "\\" in joined or ".." in joined or joined.startswith("/") or "\x00/" in joined:
+            for raw in raw_names:  # someone's name is suspect: find it, with the per-name rule
+                name = raw.decode("utf-8")
+                if name.startswith("/") or "\\" in name or "\x00" in name or ".." in name.split("/"):
+                    raise UnreadableFile(path, f"zip entry name {name!r} is absolute or climbs out of the archive: not written by torch")
+        entries = self.entries
+        for name, rec in zip(names, records):
+            entries[name] = ZipEntry(name, *rec)
+        if len(entries) != len(names):
+            seen: set[str] = set()
+            dup = next(x for x in names if x in seen or seen.add(x))  # type: ignore[func-returns-value]
+            raise UnreadableFile(path, f"zip has two entries named {dup!r}: ambiguous, not written by torch")
 
     # -- entries -----------------------------------------------------------------------------
     def _read_small(self, e: ZipEntry) -> bytes:
