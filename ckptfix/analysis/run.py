@@ -59,7 +59,7 @@ def _run(targets: list[Path], opts: Options, jobs: int) -> Iterator[CheckpointRe
         return
     import multiprocessing  # only for large folders: 5 ms of imports the single-checkpoint gate skips
 
-    if jobs <= 1 or len(targets) < POOL_MIN_CHECKPOINTS or "fork" not in multiprocessing.get_all_start_methods():
+    if "fork" not in multiprocessing.get_all_start_methods():  # workers inherit the imported modules
         yield from (inspect_one(p, opts) for p in targets)
         return
     chunk = max(1, len(targets) // (jobs * 4))
