@@ -11,6 +11,8 @@ SEVERITIES = ("fatal", "error", "warning", "info")
 
 @dataclass(frozen=True)
 class Rule:
+    """A finding's catalogue entry: stable code, severity, and how to fix it (``ckptfix explain``)."""
+
     code: str
     name: str
     severity: str
@@ -21,6 +23,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Finding:
+    """One inconsistency found in one checkpoint: which file and key, what was found and expected."""
+
     code: str
     severity: str
     file: str | None

@@ -24,6 +24,8 @@ class Options:
 
 @dataclass(frozen=True)
 class StepInfo:
+    """Every source of the checkpoint's step side by side, the one chosen and whether they agree."""
+
     folder: int | None
     training_state: int | None
     optimizer: int | None
@@ -45,6 +47,8 @@ class Reference:
 
 @dataclass(frozen=True)
 class SchedulerReport:
+    """One scheduler file: the profile that wrote it, and the fixed formula's state at this step."""
+
     file: SchedulerFile
     match: ProfileMatch | None
     expected_last_epoch: int | None
@@ -58,6 +62,8 @@ class SchedulerReport:
 
 @dataclass(frozen=True)
 class CheckpointReport:
+    """Everything ``inspect`` says about one checkpoint; its exit code follows from the findings."""
+
     checkpoint: Checkpoint
     steps: StepInfo
     num_processes: int

@@ -24,6 +24,8 @@ HASHING_BUILDERS = frozenset({"collections.OrderedDict", "builtins.set", "builti
 
 @dataclass(frozen=True)
 class AllowedGlobal:
+    """A global a pickle may name, and the inert builder that stands in for it."""
+
     module: str
     name: str
     call: Callable[[tuple], Any] | None  # for REDUCE / NEWOBJ; None: a value, not callable
@@ -54,6 +56,8 @@ class StorageType:
 
 @dataclass(frozen=True)
 class DType:
+    """A ``torch.<dtype>`` named in a pickle (by name only)."""
+
     name: str
 
 

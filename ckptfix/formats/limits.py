@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Limits:
+    """Bounds on the work and memory one untrusted file may cost."""
+
     max_pickle_bytes: int = 64 * 1024 * 1024  # size of one data.pkl (or legacy pickle)
     # central-directory records: torch writes one per storage (~6,000 for a big optimizer); parsing
     # costs ~5 us and ~200 bytes each, so 250,000 is ~1.3 s (1,000,000 took 5 s here)

@@ -18,6 +18,8 @@ from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 
 @dataclass(frozen=True)
 class SafetensorsHeader:
+    """What a ``.safetensors`` header declares (the tensor bytes are never read)."""
+
     path: Path
     tensors: int
     data_bytes: int

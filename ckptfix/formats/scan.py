@@ -67,6 +67,8 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 @dataclass(frozen=True)
 class ScanResult:
+    """The outcome of the safety scan of one pickle file."""
+
     path: Path
     kind: str
     status: str  # "ok" | "unsafe" | "unreadable"

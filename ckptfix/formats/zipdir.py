@@ -32,6 +32,8 @@ _CENTRAL_RECORD = struct.Struct("<8xHH4xIIIHHH8xI")
 
 @dataclass(slots=True)  # not frozen: one per zip entry, thousands per optimizer
 class ZipEntry:
+    """One central-directory record: where an entry's bytes are and how to check them."""
+
     name: str
     method: int  # 0 stored, 8 deflated
     crc: int

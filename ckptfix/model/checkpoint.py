@@ -21,6 +21,8 @@ class FileProblem:
 
 @dataclass(frozen=True)
 class SchedulerFile:
+    """A ``scheduler*.bin`` as decoded (or the problem that stopped it)."""
+
     path: Path
     state: dict[str, Any] | None  # decoded state dict (plain Python values), None when unreadable
     format: str | None = None  # "zip" | "legacy"
@@ -29,6 +31,8 @@ class SchedulerFile:
 
 @dataclass(frozen=True)
 class ParamGroup:
+    """The LR fields of one optimizer param group."""
+
     lr: float | None
     initial_lr: float | None
     keys: tuple[str, ...]
@@ -36,6 +40,8 @@ class ParamGroup:
 
 @dataclass(frozen=True)
 class OptimizerFile:
+    """An ``optimizer*.bin``: its step count, param groups and the bytes read of it."""
+
     path: Path
     step: StepCount | None
     param_groups: tuple[ParamGroup, ...] = ()
@@ -46,6 +52,8 @@ class OptimizerFile:
 
 @dataclass(frozen=True)
 class TrainingState:
+    """The trainer's own record of the step."""
+
     path: Path
     global_step: int | None
     epoch_step: int | None
@@ -109,6 +117,8 @@ class ShardedState:
 
 @dataclass(frozen=True)
 class WeightFile:
+    """A ``*.safetensors`` file, from its header alone."""
+
     path: Path
     tensors: int | None
     data_bytes: int | None
@@ -117,6 +127,8 @@ class WeightFile:
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """One checkpoint folder: every file ckptfix reads, as read."""
+
     path: Path
     folder_step: int | None  # N of checkpoint-N
     training_state: TrainingState | None
@@ -157,6 +169,8 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class Skipped:
+    """A folder discovery passed over, and why."""
+
     path: Path
     reason: str
 

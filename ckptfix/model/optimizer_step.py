@@ -51,6 +51,8 @@ ReadScalar = Callable[[TensorRef], "int | float | bool"]
 
 @dataclass(frozen=True)
 class StepCount:
+    """The optimizer's own step count, or why it is unknown."""
+
     value: int | None  # None = unknown; never a guess
     family: str  # "torch-adamw", "bnb-8bit", "prodigy", "schedule-free", "lion", ... "unknown"
     source: str  # where it was read, human readable

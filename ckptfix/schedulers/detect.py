@@ -103,6 +103,8 @@ def _fmt(value: Any) -> str:
 
 @dataclass(frozen=True)
 class _Inputs:
+    """The scheduler-state values detection works from, coerced."""
+
     last_epoch: int | None
     T_0: int | None
     T_mult: int | None
