@@ -206,3 +206,21 @@ def test_zip_entry_names_checked(tmp_path: Path, new: bytes, words: str | None) 
         with pytest.raises(UnreadableFile, match=words) as exc:
             open_torch_file(f)
         assert str(f) in str(exc.value)
+
+
+def test_no_file_descriptor_left_open(tmp_path: Path) -> None:
+    """Readers use raw descriptors (os.pread): every path, clean or refused, gives them back."""
+    import os
+
+    good = tmp_path / "optimizer.bin"
+    torch.save(_adamw_state([(3,)], steps=2), good)
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(good.read_bytes()[:-40])  # truncated: refused after the file was opened
+    fds = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").exists() else None
+    for _ in range(50):
+        with open_torch_file(good) as tf:
+            tf.read_scalar(tf.obj["state"][0]["step"])
+        with pytest.raises(UnreadableFile):
+            open_torch_file(bad)
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds

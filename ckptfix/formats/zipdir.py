@@ -52,6 +52,7 @@ class CountingFile:
     """
 
     _start = 0  # where the file's byte 0 lies in the underlying file (a window into a shard: fsdp.py)
+    _fd: int | None = None
 
     def __init__(self, path: Path):
         self.path = path
@@ -63,7 +64,7 @@ class CountingFile:
             if stat.S_ISDIR(st.st_mode):
                 raise IsADirectoryError(21, "Is a directory", str(path))
             raise UnreadableFile(path, "not a regular file (a pipe, socket or device): not read")
-        self._fd: int | None = fd
+        self._fd = fd
         self.size = st.st_size
         self.bytes_read = 0
 
@@ -95,6 +96,9 @@ class CountingFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def __del__(self) -> None:  # as a file object does: a reader dropped on an error path frees its fd
+        self.close()
 
 
 class ZipDirectory:

@@ -234,7 +234,11 @@ def _open(path: Path) -> CountingFile:
         f = CountingFile(path)
     except (OSError, UnreadableFile) as exc:
         raise UnreadableFile(path, f"cannot open: {exc}") from None
-    head = f.read_at(0, min(4, f.size))
+    try:
+        head = f.read_at(0, min(4, f.size))
+    except BaseException:
+        f.close()
+        raise
     if head != _LOCAL:
         f.close()
         raise NotPatchable("not a zip-format torch file (the legacy format is not patched)")
