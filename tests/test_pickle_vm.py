@@ -169,3 +169,11 @@ def test_bad_lengths_fail_typed(data):
 def test_nan_and_inf_decode():
     res = run_pickle(pickle.dumps({"a": float("nan"), "b": float("-inf")}, protocol=2), TORCH_STATE)
     assert math.isnan(res.value["a"]) and res.value["b"] == float("-inf")
+
+
+def test_structure_size_limit_counts_flat_and_nested_containers():
+    flat = pickle.dumps(list(range(50)), protocol=2)
+    nested = pickle.dumps([list(range(25)), list(range(25))], protocol=2)
+    for data in (flat, nested):
+        assert run_pickle(data, TORCH_STATE, limits=Limits(max_objects=60)).error is None
+        assert "expands" in _limit(data, Limits(max_objects=40))

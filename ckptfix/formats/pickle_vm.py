@@ -619,5 +619,13 @@ def _check_shape(value: Any, limits: Limits) -> None:
             kids += [k for k in obj if isinstance(k, _CONTAINERS)]
         else:
             kids = [c for c in obj if isinstance(c, _CONTAINERS)]
+        if not kids:  # a leaf container (an optimizer's per-parameter dict of tensors): done at once
+            size = 1 + (2 * len(obj) if isinstance(obj, dict) else len(obj))
+            if size > max_objects:
+                raise _LimitHit(f"the decoded structure expands to more than {max_objects:,} values (shared parts counted per use)")
+            height[key] = 1
+            expanded[key] = size
+            gray.discard(key)
+            continue
         todo.append((obj, kids))
         todo.extend([(c, None) for c in kids])
