@@ -77,19 +77,30 @@ def _rebuild_tensor(args: tuple) -> TensorRef:
     """One per tensor in a state dict (thousands per optimizer): checks kept, calls kept few."""
     if len(args) < 4 or not isinstance(args[0], StorageRef) or not isinstance(args[1], int):
         raise BadArguments("tensor rebuild expects (storage, offset, size, stride, ...)")
-    storage, offset = args[0], args[1]
     shape, stride = _tuple_arg(args, 2), _tuple_arg(args, 3)
-    if len(shape) != len(stride) or offset < 0:
+    return tensor_of(args[0], args[1], shape, stride, view_extent(shape, stride), len(args) > 4 and args[4] is True)
+
+
+def view_extent(shape: tuple[int, ...], stride: tuple[int, ...]) -> int | None:
+    """Elements from a view's first to one past its last, in its storage (None: the view is empty)."""
+    if len(shape) != len(stride):
         raise BadArguments("tensor rebuild: inconsistent size/stride/offset")
-    numel = extent = 1  # extent: elements from the first to one past the last, in the storage
+    numel = extent = 1
     for s, st in zip(shape, stride):
         if s < 0:
             raise BadArguments("tensor rebuild: inconsistent size/stride/offset")
         numel *= s
         extent += (s - 1) * st
-    if numel and offset + extent > storage.numel:
+    return extent if numel else None
+
+
+def tensor_of(storage: StorageRef, offset: int, shape: tuple[int, ...], stride: tuple[int, ...], extent: int | None,
+              requires_grad: bool) -> TensorRef:
+    """The tensor, once its view fits its storage (``extent`` from ``view_extent``)."""
+    if offset < 0:
+        raise BadArguments("tensor rebuild: inconsistent size/stride/offset")
+    if extent is not None and offset + extent > storage.numel:
         raise BadArguments("tensor rebuild: view reaches past the end of its storage")
-    requires_grad = len(args) > 4 and args[4] is True
     return TensorRef(storage, offset, shape, stride, requires_grad)
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
-from ckptfix.formats.allowlist import HASHING_BUILDERS, AllowedGlobal, BadArguments, value_of
+from ckptfix.formats.allowlist import HASHING_BUILDERS, AllowedGlobal, BadArguments, _rebuild_tensor, value_of
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import Opaque, Refused, TensorRef
+from ckptfix.formats.tensor_record import MAX_OPS as _RECORD_OPS
+from ckptfix.formats.tensor_record import RecordDecoder
 
 _MARK = object()
 
@@ -42,9 +44,14 @@ def run_pickle(
     persistent_load: Callable[[Any], Any] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     start: int = 0,
+    whole_records: bool = True,
 ) -> PickleResult:
-    """Interpret one pickle starting at ``start``. Never raises for bad input: see ``error``."""
-    vm = _VM(data, allow, persistent_load, limits)
+    """Interpret one pickle starting at ``start``. Never raises for bad input: see ``error``.
+
+    ``whole_records=False`` interprets torch's tensor records opcode by opcode too (the reference
+    ``tensor_record.py`` is tested against); the result is the same either way.
+    """
+    vm = _VM(data, allow, persistent_load, limits, whole_records)
     try:
         value = vm.run(start)
         _check_shape(value, limits)
@@ -91,7 +98,8 @@ class _LimitHit(Exception):
 
 
 class _VM:
-    def __init__(self, data, allow, persistent_load, limits: Limits):
+    def __init__(self, data, allow, persistent_load, limits: Limits, whole_records: bool = True):
+        self.whole_records = whole_records
         self.data = memoryview(data) if not isinstance(data, memoryview) else data
         self.allow = allow
         self.persistent_load = persistent_load
@@ -151,6 +159,13 @@ class _VM:
         persistent_load = self.persistent_load
         call = self._call
         max_mark_depth = limits.max_mark_depth
+        # torch's tensor records decoded whole (tensor_record.py); the interpreter below runs any
+        # record that decoder declines, and everything that is not a tensor record
+        rebuild = self.allow.get(("torch._utils", "_rebuild_tensor_v2"))
+        records = None
+        if (self.whole_records and rebuild is not None and rebuild.call is _rebuild_tensor and persistent_load is not None
+                and type(data) is bytes):
+            records = RecordDecoder(persistent_load)
 
         def pop_mark() -> list[Any]:
             nonlocal stack
@@ -182,9 +197,18 @@ class _VM:
                     k = data[p]
                     p += 1
                     try:
-                        stack.append(memo[k])
+                        v = memo[k]
                     except KeyError:
                         raise _Malformed(f"memo key {k} was never stored") from None
+                    if v is rebuild and records is not None and not refused and budget > _RECORD_OPS and (
+                            len(metastack) < max_mark_depth - 1):
+                        got = records.decode(data, op_at, memo)
+                        if got is not None:  # the whole record, as its ~30 opcodes would have built it
+                            stack.append(got[0])
+                            p = got[1]
+                            budget -= got[2] - 1
+                            continue
+                    stack.append(v)
                 elif op == 0x4B:  # BININT1
                     stack.append(data[p])
                     p += 1
