@@ -127,7 +127,7 @@ def test_flags_that_the_state_overrides() -> None:
     ("last_epoch", -7), ("T_mult", 0), ("base_lrs", []),
 ])
 def test_bad_values_are_findings_not_crashes(key: str, value: object) -> None:
-    from dataclasses import replace
+    from ckptfix.records import replace
 
     ck = load_checkpoint(FIXTURES / "sine-ok/checkpoint-30")
     sf = ck.schedulers[0]

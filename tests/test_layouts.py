@@ -2,7 +2,7 @@
 
 The fixtures under ``fixtures/trainers/`` were written by the real packages (see its README); the
 ``hf-trainer-edited`` one is a hand-edited copy of a real checkpoint, and a few negative cases below are
-made by editing the decoded model (``dataclasses.replace``) or a temporary copy of a fixture.
+made by editing the decoded model (``ckptfix.records.replace``) or a temporary copy of a fixture.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from ckptfix.model.layouts import detect_layout, layout_name
 from ckptfix.model.layouts.fsdp import decode_metadata
 from ckptfix.model.layouts.hf_trainer import count_processes, last_logged_lr
 from ckptfix.model.load import load_checkpoint
+from ckptfix.records import replace
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINERS = ROOT / "fixtures" / "trainers"

@@ -29,11 +29,13 @@ try:
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "numpy"})
-sys.stderr.write("\\nCKPTFIX-PROBE " + json.dumps({"code": code, "heavy": heavy}) + "\\n")
+made = sorted(f"{n}.{k}" for n, m in list(sys.modules.items()) if n.startswith("ckptfix")
+              for k, v in vars(m).items() if isinstance(v, type) and "__dataclass_fields__" in vars(v))
+sys.stderr.write("\\nCKPTFIX-PROBE " + json.dumps({"code": code, "heavy": heavy, "dataclasses": made}) + "\\n")
 """
 
 
-def run_cli(*args: str) -> tuple[int, list[str], str]:
+def run_cli(*args: str, dataclasses: list | None = None) -> tuple[int, list[str], str]:
     proc = subprocess.run(
         [sys.executable, "-c", _WRAPPER, json.dumps(list(args))],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
@@ -41,6 +43,8 @@ def run_cli(*args: str) -> tuple[int, list[str], str]:
     probe = [ln for ln in proc.stderr.splitlines() if ln.startswith("CKPTFIX-PROBE ")]
     assert probe, proc.stderr
     info = json.loads(probe[-1].split(" ", 1)[1])
+    if dataclasses is not None:
+        dataclasses.extend(info["dataclasses"])
     return info["code"], info["heavy"], proc.stdout
 
 
@@ -56,6 +60,17 @@ def test_inspect_console_and_latest_import_neither_torch_nor_numpy() -> None:
     code, heavy, _ = run_cli("inspect", "--latest", str(ROOT / "fixtures" / "output-run"))
     assert code in (0, 1)
     assert heavy == [], f"inspect --latest imported {heavy}"
+
+
+def test_inspect_defines_no_dataclass() -> None:
+    """Each @dataclass costs 0.5-1.3 ms at import (ckptfix.records says why): the read path uses Records."""
+    made: list[str] = []
+    code, _, _ = run_cli("inspect", "--json", str(FIXTURE), dataclasses=made)
+    assert code == 0
+    assert made == [], f"dataclasses defined on the inspect path: {made}"
+    made_by_repair: list[str] = []  # the probe does see dataclasses: repair (which imports torch) keeps them
+    run_cli("repair", "--dry-run", str(FIXTURE), dataclasses=made_by_repair)
+    assert any(n.startswith("ckptfix.repair.") for n in made_by_repair)
 
 
 def test_help_imports_neither_torch_nor_numpy() -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from ckptfix.records import Record
 
 # Severity decides the exit code: "fatal" -> 3, "error" -> 1 (warnings too with --strict), else 0.
 SEVERITIES = ("fatal", "error", "warning", "info")
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Record):
     """A finding's catalogue entry: stable code, severity, and how to fix it (``ckptfix explain``)."""
 
     code: str
@@ -21,8 +21,7 @@ class Rule:
     fix: str
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Record):
     """One inconsistency found in one checkpoint: which file and key, what was found and expected."""
 
     code: str

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ckptfix.analysis.findings import Finding
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
+from ckptfix.records import Record
 from ckptfix.schedulers.detect import ProfileMatch
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(Record):
     """Values the user states on the command line; ``None`` means not given."""
 
     num_processes: int | None = None
@@ -22,8 +20,7 @@ class Options:
     strict: bool = False
 
 
-@dataclass(frozen=True)
-class StepInfo:
+class StepInfo(Record):
     """Every source of the checkpoint's step side by side, the one chosen and whether they agree."""
 
     folder: int | None
@@ -35,8 +32,7 @@ class StepInfo:
     agree: bool
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(Record):
     """The fixed sine's state at the checkpoint's step (what a repair writes)."""
 
     last_epoch: int
@@ -45,8 +41,7 @@ class Reference:
     last_lr: list[float] | None
 
 
-@dataclass(frozen=True)
-class SchedulerReport:
+class SchedulerReport(Record):
     """One scheduler file: the profile that wrote it, and the fixed formula's state at this step."""
 
     file: SchedulerFile
@@ -60,8 +55,7 @@ class SchedulerReport:
         return self.match.profile if self.match else None
 
 
-@dataclass(frozen=True)
-class CheckpointReport:
+class CheckpointReport(Record):
     """Everything ``inspect`` says about one checkpoint; its exit code follows from the findings."""
 
     checkpoint: Checkpoint
@@ -69,7 +63,7 @@ class CheckpointReport:
     num_processes: int
     num_processes_source: str
     schedulers: tuple[SchedulerReport, ...]
-    findings: tuple[Finding, ...] = field(default=())
+    findings: tuple[Finding, ...] = ()
     strict: bool = False
 
     @property

@@ -7,10 +7,10 @@ of the decoded arguments. Anything not listed is refused by the decoder, reporte
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ckptfix.formats.objects import DTYPES, STORAGE_TYPES, Opaque, StorageRef, TensorRef
+from ckptfix.records import Record
 
 
 class BadArguments(ValueError):
@@ -22,40 +22,33 @@ HASHING_BUILDERS = frozenset({"collections.OrderedDict", "builtins.set", "builti
                               "__builtin__.frozenset"})
 
 
-@dataclass(frozen=True)
-class AllowedGlobal:
+class AllowedGlobal(Record):
     """A global a pickle may name, and the inert builder that stands in for it."""
 
     module: str
     name: str
     call: Callable[[tuple], Any] | None  # for REDUCE / NEWOBJ; None: a value, not callable
-    # callable and hashes nothing of its arguments: the decoder's hot path may call it directly
-    plain_call: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "plain_call", self.call is not None and self.qualname not in HASHING_BUILDERS)
+        # not a field: callable and hashes nothing of its arguments, so the decoder's hot path may call it directly
+        self.__dict__["plain_call"] = self.call is not None and self.qualname not in HASHING_BUILDERS
 
     @property
     def qualname(self) -> str:
         return f"{self.module}.{self.name}"
 
 
-@dataclass(frozen=True)
-class StorageType:
+class StorageType(Record):
     """A typed storage class (``torch.FloatStorage`` ...): its element dtype and size, looked up once."""
 
     name: str
-    dtype: str = field(init=False)
-    itemsize: int = field(init=False)
 
     def __post_init__(self) -> None:
-        dtype, itemsize, _fmt = STORAGE_TYPES[self.name]
-        object.__setattr__(self, "dtype", dtype)
-        object.__setattr__(self, "itemsize", itemsize)
+        # not fields (they follow from the name): the element dtype and its size in bytes
+        self.__dict__["dtype"], self.__dict__["itemsize"], _fmt = STORAGE_TYPES[self.name]
 
 
-@dataclass(frozen=True)
-class DType:
+class DType(Record):
     """A ``torch.<dtype>`` named in a pickle (by name only)."""
 
     name: str

@@ -7,11 +7,10 @@ beyond a limit is refused with a message naming the limit, before the work it wo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ckptfix.records import Record
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(Record):
     """Bounds on the work and memory one untrusted file may cost."""
 
     max_pickle_bytes: int = 64 * 1024 * 1024  # size of one data.pkl (or legacy pickle)

@@ -5,7 +5,7 @@ Nothing here imports torch: a decoded pickle is made of builtins plus these froz
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ckptfix.records import Record
 
 # torch storage class name -> (dtype name, element size in bytes, struct format or None)
 STORAGE_TYPES: dict[str, tuple[str, int, str | None]] = {
@@ -40,30 +40,47 @@ DTYPES: dict[str, tuple[int, str | None]] = {
 }
 
 
-@dataclass(slots=True)  # not frozen: frozen __init__ costs 3x, and one is built per tensor
-class StorageRef:
+# StorageRef and TensorRef: one per storage / tensor, thousands per optimizer pickle. Mutable (a frozen
+# __init__ costs 3x), slotted, with their own __init__ (the generic one costs 5x).
+class StorageRef(Record, frozen=False):
     """A storage referenced by persistent id: its bytes live in the zip entry ``<prefix>/data/<key>``."""
 
+    __slots__ = ("key", "dtype", "itemsize", "location", "numel")
     key: str
     dtype: str  # element dtype name, e.g. "float32"
     itemsize: int
     location: str
     numel: int  # number of elements the pickle declares
 
+    def __init__(self, key: str, dtype: str, itemsize: int, location: str, numel: int) -> None:
+        self.key = key
+        self.dtype = dtype
+        self.itemsize = itemsize
+        self.location = location
+        self.numel = numel
+
     @property
     def nbytes(self) -> int:
         return self.numel * self.itemsize
 
 
-@dataclass(slots=True)  # not frozen: see StorageRef
-class TensorRef:
+class TensorRef(Record, frozen=False):
     """A tensor as the pickle describes it; no bytes are read until a value is asked for."""
 
+    __slots__ = ("storage", "offset", "shape", "stride", "requires_grad")
     storage: StorageRef
     offset: int  # storage offset, in elements
     shape: tuple[int, ...]
     stride: tuple[int, ...]
-    requires_grad: bool = False
+    requires_grad: bool
+
+    def __init__(self, storage: StorageRef, offset: int, shape: tuple[int, ...], stride: tuple[int, ...],
+                 requires_grad: bool = False) -> None:
+        self.storage = storage
+        self.offset = offset
+        self.shape = shape
+        self.stride = stride
+        self.requires_grad = requires_grad
 
     @property
     def dtype(self) -> str:
@@ -80,8 +97,7 @@ class TensorRef:
         return f"tensor({self.dtype}, shape={list(self.shape)})"
 
 
-@dataclass(frozen=True)
-class Opaque:
+class Opaque(Record):
     """An allowlisted object decoded without being built (numpy arrays in RNG states, dtypes, ...)."""
 
     kind: str  # "module.name" of the allowlisted global that made it
@@ -91,8 +107,7 @@ class Opaque:
         return f"<{self.kind}>"
 
 
-@dataclass(frozen=True)
-class Refused:
+class Refused(Record):
     """Stands in for a global outside the allowlist; the decode reports it and never builds it."""
 
     module: str

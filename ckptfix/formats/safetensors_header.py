@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 from ckptfix.errors import ResourceLimit, UnreadableFile
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.records import Record
 
 
-@dataclass(frozen=True)
-class SafetensorsHeader:
+class SafetensorsHeader(Record):
     """What a ``.safetensors`` header declares (the tensor bytes are never read)."""
 
     path: Path

@@ -43,7 +43,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -59,14 +58,14 @@ from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import DTYPES, Opaque
 from ckptfix.formats.pickle_vm import decode_pickle
 from ckptfix.formats.torchfile import open_torch_file
+from ckptfix.records import Record
 
 OK, UNSAFE, UNREADABLE = "ok", "unsafe", "unreadable"
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
-@dataclass(frozen=True)
-class ScanResult:
+class ScanResult(Record):
     """The outcome of the safety scan of one pickle file."""
 
     path: Path

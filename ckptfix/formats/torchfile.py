@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import reprlib
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +26,21 @@ _short_repr.maxlevel, _short_repr.maxstring, _short_repr.maxother = 3, 40, 40
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-@dataclass
 class TorchFile:
     """A decoded torch file. Keep it open (a context manager) while reading scalar values."""
 
-    path: Path
-    format: str  # "zip" or "legacy"
-    obj: Any
-    _f: CountingFile
-    _zip: ZipDirectory | None = None
-    _prefix: str = ""
-    _little_endian: bool = True
-    _legacy_offsets: dict[str, int] = field(default_factory=dict)
-    _limits: Limits = DEFAULT_LIMITS
+    def __init__(self, path: Path, format: str, obj: Any, f: CountingFile, zip_dir: ZipDirectory | None = None,
+                 prefix: str = "", little_endian: bool = True, legacy_offsets: dict[str, int] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
+        self.path = path
+        self.format = format  # "zip" or "legacy"
+        self.obj = obj  # the decoded object
+        self._f = f
+        self._zip = zip_dir
+        self._prefix = prefix
+        self._little_endian = little_endian
+        self._legacy_offsets = legacy_offsets or {}
+        self._limits = limits
 
     @property
     def bytes_read(self) -> int:
@@ -156,7 +157,7 @@ def _decode_zip(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile
     res = decode_pickle(path, data, allow, persistent_load, limits, what="data.pkl")
     if res.end != len(data):  # torch.load never reads past STOP; torch.save never writes anything there
         raise UnreadableFile(path, f"data.pkl has {len(data) - res.end:,} bytes after the pickle's STOP: not written by torch")
-    return TorchFile(path, "zip", res.value, f, zd, prefix, little, _limits=limits)
+    return TorchFile(path, "zip", res.value, f, zd, prefix, little, limits=limits)
 
 
 def _storage_from_pid(path: Path, pid: Any, entries: dict[str, ZipEntry] | None, prefix: str) -> StorageRef:

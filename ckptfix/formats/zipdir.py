@@ -11,11 +11,11 @@ import os
 import stat
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from ckptfix.errors import ResourceLimit, UnreadableFile
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.records import Record
 
 _EOCD = b"PK\x05\x06"
 _EOCD64_LOCATOR = b"PK\x06\x07"
@@ -30,18 +30,29 @@ _HEADER_SLACK = 4 + 20 + 64  # torch's "FB" padding field (< 64 bytes + its 4-by
 _CENTRAL_RECORD = struct.Struct("<8xHH4xIIIHHH8xI")
 
 
-@dataclass(slots=True)  # not frozen: one per zip entry, thousands per optimizer
-class ZipEntry:
+class ZipEntry(Record, frozen=False):  # one per zip entry, thousands per optimizer: see objects.StorageRef
     """One central-directory record: where an entry's bytes are and how to check them."""
 
+    __slots__ = ("name", "method", "crc", "compressed_size", "size", "header_offset", "central_offset", "flags")
     name: str
     method: int  # 0 stored, 8 deflated
     crc: int
     compressed_size: int
     size: int
     header_offset: int
-    central_offset: int = -1  # offset of this entry's central-directory record in the file
-    flags: int = 0  # general-purpose bit flags (bit 3: CRC and sizes in a data descriptor after the data)
+    central_offset: int  # offset of this entry's central-directory record in the file (-1: not known)
+    flags: int  # general-purpose bit flags (bit 3: CRC and sizes in a data descriptor after the data)
+
+    def __init__(self, name: str, method: int, crc: int, compressed_size: int, size: int, header_offset: int,
+                 central_offset: int = -1, flags: int = 0) -> None:
+        self.name = name
+        self.method = method
+        self.crc = crc
+        self.compressed_size = compressed_size
+        self.size = size
+        self.header_offset = header_offset
+        self.central_offset = central_offset
+        self.flags = flags
 
 
 class CountingFile:

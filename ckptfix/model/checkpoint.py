@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ckptfix.model.optimizer_step import StepCount
+from ckptfix.records import Record
 
 
-@dataclass(frozen=True)
-class FileProblem:
+class FileProblem(Record):
     """A file that could not be read safely (exit 3)."""
 
     path: Path
@@ -19,8 +18,7 @@ class FileProblem:
     refused: tuple[tuple[str, str, int], ...] = ()
 
 
-@dataclass(frozen=True)
-class SchedulerFile:
+class SchedulerFile(Record):
     """A ``scheduler*.bin`` as decoded (or the problem that stopped it)."""
 
     path: Path
@@ -29,8 +27,7 @@ class SchedulerFile:
     problem: FileProblem | None = None
 
 
-@dataclass(frozen=True)
-class ParamGroup:
+class ParamGroup(Record):
     """The LR fields of one optimizer param group."""
 
     lr: float | None
@@ -38,8 +35,7 @@ class ParamGroup:
     keys: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class OptimizerFile:
+class OptimizerFile(Record):
     """An ``optimizer*.bin``: its step count, param groups and the bytes read of it."""
 
     path: Path
@@ -50,8 +46,7 @@ class OptimizerFile:
     size: int = 0
 
 
-@dataclass(frozen=True)
-class TrainingState:
+class TrainingState(Record):
     """The trainer's own record of the step."""
 
     path: Path
@@ -64,16 +59,14 @@ class TrainingState:
     source: str = "training_state.json"
 
 
-@dataclass(frozen=True)
-class LoggedLR:
+class LoggedLR(Record):
     """One ``log_history`` entry of a Hugging Face Trainer that carries ``learning_rate``."""
 
     step: int
     learning_rate: float
 
 
-@dataclass(frozen=True)
-class TrainerState:
+class TrainerState(Record):
     """Hugging Face Trainer's ``trainer_state.json`` (and the transformers version from ``config.json``)."""
 
     path: Path
@@ -85,8 +78,7 @@ class TrainerState:
     problem: FileProblem | None = None
 
 
-@dataclass(frozen=True)
-class EngineState:
+class EngineState(Record):
     """DeepSpeed's ``<tag>/mp_rank_00_model_states.pt``: step counters and scheduler, tensors never read."""
 
     path: Path
@@ -102,8 +94,7 @@ class EngineState:
     problem: FileProblem | None = None
 
 
-@dataclass(frozen=True)
-class ShardedState:
+class ShardedState(Record):
     """A torch.distributed.checkpoint folder (FSDP SHARDED_STATE_DICT): what its ``.metadata`` says."""
 
     path: Path  # the folder, e.g. optimizer_0/
@@ -115,8 +106,7 @@ class ShardedState:
     problem: FileProblem | None = None
 
 
-@dataclass(frozen=True)
-class WeightFile:
+class WeightFile(Record):
     """A ``*.safetensors`` file, from its header alone."""
 
     path: Path
@@ -125,8 +115,7 @@ class WeightFile:
     problem: FileProblem | None = None
 
 
-@dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(Record):
     """One checkpoint folder: every file ckptfix reads, as read."""
 
     path: Path
@@ -167,20 +156,18 @@ class Checkpoint:
         return None
 
 
-@dataclass(frozen=True)
-class Skipped:
+class Skipped(Record):
     """A folder discovery passed over, and why."""
 
     path: Path
     reason: str
 
 
-@dataclass(frozen=True)
-class Discovery:
+class Discovery(Record):
     """What PATH holds: checkpoint folders to check (oldest first), skipped ones, and the latest."""
 
     root: Path
     checkpoints: tuple[Path, ...]
-    skipped: tuple[Skipped, ...] = field(default=())
+    skipped: tuple[Skipped, ...] = ()
     latest: Path | None = None
     is_single: bool = False

@@ -40,17 +40,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ckptfix.errors import CkptfixError
 from ckptfix.formats.objects import TensorRef
+from ckptfix.records import Record
 
 ReadScalar = Callable[[TensorRef], "int | float | bool"]
 
 
-@dataclass(frozen=True)
-class StepCount:
+class StepCount(Record):
     """The optimizer's own step count, or why it is unknown."""
 
     value: int | None  # None = unknown; never a guess

@@ -9,11 +9,11 @@ writes at the position stored in the state. Checking the position itself against
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from ckptfix.coerce import as_int, as_real, as_reals
+from ckptfix.records import Record
 
 from .formulas import lr_matches, sine_lr, sine_position, truncate_lr
 from .profiles import (
@@ -33,8 +33,7 @@ __all__ = ["CandidateMatch", "SineExpectation", "ProfileMatch", "Basis", "detect
 Basis = Literal["lr+keys", "lr", "keys", "nearest", "none"]
 
 
-@dataclass(frozen=True)
-class CandidateMatch:
+class CandidateMatch(Record):
     """How one profile fares against the stored ``_last_lr``."""
 
     profile: str
@@ -50,8 +49,7 @@ class CandidateMatch:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class SineExpectation:
+class SineExpectation(Record):
     """What the reference ``sine`` holds at the stored ``last_epoch``."""
 
     last_epoch: int
@@ -63,8 +61,7 @@ class SineExpectation:
     step_count: int
 
 
-@dataclass(frozen=True)
-class ProfileMatch:
+class ProfileMatch(Record):
     """Result of :func:`detect_profile`.
 
     ``profile`` is a name from ``PROFILE_NAMES`` or ``"unchecked"``; ``scheduler_kind`` the class
@@ -77,7 +74,7 @@ class ProfileMatch:
     scheduler_kind: str
     evidence: list[str]
     expected: SineExpectation | None
-    candidates: list[CandidateMatch] = field(default_factory=list)
+    candidates: Sequence[CandidateMatch] = ()
     #: The stored ``_last_lr`` matches ``profile``'s formula at the stored position.
     lr_consistent: bool = False
     basis: Basis = "none"
@@ -101,8 +98,7 @@ def _fmt(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-@dataclass(frozen=True)
-class _Inputs:
+class _Inputs(Record):
     """The scheduler-state values detection works from, coerced."""
 
     last_epoch: int | None

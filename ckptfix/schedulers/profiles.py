@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
+
+from ckptfix.records import Record
 
 from .formulas import (
     check_int,
@@ -67,8 +68,7 @@ PositionFn = Callable[[int, int, int, int], tuple[float, int]]
 LrFn = Callable[[float, float, float, int], float]
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(Record):
     """One LR formula plus the way its position is derived from the scheduler state.
 
     ``position(last_epoch, T_0, T_mult, steps_per_epoch) -> (pos, period)`` and

@@ -29,7 +29,6 @@ which builds each as an inert record; any other global is refused as everywhere 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ from ckptfix.model.load import (
     problem_of,
 )
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
+from ckptfix.records import replace
 
 NAME = "deepspeed"
 STEP_SOURCE = "deepspeed global_steps"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from ckptfix.records import Record
 
-@dataclass(frozen=True)
-class Listing:
+
+class Listing(Record):
     """One directory listing of a checkpoint folder, shared by every predicate."""
 
     names: frozenset[str]

@@ -20,7 +20,6 @@ A DCP folder holds ``.metadata`` (a plain pickle of ``torch.distributed.checkpoi
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ from ckptfix.model.layouts.detect import OPTIM_DIR, dcp_dirs
 from ckptfix.model.layouts.detect import is_fsdp as detect  # noqa: F401
 from ckptfix.model.load import check_inside, load_accelerate, problem_of
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
+from ckptfix.records import replace
 
 NAME = "fsdp"
 _MAX_BLOB = 1 << 20  # a torch.save of one scalar is ~1.3 KB

@@ -102,9 +102,8 @@ def count_processes(names: list[str]) -> int:
 
 
 def load(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
-    from dataclasses import replace
-
     from ckptfix.model.layouts import deepspeed
+    from ckptfix.records import replace
 
     folder = Path(folder)
     base = load_accelerate(folder, limits)  # weights, problems listing the folder, accelerate's files if any
