@@ -113,7 +113,7 @@ class _VM:
         # hashing budget: a tuple built from shared sub-tuples (a DAG) hashes in time exponential in
         # its depth, and keys with equal hashes make dict inserts quadratic; charge every hash.
         self.hash_work = 0
-        self.hash_seen: dict[tuple[int, int], int] = {}
+        self.hash_seen: dict[int, dict[int, int]] = {}  # id(container) -> hash -> keys with it
         self.hashed_containers: list[Any] = []  # kept alive so (id, hash) pairs stay unique
         self._buf = data if isinstance(data, bytes) else None
 
@@ -265,12 +265,23 @@ class _VM:
                 elif op == 0x75:  # SETITEMS
                     items = pop_mark()
                     self._setitems(stack[-1], items)
+                elif op == 0x4A:  # BININT (numpy / Python RNG states: hundreds of 32-bit words)
+                    stack.append(unpack_from("<i", data, p)[0])
+                    p += 4
+                elif op == 0x8A:  # LONG1
+                    ln = data[p]
+                    p += 1
+                    if p + ln > n:
+                        raise _Malformed(f"a literal declares {ln:,} bytes but only {n - p:,} remain")
+                    stack.append(int.from_bytes(data[p:p + ln], "little", signed=True))
+                    p += ln
+                elif op == 0x47:  # BINFLOAT
+                    stack.append(unpack_from(">d", data, p)[0])
+                    p += 8
                 else:  # everything else reads its operands through self.pos
                     self.pos, self.op_at = p, op_at
                     if op == 0x71:  # BINPUT
                         memo[self.u8()] = stack[-1]
-                    elif op == 0x4A:  # BININT
-                        stack.append(self.unpack("<i", 4))
                     elif op == 0x87:  # TUPLE3
                         if len(stack) < 3:
                             self._short()
@@ -312,11 +323,6 @@ class _VM:
                         stack.append(None)
                     elif op == 0x88:  # NEWTRUE
                         stack.append(True)
-                    elif op == 0x47:  # BINFLOAT
-                        stack.append(self.unpack(">d", 8))
-                    elif op == 0x8A:  # LONG1
-                        ln = self.u8()
-                        stack.append(int.from_bytes(self.take(ln), "little", signed=True))
                     elif op == 0x8B:  # LONG4
                         ln = self.unpack("<i", 4)
                         if ln > limits.max_long_bytes:
@@ -507,25 +513,31 @@ class _VM:
     def _charge_hashes(self, container: Any, keys: Any) -> None:
         """Account for hashing ``keys`` into ``container`` (None: a fresh set) before it happens."""
         limits = self.limits
-        cid = id(container) if container is not None else None
-        if container is not None and (not self.hashed_containers or self.hashed_containers[-1] is not container):
-            self.hashed_containers.append(container)
-        local: dict[int, int] = {}
-        for k in keys:
-            w = self._weight(k)
-            self.hash_work += w
-            if self.hash_work > limits.max_hash_work:
-                raise _LimitHit(f"more than {limits.max_hash_work:,} units of hashing work (shared-structure keys)")
-            h = hash(k)  # TypeError for unhashable keys: reported as malformed
-            if cid is None:
-                c = local.get(h, 0)
-                local[h] = c + 1
-            else:
-                c = self.hash_seen.get((cid, h), 0)
-                self.hash_seen[(cid, h)] = c + 1
-            if c >= limits.max_hash_collisions:
-                raise _LimitHit(f"more than {limits.max_hash_collisions} keys of one container share a hash (hash flooding)")
-            self.hash_work += w * c  # equality checks against earlier keys with the same hash
+        max_work, max_collisions = limits.max_hash_work, limits.max_hash_collisions
+        if container is None:
+            counts: dict[int, int] = {}
+        else:
+            if not self.hashed_containers or self.hashed_containers[-1] is not container:
+                self.hashed_containers.append(container)
+            counts = self.hash_seen.get(id(container))  # type: ignore[assignment]
+            if counts is None:
+                counts = self.hash_seen[id(container)] = {}
+        work = self.hash_work
+        try:
+            for k in keys:
+                tk = type(k)
+                w = 1 if tk is str or tk is int else self._weight(k)
+                work += w
+                if work > max_work:
+                    raise _LimitHit(f"more than {max_work:,} units of hashing work (shared-structure keys)")
+                h = hash(k)  # TypeError for unhashable keys: reported as malformed
+                c = counts.get(h, 0)
+                counts[h] = c + 1
+                if c >= max_collisions:
+                    raise _LimitHit(f"more than {max_collisions} keys of one container share a hash (hash flooding)")
+                work += w * c  # equality checks against earlier keys with the same hash
+        finally:
+            self.hash_work = work
 
     def _parse_int(self, s: bytes) -> int:
         if len(s) > self.limits.max_long_bytes:
@@ -596,6 +608,8 @@ class _VM:
 
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+# values that are never containers, told apart by their exact type before the slower isinstance
+_NEVER_CONTAINERS = frozenset({str, int, float, bool, type(None), bytes, TensorRef})
 
 
 def _check_shape(value: Any, limits: Limits) -> None:
@@ -611,6 +625,7 @@ def _check_shape(value: Any, limits: Limits) -> None:
     expanded: dict[int, int] = {}  # values reachable when shared parts are counted once per use
     gray: set[int] = set()
     max_nesting, max_objects = limits.max_nesting, limits.max_objects
+    never = _NEVER_CONTAINERS
     todo: list[tuple[Any, list | None]] = [(value, None)]
     while todo:
         obj, kids = todo.pop()
@@ -635,21 +650,20 @@ def _check_shape(value: Any, limits: Limits) -> None:
             continue
         if key in gray:
             raise _Malformed("the structure contains itself (a cycle): not a checkpoint state")
-        gray.add(key)
         if len(height) + len(gray) > max_objects:
             raise _LimitHit(f"more than {max_objects:,} containers")
         if isinstance(obj, dict):
-            kids = [c for c in obj.values() if isinstance(c, _CONTAINERS)]
-            kids += [k for k in obj if isinstance(k, _CONTAINERS)]
+            kids = [c for c in obj.values() if type(c) not in never and isinstance(c, _CONTAINERS)]
+            kids += [k for k in obj if type(k) not in never and isinstance(k, _CONTAINERS)]
         else:
-            kids = [c for c in obj if isinstance(c, _CONTAINERS)]
+            kids = [c for c in obj if type(c) not in never and isinstance(c, _CONTAINERS)]
         if not kids:  # a leaf container (an optimizer's per-parameter dict of tensors): done at once
             size = 1 + (2 * len(obj) if isinstance(obj, dict) else len(obj))
             if size > max_objects:
                 raise _LimitHit(f"the decoded structure expands to more than {max_objects:,} values (shared parts counted per use)")
             height[key] = 1
             expanded[key] = size
-            gray.discard(key)
             continue
+        gray.add(key)
         todo.append((obj, kids))
         todo.extend([(c, None) for c in kids])

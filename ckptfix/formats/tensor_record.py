@@ -19,6 +19,7 @@ so that the interpreter runs the record itself and reports any error at its exac
 from __future__ import annotations
 
 import re
+import struct
 from typing import Any
 
 from ckptfix.formats.allowlist import AllowedGlobal, BadArguments, tensor_of, view_extent
@@ -47,8 +48,11 @@ _FIXED_OPS = 22
 MAX_OPS = _FIXED_OPS + 2 * (16 + 2 + 1)
 
 
+_u32 = struct.Struct("<xI").unpack  # LONG_BINPUT's operand, from the opcode's 5 bytes
+
+
 def _index(g: bytes) -> int:
-    return g[1] if len(g) == 2 else int.from_bytes(g[1:], "little")
+    return g[1] if len(g) == 2 else _u32(g)[0]
 
 
 def _int(g: bytes) -> int:
@@ -103,7 +107,7 @@ class RecordDecoder:
 
     def __init__(self, persistent_load: Any):
         self.persistent_load = persistent_load
-        self._views: dict[tuple[bytes, bytes], Any] = {}
+        self._views: dict[bytes, dict[bytes, Any]] = {}  # size bytes -> stride bytes -> view
 
     def decode(self, data: bytes, at: int, memo: dict) -> tuple[Any, int, int] | None:
         """(tensor, end offset, opcodes) for the record starting at ``at``, memo updated; or None,
@@ -115,15 +119,18 @@ class RecordDecoder:
          p_hooks, p_args, p_tensor) = m.groups()
         if refs[5] != len(key):
             return None
-        view = self._views.get((shape_seg, stride_seg), False)
+        by_stride = self._views.get(shape_seg)
+        if by_stride is None:
+            by_stride = self._views[shape_seg] = {}
+        view = by_stride.get(stride_seg, False)
         if view is False:
-            view = self._views[(shape_seg, stride_seg)] = _parse_view(shape_seg, stride_seg)
+            view = by_stride[stride_seg] = _parse_view(shape_seg, stride_seg)
         if view is None:
             return None
-        k_key = p_key[1] if len(p_key) == 2 else int.from_bytes(p_key[1:], "little")
-        k_pid = p_pid[1] if len(p_pid) == 2 else int.from_bytes(p_pid[1:], "little")
-        k_shape = None if p_shape is None else p_shape[1] if len(p_shape) == 2 else int.from_bytes(p_shape[1:], "little")
-        k_stride = None if p_stride is None else p_stride[1] if len(p_stride) == 2 else int.from_bytes(p_stride[1:], "little")
+        k_key = p_key[1] if len(p_key) == 2 else _u32(p_key)[0]
+        k_pid = p_pid[1] if len(p_pid) == 2 else _u32(p_pid)[0]
+        k_shape = None if p_shape is None else p_shape[1] if len(p_shape) == 2 else _u32(p_shape)[0]
+        k_stride = None if p_stride is None else p_stride[1] if len(p_stride) == 2 else _u32(p_stride)[0]
         loc, hooks_at = loc_numel[0], grad_hooks[2]
         if loc == k_key or hooks_at in (k_key, k_pid, k_shape, k_stride):
             return None  # the record reads an index it stored itself: leave it to the interpreter
@@ -149,7 +156,8 @@ class RecordDecoder:
             memo[k_shape] = shape
         if k_stride is not None:
             memo[k_stride] = stride
-        memo[_index(p_hooks)] = hooks
-        memo[_index(p_args)] = (storage, off, shape, stride, requires_grad, hooks)
-        memo[_index(p_tensor)] = tensor
+        memo[p_hooks[1] if len(p_hooks) == 2 else _u32(p_hooks)[0]] = hooks
+        memo[p_args[1] if len(p_args) == 2 else _u32(p_args)[0]] = (
+            storage, off, shape, stride, requires_grad, hooks)
+        memo[p_tensor[1] if len(p_tensor) == 2 else _u32(p_tensor)[0]] = tensor
         return tensor, m.end(), _FIXED_OPS + ops + (p_shape is not None) + (p_stride is not None)
