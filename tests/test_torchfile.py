@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ckptfix.errors import UnreadableFile, UnsafePickle
 from ckptfix.formats.objects import TensorRef
@@ -224,3 +227,32 @@ def test_no_file_descriptor_left_open(tmp_path: Path) -> None:
             open_torch_file(bad)
     if fds is not None:
         assert len(os.listdir("/proc/self/fd")) == fds
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([0x0001, 0x0001, 0x7075, 0xCAFE]), st.binary(max_size=28)), max_size=3),
+    st.sampled_from([(5, 5), (0xFFFFFFFF, 5), (5, 0xFFFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF)]),
+)
+def test_zip64_extra_shortcut_reads_what_the_general_parser_reads(fields, sizes) -> None:
+    """Past 4 GB torch escapes only the local-header offset: the one-struct shortcut for that case
+    must agree with the general reading of the extra field, or defer to it (errors included)."""
+    from ckptfix.formats.zipdir import _zip64_extra, _zip64_fields
+
+    extra = b"".join(struct.pack("<HH", tag, len(body)) + body for tag, body in fields)
+    usize, csize = sizes
+
+    def outcome(fn):
+        try:
+            return fn(extra, usize, csize, 0xFFFFFFFF, Path("x"))
+        except UnreadableFile as exc:
+            return str(exc)
+
+    assert outcome(_zip64_extra) == outcome(_zip64_fields)
+
+
+def test_zip64_extra_offset_only() -> None:
+    from ckptfix.formats.zipdir import _zip64_extra
+
+    extra = struct.pack("<HHQ", 1, 8, 5 * 2**32 + 7)
+    assert _zip64_extra(extra, 4, 4, 0xFFFFFFFF, Path("x")) == (4, 4, 5 * 2**32 + 7)

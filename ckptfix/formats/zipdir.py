@@ -280,7 +280,20 @@ class ZipDirectory:
         return data
 
 
+_ZIP64_OFFSET_ONLY = struct.Struct("<HHQ")
+
+
 def _zip64_extra(extra: bytes, usize: int, csize: int, hoff: int, path: Path) -> tuple[int, int, int]:
+    if usize != 0xFFFFFFFF and csize != 0xFFFFFFFF and len(extra) >= 12:
+        # torch past 4 GB: small entries at large offsets, the zip64 field first, holding the offset only
+        tag, ln, offset = _ZIP64_OFFSET_ONLY.unpack_from(extra)
+        if tag == 0x0001 and 8 <= ln <= len(extra) - 4:
+            return usize, csize, offset
+    return _zip64_fields(extra, usize, csize, hoff, path)
+
+
+def _zip64_fields(extra: bytes, usize: int, csize: int, hoff: int, path: Path) -> tuple[int, int, int]:
+    """The general reading of the zip64 extra field: the escaped values, in order, from tag 0x0001."""
     pos = 0
     while pos + 4 <= len(extra):
         tag, ln = struct.unpack_from("<HH", extra, pos)
