@@ -188,8 +188,10 @@ class _VM:
                 p += 1
 
                 # Hot path first, in the order of their frequency in torch.save pickles (protocol 2:
-                # LONG_BINPUT, BINGET, BININT1, MARK, TUPLE, REDUCE, EMPTY_TUPLE ... ~90 opcodes per
-                # AdamW parameter), operands read inline. Same semantics as the generic branches below.
+                # LONG_BINPUT, BINGET, BININT1, MARK, then per parameter one EMPTY_DICT and SETITEMS
+                # around three tensor records, which BINGET hands to the record decoder whole; the
+                # records' own TUPLE, REDUCE, EMPTY_TUPLE ... when one is interpreted), operands read
+                # inline. Same semantics as the generic branches below.
                 if op == 0x72:  # LONG_BINPUT
                     memo[unpack_from("<I", data, p)[0]] = stack[-1]
                     p += 4
@@ -217,6 +219,11 @@ class _VM:
                         raise _LimitHit(f"more than {max_mark_depth:,} open MARKs")
                     metastack.append(stack)
                     stack = []
+                elif op == 0x7D:  # EMPTY_DICT
+                    stack.append({})
+                elif op == 0x75:  # SETITEMS
+                    items = pop_mark()
+                    self._setitems(stack[-1], items)
                 elif op == 0x74:  # TUPLE
                     if not metastack:
                         raise _Malformed("MARK expected")
@@ -260,11 +267,6 @@ class _VM:
                     if len(stack) < 2:
                         self._short()
                     stack[-2:] = [(stack[-2], stack[-1])]
-                elif op == 0x7D:  # EMPTY_DICT
-                    stack.append({})
-                elif op == 0x75:  # SETITEMS
-                    items = pop_mark()
-                    self._setitems(stack[-1], items)
                 elif op == 0x4A:  # BININT (numpy / Python RNG states: hundreds of 32-bit words)
                     stack.append(unpack_from("<i", data, p)[0])
                     p += 4
