@@ -103,11 +103,12 @@ class RecordDecoder:
     the same functions (``view_extent``, ``tensor_of``).
     """
 
-    __slots__ = ("persistent_load", "_views")
+    __slots__ = ("persistent_load", "_views", "_numels")
 
     def __init__(self, persistent_load: Any):
         self.persistent_load = persistent_load
         self._views: dict[bytes, dict[bytes, Any]] = {}  # size bytes -> stride bytes -> view
+        self._numels: dict[bytes, int] = {}  # location index and numel bytes -> numel
 
     def decode(self, data: bytes, at: int, memo: dict) -> tuple[Any, int, int] | None:
         """(tensor, end offset, opcodes) for the record starting at ``at``, memo updated; or None,
@@ -138,14 +139,17 @@ class RecordDecoder:
         if type(hooks_builder) is not AllowedGlobal or hooks_builder.call is None:
             return None
         requires_grad = grad_hooks[0] == 0x88
+        numel = self._numels.get(loc_numel)
+        if numel is None:
+            numel = self._numels[loc_numel] = _int(loc_numel[1:])
         try:
             key_s = key.decode("ascii")
-            pid = (memo[refs[1]], memo[refs[3]], key_s, memo[loc], _int(loc_numel[1:]))
+            pid = (memo[refs[1]], memo[refs[3]], key_s, memo[loc], numel)
             storage = self.persistent_load(pid)
             if type(storage) is not StorageRef:
                 return None
             shape, stride, extent, ops = view
-            off = _int(offset)
+            off = 0 if offset == b"K\x00" else _int(offset)
             hooks = hooks_builder.call(())
             tensor = tensor_of(storage, off, shape, stride, extent, requires_grad)
         except Exception:  # a missing memo key, a refused storage, bad arguments: interpreted instead

@@ -61,15 +61,15 @@ class TorchFile:
 
     def read_scalar(self, t: TensorRef) -> int | float | bool:
         """The value of a one-element tensor, reading only its storage's few bytes."""
-        if t.numel != 1:
+        if t.shape and t.numel != 1:
             raise UnreadableFile(self.path, f"expected a one-element tensor, found shape {list(t.shape)}")
-        size, fmt = DTYPES.get(t.dtype, (t.storage.itemsize, None))
-        start = t.offset * size
-        raw = self._storage_bytes(t.storage, start, size)
+        s = t.storage
+        size, fmt = DTYPES.get(s.dtype, (s.itemsize, None))
+        raw = self._storage_bytes(s, t.offset * size, size)
         try:
-            return _decode_scalar(raw, t.dtype, fmt, self._little_endian)
+            return _decode_scalar(raw, s.dtype, fmt, self._little_endian)
         except (ValueError, struct.error) as exc:
-            raise UnreadableFile(self.path, f"storage {t.storage.key!r}: {exc}") from None
+            raise UnreadableFile(self.path, f"storage {s.key!r}: {exc}") from None
 
     def _storage_bytes(self, s: StorageRef, start: int, n: int) -> bytes:
         if self._zip is not None:
@@ -88,13 +88,17 @@ class TorchFile:
         return self._f.read_at(off + start, n)
 
 
+_SCALAR_FORMATS = {(fmt, little): struct.Struct(("<" if little else ">") + fmt).unpack
+                   for _size, fmt in DTYPES.values() if fmt for little in (True, False)}
+
+
 def _decode_scalar(raw: bytes, dtype: str, fmt: str | None, little: bool) -> int | float | bool:
     if dtype == "bfloat16":
         (bits,) = struct.unpack("<H" if little else ">H", raw)
         return struct.unpack("<f", struct.pack("<I", bits << 16))[0]
     if fmt is None:
         raise ValueError(f"cannot decode a {dtype} scalar")
-    return struct.unpack(("<" if little else ">") + fmt, raw)[0]
+    return _SCALAR_FORMATS[(fmt, little)](raw)[0]
 
 
 def open_torch_file(

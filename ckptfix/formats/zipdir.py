@@ -219,7 +219,9 @@ class ZipDirectory:
         """A small stored entry read with its local header in one request: torch pads the header's
         extra field so data starts 64-byte aligned, so header + name + at most ~90 bytes + data."""
         f = self.f
-        want = min(30 + len(e.name.encode()) + _HEADER_SLACK + e.size, f.size - e.header_offset)
+        name = e.name
+        want = min(30 + (len(name) if name.isascii() else len(name.encode())) + _HEADER_SLACK + e.size,
+                   f.size - e.header_offset)
         buf = f.read_at(e.header_offset, want)
         if len(buf) < 30 or not buf.startswith(_LOCAL):
             raise UnreadableFile(f.path, f"zip entry {e.name!r}: local header damaged")

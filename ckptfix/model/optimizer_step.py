@@ -83,18 +83,19 @@ def _describe(v: Any) -> str:
 def _count(v: Any, read_scalar: ReadScalar) -> int:
     """One counter value as a non-negative int, or raise _Bad naming the problem."""
     exact_limit: int | None = None
-    if isinstance(v, TensorRef):
-        if v.numel != 1:
+    if type(v) is TensorRef:
+        if v.shape and v.numel != 1:
             raise _Bad(f"a {_describe(v)} where a one-element counter was expected (not read)")
-        if v.dtype not in _FLOAT_EXACT and v.dtype not in _INT_DTYPES:
-            raise _Bad(f"a {v.dtype} tensor is not a step counter")
+        dtype = v.storage.dtype
+        if dtype not in _FLOAT_EXACT and dtype not in _INT_DTYPES:
+            raise _Bad(f"a {dtype} tensor is not a step counter")
         try:
             raw = read_scalar(v)
         except CkptfixError:
             raise
         except Exception as exc:  # noqa: BLE001 - odd input becomes a note, never a crash
             raise _Bad(f"could not read the {_describe(v)}: {exc}") from None
-        exact_limit = _FLOAT_EXACT.get(v.dtype)
+        exact_limit = _FLOAT_EXACT.get(dtype)
         v = raw
     elif isinstance(v, float):
         exact_limit = _FLOAT_EXACT["float64"]
@@ -142,7 +143,12 @@ def _read_all(items: list[tuple[str, Any]], read_scalar: ReadScalar, what: str) 
 
 
 def _kinds(items: list[tuple[str, Any]]) -> str:
-    kinds = sorted({_describe(v) for _, v in items})
+    seen: dict[Any, str] = {}  # described once per kind: hundreds of parameters share a few
+    for _, v in items:
+        kind = (v.shape, v.storage.dtype) if type(v) is TensorRef else type(v)
+        if kind not in seen:
+            seen[kind] = _describe(v)
+    kinds = sorted(set(seen.values()))
     return ", ".join(kinds) if kinds else "nothing"
 
 
@@ -169,9 +175,10 @@ def _step_count(sd: Any, read_scalar: ReadScalar) -> StepCount:
     per_param = {k: v for k, v in state.items() if isinstance(v, dict) and not isinstance(k, str)}
     extra_state = {k: v for k, v in state.items() if isinstance(k, str)}
     live = {k: v for k, v in per_param.items() if v}
-    pkeys: set[str] = set()
+    every_key: set[Any] = set()
     for v in live.values():
-        pkeys.update(k for k in v if isinstance(k, str))
+        every_key.update(v)
+    pkeys: set[str] = {k for k in every_key if isinstance(k, str)}
     gkeys: set[str] = set()
     for g in groups:
         gkeys.update(k for k in g if isinstance(k, str))
