@@ -23,11 +23,11 @@ _EOCD64 = b"PK\x06\x06"
 _CENTRAL = b"PK\x01\x02"
 _LOCAL = b"PK\x03\x04"
 _MAX_COMMENT = 0xFFFF
-# central-directory record: flags, method, crc, compressed size, size, name/extra/comment lengths,
+# central-directory record: signature, flags, method, crc, compressed size, size, name/extra/comment lengths,
 # local header offset (version, times, disk, attributes skipped)
 _SMALL_ENTRY = 512  # entries read together with their local header (0-d step storages: 4-8 bytes)
 _HEADER_SLACK = 4 + 20 + 64  # torch's "FB" padding field (< 64 bytes + its 4-byte header), a zip64 extra
-_CENTRAL_RECORD = struct.Struct("<8xHH4xIIIHHH8xI")
+_CENTRAL_RECORD = struct.Struct("<4s4xHH4xIIIHHH8xI")  # with its signature
 
 
 class ZipEntry(Record, frozen=False):  # one per zip entry, thousands per optimizer: see objects.StorageRef
@@ -179,21 +179,23 @@ class ZipDirectory:
         records: list[tuple[int, int, int, int, int, int, int]] = []
         pos = 0
         for _ in range(n):
-            if pos + 46 > end or not cd.startswith(_CENTRAL, pos):
+            try:
+                (sig, flags, method, crc, csize, usize, nlen, xlen, clen, hoff) = unpack(cd, pos)
+            except struct.error:
+                sig = None
+            if sig != _CENTRAL:
                 raise UnreadableFile(path, f"zip central directory record {len(records)} is damaged")
-            (flags, method, crc, csize, usize, nlen, xlen, clen, hoff) = unpack(cd, pos)
             name_at = pos + 46
-            nxt = name_at + nlen + xlen + clen
+            name_end = name_at + nlen
+            nxt = name_end + xlen + clen
             if nxt > end:
                 raise UnreadableFile(path, "zip central directory is truncated")
             if hoff == 0xFFFFFFFF or csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
-                extra = cd[name_at + nlen: name_at + nlen + xlen]
-                usize, csize, hoff = _zip64_extra(extra, usize, csize, hoff, path)
-            raw = cd[name_at:name_at + nlen]
+                usize, csize, hoff = _zip64_extra(cd[name_end:name_end + xlen], usize, csize, hoff, path)
             if hoff + 30 + csize > cd_offset:
-                name = raw.decode("utf-8", "replace")
+                name = cd[name_at:name_end].decode("utf-8", "replace")
                 raise UnreadableFile(path, f"zip entry {name!r} extends past the central directory: truncated or corrupt")
-            raw_names.append(raw)
+            raw_names.append(cd[name_at:name_end])
             records.append((method, crc, csize, usize, hoff, cd_offset + pos, flags))
             pos = nxt
         try:
