@@ -66,7 +66,7 @@ def _tuple_arg(args: tuple, i: int) -> tuple:
     return v
 
 
-def _rebuild_tensor(args: tuple) -> TensorRef:
+def rebuild_tensor(args: tuple) -> TensorRef:
     """One per tensor in a state dict (thousands per optimizer): checks kept, calls kept few."""
     if len(args) < 4 or not isinstance(args[0], StorageRef) or not isinstance(args[1], int):
         raise BadArguments("tensor rebuild expects (storage, offset, size, stride, ...)")
@@ -165,8 +165,8 @@ _TORCH: list[AllowedGlobal] = [
     AllowedGlobal("__builtin__", "frozenset", _container(frozenset)),  # protocol <= 2 spelling
     AllowedGlobal("__builtin__", "bytes", _empty_bytes),  # protocol <= 2 pickles b"" as bytes()
     AllowedGlobal("_codecs", "encode", _codecs_encode),
-    AllowedGlobal("torch._utils", "_rebuild_tensor_v2", _rebuild_tensor),
-    AllowedGlobal("torch._utils", "_rebuild_tensor", _rebuild_tensor),
+    AllowedGlobal("torch._utils", "_rebuild_tensor_v2", rebuild_tensor),
+    AllowedGlobal("torch._utils", "_rebuild_tensor", rebuild_tensor),
     AllowedGlobal("torch._utils", "_rebuild_parameter", _rebuild_parameter),
     AllowedGlobal("torch", "Size", _size),
     AllowedGlobal("torch", "device", _device),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
-from ckptfix.formats.allowlist import HASHING_BUILDERS, AllowedGlobal, BadArguments, _rebuild_tensor, value_of
+from ckptfix.formats.allowlist import HASHING_BUILDERS, AllowedGlobal, BadArguments, rebuild_tensor, value_of
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import Opaque, Refused, TensorRef
 from ckptfix.formats.tensor_record import MAX_OPS as _RECORD_OPS
@@ -163,7 +163,7 @@ class _VM:
         # record that decoder declines, and everything that is not a tensor record
         rebuild = self.allow.get(("torch._utils", "_rebuild_tensor_v2"))
         records = None
-        if (self.whole_records and rebuild is not None and rebuild.call is _rebuild_tensor and persistent_load is not None
+        if (self.whole_records and rebuild is not None and rebuild.call is rebuild_tensor and persistent_load is not None
                 and type(data) is bytes):
             records = RecordDecoder(persistent_load)
 

@@ -8,7 +8,7 @@ indices, the storage key and the integers::
     BINGET <'cpu'> numel TUPLE PUT BINPERSID offset <size tuple> <stride tuple> NEWFALSE
     BINGET <OrderedDict> EMPTY_TUPLE REDUCE PUT TUPLE PUT REDUCE PUT
 
-One compiled regular expression recognises that layout. ``decode_record`` then builds exactly what
+One compiled regular expression recognises that layout. ``RecordDecoder.decode`` then builds exactly what
 interpreting those opcodes builds — the same persistent-id tuple, the same builder calls, the same
 memo stores in the same order — and returns None whenever anything differs from the common case
 (another layout, an index stored and read inside the record, a builder that refuses its arguments),
@@ -49,10 +49,7 @@ MAX_OPS = _FIXED_OPS + 2 * (16 + 2 + 1)
 
 
 _u32 = struct.Struct("<xI").unpack  # LONG_BINPUT's operand, from the opcode's 5 bytes
-
-
-def _index(g: bytes) -> int:
-    return g[1] if len(g) == 2 else _u32(g)[0]
+_WIDTH = {0x4B: 1, 0x4D: 2, 0x4A: 4}  # operand bytes of BININT1 / BININT2 / BININT
 
 
 def _int(g: bytes) -> int:
@@ -80,8 +77,6 @@ def _parse_tuple(seg: bytes) -> tuple[tuple[int, ...], int] | None:
         return None  # e.g. two ints then TUPLE3: the interpreter reports the stack it finds
     return tuple(vals), len(vals) + (2 if marked else 1)
 
-
-_WIDTH = {0x4B: 1, 0x4D: 2, 0x4A: 4}
 
 
 def _parse_view(shape_seg: bytes, stride_seg: bytes) -> tuple[tuple[int, ...], tuple[int, ...], int | None, int] | None:
