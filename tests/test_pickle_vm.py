@@ -177,3 +177,15 @@ def test_structure_size_limit_counts_flat_and_nested_containers():
     for data in (flat, nested):
         assert run_pickle(data, TORCH_STATE, limits=Limits(max_objects=60)).error is None
         assert "expands" in _limit(data, Limits(max_objects=40))
+
+
+def test_every_allowlisted_torch_global_exists_in_torch():
+    """The allowlist names real objects: a misspelt entry would refuse real files (or admit a name torch lacks)."""
+    import importlib
+
+    from ckptfix.formats.allowlist import DEEPSPEED_STATE, RNG_STATE
+
+    names = {k for table in (TORCH_STATE, RNG_STATE, DEEPSPEED_STATE) for k in table if k[0].split(".")[0] in ("torch", "collections", "_codecs")}
+    assert ("torch._utils", "_rebuild_tensor") in names and ("torch._utils", "_rebuild_tensor_v2") in names
+    missing = [f"{m}.{n}" for m, n in sorted(names) if not hasattr(importlib.import_module(m), n)]
+    assert not missing, missing
