@@ -47,3 +47,11 @@ class ResourceLimit(UnreadableFile):
 
 class UsageError(CkptfixError):
     """Bad command-line input: exit 2."""
+
+
+class RepairFailed(CkptfixError):
+    """A repair step failed; what was written is undone (``ApplyResult.restored`` says whether it was)."""
+
+
+class LockHeld(CkptfixError):
+    """Another repair holds the checkpoint's lock, or a killed one left it."""

@@ -19,11 +19,12 @@ from ckptfix.analysis.report import Options
 from ckptfix.analysis.trainer_checks import logs_post_step_lr, trainer_findings
 from ckptfix.errors import UnsafePickle
 from ckptfix.formats.allowlist import DEEPSPEED_STATE, TORCH_STATE
+from ckptfix.formats.dcp import decode_metadata
+from ckptfix.formats.source import LOCAL
 from ckptfix.formats.torchfile import open_torch_file
 from ckptfix.model.checkpoint import SchedulerFile
 from ckptfix.model.discover import discover
-from ckptfix.model.layouts import detect_layout, layout_name
-from ckptfix.model.layouts.fsdp import decode_metadata
+from ckptfix.model.layouts import layout_of
 from ckptfix.model.layouts.hf_trainer import count_processes, last_logged_lr
 from ckptfix.model.load import load_checkpoint
 from ckptfix.records import replace
@@ -59,14 +60,14 @@ def no_torch_import():
     (ROOT / "fixtures" / "lambdalr" / "checkpoint-30", "accelerate"),
 ])
 def test_detect_layout(folder: Path, name: str) -> None:
-    assert layout_name(folder) == name
+    assert layout_of(folder).name == name
     assert load_checkpoint(folder).layout == name
 
 
 def test_existing_accelerate_fixtures_keep_their_layout() -> None:
     for ck in sorted((ROOT / "fixtures").glob("*/checkpoint-*")):
         if ck.is_dir():
-            assert detect_layout(ck) is None, ck
+            assert layout_of(ck).name == "accelerate", ck
 
 
 def test_discover_hf_output_folder() -> None:
@@ -244,7 +245,8 @@ def test_fsdp_reads_metadata_and_step() -> None:
 
 
 def test_fsdp_metadata_records() -> None:
-    meta = decode_metadata(FSDP / "optimizer_0" / ".metadata")
+    with LOCAL.open(FSDP / "optimizer_0" / ".metadata") as src:
+        meta = decode_metadata(src)
     sdm = meta.get("state_dict_metadata")
     step = sdm["optimizer.state.0.weight.step"]
     assert step.kind.endswith("TensorStorageMetadata") and step.get("size") == ()

@@ -21,9 +21,10 @@ from ckptfix.analysis.checks import analyse  # noqa: E402
 from ckptfix.analysis.report import Options  # noqa: E402
 from ckptfix.formats.torchfile import open_torch_file  # noqa: E402
 from ckptfix.model.load import load_checkpoint  # noqa: E402
+from ckptfix.repair.actions.interface import same  # noqa: E402
+from ckptfix.repair.actions.optimizer_lr import NotPatchable, patch_file, plan_patch, restore  # noqa: E402
 from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
-from ckptfix.repair.optimizer_lr import NotPatchable, patch_file, plan_patch, restore  # noqa: E402
-from ckptfix.repair.plan import plan_repair, same  # noqa: E402
+from ckptfix.repair.plan import plan_repair  # noqa: E402
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -37,7 +37,7 @@ def test_fixture_step_count(name: str):
             reads.append(t)
             return tf.read_scalar(t)
 
-        sc = optimizer_step_count(tf.obj, read)
+        sc = optimizer_step_count(tf.obj, lambda refs: [read(t) for t in refs])
     want = e["expect"]
     assert (sc.value, sc.family, sc.schedule_free) == (want["value"], want["family"], want["schedule_free"]), sc
     if want["value"] is None:
@@ -68,14 +68,14 @@ def test_partial_grads_fixture_really_disagrees():
     e = EXPECTED["adamw-partial-grads-torch"]
     assert not e["handbuilt"] and sorted(set(e["raw_counter"])) == [3.0, 5.0]
     with open_torch_file(FIXTURES / e["file"]) as tf:
-        sc = optimizer_step_count(tf.obj, tf.read_scalar)
+        sc = optimizer_step_count(tf.obj, tf.read_scalars)
     assert sc.value is None and "2 at 5" in sc.note and "2 at 3" in sc.note
 
 
 def test_step0_says_no_step_taken():
     with open_torch_file(FIXTURES / "adamw-step0-torch.bin") as tf:
         assert tf.obj["state"] == {}
-        sc = optimizer_step_count(tf.obj, tf.read_scalar)
+        sc = optimizer_step_count(tf.obj, tf.read_scalars)
     assert sc.value == 0 and "no optimizer step taken" in sc.note
 
 
@@ -83,7 +83,7 @@ def test_reads_only_small_part_of_file():
     path = FIXTURES / "adamw-torch.bin"
     with open_torch_file(path) as tf:
         before = tf.bytes_read
-        sc = optimizer_step_count(tf.obj, tf.read_scalar)
+        sc = optimizer_step_count(tf.obj, tf.read_scalars)
         assert sc.value == 7
         assert tf.bytes_read - before < 1024  # four 4-byte storages plus their zip headers
 
@@ -114,7 +114,8 @@ def adamw(steps: list[object]) -> dict:
 
 
 def count(sd, values=None) -> StepCount:
-    return optimizer_step_count(sd, reader(values or {}))
+    read = reader(values or {})
+    return optimizer_step_count(sd, lambda refs: [read(t) for t in refs])
 
 
 @pytest.mark.parametrize("sd", [None, 3, "x", [], {}, {"state": {}}, {"param_groups": []}, {"state": [], "param_groups": []},
@@ -179,14 +180,14 @@ def test_read_error_becomes_note_but_unreadable_file_propagates():
     def bad(t):
         raise ValueError("cannot decode")
 
-    sc = optimizer_step_count(adamw([ref(key="a")]), bad)
+    sc = optimizer_step_count(adamw([ref(key="a")]), lambda refs: [bad(t) for t in refs])
     assert sc.value is None and "cannot decode" in sc.note
 
     def broken(t):
         raise UnreadableFile("x.bin", "truncated")
 
     with pytest.raises(UnreadableFile):
-        optimizer_step_count(adamw([ref(key="a")]), broken)
+        optimizer_step_count(adamw([ref(key="a")]), lambda refs: [broken(t) for t in refs])
 
 
 def test_empty_state_unknown_family_is_not_zero():

@@ -16,8 +16,9 @@ from ckptfix.analysis.checks import analyse  # noqa: E402
 from ckptfix.analysis.report import Options  # noqa: E402
 from ckptfix.formats.torchfile import open_torch_file  # noqa: E402
 from ckptfix.model.load import load_checkpoint  # noqa: E402
+from ckptfix.repair.actions.interface import same  # noqa: E402
 from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
-from ckptfix.repair.plan import plan_repair, same  # noqa: E402
+from ckptfix.repair.plan import plan_repair  # noqa: E402
 from ckptfix.repair.run import repair_path  # noqa: E402
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
@@ -137,7 +138,7 @@ def test_killed_at_each_stage_leaves_original_or_complete_new_file(tmp_path, sta
     ck = copy(tmp_path, "sine-v2")
     original = (ck / "scheduler.bin").read_bytes()
     p = make_plan(ck)
-    target = p.files[0].target
+    target = p.actions[0].target
 
     def kill(s: str, path: Path) -> None:
         if s == stage:

@@ -12,13 +12,8 @@ from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.report import Options
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile, TrainingState
 from ckptfix.model.load import load_checkpoint
-from ckptfix.repair.plan import (
-    ABSENT,
-    DROPPED_KEYS,
-    OWNED_KEYS,
-    plan_repair,
-    sine_template,
-)
+from ckptfix.repair.actions.interface import ABSENT
+from ckptfix.repair.plan import DROPPED_KEYS, OWNED_KEYS, plan_repair, sine_template
 from ckptfix.schedulers.formulas import sine_lr, sine_position, truncate_lr
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
@@ -54,9 +49,9 @@ def test_v2_drops_total_steps_and_keeps_step_count():
     assert ch["total_steps"] == (30, ABSENT)
     assert ch["T_cur"] == (-1, 0)
     assert "_step_count" not in ch  # kept as stored (0)
-    target = p.files[0].target
+    target = p.actions[0].target
     assert "total_steps" not in target and target["_step_count"] == 0
-    original = p.files[0].original
+    original = p.actions[0].original
     for key in set(original) - set(OWNED_KEYS) - set(DROPPED_KEYS):
         assert type(target[key]) is type(original[key]) and target[key] == original[key]
 
@@ -95,12 +90,12 @@ def test_missing_scheduler_needs_warmup_then_creates_the_sine_key_set():
     assert p.action == "refuse" and "--lr-warmup-steps" in p.refusals[0].reason and p.refusals[0].exit_code == 1
     p = plan("missing-scheduler", Options(lr_warmup_steps=10, lr_end=1e-6))
     assert p.action == "create"
-    target = p.files[0].target
+    target = p.actions[0].target
     assert list(target) == list(sine_template(1))
     assert target["T_0"] == 10 and target["last_epoch"] == 30 and target["_step_count"] == 31
     assert target["base_lrs"] == [1e-4] and target["_last_lr"] == [1e-4] and target["eta_min"] == 1e-6
     p = plan("missing-scheduler", Options(lr_warmup_steps=10))
-    assert p.files[0].target["eta_min"] == 0.0 and any("--lr-end" in n for n in p.notes)
+    assert p.actions[0].target["eta_min"] == 0.0 and any("--lr-end" in n for n in p.notes)
 
 
 @pytest.mark.parametrize("name", ["hostile", "truncated"])
@@ -108,7 +103,7 @@ def test_unreadable_is_refused_with_3_unless_recreate(name):
     p = plan(name)
     assert p.action == "refuse" and max(r.exit_code for r in p.refusals) == 3 and not p.to_write
     p = plan(name, Options(lr_warmup_steps=10, lr_end=1e-6), recreate=True)
-    assert p.action == "create" and p.files[0].replaces_unreadable
+    assert p.action == "create" and p.actions[0].replaces_unreadable
     assert plan(name, recreate=True).refusals[0].exit_code == 3  # --recreate without W
 
 
@@ -151,7 +146,7 @@ def test_target_is_the_reference_sine_and_keeps_other_keys(t0, t_mult, g, n, bas
         assert not report.findings or all(f.severity == "info" for f in report.findings)
         return
     assert p.action == "rewrite", (p.refusals, report.findings)
-    target = p.files[0].target
+    target = p.actions[0].target
     for k, v in want.items():
         assert target[k] == v and type(target[k]) is type(v), k
     assert target["_step_count"] == 7

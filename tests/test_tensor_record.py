@@ -22,7 +22,7 @@ from ckptfix.errors import UnreadableFile
 from ckptfix.formats import tensor_record
 from ckptfix.formats.allowlist import DEEPSPEED_STATE, RNG_STATE, TORCH_STATE
 from ckptfix.formats.pickle_vm import run_pickle
-from ckptfix.formats.torchfile import _storage_from_pid
+from ckptfix.formats.torchfile import storage_from_pid
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CORPUS_REAL = Path(__file__).resolve().parent / "corpus" / "cases" / "real"
@@ -32,7 +32,7 @@ FUZZ = settings(max_examples=int(_ENV) if _ENV else 300, deadline=None, derandom
 
 
 def _pl(pid):
-    return _storage_from_pid(Path("x"), pid, None, "")
+    return storage_from_pid(Path("x"), pid, None, "")
 
 
 def _data_pkl(raw: bytes) -> bytes:

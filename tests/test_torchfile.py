@@ -237,7 +237,7 @@ def test_no_file_descriptor_left_open(tmp_path: Path) -> None:
 def test_zip64_extra_shortcut_reads_what_the_general_parser_reads(fields, sizes) -> None:
     """Past 4 GB torch escapes only the local-header offset: the one-struct shortcut for that case
     must agree with the general reading of the extra field, or defer to it (errors included)."""
-    from ckptfix.formats.zipdir import _zip64_extra, _zip64_fields
+    from ckptfix.formats.zipdir import zip64_extra, zip64_fields
 
     extra = b"".join(struct.pack("<HH", tag, len(body)) + body for tag, body in fields)
     usize, csize = sizes
@@ -248,11 +248,11 @@ def test_zip64_extra_shortcut_reads_what_the_general_parser_reads(fields, sizes)
         except UnreadableFile as exc:
             return str(exc)
 
-    assert outcome(_zip64_extra) == outcome(_zip64_fields)
+    assert outcome(zip64_extra) == outcome(zip64_fields)
 
 
 def test_zip64_extra_offset_only() -> None:
-    from ckptfix.formats.zipdir import _zip64_extra
+    from ckptfix.formats.zipdir import zip64_extra
 
     extra = struct.pack("<HHQ", 1, 8, 5 * 2**32 + 7)
-    assert _zip64_extra(extra, 4, 4, 0xFFFFFFFF, Path("x")) == (4, 4, 5 * 2**32 + 7)
+    assert zip64_extra(extra, 4, 4, 0xFFFFFFFF, Path("x")) == (4, 4, 5 * 2**32 + 7)

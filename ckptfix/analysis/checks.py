@@ -5,21 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ckptfix.analysis.findings import Finding, make_finding
-from ckptfix.analysis.report import (
-    CheckpointReport,
-    Options,
-    Reference,
-    SchedulerReport,
-    StepInfo,
-)
+from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport, StepInfo
 from ckptfix.analysis.trainer_checks import trainer_findings
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
 from ckptfix.schedulers.detect import detect_profile
-from ckptfix.schedulers.formulas import lr_matches, sine_lr, sine_position, truncate_lr
-from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE
+from ckptfix.schedulers.formulas import lr_matches
+from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE, SINE_FAMILY
+from ckptfix.schedulers.reference import SineState, sine_state
 
-SINE_FAMILY = (SINE, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2)
+__all__ = ["analyse", "processes_of", "reference_state", "steps_of"]
 
 
 def steps_of(ck: Checkpoint, opts: Options) -> StepInfo:
@@ -48,21 +43,20 @@ def processes_of(ck: Checkpoint, opts: Options) -> tuple[int, str]:
     return 1, "assumed (no random_states_*.pkl)"
 
 
-def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> Reference | None:
+def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> SineState | None:
     """The fixed sine's T_cur/T_i/_last_lr at ``last_epoch``, with flag overrides applied."""
     t0 = as_int(state.get("T_0"))
     t_mult = opts.t_mult if opts.t_mult is not None else as_int(state.get("T_mult", 1))
     if t0 is None or t0 < 1 or t_mult is None or t_mult < 1 or last_epoch < 0:
         return None
-    t_cur, t_i = sine_position(last_epoch, t0, t_mult)
     eta_min = opts.lr_end if opts.lr_end is not None else as_real(state.get("eta_min"))
     bases = state.get("base_lrs")
-    lrs = None
-    if eta_min is not None and isinstance(bases, (list, tuple)) and bases:
+    vals = None
+    if isinstance(bases, (list, tuple)) and bases:
         vals = [opts.learning_rate if opts.learning_rate is not None else as_real(b) for b in bases]
-        if all(v is not None for v in vals):
-            lrs = [truncate_lr(sine_lr(v, eta_min, t_cur, t_i)) for v in vals]  # type: ignore[arg-type]
-    return Reference(last_epoch, t_cur, t_i, lrs)
+        if any(v is None for v in vals):
+            vals = None
+    return sine_state(last_epoch, t0, t_mult, eta_min, vals)  # type: ignore[arg-type]
 
 
 def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
@@ -193,17 +187,16 @@ def _bad_values(state: dict[str, Any], f: Any) -> list[Finding]:
 def _check_sine_internals(state: dict[str, Any], le: int, f: Any, findings: list[Finding]) -> None:
     t0 = as_int(state["T_0"])
     t_mult = as_int(state.get("T_mult", 1)) or 1
-    t_cur, t_i = sine_position(le, t0, t_mult)  # type: ignore[arg-type]
+    ref = sine_state(le, t0, t_mult, as_real(state["eta_min"]), [as_real(b) for b in state["base_lrs"]])  # type: ignore[arg-type, misc]
+    t_cur, t_i, expected = ref.T_cur, ref.T_i, ref.last_lr
     if as_int(state.get("T_cur")) != t_cur:
         findings.append(make_finding("CKF020", f, "T_cur", state.get("T_cur"), t_cur,
                                  f"T_cur is {state.get('T_cur')!r}; at last_epoch {le} (T_0={t0}, T_mult={t_mult}) it is {t_cur}"))
     if as_int(state.get("T_i")) != t_i:
         findings.append(make_finding("CKF021", f, "T_i", state.get("T_i"), t_i,
                                  f"T_i is {state.get('T_i')!r}; at last_epoch {le} the cycle length is {t_i}"))
-    eta = as_real(state["eta_min"])
-    expected = [truncate_lr(sine_lr(as_real(b), eta, t_cur, t_i)) for b in state["base_lrs"]]  # type: ignore[arg-type]
     stored = state.get("_last_lr")
-    if not isinstance(stored, (list, tuple)) or len(stored) != len(expected) or not all(
+    if expected is None or not isinstance(stored, (list, tuple)) or len(stored) != len(expected) or not all(
         as_real(s) is not None and lr_matches(s, e) for s, e in zip(stored, expected)
     ):
         findings.append(make_finding("CKF022", f, "_last_lr", stored, expected,

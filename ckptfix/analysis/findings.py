@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from ckptfix.records import Record
 
-# Severity decides the exit code: "fatal" -> 3, "error" -> 1 (warnings too with --strict), else 0.
-SEVERITIES = ("fatal", "error", "warning", "info")
+#: How much a finding matters; it decides the exit code (``exit_code``).
+Severity = Literal["fatal", "error", "warning", "info"]
 
 
 class Rule(Record):
@@ -15,7 +16,7 @@ class Rule(Record):
 
     code: str
     name: str
-    severity: str
+    severity: Severity
     summary: str
     explanation: str
     fix: str
@@ -25,7 +26,7 @@ class Finding(Record):
     """One inconsistency found in one checkpoint: which file and key, what was found and expected."""
 
     code: str
-    severity: str
+    severity: Severity
     file: str | None
     key: str | None
     found: Any
@@ -48,6 +49,18 @@ class Finding(Record):
             "message": self.message,
             "fix": self.rule.fix,
         }
+
+
+def exit_code(findings: Iterable[Finding], strict: bool = False, waived: frozenset[str] = frozenset()) -> int:
+    """The exit code findings give (the CI gate's contract): 3 if any is fatal (unreadable or hostile),
+    1 if any is an error (a warning too with ``strict``), else 0. ``waived``: codes the user has settled
+    (a step disagreement settled by ``--step``)."""
+    sev = {f.severity for f in findings if f.code not in waived}
+    if "fatal" in sev:
+        return 3
+    if "error" in sev or (strict and "warning" in sev):
+        return 1
+    return 0
 
 
 def make_finding(code: str, file: object, key: str | None, found: Any, expected: Any, message: str,

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from ckptfix.analysis.findings import Finding
+from typing import Literal
+
+from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
 from ckptfix.records import Record
 from ckptfix.schedulers.detect import ProfileMatch
+from ckptfix.schedulers.reference import SineState
+
+__all__ = ["CheckpointReport", "Options", "SchedulerReport", "StepInfo", "Verdict"]
+
+#: What ``inspect`` says of one checkpoint, from its exit code.
+Verdict = Literal["consistent", "findings", "unreadable"]
 
 
 class Options(Record):
@@ -32,22 +40,13 @@ class StepInfo(Record):
     agree: bool
 
 
-class Reference(Record):
-    """The fixed sine's state at the checkpoint's step (what a repair writes)."""
-
-    last_epoch: int
-    T_cur: int
-    T_i: int
-    last_lr: list[float] | None
-
-
 class SchedulerReport(Record):
     """One scheduler file: the profile that wrote it, and the fixed formula's state at this step."""
 
     file: SchedulerFile
     match: ProfileMatch | None
     expected_last_epoch: int | None
-    reference: Reference | None
+    reference: SineState | None  # the fixed sine at the checkpoint's N x step (what a repair writes)
 
     @property
     def profile(self) -> str | None:
@@ -68,13 +67,8 @@ class CheckpointReport(Record):
 
     @property
     def exit_code(self) -> int:
-        sev = {f.severity for f in self.findings}
-        if "fatal" in sev:
-            return 3
-        if "error" in sev or (self.strict and "warning" in sev):
-            return 1
-        return 0
+        return exit_code(self.findings, self.strict)
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         return {3: "unreadable", 1: "findings", 0: "consistent"}[self.exit_code]

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from ckptfix.errors import ResourceLimit, UnreadableFile
+from ckptfix.errors import UnreadableFile
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.formats.source import LOCAL, Store
+
+__all__ = ["parse_json", "read_json"]
 
 
-def read_json(path: Path, limits: Limits = DEFAULT_LIMITS) -> Any:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(limits.max_json_bytes + 1)
-    except PermissionError:
-        raise UnreadableFile(path, "permission denied") from None
-    except OSError as exc:
-        raise UnreadableFile(path, f"cannot read: {exc.strerror or exc}") from None
-    if len(data) > limits.max_json_bytes:
-        raise ResourceLimit(path, f"JSON file larger than {limits.max_json_bytes:,} bytes")
+def read_json(path: Any, limits: Limits = DEFAULT_LIMITS, *, store: Store = LOCAL, root: Any = None) -> Any:
+    """Read and parse a JSON file through the store's guarded open."""
+    data = store.read(path, limits.max_json_bytes, "JSON file", root=root)
+    return parse_json(path, data)
+
+
+def parse_json(path: Any, data: bytes) -> Any:
+    """Parse JSON bytes; ``UnreadableFile`` naming ``path`` for anything that is not valid JSON."""
     if not data.strip():
         raise UnreadableFile(path, "empty file, expected JSON")
     try:

@@ -24,7 +24,10 @@ class Limits(Record):
     max_long_bytes: int = 1024  # LONG1/LONG4/LONG literal size
     max_json_bytes: int = 16 * 1024 * 1024  # trainer JSON files
     max_safetensors_header: int = 100 * 1024 * 1024  # the safetensors crate's own limit
-    max_scalar_entry_bytes: int = 1024 * 1024  # a storage read for a scalar value
+    max_scalar_entry_bytes: int = 1024 * 1024  # a storage read whole for a scalar value
+    # storage bytes read for scalar values, per file: step counters are 4-8 bytes each (2,000 of them
+    # in a big LoRA: 16 KB), so this only stops crafted files whose every counter is a big storage
+    max_storage_bytes_read: int = 64 * 1024 * 1024
     # opcodes executed for one pickle: bounds decode time (~0.4-0.6 us each, so ~1 s) and memory
     # (~150 MB) whatever max_pickle_bytes allows; an AdamW state uses ~90 opcodes per parameter,
     # so this admits ~20,000 parameter tensors.

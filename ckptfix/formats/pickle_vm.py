@@ -21,11 +21,10 @@ from ckptfix.formats.objects import Opaque, Refused, TensorRef
 from ckptfix.formats.tensor_record import MAX_OPS as _RECORD_OPS
 from ckptfix.formats.tensor_record import RecordDecoder
 
-_MARK = object()
+__all__ = ["Decoder", "LimitHit", "Malformed", "PickleResult", "decode_pickle", "run_pickle"]
 
-
-class _Malformed(Exception):
-    pass
+class Malformed(Exception):
+    """The stream is not a well-formed pickle (raised inside the decoder, reported as an error)."""
 
 
 class PickleResult:
@@ -45,18 +44,21 @@ def run_pickle(
     limits: Limits = DEFAULT_LIMITS,
     start: int = 0,
     whole_records: bool = True,
+    decoder: type[Decoder] | None = None,
 ) -> PickleResult:
     """Interpret one pickle starting at ``start``. Never raises for bad input: see ``error``.
 
     ``whole_records=False`` interprets torch's tensor records opcode by opcode too (the reference
-    ``tensor_record.py`` is tested against); the result is the same either way.
+    ``tensor_record.py`` is tested against); the result is the same either way. ``decoder``: a
+    ``Decoder`` subclass (its ``build`` hook keeps some objects' state, ``formats/dcp.py``), run with
+    the same limits, checks and error contract.
     """
-    vm = _VM(data, allow, persistent_load, limits, whole_records)
+    vm = (decoder or Decoder)(data, allow, persistent_load, limits, whole_records)
     try:
         value = vm.run(start)
         _check_shape(value, limits)
         return PickleResult(value, vm.refused, None, vm.pos)
-    except (_Malformed, BadArguments) as exc:
+    except (Malformed, BadArguments) as exc:
         return PickleResult(None, vm.refused, f"{exc} (at byte {vm.op_at})", vm.pos)
     except (IndexError, struct.error):
         return PickleResult(None, vm.refused, f"pickle ends early (at byte {vm.op_at})", vm.pos)
@@ -64,7 +66,7 @@ def run_pickle(
         return PickleResult(None, vm.refused, f"malformed pickle: {type(exc).__name__}: {exc} (at byte {vm.op_at})", vm.pos)
     except RecursionError:
         return PickleResult(None, vm.refused, "structure nested too deeply", vm.pos)
-    except _LimitHit as exc:
+    except LimitHit as exc:
         return PickleResult(None, vm.refused, f"limit: {exc}", vm.pos)
 
 
@@ -76,9 +78,10 @@ def decode_pickle(
     limits: Limits = DEFAULT_LIMITS,
     start: int = 0,
     what: str = "pickle",
+    decoder: type[Decoder] | None = None,
 ) -> PickleResult:
     """Decode or raise a typed error naming ``path``."""
-    res = run_pickle(data, allow, persistent_load, limits, start)
+    res = run_pickle(data, allow, persistent_load, limits, start, decoder=decoder)
     if res.refused:
         refused = [(r.module, r.name, r.offset) for r in res.refused]
         extra = f"; the stream is also malformed: {res.error}" if res.error else ""
@@ -93,11 +96,13 @@ def decode_pickle(
     return res
 
 
-class _LimitHit(Exception):
-    pass
+class LimitHit(Exception):
+    """A resource limit was reached (reported as ``ResourceLimit``)."""
 
 
-class _VM:
+class Decoder:
+    """The restricted pickle machine: one decode of one pickle (``run_pickle`` drives it)."""
+
     def __init__(self, data, allow, persistent_load, limits: Limits, whole_records: bool = True):
         self.whole_records = whole_records
         self.data = memoryview(data) if not isinstance(data, memoryview) else data
@@ -121,7 +126,7 @@ class _VM:
     def take(self, n: int) -> memoryview:
         p = self.pos
         if n < 0 or p + n > len(self.data):
-            raise _Malformed(f"a literal declares {n:,} bytes but only {len(self.data) - p:,} remain")
+            raise Malformed(f"a literal declares {n:,} bytes but only {len(self.data) - p:,} remain")
         self.pos = p + n
         return self.data[p:p + n]
 
@@ -131,7 +136,7 @@ class _VM:
             self._buf = bytes(self.data)
         end = self._buf.find(b"\n", p, p + 65536)
         if end < 0:
-            raise _Malformed("unterminated text line")
+            raise Malformed("unterminated text line")
         self.pos = end + 1
         return self._buf[p:end]
 
@@ -170,7 +175,7 @@ class _VM:
         def pop_mark() -> list[Any]:
             nonlocal stack
             if not metastack:
-                raise _Malformed("MARK expected")
+                raise Malformed("MARK expected")
             items = stack
             stack = metastack.pop()
             return items
@@ -201,7 +206,7 @@ class _VM:
                     try:
                         v = memo[k]
                     except KeyError:
-                        raise _Malformed(f"memo key {k} was never stored") from None
+                        raise Malformed(f"memo key {k} was never stored") from None
                     if v is rebuild and records is not None and not refused and budget > _RECORD_OPS and (
                             len(metastack) < max_mark_depth - 1):
                         got = records.decode(data, op_at, memo)
@@ -216,7 +221,7 @@ class _VM:
                     p += 1
                 elif op == 0x28:  # MARK
                     if len(metastack) >= max_mark_depth:
-                        raise _LimitHit(f"more than {max_mark_depth:,} open MARKs")
+                        raise LimitHit(f"more than {max_mark_depth:,} open MARKs")
                     metastack.append(stack)
                     stack = []
                 elif op == 0x7D:  # EMPTY_DICT
@@ -226,7 +231,7 @@ class _VM:
                     self._setitems(stack[-1], items)
                 elif op == 0x74:  # TUPLE
                     if not metastack:
-                        raise _Malformed("MARK expected")
+                        raise Malformed("MARK expected")
                     t = tuple(stack)
                     stack = metastack.pop()
                     stack.append(t)
@@ -244,7 +249,7 @@ class _VM:
                     ln = unpack_from("<I", data, p)[0]
                     p += 4
                     if p + ln > n:
-                        raise _Malformed(f"a literal declares {ln:,} bytes but only {n - p:,} remain")
+                        raise Malformed(f"a literal declares {ln:,} bytes but only {n - p:,} remain")
                     stack.append(str(data[p:p + ln], "utf-8", "surrogatepass"))
                     p += ln
                 elif op == 0x89:  # NEWFALSE
@@ -257,7 +262,7 @@ class _VM:
                         try:
                             stack.append(persistent_load(pid))
                         except UnreadableFile as exc:  # run_pickle never raises; see _persistent
-                            raise _Malformed(exc.problem) from None
+                            raise Malformed(exc.problem) from None
                 elif op == 0x85:  # TUPLE1
                     stack[-1] = (stack[-1],)
                 elif op == 0x4D:  # BININT2
@@ -274,7 +279,7 @@ class _VM:
                     ln = data[p]
                     p += 1
                     if p + ln > n:
-                        raise _Malformed(f"a literal declares {ln:,} bytes but only {n - p:,} remain")
+                        raise Malformed(f"a literal declares {ln:,} bytes but only {n - p:,} remain")
                     stack.append(int.from_bytes(data[p:p + ln], "little", signed=True))
                     p += ln
                 elif op == 0x47:  # BINFLOAT
@@ -306,7 +311,7 @@ class _VM:
                         items = pop_mark()
                         target = stack[-1]
                         if not isinstance(target, set):
-                            raise _Malformed("ADDITEMS on a non-set")
+                            raise Malformed("ADDITEMS on a non-set")
                         self._charge_hashes(target, items)
                         target.update(items)
                     elif op == 0x91:  # FROZENSET
@@ -328,7 +333,7 @@ class _VM:
                     elif op == 0x8B:  # LONG4
                         ln = self.unpack("<i", 4)
                         if ln > limits.max_long_bytes:
-                            raise _LimitHit(f"integer literal of {ln:,} bytes (limit {limits.max_long_bytes:,})")
+                            raise LimitHit(f"integer literal of {ln:,} bytes (limit {limits.max_long_bytes:,})")
                         stack.append(int.from_bytes(self.take(ln), "little", signed=True))
                     elif op == 0x8C:  # SHORT_BINUNICODE
                         ln = self.u8()
@@ -369,7 +374,7 @@ class _VM:
                     elif op == 0x80:  # PROTO
                         proto = self.u8()
                         if proto > 5:
-                            raise _Malformed(f"unsupported pickle protocol {proto}")
+                            raise Malformed(f"unsupported pickle protocol {proto}")
                     elif op == 0x95:  # FRAME
                         self.unpack("<Q", 8)
                     elif op == 0x63:  # GLOBAL
@@ -380,7 +385,7 @@ class _VM:
                         name = stack.pop()
                         module = stack.pop()
                         if not isinstance(module, str) or not isinstance(name, str):
-                            raise _Malformed("STACK_GLOBAL needs two strings")
+                            raise Malformed("STACK_GLOBAL needs two strings")
                         stack.append(self._global(module, name))
                     elif op in (0x82, 0x83, 0x84):  # EXT1/2/4: the copyreg extension registry
                         code = self.u8() if op == 0x82 else self.unpack("<H", 2) if op == 0x83 else self.unpack("<i", 4)
@@ -398,7 +403,7 @@ class _VM:
                     elif op == 0x6F:  # OBJ
                         items = pop_mark()
                         if not items:
-                            raise _Malformed("OBJ without a class")
+                            raise Malformed("OBJ without a class")
                         stack.append(self._call(items[0], tuple(items[1:])))
                     elif op == 0x69:  # INST
                         module = self.line().decode("utf-8")
@@ -408,7 +413,7 @@ class _VM:
                         stack.append(self._call(cls, tuple(items)))
                     elif op == 0x62:  # BUILD
                         state = stack.pop()
-                        self._build(stack[-1], state)
+                        self.build(stack[-1], state)
                     elif op == 0x50:  # PERSID
                         stack.append(self._persistent(self.line().decode("ascii")))
                     elif op == 0x49:  # INT
@@ -422,27 +427,27 @@ class _VM:
                     elif op == 0x53:  # STRING
                         s = self.line()
                         if len(s) < 2 or s[0] != s[-1] or s[0] not in b"'\"":
-                            raise _Malformed("STRING literal not quoted")
+                            raise Malformed("STRING literal not quoted")
                         stack.append(codecs.escape_decode(s[1:-1])[0].decode("latin1"))
                     elif op == 0x56:  # UNICODE
                         stack.append(self.line().decode("raw-unicode-escape"))
                     elif op in (0x97, 0x98):  # NEXT_BUFFER / READONLY_BUFFER: out-of-band buffers
-                        raise _Malformed("out-of-band pickle buffers are not used by torch")
+                        raise Malformed("out-of-band pickle buffers are not used by torch")
                     elif op == 0x2E:  # STOP
                         if metastack:
-                            raise _Malformed("STOP with an open MARK")
+                            raise Malformed("STOP with an open MARK")
                         if len(stack) != 1:
-                            raise _Malformed(f"STOP with {len(stack)} values on the stack")
+                            raise Malformed(f"STOP with {len(stack)} values on the stack")
                         return stack[0]
                     else:
-                        raise _Malformed(f"unknown opcode 0x{op:02x}")
+                        raise Malformed(f"unknown opcode 0x{op:02x}")
                     p = self.pos
-            raise _LimitHit(f"more than {limits.max_pickle_ops:,} pickle opcodes")
+            raise LimitHit(f"more than {limits.max_pickle_ops:,} pickle opcodes")
         except IndexError:
             self.op_at = op_at
             self.pos = max(self.pos, p)
             if op_at >= n:
-                raise _Malformed("pickle ends without STOP") from None
+                raise Malformed("pickle ends without STOP") from None
             raise
         except BaseException:
             # errors report where the opcode started and how far the stream was read
@@ -453,14 +458,14 @@ class _VM:
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
     def _short():
-        raise _Malformed("stack underflow")
+        raise Malformed("stack underflow")
 
     @staticmethod
     def _memo_get(memo: dict, key: int) -> Any:
         try:
             return memo[key]
         except KeyError:
-            raise _Malformed(f"memo key {key} was never stored") from None
+            raise Malformed(f"memo key {key} was never stored") from None
 
     def _int_line(self) -> int:
         return self._parse_int(self.line())
@@ -469,7 +474,7 @@ class _VM:
     def _memo_key(key: int) -> int:
         # huge text memo keys could collide in the memo dict (hash(k) == hash(k + 2**61 - 1))
         if not 0 <= key < 1 << 32:
-            raise _Malformed(f"memo key {key} out of range")
+            raise Malformed(f"memo key {key} out of range")
         return key
 
     def _weight(self, x: Any) -> int:
@@ -498,7 +503,7 @@ class _VM:
                 todo.append((x, True))
                 todo.extend((c, False) for c in subs if id(c) not in info)
                 if len(todo) > limits.max_objects:
-                    raise _LimitHit(f"more than {limits.max_objects:,} tuples")
+                    raise LimitHit(f"more than {limits.max_objects:,} tuples")
                 continue
             d, w = 1, 1 + len(x)
             for c in subs:
@@ -506,9 +511,9 @@ class _VM:
                 d = max(d, cd + 1)
                 w += cw - 1  # c itself is already counted in len(x)
             if d > limits.max_nesting:
-                raise _LimitHit(f"tuples nested deeper than {limits.max_nesting}")
+                raise LimitHit(f"tuples nested deeper than {limits.max_nesting}")
             if w > limits.max_objects:
-                raise _LimitHit(f"a tuple built from shared parts expands to more than {limits.max_objects:,} values")
+                raise LimitHit(f"a tuple built from shared parts expands to more than {limits.max_objects:,} values")
             info[id(x)] = (d, w, x)
         return info[id(t)]
 
@@ -531,19 +536,19 @@ class _VM:
                 w = 1 if tk is str or tk is int else self._weight(k)
                 work += w
                 if work > max_work:
-                    raise _LimitHit(f"more than {max_work:,} units of hashing work (shared-structure keys)")
+                    raise LimitHit(f"more than {max_work:,} units of hashing work (shared-structure keys)")
                 h = hash(k)  # TypeError for unhashable keys: reported as malformed
                 c = counts.get(h, 0)
                 counts[h] = c + 1
                 if c >= max_collisions:
-                    raise _LimitHit(f"more than {max_collisions} keys of one container share a hash (hash flooding)")
+                    raise LimitHit(f"more than {max_collisions} keys of one container share a hash (hash flooding)")
                 work += w * c  # equality checks against earlier keys with the same hash
         finally:
             self.hash_work = work
 
     def _parse_int(self, s: bytes) -> int:
         if len(s) > self.limits.max_long_bytes:
-            raise _LimitHit(f"integer literal of {len(s):,} digits (limit {self.limits.max_long_bytes:,})")
+            raise LimitHit(f"integer literal of {len(s):,} digits (limit {self.limits.max_long_bytes:,})")
         return int(s)
 
     def _global(self, module: str, name: str) -> Any:
@@ -558,11 +563,11 @@ class _VM:
         if isinstance(func, Refused):
             return func  # never called: the decode fails with UnsafePickle at the end
         if not isinstance(func, AllowedGlobal):
-            raise _Malformed(f"call of a non-callable {type(func).__name__}")
+            raise Malformed(f"call of a non-callable {type(func).__name__}")
         if kwargs:
-            raise _Malformed(f"{func.qualname} called with keyword arguments")
+            raise Malformed(f"{func.qualname} called with keyword arguments")
         if not isinstance(args, tuple):
-            raise _Malformed("call arguments are not a tuple")
+            raise Malformed("call arguments are not a tuple")
         for a in args:
             if isinstance(a, Refused):
                 return a
@@ -573,21 +578,23 @@ class _VM:
             self._charge_hashes(None, items)
         return func.call(args)
 
-    def _build(self, obj: Any, state: Any) -> None:
+    def build(self, obj: Any, state: Any) -> None:
+        """BUILD: give ``obj`` its pickled ``state``. The extension point: a subclass that keeps some
+        allowlisted objects' state overrides this and calls ``super().build`` for the rest."""
         if isinstance(obj, (Refused, Opaque, TensorRef)):
             return  # opaque values keep no state; refused ones are reported, never built
-        raise _Malformed(f"BUILD on a {type(obj).__name__}")
+        raise Malformed(f"BUILD on a {type(obj).__name__}")
 
     def _persistent(self, pid: Any) -> Any:
         if self.persistent_load is None:
-            raise _Malformed("persistent id in a pickle that should have none")
+            raise Malformed("persistent id in a pickle that should have none")
         for x in (pid if isinstance(pid, tuple) else (pid,)):
             if isinstance(x, Refused):
                 return x
         try:
             return self.persistent_load(pid)
         except UnreadableFile as exc:  # keep run_pickle's promise never to raise; refused globals still win
-            raise _Malformed(exc.problem) from None
+            raise Malformed(exc.problem) from None
 
     def _extend(self, target: Any, items: list) -> None:
         if isinstance(target, list):
@@ -595,15 +602,15 @@ class _VM:
         elif isinstance(target, Refused):
             return
         else:
-            raise _Malformed(f"APPEND to a {type(target).__name__}")
+            raise Malformed(f"APPEND to a {type(target).__name__}")
 
     def _setitems(self, target: Any, items: list) -> None:
         if isinstance(target, Refused):
             return
         if not isinstance(target, dict):
-            raise _Malformed(f"SETITEM on a {type(target).__name__}")
+            raise Malformed(f"SETITEM on a {type(target).__name__}")
         if len(items) % 2:
-            raise _Malformed("odd number of items for SETITEMS")
+            raise Malformed("odd number of items for SETITEMS")
         self._charge_hashes(target, items[0::2])
         for i in range(0, len(items), 2):
             target[items[i]] = items[i + 1]
@@ -641,9 +648,9 @@ def _check_shape(value: Any, limits: Limits) -> None:
                     h = height[ck] + 1
                 size += expanded[ck] - 1
             if h > max_nesting:
-                raise _LimitHit(f"containers nested deeper than {max_nesting}")
+                raise LimitHit(f"containers nested deeper than {max_nesting}")
             if size > max_objects:
-                raise _LimitHit(f"the decoded structure expands to more than {max_objects:,} values (shared parts counted per use)")
+                raise LimitHit(f"the decoded structure expands to more than {max_objects:,} values (shared parts counted per use)")
             height[key] = h
             expanded[key] = size
             gray.discard(key)
@@ -651,9 +658,9 @@ def _check_shape(value: Any, limits: Limits) -> None:
         if key in height:
             continue
         if key in gray:
-            raise _Malformed("the structure contains itself (a cycle): not a checkpoint state")
+            raise Malformed("the structure contains itself (a cycle): not a checkpoint state")
         if len(height) + len(gray) > max_objects:
-            raise _LimitHit(f"more than {max_objects:,} containers")
+            raise LimitHit(f"more than {max_objects:,} containers")
         if isinstance(obj, dict):
             kids = [c for c in obj.values() if type(c) not in never and isinstance(c, _CONTAINERS)]
             kids += [k for k in obj if type(k) not in never and isinstance(k, _CONTAINERS)]
@@ -662,7 +669,7 @@ def _check_shape(value: Any, limits: Limits) -> None:
         if not kids:  # a leaf container (an optimizer's per-parameter dict of tensors): done at once
             size = 1 + (2 * len(obj) if isinstance(obj, dict) else len(obj))
             if size > max_objects:
-                raise _LimitHit(f"the decoded structure expands to more than {max_objects:,} values (shared parts counted per use)")
+                raise LimitHit(f"the decoded structure expands to more than {max_objects:,} values (shared parts counted per use)")
             height[key] = 1
             expanded[key] = size
             continue

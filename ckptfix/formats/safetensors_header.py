@@ -7,13 +7,16 @@ say what a weight file holds and whether it is truncated.
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
+from typing import Any
 
 from ckptfix.errors import ResourceLimit, UnreadableFile
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.formats.source import LOCAL, Store
 from ckptfix.records import Record
+
+__all__ = ["SafetensorsHeader", "read_safetensors_header"]
 
 
 class SafetensorsHeader(Record):
@@ -26,23 +29,19 @@ class SafetensorsHeader(Record):
     bytes_read: int
 
 
-def read_safetensors_header(path: Path, limits: Limits = DEFAULT_LIMITS) -> SafetensorsHeader:
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(8)
-            if len(head) < 8:
-                raise UnreadableFile(path, "truncated: shorter than a safetensors header")
-            (n,) = struct.unpack("<Q", head)
-            if n > limits.max_safetensors_header:
-                raise ResourceLimit(path, f"safetensors header of {n:,} bytes (limit {limits.max_safetensors_header:,})")
-            if 8 + n > size:
-                raise UnreadableFile(path, f"truncated: header declares {n:,} bytes, file has {size - 8:,}")
-            raw = f.read(n)
-    except PermissionError:
-        raise UnreadableFile(path, "permission denied") from None
-    except OSError as exc:
-        raise UnreadableFile(path, f"cannot read: {exc.strerror or exc}") from None
+def read_safetensors_header(path: Any, limits: Limits = DEFAULT_LIMITS, *, store: Store = LOCAL,
+                            root: Any = None) -> SafetensorsHeader:
+    """The header of a safetensors file, read through the store's guarded open (the tensors never)."""
+    with store.open(path, root=root) as f:
+        size = f.size
+        if size < 8:
+            raise UnreadableFile(path, "truncated: shorter than a safetensors header")
+        (n,) = struct.unpack("<Q", f.read_at(0, 8))
+        if n > limits.max_safetensors_header:
+            raise ResourceLimit(path, f"safetensors header of {n:,} bytes (limit {limits.max_safetensors_header:,})")
+        if 8 + n > size:
+            raise UnreadableFile(path, f"truncated: header declares {n:,} bytes, file has {size - 8:,}")
+        raw = f.read_at(8, n)
     try:
         header = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):

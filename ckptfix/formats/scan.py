@@ -40,14 +40,12 @@ file is ``unreadable`` and never opened. Only regular files are opened (a FIFO w
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Callable
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
+from ckptfix.errors import UnreadableFile, UnsafePickle
 from ckptfix.formats.allowlist import (
     RNG_STATE,
     TORCH_STATE,
@@ -57,7 +55,8 @@ from ckptfix.formats.allowlist import (
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import DTYPES, Opaque
 from ckptfix.formats.pickle_vm import decode_pickle
-from ckptfix.formats.torchfile import open_torch_file
+from ckptfix.formats.source import LOCAL, ByteSource, Store
+from ckptfix.formats.torchfile import decode_torch
 from ckptfix.records import Record
 
 OK, UNSAFE, UNREADABLE = "ok", "unsafe", "unreadable"
@@ -168,55 +167,32 @@ _ALLOW: dict[str, dict[tuple[str, str], AllowedGlobal]] = {
 
 # -- scanning ----------------------------------------------------------------------------------------
 def _result(path: Path, kind: str, status: str, message: str, refused=(), bytes_read: int = 0) -> ScanResult:
-    return ScanResult(Path(path), kind, status, tuple(refused), f"{path}: {message}", bytes_read)
+    return ScanResult(path, kind, status, tuple(refused), f"{path}: {message}", bytes_read)
 
 
-def _inside(target: Path, root: Path) -> bool:
-    try:
-        target.relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
-def scan_file(path: Path, kind: str | None = None, *, root: Path | None = None,
-              limits: Limits = DEFAULT_LIMITS) -> ScanResult:
+def scan_file(path: Any, kind: str | None = None, *, root: Any = None,
+              limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> ScanResult:
     """Scan one file. ``root`` is the checkpoint folder symlinks must stay in (default: the file's folder).
 
     Never raises for bad input: every problem becomes an ``unsafe`` or ``unreadable`` result whose
-    message names the file.
+    message names the file. The file is opened through the store's guarded open (regular files
+    only, never blocking, symlinks only inside ``root``).
     """
-    path = Path(path)
     kind = kind or classify(path.name) or "torch"
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; one of {sorted(KINDS)}")
-    root = Path(root) if root is not None else path.parent
+    root = root if root is not None else path.parent
+    target = store.link_target(path)
+    via = f" (symlink to {target})" if target is not None else ""
     try:
-        real_root = root.resolve(strict=True)
-        target = path.resolve(strict=True)
-        st = target.stat()
-    except FileNotFoundError:
-        if path.is_symlink():
-            return _result(path, kind, UNREADABLE, "dangling symlink: its target does not exist; not read")
-        return _result(path, kind, UNREADABLE, "file not found")
-    except PermissionError:
-        return _result(path, kind, UNREADABLE, "permission denied")
-    except (OSError, RuntimeError) as exc:  # symlink loops, name too long, I/O errors
-        return _result(path, kind, UNREADABLE, f"cannot be resolved: {getattr(exc, 'strerror', None) or exc}")
-    via = f" (symlink to {target})" if target != path.absolute() else ""
-    if not _inside(target, real_root):
-        return _result(path, kind, UNREADABLE,
-                       f"symlink resolves outside the checkpoint folder, to {target}: not read")
-    if not stat.S_ISREG(st.st_mode):
-        return _result(path, kind, UNREADABLE, f"not a regular file{via}: not read")
-    try:
-        if kind == "dcp-metadata":
-            n = _scan_plain(target, DCP_METADATA, limits, st.st_size, "DCP metadata pickle", single=True)
-        elif kind == "pickle" and not _is_zip(target):
-            n = _scan_plain_or_legacy(target, limits, st.st_size)
-        else:
-            with open_torch_file(target, _ALLOW.get(kind, TORCH_STATE), limits) as tf:
-                n = tf.bytes_read
+        with store.open(path, root=root) as src:
+            if kind == "dcp-metadata":
+                _scan_plain(src, DCP_METADATA, limits, "DCP metadata pickle", single=True)
+            elif kind == "pickle" and src.read_at(0, min(2, src.size)) != b"PK":
+                _scan_plain_or_legacy(src, limits)
+            else:
+                decode_torch(src, _ALLOW.get(kind, TORCH_STATE), limits)
+            n = src.bytes_read
     except UnsafePickle as exc:
         return _result(path, kind, UNSAFE, exc.problem + via, exc.refused)
     except UnreadableFile as exc:
@@ -230,66 +206,48 @@ def scan_file(path: Path, kind: str | None = None, *, root: Path | None = None,
     return _result(path, kind, OK, f"ok ({kind}, no globals outside the allowlist){via}", (), n)
 
 
-def _is_zip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"PK"
-
-
-def _read_limited(path: Path, size: int, limits: Limits, what: str) -> bytes:
-    if size > limits.max_pickle_bytes:
-        raise ResourceLimit(path, f"{what} is {size:,} bytes; the limit is {limits.max_pickle_bytes:,} (max_pickle_bytes)")
-    if size == 0:
-        raise UnreadableFile(path, "empty file (0 bytes)")
-    with open(path, "rb") as f:
-        data = f.read(limits.max_pickle_bytes + 1)
-    if len(data) > limits.max_pickle_bytes:
-        raise ResourceLimit(path, f"{what} grew past {limits.max_pickle_bytes:,} bytes while being read")
-    return data
-
-
-def _scan_plain(path: Path, allow, limits: Limits, size: int, what: str, single: bool) -> int:
-    """Decode every pickle in a plain pickle file; return the bytes read."""
-    data = _read_limited(path, size, limits, what)
+def _scan_plain(src: ByteSource, allow, limits: Limits, what: str, single: bool) -> None:
+    """Decode every pickle in a plain pickle file."""
+    if src.size == 0:
+        raise UnreadableFile(src.path, "empty file (0 bytes)")
+    data = src.read_all(limits.max_pickle_bytes, what)
     pos = 0
     while pos < len(data):
-        res = decode_pickle(path, data, allow, None, limits, pos, what)
+        res = decode_pickle(src.path, data, allow, None, limits, pos, what)
         pos = res.end
         if single and pos != len(data):
-            raise UnreadableFile(path, f"{what} has {len(data) - pos:,} bytes after its STOP: not written by torch")
-    return len(data)
+            raise UnreadableFile(src.path, f"{what} has {len(data) - pos:,} bytes after its STOP: not written by torch")
 
 
-def _scan_plain_or_legacy(path: Path, limits: Limits, size: int) -> int:
+def _scan_plain_or_legacy(src: ByteSource, limits: Limits) -> None:
     """A ``*.pkl`` that is not a zip: a legacy torch file, or plain pickles (all of them are checked)."""
-    with open(path, "rb") as f:
-        data = f.read(64)
-    if not data:
-        raise UnreadableFile(path, "empty file (0 bytes)")
-    if data[:1] == b"\x80":
+    if src.size == 0:
+        raise UnreadableFile(src.path, "empty file (0 bytes)")
+    head = src.read_at(0, min(64, src.size))
+    if head[:1] == b"\x80":
         try:
-            first = decode_pickle(path, data, {}, None, limits, 0, "pickle")
+            first = decode_pickle(src.path, head, {}, None, limits, 0, "pickle")
             if first.value == _LEGACY_MAGIC:
-                with open_torch_file(path, TORCH_STATE, limits) as tf:
-                    return tf.bytes_read
+                decode_torch(src, TORCH_STATE, limits)
+                return
         except UnreadableFile:
             pass  # not a legacy torch header: decode it as plain pickles below, with full reporting
-    return _scan_plain(path, TORCH_STATE, limits, size, "pickle", single=False)
+    _scan_plain(src, TORCH_STATE, limits, "pickle", single=False)
 
 
-def scan_folder(checkpoint_dir: Path, limits: Limits = DEFAULT_LIMITS) -> list[ScanResult]:
+def scan_folder(checkpoint_dir: Any, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> list[ScanResult]:
     """Scan every pickle-bearing file under ``checkpoint_dir`` (recursively, sorted by path).
 
     Sub-folders are walked without following symlinked folders; ``.ckptfix/`` is skipped. A folder
     that cannot be listed gives an ``unreadable`` result of kind ``folder``.
     """
-    root = Path(checkpoint_dir)
+    root = checkpoint_dir
     results: list[ScanResult] = []
     pending = [root]
     while pending:
         d = pending.pop()
         try:
-            with os.scandir(d) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            entries = store.list(d)
         except PermissionError:
             results.append(_result(d, "folder", UNREADABLE, "permission denied: folder cannot be listed"))
             continue
@@ -297,25 +255,13 @@ def scan_folder(checkpoint_dir: Path, limits: Limits = DEFAULT_LIMITS) -> list[S
             results.append(_result(d, "folder", UNREADABLE, f"folder cannot be listed: {exc.strerror or exc}"))
             continue
         for e in entries:
-            p = Path(e.path)
-            try:
-                is_dir = e.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            if is_dir:
+            p = d / e.name
+            if e.is_dir:
                 if e.name not in SKIPPED_DIRS:
                     pending.append(p)
                 continue
             kind = classify(e.name)
             if kind is not None:
-                results.append(scan_file(p, kind, root=root, limits=limits))
+                results.append(scan_file(p, kind, root=root, limits=limits, store=store))
     results.sort(key=lambda r: str(r.path))
     return results
-
-
-def summarize(results: list[ScanResult]) -> dict[str, Any]:
-    """Counts by status, for reports."""
-    out: dict[str, Any] = {OK: 0, UNSAFE: 0, UNREADABLE: 0}
-    for r in results:
-        out[r.status] += 1
-    return out

@@ -2,7 +2,7 @@
 
 The zip format: ``<prefix>/data.pkl`` (the pickled object), ``<prefix>/data/<key>`` (raw storage
 bytes), ``<prefix>/byteorder``. Tensors come back as ``TensorRef`` records; the bytes of a storage are
-read only when ``read_scalar`` asks for one value, so getting an optimizer's step count reads a few
+read only when ``read_scalars`` asks for values, so getting an optimizer's step count reads a few
 kilobytes of a multi-gigabyte file. The legacy (pre-1.6, non-zip) format is decoded too.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import reprlib
 import struct
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from ckptfix.errors import ResourceLimit, UnreadableFile
@@ -18,58 +18,73 @@ from ckptfix.formats.allowlist import TORCH_STATE, AllowedGlobal, StorageType
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import DTYPES, Refused, StorageRef, TensorRef
 from ckptfix.formats.pickle_vm import decode_pickle
-from ckptfix.formats.zipdir import CountingFile, ZipDirectory, ZipEntry
+from ckptfix.formats.source import LOCAL, ByteSource, Store
+from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipEntry
+
+__all__ = ["TorchFile", "data_pkl_entry", "decode_data_pkl", "decode_torch", "open_torch_file", "storage_from_pid"]
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _short_repr = reprlib.Repr()  # bounded: a crafted persistent id may be huge or a shared-structure bomb
 _short_repr.maxlevel, _short_repr.maxstring, _short_repr.maxother = 3, 40, 40
-_ZIP_MAGIC = b"PK\x03\x04"
 
 
 class TorchFile:
     """A decoded torch file. Keep it open (a context manager) while reading scalar values."""
 
-    def __init__(self, path: Path, format: str, obj: Any, f: CountingFile, zip_dir: ZipDirectory | None = None,
+    def __init__(self, path: Any, format: str, obj: Any, f: ByteSource, zip_dir: ZipDirectory | None = None,
                  prefix: str = "", little_endian: bool = True, legacy_offsets: dict[str, int] | None = None,
                  limits: Limits = DEFAULT_LIMITS) -> None:
         self.path = path
         self.format = format  # "zip" or "legacy"
         self.obj = obj  # the decoded object
-        self._f = f
+        self.source = f
         self._zip = zip_dir
         self._prefix = prefix
         self._little_endian = little_endian
         self._legacy_offsets = legacy_offsets or {}
         self._limits = limits
+        # storages read so far, by zip entry: a storage many views share is read (and CRC-checked) once
+        self._storages: dict[str, bytes] = {}
+        self._storage_bytes_read = 0
 
     @property
     def bytes_read(self) -> int:
-        return self._f.bytes_read
+        return self.source.bytes_read
 
     @property
     def size(self) -> int:
-        return self._f.size
+        return self.source.size
 
-    def __enter__(self) -> "TorchFile":
+    def __enter__(self) -> TorchFile:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        self._f.close()
+        self.source.close()
 
     def read_scalar(self, t: TensorRef) -> int | float | bool:
         """The value of a one-element tensor, reading only its storage's few bytes."""
-        if t.shape and t.numel != 1:
-            raise UnreadableFile(self.path, f"expected a one-element tensor, found shape {list(t.shape)}")
-        s = t.storage
-        size, fmt = DTYPES.get(s.dtype, (s.itemsize, None))
-        raw = self._storage_bytes(s, t.offset * size, size)
-        try:
-            return _decode_scalar(raw, s.dtype, fmt, self._little_endian)
-        except (ValueError, struct.error) as exc:
-            raise UnreadableFile(self.path, f"storage {s.key!r}: {exc}") from None
+        return self.read_scalars([t])[0]
+
+    def read_scalars(self, refs: Sequence[TensorRef]) -> list[int | float | bool]:
+        """The values of one-element tensors, their storages read as one batch (``read_ranges``)."""
+        raws: list[bytes] = []
+        for t in refs:
+            if t.shape and t.numel != 1:
+                raise UnreadableFile(self.path, f"expected a one-element tensor, found shape {list(t.shape)}")
+            s = t.storage
+            size = DTYPES.get(s.dtype, (s.itemsize, None))[0]
+            raws.append(self._storage_bytes(s, t.offset * size, size))
+        out = []
+        for t, raw in zip(refs, raws):
+            s = t.storage
+            try:
+                out.append(_decode_scalar(raw, s.dtype, DTYPES.get(s.dtype, (s.itemsize, None))[1], self._little_endian))
+            except (ValueError, struct.error) as exc:
+                raise UnreadableFile(self.path, f"storage {s.key!r}: {exc}") from None
+        return out
 
     def _storage_bytes(self, s: StorageRef, start: int, n: int) -> bytes:
         if self._zip is not None:
@@ -79,13 +94,25 @@ class TorchFile:
             if entry.size < s.nbytes:
                 raise UnreadableFile(self.path, f"storage {s.key!r} is {entry.size} bytes; the pickle declares {s.nbytes}")
             if entry.size <= self._limits.max_scalar_entry_bytes:
-                data = self._zip.read(entry, self._limits.max_scalar_entry_bytes, "storage")
+                data = self._storages.get(entry.name)
+                if data is None:
+                    self._charge(entry.size)
+                    data = self._storages[entry.name] = self._zip.read(entry, self._limits.max_scalar_entry_bytes, "storage")
                 return data[start:start + n]
+            self._charge(n)
             return self._zip.read(entry, entry.size, "storage", start=start, length=n)
         off = self._legacy_offsets.get(s.key)
         if off is None:
             raise UnreadableFile(self.path, f"legacy storage {s.key!r} not found")
-        return self._f.read_at(off + start, n)
+        self._charge(n)
+        return self.source.read_at(off + start, n)
+
+    def _charge(self, n: int) -> None:
+        """Bound the storage bytes one file may make ckptfix read (a crafted file's many views)."""
+        self._storage_bytes_read += n
+        limit = self._limits.max_storage_bytes_read
+        if self._storage_bytes_read > limit:
+            raise ResourceLimit(self.path, f"reading its scalar values would read more than {limit:,} bytes of storages")
 
 
 _SCALAR_FORMATS = {(fmt, little): struct.Struct(("<" if little else ">") + fmt).unpack
@@ -102,50 +129,65 @@ def _decode_scalar(raw: bytes, dtype: str, fmt: str | None, little: bool) -> int
 
 
 def open_torch_file(
-    path: Path,
+    path: Any,
     allow: dict[tuple[str, str], AllowedGlobal] = TORCH_STATE,
     limits: Limits = DEFAULT_LIMITS,
+    *,
+    store: Store = LOCAL,
+    root: Any = None,
 ) -> TorchFile:
-    """Open and decode a torch file; raises ``UnreadableFile`` (or a subclass) naming the problem."""
-    path = Path(path)
+    """Open (through the store's guarded open) and decode a torch file; raises ``UnreadableFile``
+    (or a subclass) naming the problem. ``root``: the folder a symlink must stay inside."""
+    f = store.open(path, root=root)
     try:
-        f = CountingFile(path)
-    except FileNotFoundError:
-        raise UnreadableFile(path, "file not found") from None
-    except IsADirectoryError:
-        raise UnreadableFile(path, "is a directory, not a file") from None
-    except PermissionError:
-        raise UnreadableFile(path, "permission denied") from None
-    except OSError as exc:
-        raise UnreadableFile(path, f"cannot open: {exc.strerror or exc}") from None
-    try:
-        return _decode(path, f, allow, limits)
+        return decode_torch(f, allow, limits)
     except BaseException:
         f.close()
         raise
 
 
-def _decode(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile:
+def decode_torch(f: ByteSource, allow: dict[tuple[str, str], AllowedGlobal] = TORCH_STATE,
+                 limits: Limits = DEFAULT_LIMITS) -> TorchFile:
+    """Decode the torch file ``f`` holds (zip or legacy format); the source stays open in the result."""
+    path = f.path
     if f.size == 0:
         raise UnreadableFile(path, "empty file (0 bytes)")
     head = f.read_at(0, min(f.size, 16))
-    if head.startswith(_ZIP_MAGIC) or (head.startswith(b"PK") and f.size >= 22):
-        return _decode_zip(path, f, allow, limits)
+    if head.startswith(LOCAL_SIG) or (head.startswith(b"PK") and f.size >= 22):
+        return _decode_zip(f, allow, limits)
     if head[:1] == b"\x80":
-        return _decode_legacy(path, f, allow, limits)
+        return _decode_legacy(f, allow, limits)
     if f.size >= 512 and f.read_at(257, 5) == b"ustar":
         raise UnreadableFile(path, "legacy tar-format torch file (torch < 0.4): not supported")
     raise UnreadableFile(path, "not a torch file (neither a zip archive nor a pickle)")
 
 
-def _decode_zip(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile:
-    zd = ZipDirectory(f, limits)
+def data_pkl_entry(zd: ZipDirectory) -> tuple[ZipEntry, str]:
+    """The archive's one ``<prefix>/data.pkl`` entry and its prefix (``scheduler`` for ``scheduler.bin``)."""
     pkl = [n for n in zd.entries if n.endswith("/data.pkl") and n.count("/") == 1]
     if not pkl:
-        raise UnreadableFile(path, "zip archive without a <name>/data.pkl entry: not a torch file")
+        raise UnreadableFile(zd.f.path, "zip archive without a <name>/data.pkl entry: not a torch file")
     if len(pkl) > 1:
-        raise UnreadableFile(path, f"zip archive with {len(pkl)} data.pkl entries: ambiguous")
-    prefix = pkl[0][: -len("/data.pkl")]
+        raise UnreadableFile(zd.f.path, f"zip archive with {len(pkl)} data.pkl entries: ambiguous")
+    return zd.entries[pkl[0]], pkl[0][: -len("/data.pkl")]
+
+
+def decode_data_pkl(path: Any, data: bytes, zd: ZipDirectory, prefix: str,
+                    allow: dict[tuple[str, str], AllowedGlobal] = TORCH_STATE, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Decode a torch zip's ``data.pkl`` bytes: storages must exist in the archive, nothing may follow STOP."""
+    def persistent_load(pid: Any) -> Any:
+        return storage_from_pid(path, pid, zd.entries, prefix)
+
+    res = decode_pickle(path, data, allow, persistent_load, limits, what="data.pkl")
+    if res.end != len(data):  # torch.load never reads past STOP; torch.save never writes anything there
+        raise UnreadableFile(path, f"data.pkl has {len(data) - res.end:,} bytes after the pickle's STOP: not written by torch")
+    return res.value
+
+
+def _decode_zip(f: ByteSource, allow, limits: Limits) -> TorchFile:
+    path = f.path
+    zd = ZipDirectory(f, limits)
+    entry, prefix = data_pkl_entry(zd)
     little = True
     bo = zd.entries.get(f"{prefix}/byteorder")
     if bo is not None:
@@ -153,18 +195,13 @@ def _decode_zip(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile
         if order not in (b"little", b"big"):
             raise UnreadableFile(path, f"unknown byteorder {order!r}")
         little = order == b"little"
-    data = zd.read(zd.entries[pkl[0]], limits.max_pickle_bytes, "pickle")
-
-    def persistent_load(pid: Any) -> Any:
-        return _storage_from_pid(path, pid, zd.entries, prefix)
-
-    res = decode_pickle(path, data, allow, persistent_load, limits, what="data.pkl")
-    if res.end != len(data):  # torch.load never reads past STOP; torch.save never writes anything there
-        raise UnreadableFile(path, f"data.pkl has {len(data) - res.end:,} bytes after the pickle's STOP: not written by torch")
-    return TorchFile(path, "zip", res.value, f, zd, prefix, little, limits=limits)
+    data = zd.read(entry, limits.max_pickle_bytes, "pickle")
+    obj = decode_data_pkl(path, data, zd, prefix, allow, limits)
+    return TorchFile(path, "zip", obj, f, zd, prefix, little, limits=limits)
 
 
-def _storage_from_pid(path: Path, pid: Any, entries: dict[str, ZipEntry] | None, prefix: str) -> StorageRef:
+def storage_from_pid(path: Any, pid: Any, entries: dict[str, ZipEntry] | None, prefix: str) -> StorageRef:
+    """The ``StorageRef`` of a persistent id ``('storage', <type>, key, location, numel)``, checked."""
     if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
         raise UnreadableFile(path, f"unexpected persistent id {_short_repr.repr(pid)[:80]}")
     stype, key, location, numel = pid[1], pid[2], pid[3], pid[4]
@@ -179,14 +216,15 @@ def _storage_from_pid(path: Path, pid: Any, entries: dict[str, ZipEntry] | None,
     return StorageRef(key, stype.dtype, stype.itemsize, location, numel)
 
 
-def _decode_legacy(path: Path, f: CountingFile, allow, limits: Limits) -> TorchFile:
+def _decode_legacy(f: ByteSource, allow, limits: Limits) -> TorchFile:
     """Legacy format: magic, protocol, sys_info, object, storage keys pickles, then raw storages."""
+    path = f.path
     size = min(f.size, limits.max_pickle_bytes)
     data = f.read_at(0, size)
     refs: dict[str, StorageRef] = {}
 
     def persistent_load(pid: Any) -> Any:
-        ref = _storage_from_pid(path, pid, None, "")
+        ref = storage_from_pid(path, pid, None, "")
         if isinstance(ref, StorageRef):
             refs.setdefault(ref.key, ref)
         return ref

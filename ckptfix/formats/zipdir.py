@@ -7,27 +7,42 @@ lets us count every byte we read: the gate must not grow with the size of the te
 
 from __future__ import annotations
 
-import os
-import stat
 import struct
 import zlib
-from pathlib import Path
+from typing import Any
 
 from ckptfix.errors import ResourceLimit, UnreadableFile
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.formats.source import ByteSource
 from ckptfix.records import Record
 
+__all__ = ["CENTRAL_SIG", "DESCRIPTOR_SIG", "LOCAL_SIG", "CrcField", "ZipDirectory", "ZipEntry", "ZipLayoutError",
+           "zip64_extra", "zip64_fields"]
+
+# The zip format's record signatures: the one place ckptfix spells them.
+LOCAL_SIG = b"PK\x03\x04"
+CENTRAL_SIG = b"PK\x01\x02"
+DESCRIPTOR_SIG = b"PK\x07\x08"
 _EOCD = b"PK\x05\x06"
 _EOCD64_LOCATOR = b"PK\x06\x07"
 _EOCD64 = b"PK\x06\x06"
-_CENTRAL = b"PK\x01\x02"
-_LOCAL = b"PK\x03\x04"
 _MAX_COMMENT = 0xFFFF
 # central-directory record: signature, flags, method, crc, compressed size, size, name/extra/comment lengths,
 # local header offset (version, times, disk, attributes skipped)
 _SMALL_ENTRY = 512  # entries read together with their local header (0-d step storages: 4-8 bytes)
 _HEADER_SLACK = 4 + 20 + 64  # torch's "FB" padding field (< 64 bytes + its 4-byte header), a zip64 extra
 _CENTRAL_RECORD = struct.Struct("<4s4xHH4xIIIHHH8xI")  # with its signature
+
+
+class ZipLayoutError(ValueError):
+    """A zip record is not where, or not what, the format (as torch writes it) puts there."""
+
+
+class CrcField(Record):
+    """Where one copy of an entry's CRC-32 lies in the file (the zip format keeps up to three)."""
+
+    offset: int
+    where: str  # "central directory" | "local header" | "data descriptor"
 
 
 class ZipEntry(Record, frozen=False):  # one per zip entry, thousands per optimizer: see objects.StorageRef
@@ -55,67 +70,10 @@ class ZipEntry(Record, frozen=False):  # one per zip entry, thousands per optimi
         self.flags = flags
 
 
-class CountingFile:
-    """A file read by offset (``os.pread``: no seek, no read-ahead buffer) that counts the bytes it reads.
-
-    Unbuffered on purpose: a buffered reader turns each 30-byte local-header read into a 4-8 KB read,
-    which for a few hundred step counters in a multi-GB optimizer file is ten times the bytes needed.
-    """
-
-    _start = 0  # where the file's byte 0 lies in the underlying file (a window into a shard: fsdp.py)
-    _fd: int | None = None
-
-    def __init__(self, path: Path):
-        self.path = path
-        # O_NONBLOCK: opening a FIFO (or a device) named like a checkpoint file must not hang
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(21, "Is a directory", str(path))
-            raise UnreadableFile(path, "not a regular file (a pipe, socket or device): not read")
-        self._fd = fd
-        self.size = st.st_size
-        self.bytes_read = 0
-
-    def _out_of_range(self, offset: int, n: int) -> str:
-        return f"truncated: needs bytes {offset}..{offset + n} of a {self.size}-byte file"
-
-    def read_at(self, offset: int, n: int) -> bytes:
-        if offset < 0 or n < 0 or offset + n > self.size:
-            raise UnreadableFile(self.path, self._out_of_range(offset, n))
-        if self._fd is None:
-            raise ValueError(f"{self.path}: read after close")
-        data = os.pread(self._fd, n, self._start + offset)
-        if len(data) < n:  # a short read (signals, huge requests): continue until EOF
-            parts = [data]
-            got = len(data)
-            while got < n:
-                chunk = os.pread(self._fd, n - got, self._start + offset + got)
-                if not chunk:
-                    break
-                parts.append(chunk)
-                got += len(chunk)
-            data = b"".join(parts)
-        self.bytes_read += len(data)
-        if len(data) != n:
-            raise UnreadableFile(self.path, "truncated: file shrank while being read")
-        return data
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def __del__(self) -> None:  # as a file object does: a reader dropped on an error path frees its fd
-        self.close()
-
-
 class ZipDirectory:
     """The entries of one zip file, by name."""
 
-    def __init__(self, f: CountingFile, limits: Limits = DEFAULT_LIMITS):
+    def __init__(self, f: ByteSource, limits: Limits = DEFAULT_LIMITS):
         self.f = f
         self.limits = limits
         self.entries: dict[str, ZipEntry] = {}
@@ -183,7 +141,7 @@ class ZipDirectory:
                 (sig, flags, method, crc, csize, usize, nlen, xlen, clen, hoff) = unpack(cd, pos)
             except struct.error:
                 sig = None
-            if sig != _CENTRAL:
+            if sig != CENTRAL_SIG:
                 raise UnreadableFile(path, f"zip central directory record {len(records)} is damaged")
             name_at = pos + 46
             name_end = name_at + nlen
@@ -191,7 +149,7 @@ class ZipDirectory:
             if nxt > end:
                 raise UnreadableFile(path, "zip central directory is truncated")
             if hoff == 0xFFFFFFFF or csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
-                usize, csize, hoff = _zip64_extra(cd[name_end:name_end + xlen], usize, csize, hoff, path)
+                usize, csize, hoff = zip64_extra(cd[name_end:name_end + xlen], usize, csize, hoff, path)
             if hoff + 30 + csize > cd_offset:
                 name = cd[name_at:name_end].decode("utf-8", "replace")
                 raise UnreadableFile(path, f"zip entry {name!r} extends past the central directory: truncated or corrupt")
@@ -225,7 +183,7 @@ class ZipDirectory:
         want = min(30 + (len(name) if name.isascii() else len(name.encode())) + _HEADER_SLACK + e.size,
                    f.size - e.header_offset)
         buf = f.read_at(e.header_offset, want)
-        if len(buf) < 30 or not buf.startswith(_LOCAL):
+        if len(buf) < 30 or not buf.startswith(LOCAL_SIG):
             raise UnreadableFile(f.path, f"zip entry {e.name!r}: local header damaged")
         nlen, xlen = struct.unpack_from("<HH", buf, 26)
         start = 30 + nlen + xlen
@@ -235,10 +193,39 @@ class ZipDirectory:
 
     def data_offset(self, e: ZipEntry) -> int:
         hdr = self.f.read_at(e.header_offset, 30)
-        if hdr[:4] != _LOCAL:
+        if hdr[:4] != LOCAL_SIG:
             raise UnreadableFile(self.f.path, f"zip entry {e.name!r}: local header damaged")
         nlen, xlen = struct.unpack_from("<HH", hdr, 26)
         return e.header_offset + 30 + nlen + xlen
+
+    def crc_fields(self, e: ZipEntry) -> tuple[CrcField, ...]:
+        """Every place the file keeps ``e``'s CRC-32: its central-directory record, and its local header
+        or (flag bit 3, as torch's writer sets it, leaving 0 in the header) the data descriptor after
+        the data. ``ZipLayoutError`` when a copy is not where the format puts it."""
+        f = self.f
+        crc = struct.pack("<I", e.crc)
+        if e.central_offset < 0:
+            raise ZipLayoutError(f"{e.name}: its central directory record is not known")
+        rec = f.read_at(e.central_offset, 20)
+        if rec[:4] != CENTRAL_SIG or rec[16:20] != crc:
+            raise ZipLayoutError(f"{e.name}: central directory record not where the directory says")
+        out = [CrcField(e.central_offset + 16, "central directory")]
+        hdr = f.read_at(e.header_offset, 30)
+        if hdr[:4] != LOCAL_SIG:
+            raise ZipLayoutError(f"{e.name}: local header damaged")
+        (flags,) = struct.unpack_from("<H", hdr, 6)
+        if hdr[14:18] == crc:
+            out.append(CrcField(e.header_offset + 14, "local header"))
+        elif not (flags & 8 and hdr[14:18] == b"\0\0\0\0"):
+            raise ZipLayoutError(f"{e.name}: the local header's CRC-32 is neither the data's nor deferred to a data descriptor")
+        if flags & 8:
+            at = self.data_offset(e) + e.compressed_size
+            if f.read_at(at, 4) == DESCRIPTOR_SIG:
+                at += 4
+            if f.read_at(at, 4) != crc:
+                raise ZipLayoutError(f"{e.name}: no data descriptor with its CRC-32 after the data")
+            out.append(CrcField(at, "data descriptor"))
+        return tuple(out)
 
     def read(self, e: ZipEntry, max_size: int, what: str = "entry", start: int = 0, length: int | None = None) -> bytes:
         """Read an entry (or ``length`` bytes of it from ``start``), checking size limits and CRC."""
@@ -287,16 +274,16 @@ class ZipDirectory:
 _ZIP64_OFFSET_ONLY = struct.Struct("<HHQ")
 
 
-def _zip64_extra(extra: bytes, usize: int, csize: int, hoff: int, path: Path) -> tuple[int, int, int]:
+def zip64_extra(extra: bytes, usize: int, csize: int, hoff: int, path: Any) -> tuple[int, int, int]:
     if usize != 0xFFFFFFFF and csize != 0xFFFFFFFF and len(extra) >= 12:
         # torch past 4 GB: small entries at large offsets, the zip64 field first, holding the offset only
         tag, ln, offset = _ZIP64_OFFSET_ONLY.unpack_from(extra)
         if tag == 0x0001 and 8 <= ln <= len(extra) - 4:
             return usize, csize, offset
-    return _zip64_fields(extra, usize, csize, hoff, path)
+    return zip64_fields(extra, usize, csize, hoff, path)
 
 
-def _zip64_fields(extra: bytes, usize: int, csize: int, hoff: int, path: Path) -> tuple[int, int, int]:
+def zip64_fields(extra: bytes, usize: int, csize: int, hoff: int, path: Any) -> tuple[int, int, int]:
     """The general reading of the zip64 extra field: the escaped values, in order, from tag 0x0001."""
     pos = 0
     while pos + 4 <= len(extra):

@@ -31,22 +31,23 @@ no count kept                  torch SGD, lion-pytorch, optimi Lion/SGD, SimpleT
 =============================  ================================================================
 
 Never raises on odd *content* (wrong types, NaN, negative or fractional counts, missing keys): the
-answer is then ``value=None`` with a note. Errors raised by ``read_scalar`` itself that are
+answer is then ``value=None`` with a note. Errors raised by ``read_scalars`` itself that are
 ``ckptfix.errors.CkptfixError`` (a truncated or corrupt storage) propagate: the file is unreadable,
-which the CLI reports as such (exit 3). Any other error from ``read_scalar`` becomes a note.
+which the CLI reports as such (exit 3). Any other error from ``read_scalars`` becomes a note.
+The counters of one kind are read in one ``read_scalars`` call: one batch of small reads.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ckptfix.errors import CkptfixError
 from ckptfix.formats.objects import TensorRef
 from ckptfix.records import Record
 
-ReadScalar = Callable[[TensorRef], "int | float | bool"]
+ReadScalars = Callable[[Sequence[TensorRef]], "list[int | float | bool]"]
 
 
 class StepCount(Record):
@@ -80,23 +81,22 @@ def _describe(v: Any) -> str:
     return type(v).__name__
 
 
-def _count(v: Any, read_scalar: ReadScalar) -> int:
-    """One counter value as a non-negative int, or raise _Bad naming the problem."""
+def _counter_tensor(v: TensorRef) -> None:
+    """Raise _Bad unless ``v`` can hold a step count (one element of an integer or float dtype)."""
+    if v.shape and v.numel != 1:
+        raise _Bad(f"a {_describe(v)} where a one-element counter was expected (not read)")
+    if v.storage.dtype not in _FLOAT_EXACT and v.storage.dtype not in _INT_DTYPES:
+        raise _Bad(f"a {v.storage.dtype} tensor is not a step counter")
+
+
+def _count(v: Any, read: dict[int, Any]) -> int:
+    """One counter value as a non-negative int, or raise _Bad naming the problem. ``read``: the values
+    of the counter tensors, by ``id``, read beforehand in one batch."""
     exact_limit: int | None = None
     if type(v) is TensorRef:
-        if v.shape and v.numel != 1:
-            raise _Bad(f"a {_describe(v)} where a one-element counter was expected (not read)")
-        dtype = v.storage.dtype
-        if dtype not in _FLOAT_EXACT and dtype not in _INT_DTYPES:
-            raise _Bad(f"a {dtype} tensor is not a step counter")
-        try:
-            raw = read_scalar(v)
-        except CkptfixError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - odd input becomes a note, never a crash
-            raise _Bad(f"could not read the {_describe(v)}: {exc}") from None
-        exact_limit = _FLOAT_EXACT.get(dtype)
-        v = raw
+        _counter_tensor(v)
+        exact_limit = _FLOAT_EXACT.get(v.storage.dtype)
+        v = read[id(v)]
     elif isinstance(v, float):
         exact_limit = _FLOAT_EXACT["float64"]
     if not _plain_number(v):
@@ -130,11 +130,27 @@ def _agree(values: list[tuple[str, int]], what: str) -> tuple[int | None, str | 
     return None, f"{what} disagree ({parts}); refusing to pick one"
 
 
-def _read_all(items: list[tuple[str, Any]], read_scalar: ReadScalar, what: str) -> tuple[int | None, str | None]:
+def _read_all(items: list[tuple[str, Any]], read_scalars: ReadScalars, what: str) -> tuple[int | None, str | None]:
+    refs = []
+    for _, v in items:
+        if type(v) is TensorRef:
+            try:
+                _counter_tensor(v)
+            except _Bad:
+                continue  # reported in order below, without reading it
+            refs.append(v)
+    read: dict[int, Any] = {}
+    if refs:
+        try:
+            read = {id(t): x for t, x in zip(refs, read_scalars(refs), strict=True)}
+        except CkptfixError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - odd input becomes a note, never a crash
+            return None, f"{what}: could not read the {_describe(refs[0])} counters: {exc}"
     values: list[tuple[str, int]] = []
     for label, raw in items:
         try:
-            values.append((label, _count(raw, read_scalar)))
+            values.append((label, _count(raw, read)))
         except _Bad as bad:
             return None, f"{what} {label}: {bad}"
     if not values:
@@ -152,17 +168,17 @@ def _kinds(items: list[tuple[str, Any]]) -> str:
     return ", ".join(kinds) if kinds else "nothing"
 
 
-def optimizer_step_count(state_dict: Any, read_scalar: ReadScalar) -> StepCount:
+def optimizer_step_count(state_dict: Any, read_scalars: ReadScalars) -> StepCount:
     """The number of steps the optimizer says it has taken, or None with the reason."""
     try:
-        return _step_count(state_dict, read_scalar)
+        return _step_count(state_dict, read_scalars)
     except CkptfixError:
         raise
     except Exception as exc:  # noqa: BLE001 - last line of defence: odd input is never a crash
         return StepCount(None, "unknown", "optimizer state", f"could not interpret the state: {type(exc).__name__}: {exc}")
 
 
-def _step_count(sd: Any, read_scalar: ReadScalar) -> StepCount:
+def _step_count(sd: Any, read_scalars: ReadScalars) -> StepCount:
     if not isinstance(sd, dict):
         return StepCount(None, "unknown", "optimizer state", f"not an optimizer state dict (a {type(sd).__name__})")
     state, groups = sd.get("state"), sd.get("param_groups")
@@ -193,7 +209,7 @@ def _step_count(sd: Any, read_scalar: ReadScalar) -> StepCount:
 
     def from_groups(name: str, family: str, sf: bool = schedule_free) -> StepCount:
         items = groups_field(name)
-        value, note = _read_all(items, read_scalar, f"param_groups[*][{name!r}]")
+        value, note = _read_all(items, read_scalars, f"param_groups[*][{name!r}]")
         if value is not None and len(items) < len(groups):
             value, note = None, f"only {len(items)} of {len(groups)} param groups carry {name!r}"
         return StepCount(value, family, f"param_groups[*][{name!r}] ({_kinds(items)})", note, sf)
@@ -219,7 +235,7 @@ def _step_count(sd: Any, read_scalar: ReadScalar) -> StepCount:
         items = params_field("step")
         if sc.value is None or not items:
             return sc
-        per, note = _read_all(items, read_scalar, "state[*]['step']")
+        per, note = _read_all(items, read_scalars, "state[*]['step']")
         if per is None or per != sc.value:
             why = note or f"state[*]['step'] is {per}, param_groups[*]['k'] is {sc.value}"
             return StepCount(None, "prodigy", sc.source + " and state[*]['step']", f"counts disagree: {why}", sc.schedule_free)
@@ -242,7 +258,7 @@ def _step_count(sd: Any, read_scalar: ReadScalar) -> StepCount:
             )
         if isinstance(extra_state.get("k"), TensorRef) and {"grad_sum_sq", "s", "x0"} <= pkeys:
             # pytorch_optimizer's MADGRAD: counts in state["k"]; group["step"] stays 0.
-            value, note = _read_all([("state['k']", extra_state["k"])], read_scalar, "counter")
+            value, note = _read_all([("state['k']", extra_state["k"])], read_scalars, "counter")
             return StepCount(value, "pytorch-optimizer-madgrad", f"state['k'] ({_describe(extra_state['k'])})", note, schedule_free)
         return from_groups("step", "schedule-free" if schedule_free else "pytorch-optimizer")
 
@@ -269,7 +285,7 @@ def _step_count(sd: Any, read_scalar: ReadScalar) -> StepCount:
     source = f"state[*]['step'] ({_kinds(items)})"
     if len(items) < len(live):
         return StepCount(None, family, source, f"only {len(items)} of {len(live)} parameter states carry 'step'", schedule_free)
-    value, note = _read_all(items, read_scalar, "state[*]['step']")
+    value, note = _read_all(items, read_scalars, "state[*]['step']")
     if value == 0 and family == "torch-adagrad":
         return StepCount(0, family, source, "no optimizer step taken yet (Adagrad creates its state at construction)", schedule_free)
     if value == 0:

@@ -13,7 +13,7 @@ from rich.text import Text
 from ckptfix import __version__
 from ckptfix.render.json_doc import SCHEMA_VERSION
 from ckptfix.render.values import jsonable, short
-from ckptfix.repair.plan import ABSENT, Change
+from ckptfix.repair.actions.interface import ABSENT, Change
 from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
 
 _ACTION_STYLE = {"rewrite": "yellow", "create": "yellow", "nothing": "green", "refuse": "red"}
@@ -47,8 +47,8 @@ def _changes_table(changes: tuple[Change, ...]) -> Table:
 def _title(item: CheckpointOutcome) -> Text:
     plan = item.plan
     action = plan.action
-    files = ", ".join(f.path.name for f in plan.to_write)
-    verbs = " and ".join(sorted({f.action for f in plan.to_write}))
+    files = ", ".join(a.path.name for a in plan.to_write)
+    verbs = " and ".join(sorted({a.kind for a in plan.to_write}))
     written = "; ".join(([f"{verbs} {files}"] if plan.to_write else [])
                         + ([f"patch {', '.join(p.path.name for p in plan.to_patch)}"] if plan.to_patch else []))
     what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refuse"}[action]
@@ -124,8 +124,8 @@ def outcome_doc(item: CheckpointOutcome) -> dict[str, Any]:
         "steps": {"folder": s.folder, "training_state": s.training_state, "optimizer": s.optimizer,
                   "chosen": plan.step, "source": plan.step_source, "agree": s.agree},
         "num_processes": {"value": plan.num_processes, "source": plan.num_processes_source},
-        "files": [{"file": str(f.path), "action": f.action} for f in plan.files]
-        + [{"file": str(p.path), "action": "patch"} for p in plan.to_patch],
+        "files": [{"file": str(a.path), "action": a.kind} for a in plan.actions]
+        + [{"file": str(p), "action": "nothing"} for p in plan.untouched],
         "changes": [{"file": str(c.file), "key": c.key, "old": _json_value(c.old), "new": _json_value(c.new),
                      "old_absent": c.old is ABSENT, "new_absent": c.new is ABSENT, "fixes": list(c.fixes)}
                     for c in plan.changes],

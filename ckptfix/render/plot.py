@@ -8,32 +8,29 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
 from ckptfix.analysis.report import CheckpointReport
 from ckptfix.errors import UsageError
+from ckptfix.records import Record
 from ckptfix.schedulers.profiles import PROFILES, SIMPLETUNER_SINE_V1, SINE
 
 
-@dataclass(frozen=True)
-class Curve:
+class Curve(Record):
     label: str
     x: list[int]
     y: list[float]
 
 
-@dataclass(frozen=True)
-class Marks:
+class Marks(Record):
     label: str
     x: list[int]
     y: list[float]
 
 
-@dataclass(frozen=True)
-class PlotData:
+class PlotData(Record):
     title: str
     curves: list[Curve]
     marks: list[Marks]

@@ -24,22 +24,23 @@ so), base LRs from ``--learning-rate`` else the optimizer's ``initial_lr`` else 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ckptfix.analysis.findings import Finding
+from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
 from ckptfix.coerce import as_int, as_real, close
-from ckptfix.schedulers.formulas import (
-    sine_lr,
-    sine_position,
-    sine_step_count,
-    truncate_lr,
-)
-from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE
+from ckptfix.errors import UnreadableFile
+from ckptfix.records import Record
+from ckptfix.repair.actions.interface import ABSENT, Change, RepairAction, same
+from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, human_size, plan_patch
+from ckptfix.repair.actions.scheduler import SchedulerWrite
+from ckptfix.schedulers.formulas import sine_step_count
+from ckptfix.schedulers.profiles import SINE_FAMILY
+from ckptfix.schedulers.reference import sine_state
 
-SINE_FAMILY = (SINE, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2)
+__all__ = ["DROPPED_KEYS", "OWNED_KEYS", "REWRITE_FIXES", "Refusal", "RepairPlan", "plan_repair", "sine_template"]
+
 #: Keys ckptfix owns when it rewrites a state to the ``sine`` profile (cli-contract.md).
 OWNED_KEYS = ("T_0", "T_i", "T_mult", "T_cur", "eta_min", "last_epoch", "base_lrs", "_last_lr")
 DROPPED_KEYS = ("total_steps",)
@@ -50,139 +51,65 @@ _PROFILE_CODES = frozenset({"CKF030", "CKF031"})
 _INPUT_KEYS = ("last_epoch", "T_0", "T_mult", "eta_min", "base_lrs")
 _DERIVED_KEYS = ("T_cur", "T_i", "_last_lr")
 
-ACTIONS = ("rewrite", "create", "nothing", "refuse")
 
+class Refusal(Record):
+    """Why a checkpoint is left untouched, and the exit code that gives."""
 
-class _Absent:
-    """Marks a key that is not in the state (``old``) or is removed (``new``)."""
-
-    _instance: "_Absent | None" = None
-
-    def __new__(cls) -> "_Absent":
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "(absent)"
-
-    def __reduce__(self) -> str:
-        return "ABSENT"
-
-
-ABSENT = _Absent()
-
-
-@dataclass(frozen=True)
-class Change:
-    file: Path
-    key: str
-    old: Any  # ABSENT when the key is not in the state
-    new: Any  # ABSENT when the key is dropped
-    fixes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class FilePlan:
-    path: Path
-    action: str  # "rewrite" | "create" | "nothing"
-    changes: tuple[Change, ...] = ()
-    original: dict[str, Any] | None = None  # decoded by ckptfix's reader; None for create/recreate
-    replaces_unreadable: bool = False  # --recreate over a file that failed the safe read
-
-    @property
-    def target(self) -> dict[str, Any]:
-        """The complete state this file must hold after the repair."""
-        return apply_changes(self.original or {}, self.changes)
-
-
-@dataclass(frozen=True)
-class Refusal:
     file: Path | None
     reason: str
     exit_code: int  # 1: a flag is missing / not fixable; 3: unreadable or hostile input
 
 
-@dataclass(frozen=True)
-class RepairPlan:
+class RepairPlan(Record):
+    """Everything ``repair`` would do to one checkpoint: its actions, or why it refuses (all or nothing)."""
+
     checkpoint: Path
     report: CheckpointReport
-    files: tuple[FilePlan, ...] = ()
+    actions: tuple[RepairAction, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     notes: tuple[str, ...] = ()
     step: int | None = None
     step_source: str | None = None
     num_processes: int = 1
     num_processes_source: str = ""
-    #: ``--optimizer-lr``: in-place patches of optimizer*.bin (``optimizer_lr.OptimizerPatch``)
-    patches: tuple[Any, ...] = ()
+    #: Files examined and left as they are (consistent, unchecked, or refused).
+    untouched: tuple[Path, ...] = ()
 
     @property
     def action(self) -> str:
         if self.refusals:
             return "refuse"
-        acts = {f.action for f in self.files}
-        if "create" in acts:
+        kinds = {a.kind for a in self.actions}
+        if "create" in kinds:
             return "create"
-        if "rewrite" in acts or self.patches:
+        if kinds:
             return "rewrite"
         return "nothing"
 
     @property
     def changes(self) -> tuple[Change, ...]:
-        return tuple(c for f in self.files for c in f.changes) + tuple(c for p in self.patches for c in p.changes)
+        return tuple(c for a in self.actions for c in a.changes)
 
     @property
-    def to_write(self) -> tuple[FilePlan, ...]:
-        return () if self.refusals else tuple(f for f in self.files if f.action in ("rewrite", "create"))
+    def to_write(self) -> tuple[RepairAction, ...]:
+        """The scheduler files to write (rewrite or create)."""
+        return tuple(a for a in self.actions if a.kind != "patch")
 
     @property
-    def to_patch(self) -> tuple[Any, ...]:
-        """The optimizer files ``--optimizer-lr`` patches (8 bytes per value, see ``optimizer_lr.py``)."""
-        return () if self.refusals else self.patches
+    def to_patch(self) -> tuple[RepairAction, ...]:
+        """The optimizer files ``--optimizer-lr`` patches (8 bytes per value)."""
+        return tuple(a for a in self.actions if a.kind == "patch")
 
     @property
     def exit_code_if_not_applied(self) -> int:
         """Exit code of a dry run: what inspect says, at least 1 when something would change.
 
         A step disagreement resolved by ``--step`` does not count (``repair`` uses the given step)."""
-        sev = {f.severity for f in self.report.findings if not (f.code == "CKF010" and self.step_source == "--step")}
-        base = 3 if "fatal" in sev else 1 if "error" in sev or (self.report.strict and "warning" in sev) else 0
-        code = max([base] + [r.exit_code for r in self.refusals])
-        if self.to_write or self.to_patch:
+        waived = frozenset({"CKF010"}) if self.step_source == "--step" else frozenset()
+        code = max([exit_code(self.report.findings, self.report.strict, waived)] + [r.exit_code for r in self.refusals])
+        if self.actions:
             code = max(code, 1)
         return code
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def same(a: Any, b: Any) -> bool:
-    """Exact equality including types (``0 != 0.0``, ``[1] != (1,)``); NaN equals nothing."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    return bool(a == b)
-
-
-def apply_changes(state: dict[str, Any], changes: tuple[Change, ...] | list[Change]) -> dict[str, Any]:
-    """A new dict: ``state`` with the changes applied; key order kept, new keys appended."""
-    out = dict(state)
-    for c in changes:
-        if c.new is ABSENT:
-            out.pop(c.key, None)
-        else:
-            out[c.key] = c.new
-    return out
-
-
-
-
-
-
 
 
 def _plain(v: Any, depth: int = 0) -> bool:
@@ -217,16 +144,14 @@ def sine_template(n_groups: int) -> dict[str, Any]:
 # --- planning ----------------------------------------------------------------------------------
 
 
-@dataclass
 class _Ctx:
-    report: CheckpointReport
-    opts: Options
-    recreate: bool
-    g: int | None
-    n: int
-    refusals: list[Refusal] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    covered: set[int] = field(default_factory=set)  # id() of findings a file plan fixes
+    """What planning one checkpoint has decided so far."""
+
+    def __init__(self, report: CheckpointReport, opts: Options, recreate: bool, g: int | None, n: int) -> None:
+        self.report, self.opts, self.recreate, self.g, self.n = report, opts, recreate, g, n
+        self.refusals: list[Refusal] = []
+        self.notes: list[str] = []
+        self.covered: set[int] = set()  # id() of findings an action fixes
 
     def refuse(self, file: Path | None, reason: str, code: int = 1) -> None:
         self.refusals.append(Refusal(file, reason, code))
@@ -242,7 +167,7 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
     steps = report.steps
     step_ok = steps.chosen is not None and (steps.agree or steps.source == "--step")
     ctx = _Ctx(report, opts, recreate, steps.chosen if step_ok else None, report.num_processes)
-    files: list[FilePlan] = []
+    writes: list[SchedulerWrite] = []
 
     if ck.path.name.endswith("tmp"):
         ctx.refuse(ck.path, "folder name ends in tmp: a checkpoint still being written is never touched")
@@ -271,14 +196,14 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
                    "optimizer count): pass --step G")
 
     for i, sr in enumerate(report.schedulers):
-        fp = _plan_scheduler(ctx, sr, i)
-        if fp is not None:
-            files.append(fp)
+        w = _plan_scheduler(ctx, sr, i)
+        if w is not None:
+            writes.append(w)
 
     if any(f.code == "CKF001" for f in report.findings):
-        fp = _plan_create(ctx, ck.path / "scheduler.bin", 0, "CKF001")
-        if fp is not None:
-            files.append(fp)
+        w = _plan_create(ctx, ck.path / "scheduler.bin", 0, "CKF001")
+        if w is not None:
+            writes.append(w)
         if len(ck.optimizers) > 1:
             ctx.notes.append(f"{len(ck.optimizers)} optimizer files but no scheduler file: only scheduler.bin "
                              "(for optimizer.bin) is created")
@@ -296,15 +221,64 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
         ctx.refuse(Path(f.file) if f.file else None, f"{f.code}: {f.message} (not something repair can fix)",
                    3 if f.severity == "fatal" else 1)
 
-    if ctx.refusals:  # all or nothing: a refused checkpoint keeps every file as it is
-        files = [FilePlan(fp.path, "nothing", (), fp.original) for fp in files]
-    plan = RepairPlan(ck.path, report, tuple(files), tuple(_dedupe(ctx.refusals)), tuple(ctx.notes),
-                      ctx.g, steps.source if ctx.g is not None else None, ctx.n, report.num_processes_source)
-    if optimizer_lr:
-        from ckptfix.repair.optimizer_lr import add_optimizer_lr  # imports this module
+    patches: list[OptimizerLrPatch] = []
+    if optimizer_lr and not ctx.refusals:
+        patches = _plan_optimizer_lr(ctx, writes)
+    actions: tuple[RepairAction, ...] = ()
+    if not ctx.refusals:  # all or nothing: a refused checkpoint keeps every file as it is
+        actions = (*writes, *patches)
+    written = {a.path for a in actions}
+    untouched = tuple(sf.path for sf in ck.schedulers if sf.path not in written)
+    return RepairPlan(ck.path, report, actions, tuple(_dedupe(ctx.refusals)), tuple(ctx.notes),
+                      ctx.g, steps.source if ctx.g is not None else None, ctx.n, report.num_processes_source,
+                      untouched)
 
-        plan = add_optimizer_lr(plan)
-    return plan
+
+def _plan_optimizer_lr(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[OptimizerLrPatch]:
+    """``--optimizer-lr``: the patches of optimizer*.bin that make each param group's lr (and initial_lr)
+    the scheduler's after the repair. Reads the optimizer's pickle, never its tensors; writes nothing.
+    Refusals (a file not laid out as torch writes it) go to ``ctx``: then nothing is written at all."""
+    ck = ctx.report.checkpoint
+    patches: list[OptimizerLrPatch] = []
+    for index, state in enumerate(_scheduler_targets(ctx.report, writes)):
+        if state is None or index >= len(ck.optimizers):
+            continue
+        opt_path = ck.optimizers[index].path
+        try:
+            p = plan_patch(opt_path, state)
+        except NotPatchable as exc:
+            ctx.refuse(opt_path, f"--optimizer-lr: {opt_path.name}: {exc}. Run repair without --optimizer-lr to "
+                       "fix the scheduler only (the scheduler sets the right LR from the second step on)", 1)
+            continue
+        except UnreadableFile as exc:
+            ctx.refuse(opt_path, f"--optimizer-lr: {exc}", 3)
+            continue
+        if p is not None:
+            patches.append(p)
+            n = sum(1 for w in p.writes if w.what.startswith("param_groups"))
+            ctx.notes.append(f"{opt_path.name}: --optimizer-lr replaces {n} 8-byte float(s) in {p.entry} and its "
+                             f"CRC-32; tensors are never read. The whole file ({human_size(p.size)}) is copied to a "
+                             "temporary file in the same folder (needs that much free space) and read twice for "
+                             "SHA-256; the backup records the patch, not a copy")
+    return patches
+
+
+def _scheduler_targets(report: CheckpointReport, writes: list[SchedulerWrite]) -> list[dict[str, Any] | None]:
+    """Per scheduler index: the state the scheduler file holds after the repair (None: not a checked sine)."""
+    by_path = {w.path: w for w in writes}
+    out: list[dict[str, Any] | None] = []
+    for sr in report.schedulers:
+        w = by_path.pop(sr.file.path, None)
+        if w is not None:
+            out.append(w.target)
+        elif sr.file.state is not None and sr.profile in SINE_FAMILY:
+            out.append(sr.file.state)
+        else:
+            out.append(None)
+    for w in by_path.values():  # a created scheduler.bin (CKF001) pairs with optimizer.bin
+        if w.kind == "create" and w.path.name == "scheduler.bin" and not out:
+            out.append(w.target)
+    return out
 
 
 def _dedupe(refusals: list[Refusal]) -> list[Refusal]:
@@ -340,29 +314,30 @@ def _file_findings(report: CheckpointReport, path: Path) -> list[Finding]:
     return [f for f in report.findings if f.file == str(path)]
 
 
-def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> FilePlan | None:
+def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> SchedulerWrite | None:
+    """The rewrite (or, with ``--recreate``, the re-creation) of one scheduler file; None: left as it is."""
     sf = sr.file
     if sf.state is None:
         if ctx.recreate and sf.problem is not None:
             return _plan_create(ctx, sf.path, index, "CKF003" if sf.problem.kind == "unsafe-pickle" else "CKF002",
                                 replaces_unreadable=True)
-        return FilePlan(sf.path, "nothing")
+        return None
     if sr.profile not in SINE_FAMILY:  # LambdaLR, cosine, unknown: unchecked, left as it is
-        return FilePlan(sf.path, "nothing", (), sf.state)
+        return None
     fixable = [f for f in _file_findings(ctx.report, sf.path) if f.code in REWRITE_FIXES]
     if not fixable:
-        return FilePlan(sf.path, "nothing", (), sf.state)
+        return None
     if ctx.g is None:
-        return FilePlan(sf.path, "nothing", (), sf.state)  # refused for the step already
+        return None  # refused for the step already
     state = sf.state
     if not _plain(state):
         ctx.refuse(sf.path, "the state holds tensors or objects, not plain numbers: ckptfix cannot rewrite it "
                    "without losing their type")
-        return FilePlan(sf.path, "nothing", (), state)
+        return None
 
     target = _rewrite_values(ctx, sf.path, state)
     if target is None:
-        return FilePlan(sf.path, "nothing", (), state)
+        return None
 
     by_key: dict[str, set[str]] = {}
     for f in fixable:
@@ -389,8 +364,8 @@ def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> FilePlan | No
     if not changes:
         ctx.notes.append(f"{sf.path.name}: findings {', '.join(sorted({f.code for f in fixable}))} but the state "
                          "already holds the reference values")
-        return FilePlan(sf.path, "nothing", (), state)
-    return FilePlan(sf.path, "rewrite", tuple(changes), state)
+        return None
+    return SchedulerWrite(sf.path, "rewrite", tuple(changes), state)
 
 
 def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
@@ -448,28 +423,26 @@ def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, A
     if not ok:
         return None
 
-    le = n * g
-    t_cur, t_i = sine_position(le, t0, t_mult)
-    last_lr = [truncate_lr(sine_lr(b, float(eta), t_cur, t_i)) for b in base_vals]
+    ref = sine_state(n * g, t0, t_mult, float(eta), base_vals)
     out: dict[str, Any] = {
         "T_0": t0_val,
-        "T_i": t_i,
+        "T_i": ref.T_i,
         "T_mult": tm_val,
-        "T_cur": t_cur,
+        "T_cur": ref.T_cur,
         "eta_min": eta_val,
-        "last_epoch": le,
+        "last_epoch": ref.last_epoch,
         "base_lrs": base_val,
-        "_last_lr": last_lr,
+        "_last_lr": ref.last_lr,
     }
     if "_step_count" not in state:
-        out["_step_count"] = sine_step_count(le)
+        out["_step_count"] = sine_step_count(ref.last_epoch)
     # Keep the stored container type (list) for lists.
     if isinstance(state.get("base_lrs"), tuple) and isinstance(out["base_lrs"], list) and base_val is not bases:
         out["base_lrs"] = list(out["base_lrs"])
     return out
 
 
-def _plan_create(ctx: _Ctx, path: Path, index: int, code: str, replaces_unreadable: bool = False) -> FilePlan | None:
+def _plan_create(ctx: _Ctx, path: Path, index: int, code: str, replaces_unreadable: bool = False) -> SchedulerWrite | None:
     opts, n, g = ctx.opts, ctx.n, ctx.g
     ck = ctx.report.checkpoint
     for f in ctx.report.findings:
@@ -500,16 +473,14 @@ def _plan_create(ctx: _Ctx, path: Path, index: int, code: str, replaces_unreadab
                          "--lr-end with the run's --lr_end to match it")
     t0 = opts.lr_warmup_steps * n
     t_mult = opts.t_mult if opts.t_mult is not None else 1
-    le = n * g
-    t_cur, t_i = sine_position(le, t0, t_mult)
+    ref = sine_state(n * g, t0, t_mult, eta, bases)
     values = {
-        "T_0": t0, "T_i": t_i, "T_mult": t_mult, "T_cur": t_cur, "eta_min": eta, "last_epoch": le,
-        "base_lrs": bases, "_last_lr": [truncate_lr(sine_lr(b, eta, t_cur, t_i)) for b in bases],
-        "_step_count": sine_step_count(le),
+        "T_0": t0, "T_i": ref.T_i, "T_mult": t_mult, "T_cur": ref.T_cur, "eta_min": eta, "last_epoch": ref.last_epoch,
+        "base_lrs": bases, "_last_lr": ref.last_lr, "_step_count": sine_step_count(ref.last_epoch),
     }
     template = sine_template(len(bases))
     target = {k: values.get(k, v) for k, v in template.items()}
     for k, v in values.items():
         target.setdefault(k, v)
     changes = tuple(Change(path, k, ABSENT, v, (code,)) for k, v in target.items())
-    return FilePlan(path, "create", changes, None, replaces_unreadable)
+    return SchedulerWrite(path, "create", changes, None, replaces_unreadable)

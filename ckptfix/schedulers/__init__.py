@@ -22,7 +22,8 @@ from .formulas import (
     truncate_lr,
     v1_position,
 )
-from .profiles import PROFILE_NAMES, PROFILES, UNCHECKED, Position, Profile, get_profile
+from .profiles import PROFILE_NAMES, PROFILES, SINE, SINE_FAMILY, UNCHECKED, Position, Profile, get_profile
+from .reference import SineState, sine_state
 
 if TYPE_CHECKING:
     from .torch_sine import Sine  # noqa: F401  (lazy: see __getattr__)
@@ -35,6 +36,9 @@ __all__ = [
     "Profile",
     "ProfileMatch",
     "SineExpectation",
+    "SineState",
+    "SINE",
+    "SINE_FAMILY",
     "UNCHECKED",
     "detect_profile",
     "get_profile",
@@ -46,6 +50,7 @@ __all__ = [
     "simpletuner_sine_v2_lr",
     "sine_lr",
     "sine_position",
+    "sine_state",
     "sine_step_count",
     "truncate_lr",
     "v1_position",

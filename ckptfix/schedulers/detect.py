@@ -15,7 +15,7 @@ from typing import Any, Literal
 from ckptfix.coerce import as_int, as_real, as_reals
 from ckptfix.records import Record
 
-from .formulas import lr_matches, sine_lr, sine_position, truncate_lr
+from .formulas import lr_matches, sine_position, truncate_lr
 from .profiles import (
     PROFILE_NAMES,
     PROFILES,
@@ -25,6 +25,7 @@ from .profiles import (
     SINE,
     UNCHECKED,
 )
+from .reference import sine_state
 
 __all__ = ["CandidateMatch", "SineExpectation", "ProfileMatch", "Basis", "detect_profile"]
 
@@ -85,12 +86,6 @@ class ProfileMatch(Record):
 
 
 # --- tolerant value extraction -------------------------------------------------------------
-
-
-
-
-
-
 
 
 def _fmt(value: Any) -> str:
@@ -261,16 +256,10 @@ def _is_torch_sgdr(inp: _Inputs) -> bool:
 def _expected(inp: _Inputs, state: Mapping[str, Any]) -> SineExpectation | None:
     if inp.last_epoch is None or inp.last_epoch < 0 or inp.T_0 is None or inp.T_mult is None:
         return None
-    t_cur, t_i = sine_position(inp.last_epoch, inp.T_0, inp.T_mult)
-    lrs = None
-    if inp.base_lrs is not None and inp.eta_min is not None:
-        try:
-            lrs = [truncate_lr(sine_lr(b, inp.eta_min, t_cur, t_i)) for b in inp.base_lrs]
-        except OverflowError:
-            lrs = None
+    ref = sine_state(inp.last_epoch, inp.T_0, inp.T_mult, inp.eta_min, inp.base_lrs)
     stored_count = as_int(state.get("_step_count"))
     step_count = stored_count if stored_count is not None else inp.last_epoch + 1
-    return SineExpectation(inp.last_epoch, t_cur, t_i, lrs, step_count)
+    return SineExpectation(ref.last_epoch, ref.T_cur, ref.T_i, ref.last_lr, step_count)
 
 
 def detect_profile(state: Any) -> ProfileMatch:

@@ -36,6 +36,7 @@ __all__ = [
     "SIMPLETUNER_SINE_V2",
     "SIMPLETUNER_COSINE",
     "UNCHECKED",
+    "SINE_FAMILY",
     "PROFILE_NAMES",
     "PROFILES",
     "Position",
@@ -49,6 +50,8 @@ SIMPLETUNER_SINE_V2 = "simpletuner-sine-v2"
 SIMPLETUNER_COSINE = "simpletuner-cosine"
 #: Reported when no profile can be checked (LambdaLR, unknown classes, unreadable state).
 UNCHECKED = "unchecked"
+#: The sine profiles: states ckptfix checks in full and ``repair`` rewrites to ``sine``.
+SINE_FAMILY = (SINE, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2)
 
 
 class Position(str, enum.Enum):

@@ -1,6 +1,6 @@
 """Checkpoint layouts: which trainer wrote a folder, and how to read it into a ``Checkpoint``.
 
-One module per layout, each with ``detect(folder) -> bool`` and ``load(folder, limits) -> Checkpoint``.
+One module per layout, each a ``Layout`` (``interface.py``): ``detect(folder)`` and ``load(folder, limits)``.
 Every loader reads metadata only (pickles, JSON, zip directories, a few 0-d step storages) and never
 imports torch or runs pickle code.
 
@@ -21,39 +21,38 @@ the DeepSpeed engine state too); accelerate + DeepSpeed before accelerate + FSDP
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
+from typing import Any
 
-from ckptfix.model.layouts.detect import Listing, is_deepspeed, is_fsdp, is_hf_trainer
+from ckptfix.formats.source import LOCAL, Store
+from ckptfix.model.layouts.accelerate import AccelerateLayout
+from ckptfix.model.layouts.deepspeed import DeepSpeedLayout
+from ckptfix.model.layouts.fsdp import FsdpLayout
+from ckptfix.model.layouts.hf_trainer import HfTrainerLayout
+from ckptfix.model.layouts.interface import Folder, Layout, Listing
 
-# (predicate, loader module): loaders are imported only for the layout a folder has.
-LAYOUTS: tuple[tuple[Callable[[Path, Listing], bool], str], ...] = (
-    (is_hf_trainer, "hf_trainer"),
-    (is_deepspeed, "deepspeed"),
-    (is_fsdp, "fsdp"),
-)
-NAMES = ("accelerate", "hf-trainer", "deepspeed", "fsdp")
+__all__ = ["LAYOUTS", "NAMES", "Folder", "Layout", "Listing", "detect_layout", "layout_of"]
+
+#: Tried in this order; the accelerate layout claims every folder, so it comes last.
+LAYOUTS: tuple[Layout, ...] = (HfTrainerLayout(), DeepSpeedLayout(), FsdpLayout(), AccelerateLayout())
+NAMES = tuple(sorted(layout.name for layout in LAYOUTS))
 
 
-def detect_layout(folder: Path, listing: Listing | None = None) -> ModuleType | None:
-    """The layout module for ``folder``; None means the default accelerate layout."""
-    folder = Path(folder)
-    if listing is None:
+def detect_layout(folder: Folder) -> Layout:
+    """The first layout that claims ``folder``; a folder that cannot be inspected is accelerate's (whose
+    loader reports what cannot be read)."""
+    for layout in LAYOUTS:
         try:
-            listing = Listing.of(folder)  # listed once for all predicates
-        except OSError:  # not a folder, or unlistable: reported by the accelerate loader
-            return None
-    for predicate, module in LAYOUTS:
-        try:
-            if predicate(folder, listing):
-                return importlib.import_module(f"ckptfix.model.layouts.{module}")
-        except OSError:  # an unlistable folder is reported by the accelerate loader
-            return None
-    return None
+            if layout.detect(folder):
+                return layout
+        except OSError:
+            break
+    return LAYOUTS[-1]
 
 
-def layout_name(folder: Path) -> str:
-    mod = detect_layout(folder)
-    return mod.NAME if mod is not None else "accelerate"
+def layout_of(path: Any, store: Store = LOCAL) -> Layout:
+    """The layout of the checkpoint folder at ``path`` (listing it once)."""
+    path = store.path(path)
+    try:
+        return detect_layout(Folder(store, path, Listing.of(store, path)))
+    except OSError:
+        return LAYOUTS[-1]

@@ -29,13 +29,13 @@ which builds each as an inert record; any other global is refused as everywhere 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.allowlist import DEEPSPEED_STATE
-from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.formats.limits import Limits
 from ckptfix.formats.objects import Opaque
+from ckptfix.formats.source import Store
 from ckptfix.formats.torchfile import open_torch_file
 from ckptfix.model.checkpoint import (
     Checkpoint,
@@ -45,21 +45,63 @@ from ckptfix.model.checkpoint import (
     SchedulerFile,
     TrainingState,
 )
-from ckptfix.model.layouts.detect import find_tag, model_states_file
-from ckptfix.model.layouts.detect import is_deepspeed as detect  # noqa: F401
-from ckptfix.model.load import (
-    _int_field,
-    _param_group,
-    check_inside,
-    load_accelerate,
-    problem_of,
-)
-from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
+from ckptfix.model.layouts.accelerate import load_accelerate
+from ckptfix.model.layouts.interface import Folder, Layout
+from ckptfix.model.readers import int_field, optimizer_from, problem_of
 from ckptfix.records import replace
 
-NAME = "deepspeed"
+__all__ = ["STEP_SOURCE", "DeepSpeedLayout", "attach_engine", "find_tag", "read_engine"]
+
 STEP_SOURCE = "deepspeed global_steps"
+ACCELERATE_TAG = "pytorch_model"  # accelerate's MODEL_NAME: save_checkpoint(output_dir, "pytorch_model")
+MODEL_STATES = re.compile(r"^(?:zero_pp_rank_0_)?mp_rank_00_model_states\.pt$")
+MAX_LATEST = 4096
 _OPTIM_STATES = re.compile(r"^(?:bf16_)?zero_pp_rank_(\d+)_mp_rank_(\d+)_optim_states\.pt$")
+
+
+def _names(store: Store, folder: Any) -> list[str]:
+    try:
+        return [e.name for e in store.list(folder)]
+    except OSError:
+        return []
+
+
+def model_states_file(store: Store, tag_dir: Any) -> Any:
+    """The tag folder's model-states file (``mp_rank_00_model_states.pt``, or ZeRO-3's), or None."""
+    found = sorted(n for n in _names(store, tag_dir) if MODEL_STATES.match(n))
+    exact = [n for n in found if n == "mp_rank_00_model_states.pt"]
+    name = (exact or found or [None])[0]
+    return tag_dir / name if name is not None else None
+
+
+def read_latest(store: Store, folder: Any) -> str | None:
+    """The tag the ``latest`` file names, when it is a plain folder name."""
+    if store.kind(folder / "latest") != "file":
+        return None
+    try:
+        raw = store.read(folder / "latest", MAX_LATEST, "DeepSpeed latest file", root=folder)
+        tag = raw.decode("utf-8").strip()
+    except (UnreadableFile, UnicodeDecodeError):
+        return None
+    if not tag or "/" in tag or "\\" in tag or tag in (".", "..") or "\n" in tag:
+        return None
+    return tag
+
+
+def find_tag(store: Store, folder: Any) -> Any:
+    """The tag folder a resume would load: named by ``latest``, else accelerate's, else the only one."""
+    tag = read_latest(store, folder)
+    if tag is not None and store.kind(folder / tag) == "dir":
+        return folder / tag
+    if store.kind(folder / ACCELERATE_TAG) == "dir" and model_states_file(store, folder / ACCELERATE_TAG):
+        return folder / ACCELERATE_TAG
+    try:
+        entries = store.list(folder)
+    except OSError:
+        return None
+    candidates = [folder / e.name for e in entries if e.is_dir and not e.name.startswith(".")
+                  and model_states_file(store, folder / e.name) is not None]
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _zero_stage(v: Any) -> int | None:
@@ -68,25 +110,15 @@ def _zero_stage(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _optimizer_from(path: Path, sd: Any, tf: Any) -> OptimizerFile:
-    if not isinstance(sd, dict) or "param_groups" not in sd:
-        step = StepCount(None, "unknown", str(path), "no optimizer state dict found in the DeepSpeed file")
-        return OptimizerFile(path, step, (), None, tf.bytes_read, tf.size)
-    step = optimizer_step_count(sd, tf.read_scalar)
-    groups = tuple(_param_group(g) for g in sd.get("param_groups") or () if isinstance(g, dict))
-    return OptimizerFile(path, step, groups, None, tf.bytes_read, tf.size)
-
-
-def _read_optim_states(tag_dir: Path, folder: Path, limits: Limits) -> tuple[OptimizerFile | None, int, int | None]:
+def _read_optim_states(store: Store, tag_dir: Any, folder: Any, limits: Limits) -> tuple[OptimizerFile | None, int, int | None]:
     """Rank 0's ZeRO optimizer file -> (optimizer, number of rank files, zero stage)."""
-    files = sorted((p for p in tag_dir.iterdir() if _OPTIM_STATES.match(p.name)),
-                   key=lambda p: tuple(int(x) for x in _OPTIM_STATES.match(p.name).groups()))  # type: ignore[union-attr]
-    if not files:
+    names = sorted((n for n in _names(store, tag_dir) if _OPTIM_STATES.match(n)),
+                   key=lambda n: tuple(int(x) for x in _OPTIM_STATES.match(n).groups()))  # type: ignore[union-attr]
+    if not names:
         return None, 0, None
-    path = files[0]
+    path = tag_dir / names[0]
     try:
-        check_inside(folder, path)
-        with open_torch_file(path, DEEPSPEED_STATE, limits) as tf:
+        with open_torch_file(path, DEEPSPEED_STATE, limits, store=store, root=folder) as tf:
             obj = tf.obj
             osd = obj.get("optimizer_state_dict") if isinstance(obj, dict) else None
             if not isinstance(osd, dict):
@@ -95,29 +127,28 @@ def _read_optim_states(tag_dir: Path, folder: Path, limits: Limits) -> tuple[Opt
             base = osd.get("base_optimizer_state")
             if base is None:  # ZeRO-3 keeps the wrapped optimizer's state as "optimizer_state_dict"
                 base = osd.get("optimizer_state_dict")
-            return _optimizer_from(path, base, tf), len(files), stage
+            return optimizer_from(path, base, tf), len(names), stage
     except UnreadableFile as exc:
-        return OptimizerFile(path, None, problem=problem_of(exc)), len(files), None
+        return OptimizerFile(path, None, problem=problem_of(exc)), len(names), None
 
 
-def read_engine(folder: Path, limits: Limits = DEFAULT_LIMITS):
+def read_engine(store: Store, folder: Any, limits: Limits):
     """-> (EngineState | None, optimizers, schedulers, bytes_read) from the tag folder of ``folder``."""
-    tag_dir = find_tag(folder)
+    tag_dir = find_tag(store, folder)
     if tag_dir is None:
         return None, [], [], 0
-    ms = model_states_file(tag_dir)
+    ms = model_states_file(store, tag_dir)
     optimizers: list[OptimizerFile] = []
     schedulers: list[SchedulerFile] = []
     nbytes = 0
-    opt, shards, stage = _read_optim_states(tag_dir, folder, limits)
+    opt, shards, stage = _read_optim_states(store, tag_dir, folder, limits)
     if ms is None:
         problem = FileProblem(tag_dir, "unreadable", f"{tag_dir}: DeepSpeed tag folder without mp_rank_00_model_states.pt")
         engine = EngineState(tag_dir / "mp_rank_00_model_states.pt", tag_dir.name, None, None, optim_shards=shards,
                              zero_stage=stage, problem=problem)
         return engine, [opt] if opt else [], [], 0
     try:
-        check_inside(folder, ms)
-        with open_torch_file(ms, DEEPSPEED_STATE, limits) as tf:
+        with open_torch_file(ms, DEEPSPEED_STATE, limits, store=store, root=folder) as tf:
             obj = tf.obj
             if not isinstance(obj, dict):
                 raise UnreadableFile(ms, f"holds a {type(obj).__name__}, not DeepSpeed's model-states dict")
@@ -125,12 +156,12 @@ def read_engine(folder: Path, limits: Limits = DEFAULT_LIMITS):
             if isinstance(sched, dict):
                 schedulers.append(SchedulerFile(ms, dict(sched), tf.format))
             if opt is None and isinstance(obj.get("optimizer"), dict):  # no ZeRO: the optimizer is here
-                opt = _optimizer_from(ms, obj["optimizer"], tf)
+                opt = optimizer_from(ms, obj["optimizer"], tf)
             nbytes = tf.bytes_read
             ver = obj.get("ds_version")
             engine = EngineState(
-                ms, tag_dir.name, _int_field(obj, "global_steps"), _int_field(obj, "skipped_steps"),
-                _int_field(obj, "global_samples"), _int_field(obj, "dp_world_size"), stage,
+                ms, tag_dir.name, int_field(obj, "global_steps"), int_field(obj, "skipped_steps"),
+                int_field(obj, "global_samples"), int_field(obj, "dp_world_size"), stage,
                 ver if isinstance(ver, str) else None, isinstance(sched, dict), shards,
             )
     except UnreadableFile as exc:
@@ -141,12 +172,12 @@ def read_engine(folder: Path, limits: Limits = DEFAULT_LIMITS):
     return engine, optimizers, schedulers, nbytes
 
 
-def attach_engine(ck: Checkpoint, limits: Limits = DEFAULT_LIMITS, step_source: bool = True) -> Checkpoint:
+def attach_engine(ck: Checkpoint, store: Store, limits: Limits, step_source: bool = True) -> Checkpoint:
     """Add the DeepSpeed engine's state to a checkpoint read by another loader.
 
     ``step_source``: use ``global_steps`` as the step when the folder has no ``training_state.json``.
     """
-    engine, optimizers, schedulers, nbytes = read_engine(ck.path, limits)
+    engine, optimizers, schedulers, nbytes = read_engine(store, ck.path, limits)
     if engine is None:
         return ck
     ts = ck.training_state
@@ -165,6 +196,16 @@ def attach_engine(ck: Checkpoint, limits: Limits = DEFAULT_LIMITS, step_source: 
     )
 
 
-def load(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
-    ck = load_accelerate(Path(folder), limits)  # scheduler.bin, random_states_*.pkl, training_state.json
-    return attach_engine(replace(ck, layout=NAME), limits)
+class DeepSpeedLayout(Layout):
+    name = "deepspeed"
+    trainer = "accelerate"
+
+    def detect(self, folder: Folder) -> bool:
+        listing = folder.listing
+        if "latest" not in listing.names and not any(not d.startswith(".") for d in listing.dirs):
+            return False  # no tag file and no sub-folder: the common accelerate case, decided without I/O
+        return find_tag(folder.store, folder.path) is not None
+
+    def load(self, folder: Folder, limits: Limits) -> Checkpoint:
+        ck = load_accelerate(folder, limits)  # scheduler.bin, random_states_*.pkl, training_state.json
+        return attach_engine(replace(ck, layout=self.name), folder.store, limits)

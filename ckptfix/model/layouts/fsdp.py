@@ -6,8 +6,8 @@ accelerate still writes ``scheduler.bin`` and ``random_states_{rank}.pkl`` besid
 reader handles those, and SimpleTuner's ``training_state.json``).
 
 A DCP folder holds ``.metadata`` (a plain pickle of ``torch.distributed.checkpoint.metadata.Metadata``) and
-``__{rank}_{n}.distcp`` data files. ckptfix decodes ``.metadata`` with the scan's ``DCP_METADATA`` allowlist
-(``formats/scan.py``), keeping each dataclass's fields as a record, and reads from it:
+``__{rank}_{n}.distcp`` data files. ckptfix decodes ``.metadata`` without running it (``formats/dcp.py``),
+and reads from it:
 
 - ``state_dict_metadata``: every key (``optimizer.state.<param fqn>.<name>``, ``optimizer.param_groups.<g>.<name>``)
   with its tensor size and dtype;
@@ -20,143 +20,55 @@ A DCP folder holds ``.metadata`` (a plain pickle of ``torch.distributed.checkpoi
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from typing import Any
 
-from ckptfix.errors import CkptfixError, ResourceLimit, UnreadableFile, UnsafePickle
-from ckptfix.formats import pickle_vm
-from ckptfix.formats.allowlist import TORCH_STATE, AllowedGlobal, DType
-from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.errors import CkptfixError, UnreadableFile
+from ckptfix.formats.allowlist import TORCH_STATE, DType
+from ckptfix.formats.dcp import DcpRecord, decode_metadata
+from ckptfix.formats.limits import Limits
 from ckptfix.formats.objects import DTYPES, Opaque, StorageRef, TensorRef
-from ckptfix.formats.scan import DCP_METADATA
-from ckptfix.formats.torchfile import (
-    _decode,  # one embedded torch.save blob, through a _Window
-)
-from ckptfix.formats.zipdir import CountingFile
+from ckptfix.formats.source import Store, Window
+from ckptfix.formats.torchfile import decode_torch
 from ckptfix.model.checkpoint import (
     Checkpoint,
     FileProblem,
     OptimizerFile,
     ShardedState,
 )
-from ckptfix.model.layouts.detect import OPTIM_DIR, dcp_dirs
-from ckptfix.model.layouts.detect import is_fsdp as detect  # noqa: F401
-from ckptfix.model.load import check_inside, load_accelerate, problem_of
+from ckptfix.model.layouts.accelerate import load_accelerate
+from ckptfix.model.layouts.interface import Folder, Layout
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
+from ckptfix.model.readers import problem_of
 from ckptfix.records import replace
 
-NAME = "fsdp"
+__all__ = ["FsdpLayout", "dcp_dirs", "optimizer_view", "read_dcp_folder"]
+
 _MAX_BLOB = 1 << 20  # a torch.save of one scalar is ~1.3 KB
+OPTIM_DIR = re.compile(r"^optimizer(?:_\d+)?$")
+MODEL_DIR = re.compile(r"^pytorch_model_fsdp(?:_\d+)?$")
 
 
-# -- .metadata: the scan's allowlist, with the dataclasses kept as records ---------------------------
-class Record:
-    """A DCP dataclass decoded as its class name and the fields its BUILD state gave (never built)."""
-
-    __slots__ = ("kind", "fields")
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.fields: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
-
-    def __repr__(self) -> str:
-        return f"Record({self.kind.rsplit('.', 1)[-1]}, {self.fields!r})"
-
-
-_DATACLASSES = {
-    "Metadata", "TensorStorageMetadata", "BytesStorageMetadata", "ChunkStorageMetadata", "TensorProperties",
-    "MetadataIndex", "StorageMeta", "_StorageInfo",
-}
-
-
-def _as_record(g: AllowedGlobal) -> AllowedGlobal:
-    def build(args: tuple) -> Record:
-        g.call(args)  # type: ignore[misc]  # the scan's argument checks (raise BadArguments)
-        return Record(g.qualname)
-
-    return AllowedGlobal(g.module, g.name, build)
-
-
-DCP_RECORDS = {key: (_as_record(g) if g.name in _DATACLASSES else g) for key, g in DCP_METADATA.items()}
-
-
-_TP_FIELDS = ("dtype", "layout", "requires_grad", "memory_format", "pin_memory")
-
-
-class _RecordVM(pickle_vm._VM):
-    """The restricted decoder, plus BUILD into a ``Record`` (the decoder drops an Opaque's state)."""
-
-    def _build(self, obj: Any, state: Any) -> None:
-        if isinstance(obj, Record):
-            if obj.kind.endswith(".TensorProperties") and isinstance(state, tuple) and len(state) == len(_TP_FIELDS):
-                state = dict(zip(_TP_FIELDS, state))  # its __getstate__ is a tuple, in this order
-            if isinstance(state, tuple) and len(state) == 2 and (state[0] is None or isinstance(state[0], dict)):
-                state = {**(state[0] or {}), **(state[1] if isinstance(state[1], dict) else {})}  # (dict, slots)
-            if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-                raise pickle_vm._Malformed(f"BUILD state of {obj.kind} is not a field dict")
-            obj.fields.update(state)
-            return
-        super()._build(obj, state)
-
-
-def decode_metadata(path: Path, limits: Limits = DEFAULT_LIMITS) -> Record:
-    """Decode a DCP ``.metadata`` without running it; raises ``UnreadableFile`` / ``UnsafePickle``."""
-    size = path.stat().st_size
-    if size == 0:
-        raise UnreadableFile(path, "empty file (0 bytes)")
-    if size > limits.max_pickle_bytes:
-        raise ResourceLimit(path, f"DCP metadata is {size:,} bytes; the limit is {limits.max_pickle_bytes:,}")
-    data = path.read_bytes()
-    # run_pickle() with _RecordVM in place of _VM (same error handling, same limits)
-    vm = _RecordVM(data, DCP_RECORDS, None, limits)
+def dcp_dirs(store: Store, folder: Any) -> list[Any]:
+    """The DCP folders of a checkpoint (``optimizer_*/``, ``pytorch_model_fsdp_*/`` holding ``.metadata``)."""
     try:
-        value = vm.run(0)
-        error = None
-    except (pickle_vm._Malformed, pickle_vm.BadArguments) as exc:
-        value, error = None, f"{exc} (at byte {vm.op_at})"
-    except (IndexError, ValueError, TypeError, KeyError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
-        value, error = None, f"malformed pickle: {type(exc).__name__} (at byte {vm.op_at})"
-    except pickle_vm._LimitHit as exc:
-        raise ResourceLimit(path, f"DCP metadata: {exc}") from None
-    if vm.refused:
-        raise UnsafePickle(path, [(r.module, r.name, r.offset) for r in vm.refused])
-    if error is not None:
-        raise UnreadableFile(path, f"DCP metadata cannot be decoded: {error}")
-    if vm.pos != len(data):
-        raise UnreadableFile(path, f"DCP metadata has {len(data) - vm.pos:,} bytes after its STOP")
-    if not isinstance(value, Record) or not value.kind.endswith(".Metadata"):
-        raise UnreadableFile(path, "DCP metadata does not hold a Metadata object")
-    return value
-
-
-# -- reading one small item (a step) from a shard -----------------------------------------------------
-class _Window(CountingFile):
-    """``length`` bytes at ``start`` of a shard, seen as a whole file (one embedded ``torch.save`` blob)."""
-
-    def __init__(self, path: Path, start: int, length: int):
-        super().__init__(path)
-        if start < 0 or length <= 0 or start + length > self.size:
-            self.close()
-            raise UnreadableFile(path, f"item at {start}+{length} lies outside the {self.size}-byte shard (truncated?)")
-        self._start, self.size = start, length
-
-    def _out_of_range(self, offset: int, n: int) -> str:
-        return f"truncated item: needs bytes {offset}..{offset + n} of {self.size}"
+        entries = store.list(folder)
+    except OSError:
+        return []
+    return [folder / e.name for e in entries
+            if e.is_dir and (OPTIM_DIR.match(e.name) or MODEL_DIR.match(e.name)) and store.kind(folder / e.name / ".metadata") == "file"]
 
 
 class _Items:
     """Where each fully-qualified key lives, and a reader for small items."""
 
-    def __init__(self, folder: Path, root: Path, meta: Record, limits: Limits):
-        self.folder, self.root, self.limits = folder, root, limits
-        self.where: dict[str, Record] = {}
+    def __init__(self, store: Store, folder: Any, root: Any, meta: DcpRecord, limits: Limits):
+        self.store, self.folder, self.root, self.limits = store, folder, root, limits
+        self.where: dict[str, DcpRecord] = {}
         storage = meta.get("storage_data")
         if isinstance(storage, dict):
             for index, info in storage.items():
-                if isinstance(index, Record) and isinstance(info, Record) and isinstance(index.get("fqn"), str):
+                if isinstance(index, DcpRecord) and isinstance(info, DcpRecord) and isinstance(index.get("fqn"), str):
                     self.where.setdefault(index.get("fqn"), info)
         self.bytes_read = 0
 
@@ -184,15 +96,14 @@ class _Items:
         if info.get("transform_descriptors"):
             raise UnreadableFile(self.folder / rel, f"{fqn} is stored transformed (compressed): not read")
         path = self.folder / rel
-        check_inside(self.root, path)
-        win = _Window(path, off, length)
+        shard = self.store.open(path, root=self.root)
         try:
-            tf = _decode(path, win, TORCH_STATE, self.limits)
+            tf = decode_torch(Window(shard, off, length), TORCH_STATE, self.limits)
             obj = tf.obj
             value = tf.read_scalar(obj) if isinstance(obj, TensorRef) else obj
         finally:
-            self.bytes_read += win.bytes_read
-            win.close()
+            self.bytes_read += shard.bytes_read
+            shard.close()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UnreadableFile(path, f"{fqn} holds a {type(value).__name__}, not a number")
         return value
@@ -200,9 +111,9 @@ class _Items:
 
 def _tensor_meta(rec: Any) -> tuple[str, tuple[int, ...]]:
     dtype, size = "float32", ()
-    if isinstance(rec, Record):
+    if isinstance(rec, DcpRecord):
         props = rec.get("properties")
-        d = props.get("dtype") if isinstance(props, Record) else None
+        d = props.get("dtype") if isinstance(props, DcpRecord) else None
         if isinstance(d, DType) and d.name in DTYPES:
             dtype = d.name
         s = rec.get("size")
@@ -214,7 +125,7 @@ def _tensor_meta(rec: Any) -> tuple[str, tuple[int, ...]]:
 _GROUP_COUNTERS = ("step", "k", "train_mode")  # param-group values the step reader may ask for
 
 
-def optimizer_view(meta: Record, items: _Items, prefix: str = "optimizer") -> dict[str, Any]:
+def optimizer_view(meta: DcpRecord, items: _Items, prefix: str = "optimizer") -> dict[str, Any]:
     """An optimizer ``state_dict()``-shaped view of the DCP keys (values are lazy references).
 
     Per-parameter tensors become ``TensorRef`` records whose storage key is the DCP key, so the step
@@ -234,7 +145,7 @@ def optimizer_view(meta: Record, items: _Items, prefix: str = "optimizer") -> di
         if parts is None or len(parts) < 4 or parts[0] != prefix:
             continue
         if parts[1] == "state" and isinstance(parts[2], str) and isinstance(parts[3], str):
-            if isinstance(rec, Record) and rec.kind.endswith("TensorStorageMetadata"):
+            if isinstance(rec, DcpRecord) and rec.kind.endswith("TensorStorageMetadata"):
                 dtype, size = _tensor_meta(rec)
                 numel = 1
                 for s in size:
@@ -281,22 +192,29 @@ def _contiguous(size: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(stride))
 
 
-def read_dcp_folder(d: Path, root: Path, limits: Limits) -> tuple[ShardedState, OptimizerFile | None, int]:
+def read_dcp_folder(store: Store, d: Any, root: Any, limits: Limits) -> tuple[ShardedState, OptimizerFile | None, int]:
+    """One DCP folder: what its ``.metadata`` says, its shards, and (``optimizer_*/``) the step count."""
     md = d / ".metadata"
     is_optim = bool(OPTIM_DIR.match(d.name))
-    present = tuple(sorted(p.name for p in d.iterdir() if p.name.endswith(".distcp")))
     try:
-        check_inside(root, md)
-        meta = decode_metadata(md, limits)
-    except (UnreadableFile, OSError) as exc:
-        problem = problem_of(exc) if isinstance(exc, UnreadableFile) else FileProblem(md, "unreadable", f"{md}: {exc}")
+        listed = {e.name: e for e in store.list(d)}
+    except OSError:
+        listed = {}
+    present = tuple(sorted(n for n in listed if n.endswith(".distcp")))
+    try:
+        with store.open(md, root=root) as src:
+            meta = decode_metadata(src, limits)
+            size = src.size
+    except UnreadableFile as exc:
+        problem = problem_of(exc)
         return ShardedState(d, 0, 0, present, problem=problem), (OptimizerFile(md, None, problem=problem) if is_optim else None), 0
     sdm = meta.get("state_dict_metadata")
     keys = [k for k in sdm if isinstance(k, str)] if isinstance(sdm, dict) else []
-    items = _Items(d, root, meta, limits)
+    items = _Items(store, d, root, meta, limits)
     ends = items.shard_ends()
     missing = tuple(sorted(set(ends) - set(present)))
-    short = sorted(n for n in set(ends) & set(present) if (d / n).stat().st_size < ends[n])
+    sizes = {n: _size(store, d / n, listed[n].size) for n in set(ends) & set(present)}
+    short = sorted(n for n, sz in sizes.items() if sz < ends[n])
     version = meta.get("version")
     problem = None
     if missing:
@@ -304,35 +222,55 @@ def read_dcp_folder(d: Path, root: Path, limits: Limits) -> tuple[ShardedState, 
                               f"{d}: .metadata names shard(s) that are missing: {', '.join(missing)}; the state cannot be loaded")
     elif short:
         problem = FileProblem(d / short[0], "unreadable",
-                              f"{d / short[0]}: truncated: {(d / short[0]).stat().st_size:,} bytes, .metadata places "
+                              f"{d / short[0]}: truncated: {sizes[short[0]]:,} bytes, .metadata places "
                               f"items up to byte {ends[short[0]]:,}")
     state = ShardedState(d, len(keys), sum(1 for k in keys if k.endswith(".step")), present, missing,
                          version if isinstance(version, str) else None, problem)
     if not is_optim:
         return state, None, 0
-    size = md.stat().st_size
     if problem is not None:
         return state, OptimizerFile(md, StepCount(None, "unknown", str(md), "shards missing or truncated"), (), None, size, size), size
     try:
         view = optimizer_view(meta, items)
-        step = optimizer_step_count(view, lambda t: items.read(t.storage.key))
+        step = optimizer_step_count(view, lambda refs: [items.read(t.storage.key) for t in refs])
     except CkptfixError as exc:
         step = StepCount(None, "unknown", str(md), f"step items could not be read: {exc}")
     groups = ()
     return state, OptimizerFile(md, step, groups, None, size + items.bytes_read, size), size + items.bytes_read
 
 
-def load(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
-    folder = Path(folder)
-    ck = load_accelerate(folder, limits)  # scheduler.bin, random_states_*.pkl, training_state.json
-    sharded, optimizers, problems, nbytes = [], list(ck.optimizers), list(ck.other_problems), 0
-    for d in dcp_dirs(folder):
-        state, opt, n = read_dcp_folder(d, folder, limits)
-        sharded.append(state)
-        nbytes += n
-        if opt is not None:
-            optimizers.append(opt)
-        if state.problem is not None and (opt is None or opt.problem is None):
-            problems.append(state.problem)
-    return replace(ck, layout=NAME, sharded=tuple(sharded), optimizers=tuple(optimizers),
-                   other_problems=tuple(problems), bytes_read=ck.bytes_read + nbytes)
+def _size(store: Store, path: Any, listed: int | None) -> int:
+    """A shard's size: from the listing when it says, else from opening it (local listings do not)."""
+    if listed is not None:
+        return listed
+    try:
+        with store.open(path) as src:
+            return src.size
+    except UnreadableFile:
+        return 0
+
+
+class FsdpLayout(Layout):
+    """accelerate + FSDP ``SHARDED_STATE_DICT``: DCP folders beside ``scheduler.bin``."""
+
+    name = "fsdp"
+    trainer = "accelerate"
+
+    def detect(self, folder: Folder) -> bool:
+        if not any(OPTIM_DIR.match(d) or MODEL_DIR.match(d) for d in folder.listing.dirs):
+            return False
+        return bool(dcp_dirs(folder.store, folder.path))
+
+    def load(self, folder: Folder, limits: Limits) -> Checkpoint:
+        ck = load_accelerate(folder, limits)  # scheduler.bin, random_states_*.pkl, training_state.json
+        sharded, optimizers, problems, nbytes = [], list(ck.optimizers), list(ck.other_problems), 0
+        for d in dcp_dirs(folder.store, folder.path):
+            state, opt, n = read_dcp_folder(folder.store, d, folder.path, limits)
+            sharded.append(state)
+            nbytes += n
+            if opt is not None:
+                optimizers.append(opt)
+            if state.problem is not None and (opt is None or opt.problem is None):
+                problems.append(state.problem)
+        return replace(ck, layout=self.name, sharded=tuple(sharded), optimizers=tuple(optimizers),
+                       other_problems=tuple(problems), bytes_read=ck.bytes_read + nbytes)

@@ -24,24 +24,24 @@ folder and ``latest``: its engine state is attached as for the ``deepspeed`` lay
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from ckptfix.coerce import as_int, as_real
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.jsonfile import read_json
-from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
+from ckptfix.formats.limits import Limits
+from ckptfix.formats.source import Store
 from ckptfix.model.checkpoint import Checkpoint, LoggedLR, TrainerState, TrainingState
-from ckptfix.model.layouts.detect import TRAINER_STATE, TRAINER_TORCH_FILES  # noqa: F401
-from ckptfix.model.layouts.detect import is_hf_trainer as detect  # noqa: F401
-from ckptfix.model.load import (
-    _load_optimizer,
-    _load_scheduler,
-    load_accelerate,
-    problem_of,
-)
+from ckptfix.model.layouts.accelerate import load_accelerate
+from ckptfix.model.layouts.deepspeed import attach_engine, find_tag
+from ckptfix.model.layouts.interface import Folder, Layout
+from ckptfix.model.readers import problem_of, read_optimizer, read_scheduler
+from ckptfix.records import replace
 
-NAME = "hf-trainer"
+__all__ = ["TRAINER_STATE", "HfTrainerLayout", "count_processes", "last_logged_lr", "read_trainer_state"]
+
+TRAINER_STATE = "trainer_state.json"
+TRAINER_TORCH_FILES = ("scheduler.pt", "optimizer.pt")
 _RNG = re.compile(r"^rng_state(?:_(\d+))?\.pth$")
 
 
@@ -61,11 +61,12 @@ def last_logged_lr(log_history: Any) -> LoggedLR | None:
     return best
 
 
-def read_trainer_state(folder: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[TrainerState, TrainingState]:
+def read_trainer_state(store: Store, folder: Any, limits: Limits) -> tuple[TrainerState, TrainingState]:
+    """``trainer_state.json`` (and the transformers version from ``config.json``)."""
     path = folder / TRAINER_STATE
-    version = _transformers_version(folder, limits)
+    version = _transformers_version(store, folder, limits)
     try:
-        data = read_json(path, limits)
+        data = read_json(path, limits, store=store, root=folder)
         if not isinstance(data, dict):
             raise UnreadableFile(path, "expected a JSON object")
         gs = as_int(data.get("global_step"))
@@ -80,12 +81,12 @@ def read_trainer_state(folder: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[T
     return ts, TrainingState(path, gs, None, None, source=TRAINER_STATE)
 
 
-def _transformers_version(folder: Path, limits: Limits) -> str | None:
+def _transformers_version(store: Store, folder: Any, limits: Limits) -> str | None:
     path = folder / "config.json"
-    if not path.is_file():
+    if store.kind(path) != "file":
         return None
     try:
-        data = read_json(path, limits)
+        data = read_json(path, limits, store=store, root=folder)
     except UnreadableFile:
         return None  # config.json is the model's: not ours to judge
     v = data.get("transformers_version") if isinstance(data, dict) else None
@@ -101,35 +102,46 @@ def count_processes(names: list[str]) -> int:
     return len(numbered) if numbered else 1
 
 
-def load(folder: Path, limits: Limits = DEFAULT_LIMITS) -> Checkpoint:
-    from ckptfix.model.layouts import deepspeed
-    from ckptfix.records import replace
+class HfTrainerLayout(Layout):
+    """``transformers.Trainer``: ``trainer_state.json``, or ``scheduler.pt`` / ``optimizer.pt`` without
+    accelerate's ``*.bin``. A Trainer run with DeepSpeed gets the engine state attached too."""
 
-    folder = Path(folder)
-    base = load_accelerate(folder, limits)  # weights, problems listing the folder, accelerate's files if any
-    names = sorted(p.name for p in folder.iterdir())
-    schedulers, optimizers = list(base.schedulers), list(base.optimizers)
-    bytes_read = base.bytes_read
-    if "scheduler.pt" in names:
-        sf, n = _load_scheduler(folder, folder / "scheduler.pt", limits)
-        schedulers.append(sf)
-        bytes_read += n
-    if "optimizer.pt" in names:
-        of = _load_optimizer(folder, folder / "optimizer.pt", limits)
-        optimizers.append(of)
-        bytes_read += of.bytes_read
-    trainer_state, training_state = (read_trainer_state(folder, limits) if TRAINER_STATE in names
-                                     else (None, base.training_state))
-    ck = replace(
-        base,
-        layout=NAME,
-        schedulers=tuple(schedulers),
-        optimizers=tuple(optimizers),
-        training_state=training_state,
-        trainer_state=trainer_state,
-        num_processes=count_processes(names) or base.num_processes,
-        bytes_read=bytes_read,
-    )
-    if deepspeed.find_tag(folder) is not None:  # Trainer + DeepSpeed: the engine holds optimizer (+ scheduler)
-        ck = deepspeed.attach_engine(ck, limits, step_source=False)
-    return ck
+    name = "hf-trainer"
+    trainer = "transformers"
+
+    def detect(self, folder: Folder) -> bool:
+        names = folder.listing.names
+        if TRAINER_STATE in names:
+            return True
+        accelerate_files = any(n.startswith(("scheduler", "optimizer")) and n.endswith(".bin") for n in names)
+        return not accelerate_files and any(n in names for n in TRAINER_TORCH_FILES)
+
+    def load(self, folder: Folder, limits: Limits) -> Checkpoint:
+        store, path = folder.store, folder.path
+        base = load_accelerate(folder, limits)  # weights, problems listing the folder, accelerate's files if any
+        names = folder.sorted_names()
+        schedulers, optimizers = list(base.schedulers), list(base.optimizers)
+        bytes_read = base.bytes_read
+        if "scheduler.pt" in names:
+            sf, n = read_scheduler(path / "scheduler.pt", root=path, limits=limits, store=store)
+            schedulers.append(sf)
+            bytes_read += n
+        if "optimizer.pt" in names:
+            of = read_optimizer(path / "optimizer.pt", root=path, limits=limits, store=store)
+            optimizers.append(of)
+            bytes_read += of.bytes_read
+        trainer_state, training_state = (read_trainer_state(store, path, limits) if TRAINER_STATE in names
+                                         else (None, base.training_state))
+        ck = replace(
+            base,
+            layout=self.name,
+            schedulers=tuple(schedulers),
+            optimizers=tuple(optimizers),
+            training_state=training_state,
+            trainer_state=trainer_state,
+            num_processes=count_processes(names) or base.num_processes,
+            bytes_read=bytes_read,
+        )
+        if find_tag(store, path) is not None:  # Trainer + DeepSpeed: the engine holds optimizer (+ scheduler)
+            ck = attach_engine(ck, store, limits, step_source=False)
+        return ck

@@ -1,0 +1,118 @@
+"""Where the bytes come from: the interfaces every reader in ``ckptfix.formats`` reads through.
+
+``ByteSource``: one file's bytes by offset, each read counted (``read_at``), or a batch of ranges at
+once (``read_ranges``: a remote source fetches a batch concurrently, in one round trip).
+``Store``: a tree of folders and files (local disk today; object storage behind the same calls):
+listing, and the one guarded way to open a file as a ``ByteSource``.
+
+Errors: a read outside the file is ``UnreadableFile`` ("truncated: ..."); a file that cannot be opened
+safely (missing, a directory, a FIFO or device, permission denied, a symlink leaving its checkpoint
+folder) is ``UnreadableFile`` naming the path; a folder that cannot be listed raises ``OSError``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from ckptfix.errors import ResourceLimit, UnreadableFile
+from ckptfix.records import Record
+
+__all__ = ["ByteSource", "Entry", "Store"]
+
+
+class ByteSource(ABC):
+    """Random access to the bytes of one file; counts the bytes and the requests it serves."""
+
+    path: Any  # what messages name: a ``pathlib.Path`` locally
+    size: int
+    bytes_read: int = 0
+    requests: int = 0
+
+    @abstractmethod
+    def read_at(self, offset: int, n: int) -> bytes:
+        """Exactly ``n`` bytes at ``offset``; ``UnreadableFile`` when the file is shorter."""
+
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """``(offset, length)`` ranges read as one batch (in order). Sources that pay per request
+        (object storage) fetch the batch concurrently; the local source simply reads each."""
+        return [self.read_at(offset, n) for offset, n in ranges]
+
+    def read_all(self, limit: int, what: str) -> bytes:
+        """The whole file, refused past ``limit`` bytes (``ResourceLimit``) before anything is read."""
+        if self.size > limit:
+            raise ResourceLimit(self.path, f"{what} is {self.size:,} bytes; the limit is {limit:,}")
+        return self.read_at(0, self.size)
+
+    def truncated(self, offset: int, n: int) -> UnreadableFile:
+        """The error for a read past the end (one wording for every source)."""
+        return UnreadableFile(self.path, f"truncated: needs bytes {offset}..{offset + n} of a {self.size}-byte file")
+
+    def close(self) -> None:
+        """Free what the source holds (a descriptor, a connection); reads after it fail."""
+
+    def __enter__(self) -> ByteSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Entry(Record):
+    """One name in a folder listing."""
+
+    name: str
+    is_dir: bool  # a folder (a symlink to one counts only where the store follows links)
+    size: int | None = None  # bytes, for files; None when the listing does not say
+
+
+class Store(ABC):
+    """A tree of folders and files. Paths are ``pathlib``-like: ``/``, ``.name``, ``.parent``, ``str()``."""
+
+    @abstractmethod
+    def path(self, location: Any) -> Any:
+        """The store's path object for ``location`` (a ``str`` or a path it already made)."""
+
+    @abstractmethod
+    def list(self, folder: Any) -> tuple[Entry, ...]:
+        """The entries of ``folder``, sorted by name; ``OSError`` when it cannot be listed."""
+
+    @abstractmethod
+    def open(self, path: Any, *, root: Any = None) -> ByteSource:
+        """Open a regular file for reading, never blocking. ``root``: the checkpoint folder a symlink
+        must stay inside. ``UnreadableFile`` naming the path when it cannot be opened safely."""
+
+    @abstractmethod
+    def kind(self, path: Any) -> str | None:
+        """``"dir"``, ``"file"`` (a regular file), ``"other"`` (FIFO, device, socket, dangling link) or
+        None when nothing is there. Never raises for a path that cannot be inspected: ``"other"``."""
+
+    def link_target(self, path: Any) -> Any:
+        """Where a symbolic link at ``path`` leads (for messages), None when it is not one."""
+        return None
+
+    def read(self, path: Any, limit: int, what: str, *, root: Any = None) -> bytes:
+        """A whole small file (JSON, a tag file), through the guarded ``open``; refused past ``limit``."""
+        with self.open(path, root=root) as src:
+            return src.read_all(limit, what)
+
+    def walk(self, folder: Any, skip: frozenset[str] = frozenset()) -> list[tuple[Any, Entry]]:
+        """Every file below ``folder`` (not following links to folders, not entering ``skip``), as
+        ``(path, entry)`` sorted by path. Folders that cannot be listed are left out."""
+        out: list[tuple[Any, Entry]] = []
+        pending = [folder]
+        while pending:
+            d = pending.pop()
+            try:
+                entries = self.list(d)
+            except OSError:
+                continue
+            for e in entries:
+                if e.is_dir:
+                    if e.name not in skip:
+                        pending.append(d / e.name)
+                else:
+                    out.append((d / e.name, e))
+        out.sort(key=lambda pe: str(pe[0]))
+        return out

@@ -1,0 +1,146 @@
+"""The local disk: files read by offset with ``os.pread``, opened through one guarded open.
+
+Unbuffered on purpose: a buffered reader turns each 30-byte zip local-header read into a 4-8 KB read,
+which for a few hundred step counters in a multi-GB optimizer file is ten times the bytes needed
+(measured: 1.07 MB of an 8 GB file instead of 119 KB, ``bench/``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from ckptfix.errors import UnreadableFile
+from ckptfix.formats.source.interface import ByteSource, Entry, Store
+
+__all__ = ["LOCAL", "LocalFile", "LocalStore", "check_inside", "open_regular"]
+
+# O_NONBLOCK: opening a FIFO (or a device) named like a checkpoint file must not hang
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_regular(path: Path) -> tuple[int, int]:
+    """``(descriptor, size)`` of a regular file, opened without blocking; ``UnreadableFile`` otherwise.
+
+    The one place ckptfix opens a file to read it: a FIFO, a device, a socket or a directory (also
+    behind a symlink) is refused after an ``open`` that cannot block, before any ``read``.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        problem = "dangling symlink: its target does not exist; not read" if os.path.islink(path) else "file not found"
+        raise UnreadableFile(path, problem) from None
+    except IsADirectoryError:
+        raise UnreadableFile(path, "not a regular file (a directory): not read") from None
+    except PermissionError:
+        raise UnreadableFile(path, "permission denied") from None
+    except OSError as exc:
+        raise UnreadableFile(path, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise UnreadableFile(path, f"cannot open: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise UnreadableFile(path, "not a regular file (a directory): not read")
+        raise UnreadableFile(path, "not a regular file (a pipe, socket or device): not read")
+    return fd, st.st_size
+
+
+def check_inside(root: Path, path: Path) -> None:
+    """Symlinks are followed only when they stay inside ``root`` (the checkpoint folder)."""
+    if os.path.islink(path):
+        try:
+            target = path.resolve()
+            inside = target.is_relative_to(Path(root).resolve())
+        except (OSError, RuntimeError) as exc:  # loops, name too long
+            raise UnreadableFile(path, f"symlink cannot be resolved: {getattr(exc, 'strerror', None) or exc}") from None
+        if not inside:
+            raise UnreadableFile(path, f"symlink leads outside the checkpoint folder (to {target}): not read")
+
+
+class LocalFile(ByteSource):
+    """A local file read by offset (``os.pread``: no seek, no read-ahead)."""
+
+    _fd: int | None = None
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd, self.size = open_regular(path)
+        self.bytes_read = 0
+        self.requests = 0
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        if offset < 0 or n < 0 or offset + n > self.size:
+            raise self.truncated(offset, n)
+        if self._fd is None:
+            raise ValueError(f"{self.path}: read after close")
+        self.requests += 1
+        data = os.pread(self._fd, n, offset)
+        if len(data) < n:  # a short read (signals, huge requests): continue until EOF
+            parts = [data]
+            got = len(data)
+            while got < n:
+                chunk = os.pread(self._fd, n - got, offset + got)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+            data = b"".join(parts)
+        self.bytes_read += len(data)
+        if len(data) != n:
+            raise UnreadableFile(self.path, "truncated: file shrank while being read")
+        return data
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:  # as a file object does: a source dropped on an error path frees its fd
+        self.close()
+
+
+class LocalStore(Store):
+    """Folders and files on the local disk (paths are ``pathlib.Path``)."""
+
+    def path(self, location: str | os.PathLike[str]) -> Path:
+        return Path(location)
+
+    def list(self, folder: Path) -> tuple[Entry, ...]:
+        out = []
+        with os.scandir(folder) as it:
+            for e in it:
+                try:
+                    is_dir = e.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_dir = False
+                out.append(Entry(e.name, is_dir))
+        out.sort(key=lambda e: e.name)
+        return tuple(out)
+
+    def open(self, path: Path, *, root: Path | None = None) -> LocalFile:
+        path = Path(path)
+        if root is not None:
+            check_inside(root, path)
+        return LocalFile(path)
+
+    def link_target(self, path: Path) -> Path | None:
+        return Path(os.path.realpath(path)) if os.path.islink(path) else None
+
+    def kind(self, path: Path) -> str | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return "other" if os.path.islink(path) else None
+        except (OSError, ValueError):
+            return "other"
+        if stat.S_ISDIR(st.st_mode):
+            return "dir"
+        return "file" if stat.S_ISREG(st.st_mode) else "other"
+
+
+LOCAL = LocalStore()

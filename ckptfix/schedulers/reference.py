@@ -1,0 +1,41 @@
+"""The reference ``sine`` profile's state at a position: the one place that computes it.
+
+Detection (what the fixed formula holds at the stored ``last_epoch``), the checks (at ``N × step``)
+and ``repair`` (the values it writes) all ask this function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ckptfix.records import Record
+
+from .formulas import sine_lr, sine_position, truncate_lr
+
+__all__ = ["SineState", "sine_state"]
+
+
+class SineState(Record):
+    """What the fixed ``sine`` scheduler holds after stepping fresh to ``last_epoch``."""
+
+    last_epoch: int
+    T_cur: int
+    T_i: int
+    #: Truncated (as the trainer stores it), per param group; None when no usable ``eta_min``/``base_lrs``.
+    last_lr: list[float] | None
+
+
+def sine_state(last_epoch: int, T_0: int, T_mult: int = 1, eta_min: float | None = None,
+               base_lrs: Sequence[float] | None = None) -> SineState:
+    """``(T_cur, T_i)`` by :func:`sine_position` and ``_last_lr`` by the fixed formula, truncated.
+
+    ``ValueError`` for an unusable position (``T_0 < 1``, ``last_epoch < 0`` ...); ``last_lr`` is None
+    when ``eta_min`` or ``base_lrs`` is missing or the LR overflows a float."""
+    t_cur, t_i = sine_position(last_epoch, T_0, T_mult)
+    lrs = None
+    if eta_min is not None and base_lrs is not None:
+        try:
+            lrs = [truncate_lr(sine_lr(float(b), float(eta_min), t_cur, t_i)) for b in base_lrs]
+        except OverflowError:
+            lrs = None
+    return SineState(last_epoch, t_cur, t_i, lrs)
