@@ -26,7 +26,8 @@ if importlib.util.find_spec("accelerate") is None:
     )
 torch = pytest.importorskip("torch", reason="the fixture generator needs torch")
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT  # noqa: E402
+
 FIXTURES = ROOT / "fixtures"
 GENERATOR = FIXTURES / "generate.py"
 

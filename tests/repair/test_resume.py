@@ -44,8 +44,8 @@ from typer.testing import CliRunner  # noqa: E402
 
 from ckptfix._cli import app  # noqa: E402
 from ckptfix.schedulers import Sine  # noqa: E402
+from tests.helpers import ROOT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "fixtures"))
 from legacy_schedulers import (  # noqa: E402
     SimpleTunerSineV1,

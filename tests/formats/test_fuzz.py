@@ -26,8 +26,8 @@ from ckptfix.formats.objects import TensorRef
 from ckptfix.formats.pickle_vm import run_pickle
 from ckptfix.formats.scan import scan_file
 from ckptfix.formats.torchfile import open_torch_file
+from tests.helpers import CORPUS
 
-CORPUS = Path(__file__).parent / "corpus"
 REAL = CORPUS / "cases" / "real"
 sys.path.insert(0, str(CORPUS))
 from generate import zip_bytes  # noqa: E402

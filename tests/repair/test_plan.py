@@ -15,8 +15,9 @@ from ckptfix.model.load import load_checkpoint
 from ckptfix.repair.actions.interface import ABSENT
 from ckptfix.repair.plan import DROPPED_KEYS, OWNED_KEYS, plan_repair, sine_template
 from ckptfix.schedulers.formulas import sine_lr, sine_position, truncate_lr
+from tests.helpers import FIXTURES as ROOT_FIXTURES
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures"
+FIX = ROOT_FIXTURES
 
 
 def plan(name: str, opts: Options = Options(), recreate: bool = False):

@@ -23,9 +23,11 @@ from ckptfix.formats import tensor_record
 from ckptfix.formats.allowlist import DEEPSPEED_STATE, RNG_STATE, TORCH_STATE
 from ckptfix.formats.pickle_vm import run_pickle
 from ckptfix.formats.torchfile import storage_from_pid
+from tests.helpers import CORPUS
+from tests.helpers import FIXTURES as ROOT_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-CORPUS_REAL = Path(__file__).resolve().parent / "corpus" / "cases" / "real"
+FIXTURES = ROOT_FIXTURES
+CORPUS_REAL = CORPUS / "cases" / "real"
 _ENV = os.environ.get("CKPTFIX_FUZZ_EXAMPLES")
 FUZZ = settings(max_examples=int(_ENV) if _ENV else 300, deadline=None, derandomize=_ENV is None, database=None,
                 suppress_health_check=list(HealthCheck))

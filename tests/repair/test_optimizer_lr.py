@@ -25,8 +25,9 @@ from ckptfix.repair.actions.interface import same  # noqa: E402
 from ckptfix.repair.actions.optimizer_lr import NotPatchable, patch_file, plan_patch, restore  # noqa: E402
 from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
 from ckptfix.repair.plan import plan_repair  # noqa: E402
+from tests.helpers import FIXTURES as ROOT_FIXTURES  # noqa: E402
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures"
+FIX = ROOT_FIXTURES
 
 
 def run(*args: object):

@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ckptfix._cli import app
+from tests.helpers import FIXTURES as ROOT_FIXTURES
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures"
+FIX = ROOT_FIXTURES
 NAMES = ["sine-ok", "sine-v1", "sine-v2", "sine-v2-no-step-count", "stale-tcur", "not-multiplied", "two-procs",
          "missing-scheduler", "truncated", "hostile", "lambdalr", "step-mismatch", "legacy-format"]
 # Exit of `repair` with no flags (after the repair), and of `repair --dry-run`.
@@ -120,7 +121,7 @@ def test_usage_errors(tmp_path):
 def test_hf_trainer_checkpoint_is_reported_not_rewritten(tmp_path: Path) -> None:
     import shutil
 
-    from conftest import tree_hashes
+    from tests.helpers import tree_hashes
 
     src = FIX / "trainers" / "hf-trainer-edited"
     dst = tmp_path / "hf"

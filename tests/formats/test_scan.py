@@ -22,8 +22,9 @@ from ckptfix.errors import UnreadableFile
 from ckptfix.formats.allowlist import RNG_STATE
 from ckptfix.formats.scan import classify, scan_file, scan_folder
 from ckptfix.formats.torchfile import open_torch_file
+from tests.helpers import CORPUS
 
-REAL = Path(__file__).parent / "corpus" / "cases" / "real"
+REAL = CORPUS / "cases" / "real"
 CKPT = REAL / "checkpoint-3"
 
 
@@ -98,7 +99,7 @@ def test_scan_folder_real_checkpoint(ckpt: Path):
 
 
 def test_hostile_file_reports_module_name_and_opcode_offset(ckpt: Path):
-    src = Path(__file__).parent / "corpus" / "cases" / "exec" / "reduce_os_system.bin"
+    src = CORPUS / "cases" / "exec" / "reduce_os_system.bin"
     shutil.copy(src, ckpt / "scheduler.bin")
     r = scan_file(ckpt / "scheduler.bin")
     assert r.status == "unsafe" and len(r.refused) == 1
@@ -161,7 +162,7 @@ def test_symlink_chain_escaping_and_dangling(ckpt: Path, tmp_path: Path):
 def test_symlinked_folder_is_not_walked(ckpt: Path, tmp_path: Path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    shutil.copy(Path(__file__).parent / "corpus" / "cases" / "exec" / "reduce_os_system.bin", outside / "x.bin")
+    shutil.copy(CORPUS / "cases" / "exec" / "reduce_os_system.bin", outside / "x.bin")
     (ckpt / "linked").symlink_to(outside, target_is_directory=True)
     assert all(r.status == "ok" for r in scan_folder(ckpt))
 
@@ -234,7 +235,7 @@ def test_sampler_with_accelerate_class_is_reported(ckpt: Path):
     # accelerate pickles a whole SeedableRandomSampler into sampler.bin: outside the allowlist
     import sys as _sys
 
-    _sys.path.insert(0, str(Path(__file__).parent / "corpus"))
+    _sys.path.insert(0, str(CORPUS))
     try:
         from generate import (
             BUILD,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,9 @@ from ckptfix.errors import UnreadableFile, UnsafePickle
 from ckptfix.formats.objects import StorageRef, TensorRef
 from ckptfix.formats.torchfile import open_torch_file
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
+from tests.helpers import FIXTURES as ROOT_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "optimizers"
+FIXTURES = ROOT_FIXTURES / "optimizers"
 EXPECTED: dict = json.loads((FIXTURES / "expected.json").read_text())
 COUNTED = sorted(n for n, e in EXPECTED.items() if "expect" in e)
 REFUSED = sorted(n for n, e in EXPECTED.items() if "refused" in e)

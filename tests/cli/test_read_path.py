@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 FIXTURE = ROOT / "fixtures" / "sine-ok" / "checkpoint-30"
 HEAVY = ("torch", "numpy")
 

@@ -20,8 +20,9 @@ from ckptfix.repair.actions.interface import same  # noqa: E402
 from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
 from ckptfix.repair.plan import plan_repair  # noqa: E402
 from ckptfix.repair.run import repair_path  # noqa: E402
+from tests.helpers import FIXTURES as ROOT_FIXTURES  # noqa: E402
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures"
+FIX = ROOT_FIXTURES
 
 
 def copy(tmp_path: Path, name: str) -> Path:

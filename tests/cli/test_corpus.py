@@ -17,8 +17,8 @@ from ckptfix.errors import UnreadableFile, UnsafePickle
 from ckptfix.formats.allowlist import RNG_STATE, TORCH_STATE
 from ckptfix.formats.scan import scan_file, scan_folder
 from ckptfix.formats.torchfile import open_torch_file
+from tests.helpers import CORPUS
 
-CORPUS = Path(__file__).parent / "corpus"
 MANIFEST = json.loads((CORPUS / "cases.json").read_text())
 CASES = MANIFEST["cases"]
 MARKER_DIR = Path(MANIFEST["marker_dir"])

@@ -28,8 +28,8 @@ from ckptfix.model.layouts import layout_of
 from ckptfix.model.layouts.hf_trainer import count_processes, last_logged_lr
 from ckptfix.model.load import load_checkpoint
 from ckptfix.records import replace
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TRAINERS = ROOT / "fixtures" / "trainers"
 HF4 = TRAINERS / "hf-trainer-tf4" / "checkpoint-8"
 HF5 = TRAINERS / "hf-trainer-tf5" / "checkpoint-8"

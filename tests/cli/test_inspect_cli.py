@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, tree_hashes
 from typer.testing import CliRunner
 
 from ckptfix._cli import app
+from tests.helpers import FIXTURES, tree_hashes
 
 runner = CliRunner()
 

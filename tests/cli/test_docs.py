@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from conftest import ROOT
-
 from ckptfix.analysis.findings import RULES
+from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 

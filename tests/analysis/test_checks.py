@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import FIXTURES
 
 from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.report import Options
 from ckptfix.model.load import load_checkpoint
 from ckptfix.schedulers.formulas import sine_lr, truncate_lr
+from tests.helpers import FIXTURES
 
 
 def report(name: str, opts: Options = Options()):
