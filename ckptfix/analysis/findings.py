@@ -64,7 +64,7 @@ def exit_code(findings: Iterable[Finding], strict: bool = False, waived: frozens
 
 
 def make_finding(code: str, file: object, key: str | None, found: Any, expected: Any, message: str,
-                 severity: str | None = None) -> Finding:
+                 severity: Severity | None = None) -> Finding:
     """A finding of rule ``code`` (its severity unless overridden), the file named as a string."""
     sev = severity or RULES[code].severity
     return Finding(code, sev, str(file) if file is not None else None, key, found, expected, message)

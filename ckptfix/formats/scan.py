@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ckptfix.errors import UnreadableFile, UnsafePickle
 from ckptfix.formats.allowlist import (
@@ -60,6 +60,8 @@ from ckptfix.formats.torchfile import decode_torch
 from ckptfix.records import Record
 
 OK, UNSAFE, UNREADABLE = "ok", "unsafe", "unreadable"
+#: The outcome of scanning one file.
+ScanStatus = Literal["ok", "unsafe", "unreadable"]
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
@@ -69,7 +71,7 @@ class ScanResult(Record):
 
     path: Path
     kind: str
-    status: str  # "ok" | "unsafe" | "unreadable"
+    status: ScanStatus
     refused: tuple[tuple[str, str, int], ...]  # (module, name, opcode offset) outside the allowlist
     message: str  # names the file and the problem ("<path>: ok (...)" when clean)
     bytes_read: int  # bytes the reader consumed; 0 when decoding failed before it could say
@@ -166,7 +168,7 @@ _ALLOW: dict[str, dict[tuple[str, str], AllowedGlobal]] = {
 
 
 # -- scanning ----------------------------------------------------------------------------------------
-def _result(path: Path, kind: str, status: str, message: str, refused=(), bytes_read: int = 0) -> ScanResult:
+def _result(path: Path, kind: str, status: ScanStatus, message: str, refused=(), bytes_read: int = 0) -> ScanResult:
     return ScanResult(path, kind, status, tuple(refused), f"{path}: {message}", bytes_read)
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ckptfix.model.optimizer_step import StepCount
 from ckptfix.records import Record
+
+#: Why a file could not be read safely.
+ProblemKind = Literal["unreadable", "unsafe-pickle", "resource-limit"]
 
 
 class FileProblem(Record):
     """A file that could not be read safely (exit 3)."""
 
     path: Path
-    kind: str  # "unreadable" | "unsafe-pickle" | "resource-limit"
+    kind: ProblemKind
     message: str
     refused: tuple[tuple[str, str, int], ...] = ()
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
@@ -39,7 +39,7 @@ from ckptfix.schedulers.formulas import sine_step_count
 from ckptfix.schedulers.profiles import SINE_FAMILY
 from ckptfix.schedulers.reference import sine_state
 
-__all__ = ["DROPPED_KEYS", "OWNED_KEYS", "REWRITE_FIXES", "Refusal", "RepairPlan", "plan_repair", "sine_template"]
+__all__ = ["DROPPED_KEYS", "OWNED_KEYS", "REWRITE_FIXES", "PlanAction", "Refusal", "RepairPlan", "plan_repair", "sine_template"]
 
 #: Keys ckptfix owns when it rewrites a state to the ``sine`` profile (cli-contract.md).
 OWNED_KEYS = ("T_0", "T_i", "T_mult", "T_cur", "eta_min", "last_epoch", "base_lrs", "_last_lr")
@@ -50,6 +50,10 @@ REWRITE_FIXES = frozenset({"CKF011", "CKF012", "CKF020", "CKF021", "CKF022", "CK
 _PROFILE_CODES = frozenset({"CKF030", "CKF031"})
 _INPUT_KEYS = ("last_epoch", "T_0", "T_mult", "eta_min", "base_lrs")
 _DERIVED_KEYS = ("T_cur", "T_i", "_last_lr")
+
+
+#: What ``repair`` does to one checkpoint, in one word.
+PlanAction = Literal["rewrite", "create", "nothing", "refuse"]
 
 
 class Refusal(Record):
@@ -76,7 +80,7 @@ class RepairPlan(Record):
     untouched: tuple[Path, ...] = ()
 
     @property
-    def action(self) -> str:
+    def action(self) -> PlanAction:
         if self.refusals:
             return "refuse"
         kinds = {a.kind for a in self.actions}
