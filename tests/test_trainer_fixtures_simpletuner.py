@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -249,3 +250,21 @@ def test_harness_world_size_change_rescales_the_phase():
                        num_processes=1, steps=3)
     assert r.num_processes == 1 and r.loaded_last_epoch == 40 and r.last_epoch == 20
     assert close(r.lrs[22], sine_lr(21, 20, p["learning_rate"], p["lr_end"]))
+
+
+@needs_simpletuner
+def test_simpletuner_latest_tie_and_unparsable_names(tmp_path, monkeypatch):
+    """CheckpointManager.get_latest_checkpoint (3.1.6 checkpoint_manager.py L60-73): a rolling tie goes
+    to os.listdir order; a `checkpoints` folder makes it return None (a silent fresh start)."""
+    import st_sim
+
+    for name in ("checkpoint-20", "checkpoint-30", "checkpoint-30-rolling", "checkpoint-40-tmp"):
+        (tmp_path / name).mkdir()
+    real_listdir = os.listdir
+    for order in (sorted, lambda names: sorted(names, reverse=True)):
+        monkeypatch.setattr(os, "listdir", lambda p, order=order: order(real_listdir(p)))
+        winner = st_sim.latest_checkpoint(tmp_path)
+        assert winner == ("checkpoint-30-rolling" if order is sorted else "checkpoint-30")
+    monkeypatch.undo()
+    (tmp_path / "checkpoints").mkdir()
+    assert st_sim.latest_checkpoint(tmp_path) is None
