@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FIXTURES
+
+from tests.helpers import FIXTURES
 
 OTHER = FIXTURES / "other_trainers"
 W, LR, LR_END = 10, 1e-4, 1e-6

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FIXTURES
+
+from tests.helpers import FIXTURES
 
 RUNS = FIXTURES / "simpletuner_runs"
 sys.path.insert(0, str(RUNS))
@@ -153,8 +154,9 @@ def test_trajectories_follow_the_formula(name, variant):
 
 # --- the harness (SimpleTuner's own code) ----------------------------------------------------------
 
+# The README's test command installs simpletuner 3.1.6; under CI (CI set) a missing one fails, never skips.
 needs_simpletuner = pytest.mark.skipif(
-    importlib.util.find_spec("simpletuner") is None,
+    importlib.util.find_spec("simpletuner") is None and not os.environ.get("CI"),
     reason="simpletuner 3.1.6 not installed (fixtures/simpletuner_runs/README.md)",
 )
 
