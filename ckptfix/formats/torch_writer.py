@@ -51,9 +51,15 @@ import sys
 import zlib
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "archive_name_for", "dumps"]
+__all__ = ["MAX_DEPTH", "MAX_INT_BYTES", "archive_name_for", "dumps"]
 
-MAX_DEPTH = 100  # nesting levels below the root; a scheduler state has 2 or 3
+# What this module writes, both torch.load(weights_only=True) and ckptfix's reader read back:
+# - nesting: ckptfix's reader refuses more than 64 containers inside containers, the root one
+#   included (formats/limits.py max_nesting; a test keeps them equal). A scheduler state has 2 or 3.
+# - ints: pickle writes an int of more than 255 bytes (two's complement) as LONG4, an opcode torch's
+#   weights-only unpickler rejects ("Unsupported operand 139"); up to 255 bytes it is LONG1.
+MAX_DEPTH = 64
+MAX_INT_BYTES = 255
 
 _ATOMS = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple)
@@ -88,8 +94,9 @@ def dumps(obj: Any, archive_name: str, *, serialization_id: str | None = None) -
     ``archive_name`` is the entry prefix (``archive_name_for(path)``; ``"scheduler"`` for
     ``scheduler.bin``). ``serialization_id`` replaces the id torch would compute (tests, or to keep
     another file's id). Raises ``TypeError`` for a value that is not plain and ``ValueError`` for a
-    cycle, nesting deeper than ``MAX_DEPTH``, a bad archive name or a state of 4 GiB or more; the
-    message names the value's path (``state['base_lrs'][1]``).
+    cycle, nesting deeper than ``MAX_DEPTH``, an int of more than ``MAX_INT_BYTES`` pickled, a bad
+    archive name or a state of 4 GiB or more; the message names the value's path
+    (``state['base_lrs'][1]``).
     """
     _check_archive_name(archive_name)
     _check(obj, "state", 0, set(), set())
@@ -154,6 +161,9 @@ def _check(obj: Any, path: str, depth: int, active: set[int], done: set[int]) ->
     """Refuse anything but exact plain types, naming the path; visit each container once."""
     t = type(obj)
     if t in _ATOMS:
+        if t is int and obj.bit_length() >= 8 * MAX_INT_BYTES - 8 and len(pickle.encode_long(obj)) > MAX_INT_BYTES:
+            raise ValueError(f"{path} is an int of {obj.bit_length():,} bits: more than {MAX_INT_BYTES} bytes "
+                             "pickled (LONG4), which torch.load(weights_only=True) cannot read")
         return
     if t not in _CONTAINERS:
         raise TypeError(f"{path} is a {_type_name(t)}, not a plain value ({_PLAIN_NAMES})")
@@ -163,7 +173,7 @@ def _check(obj: Any, path: str, depth: int, active: set[int], done: set[int]) ->
     if i in done:
         return  # shared, already checked: pickle writes it once and refers to it (BINGET)
     if depth >= MAX_DEPTH:
-        raise ValueError(f"{path} is nested more than {MAX_DEPTH} levels deep")
+        raise ValueError(f"{path} is a container inside {MAX_DEPTH} others: more than {MAX_DEPTH} levels deep")
     active.add(i)
     if t is dict:
         for k, v in obj.items():
