@@ -69,19 +69,18 @@ class TorchFile:
         return self.read_scalars([t])[0]
 
     def read_scalars(self, refs: Sequence[TensorRef]) -> list[int | float | bool]:
-        """The values of one-element tensors, their storages read as one batch (``read_ranges``)."""
-        raws: list[bytes] = []
+        """The values of one-element tensors. A storage that several of them view is read (and its CRC
+        checked) once; the storage bytes read per file are bounded (``Limits.max_storage_bytes_read``)."""
+        out: list[int | float | bool] = []
+        little = self._little_endian
         for t in refs:
             if t.shape and t.numel != 1:
                 raise UnreadableFile(self.path, f"expected a one-element tensor, found shape {list(t.shape)}")
             s = t.storage
-            size = DTYPES.get(s.dtype, (s.itemsize, None))[0]
-            raws.append(self._storage_bytes(s, t.offset * size, size))
-        out = []
-        for t, raw in zip(refs, raws):
-            s = t.storage
+            size, fmt = DTYPES.get(s.dtype, (s.itemsize, None))
+            raw = self._storage_bytes(s, t.offset * size, size)
             try:
-                out.append(_decode_scalar(raw, s.dtype, DTYPES.get(s.dtype, (s.itemsize, None))[1], self._little_endian))
+                out.append(_decode_scalar(raw, s.dtype, fmt, little))
             except (ValueError, struct.error) as exc:
                 raise UnreadableFile(self.path, f"storage {s.key!r}: {exc}") from None
         return out
