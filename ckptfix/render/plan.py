@@ -76,8 +76,10 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
     label, style = _STATUS_TEXT[res.status]
     line = Text(label, style=style)
     if res.status == "applied":
-        line.append(f": {', '.join(p.name for p in res.written)} written and verified with ckptfix's reader and "
-                    f"torch.load(weights_only=True); original kept in {res.backup_dir}")
+        checked = "ckptfix's reader and torch.load(weights_only=True)" if res.torch_checked else (
+            "ckptfix's reader (torch is not installed: pip install 'ckptfix[torch]' adds a check with torch.load)")
+        line.append(f": {', '.join(p.name for p in res.written)} written and verified with {checked}; "
+                    f"original kept in {res.backup_dir}")
         for p in plan.to_patch:
             line.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
                         f"{p.path.name}.patch.json, not a copy)")

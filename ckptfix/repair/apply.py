@@ -10,7 +10,8 @@ which tests use to inject a failure or a kill between any two steps:
                ``manifest.json`` saying what was done.
 ``build``, ``write``, ``replace``   each action writes its new file beside the old one and
                ``os.replace``s it onto the real name (``durable.py``).
-``verify``     the new file decodes, with ckptfix's reader and torch's, to exactly what was planned.
+``verify``     the new file decodes, with ckptfix's reader (and torch's, when torch is installed), to
+               exactly what was planned.
 
 On any exception after ``lock``: temporary files are removed, every action undoes itself (the original
 back, checked against its SHA-256), and the lock is released. A process killed outright leaves, at
@@ -21,6 +22,7 @@ step that changes it), plus at most a temporary file and the lock.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +32,7 @@ from ckptfix.repair.actions.interface import Fault, Journal
 from ckptfix.repair.durable import fsync_dir, fsync_file, make_backup_dir
 from ckptfix.repair.lock import acquire_lock, release_lock
 from ckptfix.repair.plan import RepairPlan
+from ckptfix.repair.torch_check import torch_installed
 
 __all__ = ["STAGES", "ApplyResult", "Status", "apply_plan"]
 
@@ -48,6 +51,7 @@ class ApplyResult(Record):
     written: tuple[Path, ...] = ()
     error: str | None = None
     restored: bool | None = None  # after a failure: whether every file is back to the original
+    torch_checked: bool = False  # the written files were also loaded with torch.load(weights_only=True)
 
 
 def _no_fault(stage: str, path: Path) -> None:
@@ -89,7 +93,7 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
             a.recheck()
         journal.backup_dir = make_backup_dir(ck)
         manifest: dict[str, Any] = {"created_by": "ckptfix repair", "time": journal.backup_dir.name[len("backup-"):],
-                                    "files": []}
+                                    "undo": f"ckptfix restore {shlex.quote(str(Path(ck).resolve()))}", "files": []}
         for a in actions:
             hook("backup", a.path)
             manifest["files"].append(a.backup(journal))
@@ -100,7 +104,7 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
             hook("verify", a.path)
             a.verify()
             written.append(a.path)
-        return ApplyResult(ck, "applied", journal.backup_dir, tuple(written))
+        return ApplyResult(ck, "applied", journal.backup_dir, tuple(written), torch_checked=torch_installed())
     except BaseException as exc:  # includes KeyboardInterrupt: restore, then report or re-raise
         error = str(exc) if isinstance(exc, CkptfixError) else f"{type(exc).__name__}: {exc}"
         restored = journal.cleanup_temps()

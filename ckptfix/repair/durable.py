@@ -18,7 +18,7 @@ from ckptfix.errors import RepairFailed
 
 __all__ = [
     "TMP_MARKER", "WORK_DIR", "copy_durable", "fsync_dir", "fsync_file", "keep_mode", "make_backup_dir",
-    "replace_durable", "sha256", "tmp_name", "utc_stamp", "work_dir",
+    "put_back", "replace_durable", "sha256", "sha256_bytes", "tmp_name", "utc_stamp", "work_dir", "write_new",
 ]
 
 WORK_DIR = ".ckptfix"  # inside the checkpoint: never looks like a checkpoint (cli-contract.md)
@@ -31,6 +31,10 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def fsync_dir(path: Path) -> None:
@@ -68,6 +72,14 @@ def copy_durable(src: Path, dst: Path) -> None:
         os.fsync(fo.fileno())
 
 
+def write_new(dst: Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``dst`` and fsync it (``dst`` must not exist)."""
+    with open(dst, "xb") as fo:
+        fo.write(data)
+        fo.flush()
+        os.fsync(fo.fileno())
+
+
 def keep_mode(original: Path, new: Path) -> None:
     """Give ``new`` the permission bits (and, where allowed, the owner) of ``original``."""
     if not original.exists():
@@ -84,6 +96,23 @@ def replace_durable(tmp: Path, dest: Path) -> None:
     """``os.replace(tmp, dest)`` (atomic), then fsync the folder so the new name survives a crash."""
     os.replace(tmp, dest)
     fsync_dir(dest.parent)
+
+
+def put_back(copy: Path, dest: Path, digest: str) -> None:
+    """Put a byte-identical copy (a backup) back under ``dest``: temp file beside it, fsync, its SHA-256
+    checked against ``digest`` before ``os.replace`` and again after. ``RepairFailed`` when the copy
+    is not the original (nothing replaced) or the result is not."""
+    tmp = tmp_name(dest)
+    try:
+        copy_durable(copy, tmp)
+        if sha256(tmp) != digest:
+            raise RepairFailed(f"{copy} is not the original of {dest.name} (SHA-256 differs): not restored")
+        keep_mode(dest, tmp)
+        replace_durable(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if sha256(dest) != digest:
+        raise RepairFailed(f"{dest}: after restoring, the SHA-256 is not the original's")
 
 
 def work_dir(checkpoint: Path) -> Path:
