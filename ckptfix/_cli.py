@@ -226,6 +226,48 @@ def repair(
     raise typer.Exit(outcome.exit_code)
 
 
+@app.command()
+def restore(
+    path: PathArg,
+    latest: Latest = False,
+    list_backups: Annotated[bool, typer.Option("--list", help="List the backups of each checkpoint; restore nothing.")] = False,
+    backup: Annotated[Optional[str], typer.Option("--backup", metavar="NAME", help="Undo the repair of this backup (a name from --list) instead of the last one.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be restored; write nothing.")] = False,
+) -> None:
+    """Undo the last repair of a checkpoint from its .ckptfix/ backup, verified byte for byte (SHA-256).
+
+    Each file the repair changed must be the repaired one (it is restored) or already the original (left
+    as it is); if any file changed since the repair, nothing is touched (exit 1).
+
+    \b
+    Examples:
+      ckptfix restore out/checkpoint-300          undo its last repair
+      ckptfix restore out/ --latest               undo the last repair of the latest checkpoint
+      ckptfix restore out/checkpoint-300 --list   the backups, newest first
+    """
+    from ckptfix.model.discover import discover, targets  # noqa: PLC0415 - each command imports only what it runs
+
+    err = _err()
+    try:
+        if list_backups:
+            from ckptfix.render.restore import render_backups  # noqa: PLC0415 - only the renderer asked for
+
+            chosen = targets(discover(path), latest)
+            if not render_backups(Console(), chosen):
+                raise UsageError(f"{path}: no ckptfix backup (.ckptfix/backup-*): nothing to restore")
+            raise typer.Exit(0)
+        from ckptfix.repair.restore import restore_path  # noqa: PLC0415 - each command imports only what it runs
+
+        outcome = restore_path(path, latest_only=latest, backup_name=backup, dry_run=dry_run)
+    except UsageError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+    from ckptfix.render.restore import render_restore  # noqa: PLC0415 - only the renderer asked for
+
+    render_restore(Console(), outcome)
+    raise typer.Exit(outcome.exit_code)
+
+
 def main() -> None:
     app()
 

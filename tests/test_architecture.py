@@ -65,6 +65,7 @@ TESTED_ELSEWHERE = {
     "ckptfix.render.console": "cli/test_inspect_cli.py",
     "ckptfix.render.json_doc": "cli/test_inspect_cli.py",
     "ckptfix.render.plan": "cli/test_repair_cli.py",
+    "ckptfix.render.restore": "repair/test_restore.py",
     "ckptfix.render.plot": "cli/test_inspect_cli.py",
     "ckptfix.render.values": "cli/test_inspect_cli.py",
 }
