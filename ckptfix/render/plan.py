@@ -1,8 +1,8 @@
-"""Rendering of repair plans and their results: Rich for people, one JSON document for machines."""
+"""Rendering of repair plans and their results: Rich for people, one JSON document for machines
+(``api/results.py``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console, Group
@@ -10,9 +10,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ckptfix import __version__
-from ckptfix.render.json_doc import SCHEMA_VERSION
-from ckptfix.render.values import jsonable, short
+from ckptfix.api.results import repair_result
+from ckptfix.render.json_doc import dumps
+from ckptfix.render.values import short
 from ckptfix.repair.actions.interface import ABSENT, Change
 from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
 
@@ -29,10 +29,6 @@ _STATUS_TEXT = {
 
 def _value(v: Any) -> str:
     return "(absent)" if v is ABSENT else short(v, 40)
-
-
-def _json_value(v: Any) -> Any:
-    return None if v is ABSENT else jsonable(v)
 
 
 def _changes_table(changes: tuple[Change, ...]) -> Table:
@@ -114,47 +110,5 @@ def render_repair(console: Console, outcome: RepairOutcome) -> None:
     console.print(Text(f"{summary or 'nothing checked'}; exit {outcome.exit_code}", style="bold"))
 
 
-def outcome_doc(item: CheckpointOutcome) -> dict[str, Any]:
-    plan, res = item.plan, item.result
-    s = plan.report.steps
-    return {
-        "path": str(plan.checkpoint),
-        "name": plan.checkpoint.name,
-        "action": plan.action,
-        "status": res.status,
-        "exit_code": item.exit_code,
-        "steps": {"folder": s.folder, "training_state": s.training_state, "optimizer": s.optimizer,
-                  "chosen": plan.step, "source": plan.step_source, "agree": s.agree},
-        "num_processes": {"value": plan.num_processes, "source": plan.num_processes_source},
-        "files": [{"file": str(a.path), "action": a.kind} for a in plan.actions]
-        + [{"file": str(p), "action": "nothing"} for p in plan.untouched],
-        "changes": [{"file": str(c.file), "key": c.key, "old": _json_value(c.old), "new": _json_value(c.new),
-                     "old_absent": c.old is ABSENT, "new_absent": c.new is ABSENT, "fixes": list(c.fixes)}
-                    for c in plan.changes],
-        "refusals": [{"file": str(r.file) if r.file else None, "reason": r.reason, "exit_code": r.exit_code}
-                     for r in plan.refusals],
-        "notes": list(plan.notes),
-        "profile_before": [{"file": str(sr.file.path), "profile": sr.profile} for sr in plan.report.schedulers],
-        "profile_after": [{"file": str(sr.file.path), "profile": sr.profile} for sr in item.after.schedulers],
-        "backup": str(res.backup_dir) if res.backup_dir else None,
-        "written": [str(p) for p in res.written],
-        "error": res.error,
-        "restored": res.restored,
-        "findings_before": [jsonable(f.to_json()) for f in plan.report.findings],
-        "findings_after": [jsonable(f.to_json()) for f in item.after.findings],
-    }
-
-
 def repair_document(outcome: RepairOutcome) -> str:
-    disc = outcome.disc
-    doc = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "ckptfix", "version": __version__, "command": "repair"},
-        "root": str(disc.root),
-        "latest": str(disc.latest) if disc.latest else None,
-        "dry_run": outcome.dry_run,
-        "exit_code": outcome.exit_code,
-        "skipped": [{"path": str(s.path), "reason": s.reason} for s in disc.skipped],
-        "checkpoints": [outcome_doc(i) for i in outcome.items],
-    }
-    return json.dumps(doc, indent=2, allow_nan=False)
+    return dumps(repair_result(outcome))
