@@ -122,6 +122,16 @@ def inspect(
       ckptfix explain CKF030               what a finding means, how to fix it
     """
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
+    if plot_file is not None:  # a missing extra is a usage error at once, not after reading every checkpoint
+        from ckptfix.render.plot import require_matplotlib  # noqa: PLC0415 - only with --plot-file
+
+        try:
+            require_matplotlib()
+        except UsageError as exc:
+            from rich.markup import escape  # noqa: PLC0415 - only on this error
+
+            _err().print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(2)
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,

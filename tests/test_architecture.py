@@ -67,7 +67,6 @@ TESTED_ELSEWHERE = {
     "ckptfix.render.json_doc": "cli/test_inspect_cli.py",
     "ckptfix.render.plan": "cli/test_repair_cli.py",
     "ckptfix.render.restore": "repair/test_restore.py",
-    "ckptfix.render.plot": "cli/test_inspect_cli.py",
     "ckptfix.render.values": "cli/test_inspect_cli.py",
 }
 
