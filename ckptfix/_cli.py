@@ -99,6 +99,7 @@ def inspect(
     latest: Latest = False,
     json_out: Json = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every checkpoint's details, not only those with findings.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line and the command to run next (for launchers).")] = False,
     num_processes: NumProc = None,
     lr_end: LrEnd = None,
     lr_warmup_steps: Warmup = None,
@@ -150,7 +151,8 @@ def inspect(
     else:
         from ckptfix.render.console import render_inspect  # noqa: PLC0415 - only the renderer asked for
 
-        render_inspect(Console(), disc, reports, verbose)
+        render_inspect(Console(), disc, reports, verbose, quiet=quiet, target=path, latest=latest, opts=opts,
+                       exit_code=code)
     if plot or plot_file:
         from ckptfix.render.plot import render_plot  # noqa: PLC0415 - only with --plot / --plot-file
 
@@ -232,7 +234,8 @@ def repair(
     else:
         from ckptfix.render.plan import render_repair  # noqa: PLC0415 - only the renderer asked for
 
-        render_repair(Console(), outcome)
+        render_repair(Console(), outcome, target=path, latest=latest, opts=opts,
+                      done=tuple(f for f, on in (("--recreate", recreate), ("--optimizer-lr", optimizer_lr)) if on))
     raise typer.Exit(outcome.exit_code)
 
 
@@ -274,7 +277,7 @@ def restore(
         raise typer.Exit(2)
     from ckptfix.render.restore import render_restore  # noqa: PLC0415 - only the renderer asked for
 
-    render_restore(Console(), outcome)
+    render_restore(Console(), outcome, target=path, latest=latest)
     raise typer.Exit(outcome.exit_code)
 
 

@@ -52,9 +52,11 @@ RUN_WITH_V1 = {"output": "output-run", "output/checkpoint-30": "sine-v1/checkpoi
 TRANSCRIPTS: dict[str, tuple[Setup, Commands]] = {
     "gate": (RUN_WITH_V1, [
         ("ckptfix inspect output --latest", True),
-        ("ckptfix repair output --latest --dry-run", True),
         ("ckptfix repair output --latest", True),
-        ("ckptfix inspect output --latest", True),
+        ("ckptfix inspect output --latest --quiet", True),
+    ]),
+    "dry-run": (RUN_WITH_V1, [
+        ("ckptfix repair output --latest --dry-run", True),
     ]),
     "restore": (RUN_WITH_V1, [
         ("ckptfix repair output --latest --optimizer-lr", False),

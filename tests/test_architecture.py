@@ -63,7 +63,6 @@ TESTED_ELSEWHERE = {
     "ckptfix.repair.durable": "repair/test_apply.py",
     "ckptfix.repair.lock": "repair/test_apply.py",
     "ckptfix.repair.run": "cli/test_repair_cli.py",
-    "ckptfix.render.console": "cli/test_inspect_cli.py",
     "ckptfix.render.json_doc": "cli/test_inspect_cli.py",
     "ckptfix.render.plan": "cli/test_repair_cli.py",
     "ckptfix.render.restore": "repair/test_restore.py",

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ckptfix.analysis.findings import Finding
+from ckptfix.analysis.report import Options
 from ckptfix.api.results import repair_result
+from ckptfix.render.console import PROFILE_WORDS as _PROFILE_WORDS
+from ckptfix.render.console import SEVERITY_STYLE as _SEV_STYLE
 from ckptfix.render.json_doc import dumps
+from ckptfix.render.next_steps import given_flags, next_command, placeholders, quote
 from ckptfix.render.values import short
 from ckptfix.repair.actions.interface import ABSENT, Change
 from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
@@ -32,9 +38,12 @@ def _value(v: Any) -> str:
 
 
 def _changes_table(changes: tuple[Change, ...]) -> Table:
-    t = Table(show_edge=False, pad_edge=False)
-    for col in ("file", "key", "old", "new", "fixes"):
-        t.add_column(col, overflow="fold")
+    t = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
+    t.add_column("file", no_wrap=True)
+    t.add_column("key", no_wrap=True)
+    t.add_column("old", overflow="fold")
+    t.add_column("new", overflow="fold")
+    t.add_column("fixes", overflow="fold")
     for c in changes:
         t.add_row(c.file.name, c.key, _value(c.old), Text(_value(c.new), style="cyan"), ", ".join(c.fixes) or "—")
     return t
@@ -47,9 +56,30 @@ def _title(item: CheckpointOutcome) -> Text:
     verbs = " and ".join(sorted({a.kind for a in plan.to_write}))
     written = "; ".join(([f"{verbs} {files}"] if plan.to_write else [])
                         + ([f"patch {', '.join(p.path.name for p in plan.to_patch)}"] if plan.to_patch else []))
-    what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refuse"}[action]
-    t = Text(f"{plan.checkpoint}  ")
+    what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refused"}[action]
+    t = Text(f"{plan.checkpoint.name}: ")
     t.append(what, style=_ACTION_STYLE[action])
+    return t
+
+
+def _source_words(source: str) -> str:
+    if source.startswith("--"):
+        return f"given with {source}"
+    if source.startswith("assumed"):
+        return source
+    return f"counted from {source}"
+
+
+def _finding_lines(findings: list[Finding]) -> Table:
+    t = Table.grid(padding=(0, 1))
+    t.add_column(no_wrap=True)
+    t.add_column(no_wrap=True)
+    t.add_column(overflow="fold")
+    for f in findings:
+        text = Text(f.message)
+        text.append("\nfix: ", style="bold")
+        text.append(f.rule.fix)
+        t.add_row(f.code, Text(f.severity, style=_SEV_STYLE[f.severity]), text)
     return t
 
 
@@ -57,12 +87,15 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
     plan, res = item.plan, item.result
     parts: list[Any] = []
     if plan.step is not None:
+        source = {"folder name": "the folder name", "optimizer": "the optimizer's step count"}.get(
+            plan.step_source or "", plan.step_source)
         parts.append(Text(
-            f"step {plan.step} (from {plan.step_source}), N = {plan.num_processes} ({plan.num_processes_source}): "
-            f"last_epoch = {plan.num_processes * plan.step}", style="dim"))
-    profiles = [f"{sr.file.path.name}: {'unreadable' if sr.file.problem else sr.profile}" for sr in plan.report.schedulers]
-    if profiles:
-        parts.append(Text("profile " + "; ".join(profiles), style="dim"))
+            f"step {plan.step} from {source}; N = {plan.num_processes}, {_source_words(plan.num_processes_source)}; "
+            f"last_epoch = N × step = {plan.num_processes * plan.step}", style="dim"))
+    for sr in plan.report.schedulers:
+        written_by = "cannot be read safely" if sr.file.problem else (
+            f"written by {_PROFILE_WORDS.get(sr.profile or '', sr.profile)} (profile {sr.profile})")
+        parts.append(Text(f"{sr.file.path.name}: {written_by}", style="dim"))
     if plan.changes and not plan.refusals:
         parts.append(_changes_table(plan.changes))
     for r in plan.refusals:
@@ -74,40 +107,80 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
     if res.status == "applied":
         checked = "ckptfix's reader and torch.load(weights_only=True)" if res.torch_checked else (
             "ckptfix's reader (torch is not installed: pip install 'ckptfix[torch]' adds a check with torch.load)")
-        line.append(f": {', '.join(p.name for p in res.written)} written and verified with {checked}; "
-                    f"original kept in {res.backup_dir}")
+        line.append(f": {', '.join(p.name for p in res.written)} written and verified with {checked}")
+        parts.append(line)
+        backup = Text(f"backup: {res.backup_dir}", style="dim")
         for p in plan.to_patch:
-            line.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
-                        f"{p.path.name}.patch.json, not a copy)")
-    elif res.error and res.status != "refused":
-        line.append(f": {res.error}")
-        if res.status == "failed":
-            line.append("; original restored" if res.restored else "; RESTORE FAILED, see the backup folder")
-            if res.backup_dir:
-                line.append(f" (backup: {res.backup_dir})")
-    parts.append(line)
+            backup.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
+                          f"{p.path.name}.patch.json, not a copy)", style="dim")
+        backup.append(f"\nundo: ckptfix restore {quote(plan.checkpoint)}", style="dim")
+        parts.append(backup)
+    else:
+        if res.error and res.status != "refused":
+            line.append(f": {res.error}")
+            if res.status == "failed":
+                line.append("; original restored" if res.restored else "; RESTORE FAILED, see the backup folder")
+                if res.backup_dir:
+                    line.append(f" (backup: {res.backup_dir})")
+        parts.append(line)
     remaining = [f for f in item.after.findings if f.severity in ("error", "fatal", "warning")]
-    if remaining and res.status != "dry-run":
-        parts.append(Text("still reported: " + "; ".join(f"{f.code} {f.message}" for f in remaining), style="dim"))
+    if remaining and res.status not in ("dry-run", "refused"):
+        parts.append(Text("still reported:", style="bold"))
+        parts.append(_finding_lines(remaining))
     return Panel(Group(*parts), title=_title(item), title_align="left", expand=False)
 
 
-def render_repair(console: Console, outcome: RepairOutcome) -> None:
-    for s in outcome.disc.skipped:
-        console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
+def _next(outcome: RepairOutcome, target: object, latest: bool, opts: Options, done: list[str]) -> str | None:
+    """The command to run after this repair (None: nothing left to do)."""
+    own = ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + given_flags(opts) + done
+    if outcome.dry_run:
+        if any(i.plan.actions for i in outcome.items):
+            return " ".join(own)  # the same, applied
+        remaining = [f for i in outcome.items for f in i.plan.report.findings if i.plan.refusals]
+    else:
+        remaining = [f for i in outcome.items for f in i.after.findings]
+    command = next_command(remaining, target, latest, opts, dry_run=False, done=done)
+    if command is not None and command.split() == own:  # what was just run: it cannot fix the rest
+        first = next(f for f in remaining if f.severity != "info")
+        return f"ckptfix explain {first.code}"
+    return command
+
+
+def render_repair(console: Console, outcome: RepairOutcome, target: object | None = None, latest: bool = False,
+                  opts: Options = Options(), done: tuple[str, ...] = ()) -> None:
+    if not latest:
+        for s in outcome.disc.skipped:
+            console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
+    calm = [i for i in outcome.items if not outcome.disc.is_single and i.result.status == "nothing"
+            and not i.plan.notes and i.exit_code == 0]
+    if calm:  # an output folder's consistent checkpoints: one line for all of them
+        names = [i.plan.checkpoint.name for i in calm]
+        console.print(Text(f"nothing to do in {len(calm)} consistent checkpoint{'s' if len(calm) != 1 else ''}: "
+                           + (", ".join(names) if len(names) <= 4 else f"{names[0]} … {names[-1]}"), style="green"))
     for item in outcome.items:
-        quiet = not outcome.disc.is_single and item.result.status == "nothing" and not item.plan.notes and item.exit_code == 0
-        if quiet:  # an output folder's consistent checkpoints: one line each
-            console.print(Text(f"{item.plan.checkpoint}: nothing to do", style="green"))
-        else:
+        if item not in calm:
             console.print(outcome_panel(item))
     if not outcome.items:
         console.print(Text("no checkpoint to repair", style="dim"))
-    counts: dict[str, int] = {}
+    tally: dict[str, int] = {}
     for item in outcome.items:
-        counts[item.result.status] = counts.get(item.result.status, 0) + 1
-    summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in counts.items())
-    console.print(Text(f"{summary or 'nothing checked'}; exit {outcome.exit_code}", style="bold"))
+        tally[item.result.status] = tally.get(item.result.status, 0) + 1
+    summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in tally.items())
+    console.print(Text(f"{summary or 'nothing checked'}; exit {outcome.exit_code}", style="bold"), soft_wrap=True)
+    command = _next(outcome, target if target is not None else outcome.disc.root, latest, opts, list(done))
+    applied = [i for i in outcome.items if i.result.status == "applied"]
+    if command is not None:
+        nxt = Text("→ ", style="bold")
+        nxt.append(command, style="bold cyan")
+        hint = placeholders(command)
+        if hint:
+            nxt.append(f"\n  ({hint})", style="dim")
+    elif applied:
+        undo = quote(applied[0].plan.checkpoint) if len(applied) == 1 else quote(target or outcome.disc.root)
+        nxt = Text(f"→ nothing left to fix: safe to resume (undo: ckptfix restore {undo})", style="green")
+    else:
+        nxt = Text("→ nothing to fix: safe to resume", style="green")
+    console.print(nxt, soft_wrap=True)
 
 
 def repair_document(outcome: RepairOutcome) -> str:

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ckptfix.render.next_steps import quote
 from ckptfix.repair.restore import Backup, BackupFile, RestoreOutcome, RestoreResult, check_files, list_backups
 
 __all__ = ["render_backups", "render_restore"]
@@ -70,9 +71,10 @@ def _result(console: Console, r: RestoreResult) -> None:
         console.print(Text(f"  {r.error}", style="red" if r.exit_code else "dim"))
 
 
-def render_restore(console: Console, outcome: RestoreOutcome) -> None:
-    for s in outcome.disc.skipped:
-        console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
+def render_restore(console: Console, outcome: RestoreOutcome, target: object | None = None, latest: bool = False) -> None:
+    if not latest:
+        for s in outcome.disc.skipped:
+            console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
     for r in outcome.items:
         if r.status == "none" and not outcome.disc.is_single:
             continue  # an output folder's checkpoints that were never repaired
@@ -82,7 +84,14 @@ def render_restore(console: Console, outcome: RestoreOutcome) -> None:
         if r.status != "none":
             counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {_STATUS[s][0].split(':')[0]}" for s, n in counts.items())
-    console.print(Text(f"{summary or 'nothing restored'}; exit {outcome.exit_code}", style="bold"))
+    console.print(Text(f"{summary or 'nothing restored'}; exit {outcome.exit_code}", style="bold"), soft_wrap=True)
+    where = quote(target if target is not None else outcome.disc.root)
+    if counts.get("restored"):
+        console.print(Text(f"→ ckptfix inspect {where}" + (" --latest" if latest else "")
+                           + "  (the state as it was before the repair)", style="bold"), soft_wrap=True)
+    elif counts.get("refused"):
+        console.print(Text(f"→ ckptfix restore {where}" + (" --latest" if latest else "") + " --list", style="bold"),
+                      soft_wrap=True)
 
 
 def render_backups(console: Console, checkpoints: tuple[Path, ...]) -> int:

@@ -175,8 +175,8 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
             fpath = Path(f.file) if f.file else None
             if recreate and fpath in sched_paths:
                 continue
-            hint = " (`--recreate` rebuilds scheduler files only)" if recreate else (
-                "; `--recreate` rebuilds it from the optimizer" if fpath in sched_paths else "")
+            hint = " (--recreate rebuilds scheduler files only)" if recreate else (
+                "; --recreate rebuilds it from the optimizer" if fpath in sched_paths else "")
             ctx.refuse(fpath, f"cannot be read safely: {f.message}{hint}", 3)
             ctx.covered.add(id(f))
 
