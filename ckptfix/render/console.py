@@ -24,7 +24,7 @@ from ckptfix.render.next_steps import counts, next_command, placeholders
 from ckptfix.render.values import short
 
 __all__ = [
-    "MAX_PANELS", "PROFILE_WORDS", "SEVERITY_STYLE", "checkpoint_panel", "findings_grid", "render_inspect", "summary_lines", "summary_table",
+    "MAX_PANELS", "PROFILE_WORDS", "SEVERITY_STYLE", "checkpoint_panel", "closing", "findings_grid", "render_inspect", "summary_lines", "summary_table",
     "verdict_text",
 ]
 
@@ -249,9 +249,26 @@ def checkpoint_panel(r: CheckpointReport, latest: bool = False) -> Panel:
 # --- the closing lines --------------------------------------------------------------------------
 
 
-def summary_lines(disc: Discovery, reports: list[CheckpointReport], exit_code: int, target: object,
-                  latest: bool, opts: Options) -> list[Text]:
-    """The last lines: what was found, the exit code, and the command to run next."""
+def closing(console: Console, head: str, command: str | None, says: str | None = None) -> None:
+    """The last lines: ``head`` (what was found and the exit code), then ``→`` and the command to run next
+    (kept on one line, so that copying it gives the whole command) or what to do (``says``)."""
+    console.print(Text(head, style="bold"))
+    if command is None:
+        console.print(Text(f"→ {says or 'nothing to fix'}", style="green"))
+        return
+    if len(command) + 2 <= console.width:
+        console.print(Text.assemble(("→ ", "bold"), (command, "bold cyan")), soft_wrap=True)
+    else:  # longer than a line: on a line of its own, which the terminal wraps (a copy stays one command)
+        console.print(Text("→ run next:", style="bold"))
+        console.print(Text(command, style="bold cyan"), soft_wrap=True)
+    hint = placeholders(command)
+    if hint:
+        console.print(Text(f"  ({hint})", style="dim"))
+
+
+def summary_lines(reports: list[CheckpointReport], exit_code: int, target: object, latest: bool,
+                  opts: Options) -> tuple[str, str | None, str | None]:
+    """(what was found and the exit code, the command to run next or None, what to say instead)."""
     findings = [f for r in reports for f in r.findings]
     found = counts(findings)
     if len(reports) == 1:
@@ -264,17 +281,9 @@ def summary_lines(disc: Discovery, reports: list[CheckpointReport], exit_code: i
         head = f"{len(reports)} checkpoints: " + ", ".join(f"{n} {words.get(v, v)}" for v, n in verdicts.items())
         if found:
             head += f"; {found}"
-    line = Text(head + f"; exit {exit_code}", style="bold")
     command = next_command(findings, target, latest, opts)
-    if command is None:
-        nxt = Text("→ nothing to fix" + (": safe to resume" if exit_code == 0 and reports else ""), style="green")
-    else:
-        nxt = Text("→ ", style="bold")
-        nxt.append(command, style="bold cyan")
-        hint = placeholders(command)
-        if hint:
-            nxt.append(f"\n  ({hint})", style="dim")
-    return [line, nxt]
+    says = "nothing to fix: safe to resume" if exit_code == 0 else None
+    return head + f"; exit {exit_code}", command, says
 
 
 def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointReport], verbose: bool = False,
@@ -300,5 +309,4 @@ def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointRe
         elif disc.skipped:  # the gate (--latest): say what was not read, in one line
             console.print(Text("skipped: " + ", ".join(f"{s.path.name} ({s.reason.split(':')[0]})"
                                                       for s in disc.skipped), style="dim"))
-    for line in summary_lines(disc, reports, code, target if target is not None else disc.root, latest, opts):
-        console.print(line, soft_wrap=True)
+    closing(console, *summary_lines(reports, code, target if target is not None else disc.root, latest, opts))

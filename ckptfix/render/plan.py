@@ -16,8 +16,9 @@ from ckptfix.analysis.report import Options
 from ckptfix.api.results import repair_result
 from ckptfix.render.console import PROFILE_WORDS as _PROFILE_WORDS
 from ckptfix.render.console import SEVERITY_STYLE as _SEV_STYLE
+from ckptfix.render.console import closing
 from ckptfix.render.json_doc import dumps
-from ckptfix.render.next_steps import given_flags, next_command, placeholders, quote
+from ckptfix.render.next_steps import given_flags, next_command, quote
 from ckptfix.render.values import short
 from ckptfix.repair.actions.interface import ABSENT, Change
 from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
@@ -166,21 +167,13 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
     for item in outcome.items:
         tally[item.result.status] = tally.get(item.result.status, 0) + 1
     summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in tally.items())
-    console.print(Text(f"{summary or 'nothing checked'}; exit {outcome.exit_code}", style="bold"), soft_wrap=True)
     command = _next(outcome, target if target is not None else outcome.disc.root, latest, opts, list(done))
     applied = [i for i in outcome.items if i.result.status == "applied"]
-    if command is not None:
-        nxt = Text("→ ", style="bold")
-        nxt.append(command, style="bold cyan")
-        hint = placeholders(command)
-        if hint:
-            nxt.append(f"\n  ({hint})", style="dim")
-    elif applied:
+    says = "nothing to fix: safe to resume"
+    if applied:
         undo = quote(applied[0].plan.checkpoint) if len(applied) == 1 else quote(target or outcome.disc.root)
-        nxt = Text(f"→ nothing left to fix: safe to resume (undo: ckptfix restore {undo})", style="green")
-    else:
-        nxt = Text("→ nothing to fix: safe to resume", style="green")
-    console.print(nxt, soft_wrap=True)
+        says = f"nothing left to fix: safe to resume (to undo: ckptfix restore {undo})"
+    closing(console, f"{summary or 'nothing checked'}; exit {outcome.exit_code}", command, says)
 
 
 def repair_document(outcome: RepairOutcome) -> str:

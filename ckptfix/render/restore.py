@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ckptfix.render.console import closing
 from ckptfix.render.next_steps import quote
 from ckptfix.repair.restore import Backup, BackupFile, RestoreOutcome, RestoreResult, check_files, list_backups
 
@@ -84,14 +85,13 @@ def render_restore(console: Console, outcome: RestoreOutcome, target: object | N
         if r.status != "none":
             counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {_STATUS[s][0].split(':')[0]}" for s, n in counts.items())
-    console.print(Text(f"{summary or 'nothing restored'}; exit {outcome.exit_code}", style="bold"), soft_wrap=True)
-    where = quote(target if target is not None else outcome.disc.root)
+    where = quote(target if target is not None else outcome.disc.root) + (" --latest" if latest else "")
+    command = None
     if counts.get("restored"):
-        console.print(Text(f"→ ckptfix inspect {where}" + (" --latest" if latest else "")
-                           + "  (the state as it was before the repair)", style="bold"), soft_wrap=True)
+        command = f"ckptfix inspect {where}"  # the state as it was before the repair
     elif counts.get("refused"):
-        console.print(Text(f"→ ckptfix restore {where}" + (" --latest" if latest else "") + " --list", style="bold"),
-                      soft_wrap=True)
+        command = f"ckptfix restore {where} --list"
+    closing(console, f"{summary or 'nothing restored'}; exit {outcome.exit_code}", command, "nothing to do")
 
 
 def render_backups(console: Console, checkpoints: tuple[Path, ...]) -> int:

@@ -12,7 +12,7 @@ from ckptfix.render.console import MAX_PANELS
 from tests.helpers import FIXTURES
 
 
-def run(*args: object, columns: int = 80):
+def run(*args: object, columns: int = 200):
     return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": str(columns)})
 
 
@@ -73,7 +73,7 @@ def test_repair_says_what_remains_and_what_to_run(tmp_path):
     assert f"undo: ckptfix restore {tmp_path / 'a' / 'checkpoint-30'}" in res.output
     assert res.output.rstrip().splitlines()[-1] == f"→ ckptfix repair {tmp_path / 'a'} --latest --optimizer-lr"
     res = run("repair", tmp_path / "a", "--latest", "--optimizer-lr")
-    assert res.output.rstrip().splitlines()[-1].startswith("→ nothing left to fix: safe to resume (undo: ckptfix restore")
+    assert res.output.rstrip().splitlines()[-1].startswith("→ nothing left to fix: safe to resume (to undo: ckptfix restore")
     shutil.copytree(FIXTURES / "missing-scheduler", tmp_path / "m")
     res = run("repair", tmp_path / "m")
     assert res.exit_code == 1
