@@ -21,33 +21,60 @@ Exit codes (the CI gate contract):
   0  every checked checkpoint is consistent
   1  findings: inconsistent or missing scheduler state (repairable)
   2  usage error (PATH missing, not a checkpoint or output folder, bad flag)
-  3  a file could not be read safely (corrupt, truncated, not a torch file, hostile pickle)
+  3  a file could not be read safely (corrupt, truncated, hostile pickle)
 The worst code over all checked checkpoints wins (3 > 1 > 0).
 """
 
+# Every line of a \b block (printed as written) fits an 80-column terminal with click's indent.
 app = typer.Typer(
     name="ckptfix",
     help="Inspect and repair the learning-rate scheduler state in accelerate / SimpleTuner checkpoints.\n\n"
-    "\b\nGate a resume:\n  ckptfix inspect OUTPUT_DIR --latest && accelerate launch ... --resume_from_checkpoint latest\n\n"
+    "\b\nGate a resume:\n  ckptfix inspect OUTPUT_DIR --latest --quiet &&\n"
+    "    accelerate launch train.py ... --resume_from_checkpoint latest\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
 
-PathArg = Annotated[Path, typer.Argument(help="A checkpoint-N folder, or a run's output folder holding several.",
-                                         show_default=False)]
-NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", min=1,
-                                                help="Training processes N (default: count of random_states_*.pkl).")]
-LrEnd = Annotated[Optional[float], typer.Option("--lr-end", min=0.0, help="The run's --lr_end (eta_min).")]
-Warmup = Annotated[Optional[int], typer.Option("--lr-warmup-steps", min=1, help="The run's --lr_warmup_steps (T_0 = W x N).")]
-LR = Annotated[Optional[float], typer.Option("--learning-rate", min=0.0, help="The run's --learning_rate (base LR).")]
-TMult = Annotated[Optional[int], typer.Option("--t-mult", min=1, help="Cycle length multiplier T_mult.")]
-Step = Annotated[Optional[int], typer.Option("--step", min=0, help="The checkpoint's optimizer step, when sources disagree.")]
+
+class _Command(typer.core.TyperCommand):
+    """Usage lines name a required argument as PATH, not typer's {PATH}."""
+
+    def collect_usage_pieces(self, ctx):
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in super().collect_usage_pieces(ctx)]
+
+
+def _at_least(low: float):
+    """A callback refusing numbers below ``low`` (and NaN, inf) with a plain message; typer's min= would
+    print the type as '<int range>' and '[x>=1]' in --help."""
+
+    def check(value: Optional[float]) -> Optional[float]:
+        if value is not None and (value != value or value in (float("inf"), float("-inf")) or value < low):
+            raise typer.BadParameter(f"must be a number of {low:g} or more, not {value:g}")
+        return value
+
+    return check
+
+
+PathArg = Annotated[str, typer.Argument(metavar="PATH", show_default=False,
+                                        help="A checkpoint-N folder, or a run's output folder holding several.")]
+NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", metavar="N", callback=_at_least(1),
+                                                help="Training processes N (default: the number of random_states_*.pkl).")]
+LrEnd = Annotated[Optional[float], typer.Option("--lr-end", metavar="E", callback=_at_least(0),
+                                                help="The run's --lr_end (eta_min).")]
+Warmup = Annotated[Optional[int], typer.Option("--lr-warmup-steps", metavar="W", callback=_at_least(1),
+                                               help="The run's --lr_warmup_steps (T_0 = W x N).")]
+LR = Annotated[Optional[float], typer.Option("--learning-rate", metavar="LR", callback=_at_least(0),
+                                             help="The run's --learning_rate (the base LR).")]
+TMult = Annotated[Optional[int], typer.Option("--t-mult", metavar="M", callback=_at_least(1),
+                                              help="The cycle length multiplier T_mult.")]
+Step = Annotated[Optional[int], typer.Option("--step", metavar="G", callback=_at_least(0),
+                                             help="The checkpoint's optimizer step, when its sources disagree.")]
 Latest = Annotated[bool, typer.Option("--latest", help="Only the checkpoint a resume would pick (highest N, not -tmp).")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (schema in the README).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (docs/json.md).")]
 Strict = Annotated[bool, typer.Option("--strict", help="Warnings also give exit 1.")]
 
 
@@ -65,7 +92,7 @@ def version_cb(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=version_cb, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=version_cb, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     pass
 
@@ -93,7 +120,7 @@ def _progress():
         yield lambda path: bar.update(task, advance=1, description=f"read {path.name}")
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Check checkpoints' scheduler state (the resume gate); writes nothing.")
 def inspect(
     path: PathArg,
     latest: Latest = False,
@@ -107,20 +134,20 @@ def inspect(
     t_mult: TMult = None,
     step: Step = None,
     strict: Strict = False,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="J", callback=_at_least(1), help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
-    plot_file: Annotated[Optional[Path], typer.Option("--plot-file", help="Write the LR curve to a PNG file.")] = None,
+    plot_file: Annotated[Optional[Path], typer.Option("--plot-file", metavar="FILE", help="Write the LR curve to a PNG file (needs matplotlib: pip install 'ckptfix[png]').")] = None,
 ) -> None:
-    """Report the scheduler and optimizer state of checkpoints, and what is inconsistent. Writes nothing.
+    """Report the scheduler and optimizer state of checkpoints, each finding with its fix, and the
+    command to run next. Writes nothing.
 
     \b
     Examples:
-      ckptfix inspect out/                 every checkpoint; details of those with findings
-      ckptfix inspect out/ --latest        the resume gate
-      ckptfix inspect out/ckpt-300 --json  one JSON document (schema in the README)
-      ckptfix inspect out/ --lr-end 1e-6   does the state use the lr_end you launch with?
-      ckptfix inspect out/ --plot          the LR curve, checkpoints marked
-      ckptfix explain CKF030               what a finding means, how to fix it
+      ckptfix inspect out/                    every checkpoint
+      ckptfix inspect out/ --latest --quiet   the resume gate, in two lines
+      ckptfix inspect out/checkpoint-300      one checkpoint, in detail
+      ckptfix inspect out/ --lr-end 1e-6      does the state use your lr_end?
+      ckptfix inspect out/ --plot             the LR curve, checkpoints marked
     """
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
     if plot_file is not None:  # a missing extra is a usage error at once, not after reading every checkpoint
@@ -164,32 +191,43 @@ def inspect(
     raise typer.Exit(code)
 
 
-@app.command()
-def explain(code: Annotated[str, typer.Argument(help="A finding code (CKF020) or name (t-cur-wrong); 'all' lists them.")]) -> None:
-    """Explain a finding: what it means, why it matters, how to fix it."""
+@app.command(cls=_Command, short_help="Explain a finding (CKF030, or its name); alone, list them all.")
+def explain(code: Annotated[Optional[str], typer.Argument(metavar="[CODE]", show_default=False, help="A finding code (CKF020) or name (t-cur-wrong); without it, every finding is listed.")] = None) -> None:
+    """Explain a finding: what it means, why it matters, how to fix it. Without CODE, list every finding.
+
+    \b
+    Examples:
+      ckptfix explain              every finding code, one line each
+      ckptfix explain CKF030       what CKF030 means and what to do
+    """
+    from rich.text import Text  # noqa: PLC0415 - each command imports only what it runs
+
     from ckptfix.analysis.findings import RULES, lookup  # noqa: PLC0415 - each command imports only what it runs
 
     out = Console()
-    if code.lower() == "all":
+    if code is None or code.lower() == "all":
         from rich.table import Table  # noqa: PLC0415 - only for the list
 
-        t = Table(show_edge=False, pad_edge=False)
-        for col in ("code", "name", "severity", "summary"):
-            t.add_column(col, overflow="fold")
+        t = Table(box=None, show_edge=False, pad_edge=False)
+        t.add_column("code", no_wrap=True)
+        t.add_column("name", no_wrap=True)
+        t.add_column("severity", no_wrap=True)
+        t.add_column("what it means", overflow="fold")
         for r in RULES.values():
             t.add_row(r.code, r.name, r.severity, r.summary)
         out.print(t)
+        out.print(Text("ckptfix explain CODE says what a finding means and what to do.", style="dim"))
         raise typer.Exit(0)
     rule = lookup(code)
     if rule is None:
-        _err().print(f"[red]error:[/red] unknown finding {code!r}; `ckptfix explain all` lists them")
+        _err().print(Text.assemble(("error:", "red"), f" unknown finding {code!r}; ckptfix explain lists them"))
         raise typer.Exit(2)
-    out.print(f"[bold]{rule.code} {rule.name}[/bold] ({rule.severity}): {rule.summary}\n", highlight=False)
-    out.print(rule.explanation + "\n", highlight=False)
-    out.print(f"Fix: {rule.fix}", highlight=False)
+    out.print(Text.assemble((f"{rule.code} {rule.name}", "bold"), f" ({rule.severity}): {rule.summary}\n"))
+    out.print(Text(rule.explanation + "\n"))
+    out.print(Text.assemble(("fix: ", "bold"), rule.fix))
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Fix inconsistent scheduler states (backup kept; --dry-run: the plan only).")
 def repair(
     path: PathArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
@@ -201,21 +239,22 @@ def repair(
     learning_rate: LR = None,
     t_mult: TMult = None,
     recreate: Annotated[bool, typer.Option("--recreate", help="Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs --lr-warmup-steps).")] = False,
-    optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set optimizer*.bin param_groups lr (and initial_lr) to the scheduler's _last_lr (base_lrs), patching 8 bytes each in its pickle; tensors are never read.")] = False,
+    optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set the optimizer's stored lr (and initial_lr) to the scheduler's, patching 8 bytes each in optimizer*.bin; tensors are never read.")] = False,
     json_out: Json = False,
 ) -> None:
-    """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step; create missing ones.
-
-    Prints the plan, then applies it (backup in <checkpoint>/.ckptfix/, atomic replace, verified).
-    The exit code is computed after the repair: 0 repaired or nothing to do, 1 something remains.
+    """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step, and create
+    missing ones. Prints the plan, then applies it: a backup in the checkpoint's .ckptfix/ folder, an
+    atomic replace, a verification. The exit code is computed after the repair: 0 repaired or nothing to
+    do, 1 something remains. ckptfix restore undoes a repair.
 
     \b
     Examples:
-      ckptfix repair out/ --latest --dry-run    the plan for what a resume loads
-      ckptfix repair out/ckpt-300               fix a v1/v2/stale state (backup kept)
-      ckptfix repair out/ckpt-300 --lr-end 1e-6           make lr_end take effect
-      ckptfix repair out/ckpt-300 --lr-warmup-steps 100   create a missing scheduler.bin
-      ckptfix repair out/ckpt-300 --optimizer-lr          also set the optimizer's lr
+      ckptfix repair out/ --latest --dry-run       the plan, nothing written
+      ckptfix repair out/checkpoint-300            fix a v1, v2 or stale state
+      ckptfix repair out/ --latest --lr-end 1e-6   make lr_end take effect
+      ckptfix repair out/ --latest --lr-warmup-steps 100
+                                                   create a missing scheduler.bin
+      ckptfix repair out/ --latest --optimizer-lr  also set the optimizer's lr
     """
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
@@ -239,7 +278,7 @@ def repair(
     raise typer.Exit(outcome.exit_code)
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Undo the last repair of a checkpoint from its backup, checked by SHA-256.")
 def restore(
     path: PathArg,
     latest: Latest = False,
@@ -247,15 +286,14 @@ def restore(
     backup: Annotated[Optional[str], typer.Option("--backup", metavar="NAME", help="Undo the repair of this backup (a name from --list) instead of the last one.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be restored; write nothing.")] = False,
 ) -> None:
-    """Undo the last repair of a checkpoint from its .ckptfix/ backup, verified byte for byte (SHA-256).
-
-    Each file the repair changed must be the repaired one (it is restored) or already the original (left
-    as it is); if any file changed since the repair, nothing is touched (exit 1).
+    """Undo the last repair of a checkpoint from its .ckptfix/ backup, verified byte for byte
+    (SHA-256). Each file the repair changed must be the repaired one (it is restored) or already the
+    original (left as it is); if any file changed since the repair, nothing is touched (exit 1).
 
     \b
     Examples:
       ckptfix restore out/checkpoint-300          undo its last repair
-      ckptfix restore out/ --latest               undo the last repair of the latest checkpoint
+      ckptfix restore out/ --latest               the same, latest checkpoint
       ckptfix restore out/checkpoint-300 --list   the backups, newest first
     """
     from ckptfix.model.discover import discover, targets  # noqa: PLC0415 - each command imports only what it runs
