@@ -36,8 +36,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-PathArg = Annotated[Path, typer.Argument(help="A checkpoint-N folder, or a run's output folder holding several.",
-                                         show_default=False)]
+# A string, not a Path: a URL (s3://bucket/run) must reach ckptfix as typed (Path would fold "//").
+PathArg = Annotated[str, typer.Argument(metavar="PATH", show_default=False,
+                                        help="A checkpoint-N folder, or a run's output folder holding several; "
+                                        "local, or a URL: s3://, gs://, az://, hf://, file://, memory:// (docs/remote.md).")]
+StorageOption = Annotated[Optional[list[str]], typer.Option(
+    "--storage-option", metavar="KEY=VALUE",
+    help="For a URL PATH: an option of its fsspec backend (repeatable), e.g. endpoint_url=http://minio:9000, anon=true.")]
 NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", min=1,
                                                 help="Training processes N (default: count of random_states_*.pkl).")]
 LrEnd = Annotated[Optional[float], typer.Option("--lr-end", min=0.0, help="The run's --lr_end (eta_min).")]
@@ -108,6 +113,7 @@ def inspect(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", help="Write the LR curve to a PNG file.")] = None,
+    storage_option: StorageOption = None,
 ) -> None:
     """Report the scheduler and optimizer state of checkpoints, and what is inconsistent. Writes nothing.
 
@@ -124,12 +130,15 @@ def inspect(
 
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit
+    from ckptfix.formats.source.url import open_location
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict)
     try:
+        store, location = open_location(path, storage_option)
         with _progress() as tick:
-            disc, reports = inspect_path(path, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs())
+            disc, reports = inspect_path(location, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs(),
+                                         store=store)
     except UsageError as exc:
         _err().print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2)
@@ -192,6 +201,7 @@ def repair(
     recreate: Annotated[bool, typer.Option("--recreate", help="Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs --lr-warmup-steps).")] = False,
     optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set optimizer*.bin param_groups lr (and initial_lr) to the scheduler's _last_lr (base_lrs), patching 8 bytes each in its pickle; tensors are never read.")] = False,
     json_out: Json = False,
+    storage_option: StorageOption = None,
 ) -> None:
     """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step; create missing ones.
 
@@ -206,13 +216,16 @@ def repair(
       ckptfix repair out/ckpt-300 --lr-warmup-steps 100   create a missing scheduler.bin
       ckptfix repair out/ckpt-300 --optimizer-lr          also set the optimizer's lr
     """
+    from ckptfix.formats.source.url import open_location
     from ckptfix.repair.run import repair_path
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step)
     err = _err()
     try:
-        outcome = repair_path(path, opts, latest_only=latest, dry_run=dry_run, recreate=recreate, optimizer_lr=optimizer_lr)
+        store, location = open_location(path, storage_option)
+        outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, recreate=recreate,
+                              optimizer_lr=optimizer_lr, store=store)
     except UsageError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2)

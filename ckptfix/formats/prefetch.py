@@ -56,8 +56,13 @@ class Fetched(ByteSource):
         return data
 
 
+# the small files the layouts read (model/readers.py, layouts/hf_trainer.py, layouts/deepspeed.py);
+# others (checkpoint_manifest.json, .guard) are only looked for in the listing
+_READ_WHOLE = frozenset({"training_state.json", "trainer_state.json", "config.json", "latest"})
+
+
 def _reads_whole(name: str) -> bool:
-    return name.endswith(".json") or name == "latest" or classify(name) in ("random-states", "pickle", "dcp-metadata")
+    return name in _READ_WHOLE or classify(name) in ("random-states", "pickle", "dcp-metadata")
 
 
 def _torch_like(name: str) -> bool:
