@@ -29,7 +29,7 @@ __all__ = ["Fetched", "NotFetched", "first_reads", "next_reads"]
 # (AdamW, LoRA, 40 optimizer families): 0.4-1.3; guessed at twice the directory when the directory
 # itself was not fetched yet (one round cannot learn both).
 _PICKLE_PER_DIRECTORY = 2
-_ZIP_HEAD = 4096  # local header + padding before data.pkl, with room
+_ZIP_HEAD = 256  # local header + torch's padding: data.pkl starts at byte ~64
 
 
 class NotFetched(Exception):
@@ -73,11 +73,12 @@ def first_reads(name: str, size: int, tuning: Tuning) -> list[tuple[int, int]]:
     """Round 1 for one file, from its name and listed size: ``(start, end)`` ranges (may be empty)."""
     if size <= 0:
         return []
-    if _reads_whole(name):
-        return [(0, size)] if size <= tuning.small_file else [(0, min(size, tuning.head_guess))]
-    if name.endswith(".safetensors"):
+    whole = _reads_whole(name)
+    if whole and size <= tuning.small_file:
+        return [(0, size)]
+    if name.endswith(".safetensors") or (whole and not classify(name)):
         return [(0, min(size, tuning.head_guess))]
-    if _torch_like(name):
+    if whole or _torch_like(name):  # a pickle may be a torch zip (accelerate's RNG states are)
         if size <= tuning.head_guess + tuning.tail_guess:
             return [(0, size)]
         return [(0, tuning.head_guess), (size - tuning.tail_guess, size)]

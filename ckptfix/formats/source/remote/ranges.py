@@ -108,6 +108,8 @@ class Extents:
 
     def get(self, start: int, n: int) -> bytes | None:
         """The ``n`` bytes at ``start`` when all of them are held; None otherwise (never a filler)."""
+        if n == 0:
+            return b""
         i = bisect_right(self._starts, start) - 1
         if i < 0:
             return None

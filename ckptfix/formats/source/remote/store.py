@@ -35,6 +35,7 @@ __all__ = ["RemoteFile", "RemoteStore", "Stats"]
 
 T = TypeVar("T")
 _LOCAL_PROTOCOLS = {"memory", "file", "local"}  # no round trips: plain sequential calls
+_PLANNED = object()  # the planned third round, run as one of the readers
 
 
 class Stats:
@@ -285,8 +286,10 @@ class RemoteStore(Store):
             return list(pool.map(one, requests))
 
     # -- reading many checkpoints --------------------------------------------------------------
-    def prefetch_folders(self, folders: Sequence[RemotePath]) -> None:
-        """Rounds 1 and 2 for every file below ``folders``, all folders in the same batches."""
+    def prefetch_folders(self, folders: Sequence[RemotePath]) -> list[Any]:
+        """Rounds 1 and 2 for every file below ``folders``, all folders in the same batches. Returns what
+        a third planned round would fetch (files whose directory lay beyond the tail guessed): sent
+        with the readers' first misses (``load_together``), not as a round of its own."""
         from ckptfix.formats.prefetch import first_reads, next_reads  # noqa: PLC0415 - remote only
 
         with self._lock:
@@ -295,17 +298,26 @@ class RemoteStore(Store):
             self._ensure(f.key)
         files = [(k, n) for f in folders for k, n in self._files.items() if k.startswith(f.key.rstrip("/") + "/")
                  and "/.ckptfix/" not in k[len(f.key):]]
-        wants = [(k, s, e, {}) for k, n in files for s, e in first_reads(k.rsplit("/", 1)[-1], n, self.tuning)]
-        self._dispatch(wants)
-        wants = [(k, s, e, {}) for k, n in files
-                 for s, e in next_reads(k.rsplit("/", 1)[-1], n, self.extents(k), self.limits, RemotePath(self.scheme, k))]
-        if wants:
-            self._dispatch(wants)
+        self._dispatch([(k, s, e, {}) for k, n in files for s, e in first_reads(k.rsplit("/", 1)[-1], n, self.tuning)])
+        wants: list[Any] = []
+        for planned in range(2):
+            wants = [(k, s, e, {}) for k, n in files for s, e in
+                     next_reads(k.rsplit("/", 1)[-1], n, self.extents(k), self.limits, RemotePath(self.scheme, k))]
+            if planned == 0 and wants:
+                self._dispatch(wants)
+        return wants
 
     def load_together(self, folders: Sequence[Any], load: Callable[[Any], T]) -> list[T]:
         folders = [self.path(f) for f in folders]
-        self.prefetch_folders(folders)
-        return self._batcher.run_each(load, folders, workers=max(1, min(len(folders), 256)))
+        later = self.prefetch_folders(folders)
+        if not later:
+            return self._batcher.run_each(load, folders, workers=min(len(folders), 256))
+        # the planned third round waits, as one more reader, for the readers' first misses (the step
+        # storages), and goes out with them
+        items: list[Any] = [_PLANNED, *folders]
+        out = self._batcher.run_each(lambda f: self._batcher.fetch(later) if f is _PLANNED else load(f),
+                                     items, workers=min(len(items), 257))
+        return out[1:]
 
     # -- writing (repair) ------------------------------------------------------------------------
     def forget(self, path: RemotePath) -> None:
