@@ -80,6 +80,13 @@ def Console(**kw):  # noqa: N802 - rich.console costs ~15 ms to import; the --js
     return _Console(**kw)
 
 
+def _escape(exc: Exception) -> str:
+    """A message as text, not Rich markup (``pip install 'ckptfix[s3]'`` keeps its brackets)."""
+    from rich.markup import escape
+
+    return escape(str(exc))
+
+
 def _err():
     return Console(stderr=True, soft_wrap=True)
 
@@ -140,7 +147,7 @@ def inspect(
             disc, reports = inspect_path(location, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs(),
                                          store=store)
     except UsageError as exc:
-        _err().print(f"[red]error:[/red] {exc}", highlight=False)
+        _err().print(f"[red]error:[/red] {_escape(exc)}", highlight=False)
         raise typer.Exit(2)
     code = worst_exit(reports)
     if json_out:
@@ -227,7 +234,7 @@ def repair(
         outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, recreate=recreate,
                               optimizer_lr=optimizer_lr, store=store)
     except UsageError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {_escape(exc)}", highlight=False)
         raise typer.Exit(2)
     if json_out:
         from ckptfix.render.plan import repair_document
