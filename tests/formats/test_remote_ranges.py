@@ -26,7 +26,7 @@ def test_split_gives_equal_parts_covering_the_range() -> None:
 
 def test_cost_model_merges_a_lora_and_keeps_an_8gb_file_apart() -> None:
     t = Tuning()
-    assert t.max_gap == 300_000  # 100 MB/s x 3 ms
+    assert t.max_gap == 200_000  # 100 MB/s x 2 ms
     lora = [(i * 66_000, i * 66_000 + 144) for i in range(2000)]  # a step storage every 66 KB
     big = [(i * 35_000_000, i * 35_000_000 + 144) for i in range(233)]  # one every 35 MB
     reqs = plan_requests(lora, t)

@@ -157,3 +157,18 @@ def test_store_is_a_store() -> None:
     fs = fsspec.filesystem("memory")
     assert RemoteStore(fs, "memory").remote and not __import__("ckptfix.formats.source", fromlist=["LOCAL"]).LOCAL.remote
     assert isinstance(FIXTURES, Path)
+
+
+def test_a_range_split_across_parts_is_kept_whole(memfs) -> None:
+    """A merged range fetched as several parts: a wanted range across a part boundary is served from
+    the cache (it once was dropped, costing the checkpoint a fourth round)."""
+    fs, root = memfs
+    data = bytes(range(256)) * 4
+    fs.pipe_file(f"{root}/f.bin", data)
+    store, path = connect(f"memory://{root}", tuning=Tuning(part_size=100, request_cost=1.0))
+    src = store.open(path / "f.bin")
+    src.prefetch([(0, 10), (150, 250)])  # merged into 0..250, fetched as parts 0..84, 84..168, 168..250
+    assert store.stats.requests == 1 + 3
+    assert src.read_at(150, 100) == data[150:250]
+    assert src.read_at(0, 10) == data[:10]
+    assert store.stats.requests == 4 and store.stats.bytes == 250

@@ -260,12 +260,14 @@ class RemoteStore(Store):
             for folder in {f for key in by_key for f in self._folders if key.startswith(f + "/")}:
                 self.stats.by_folder[folder] = self.stats.by_folder.get(folder, 0) + 1
         for key, blobs in got.items():
+            fetched = Extents()  # the parts of a split range join up again here
+            for s, blob in blobs:
+                fetched.add(s, blob)
             ext = self.extents(key)
             for start, end in by_key[key]:  # keep what was asked for, not the gaps read to save requests
-                for s, blob in blobs:
-                    if s <= start and end <= s + len(blob):
-                        ext.add(start, blob[start - s:end - s])
-                        break
+                data = fetched.get(start, end - start)
+                if data is not None:
+                    ext.add(start, data)
 
     def _cat(self, requests: list[tuple[str, int, int]]) -> list[Any]:
         """The bytes of each ``(key, start, end)``, or the exception that stopped it, concurrently."""
