@@ -207,3 +207,11 @@ def test_optimizer_lr_is_refused_on_object_storage(s3: CountingMotoServer) -> No
     assert "--optimizer-lr" in r.output and "object storage" in r.output
     assert s3_bytes(f"{url}/checkpoint-30/optimizer.bin") == before
     assert s3_bytes(f"{url}/checkpoint-30/scheduler.bin") == s3_bytes(f"s3://{BUCKET}/fixtures/sine-v1/checkpoint-30/scheduler.bin")
+
+
+def test_repair_refuses_a_hostile_checkpoint_naming_its_objects(s3: CountingMotoServer) -> None:
+    r = run("repair", "--dry-run", "--json", f"s3://{BUCKET}/fixtures/hostile/checkpoint-30")
+    assert r.exit_code == 3
+    refusals = json.loads(r.stdout)["checkpoints"][0]["refusals"]
+    assert refusals and all(x["file"] is None or x["file"].startswith(f"s3://{BUCKET}/fixtures/hostile/")
+                            for x in refusals), refusals  # URLs, not "s3:/..." folded by pathlib

@@ -172,3 +172,30 @@ def test_a_range_split_across_parts_is_kept_whole(memfs) -> None:
     assert src.read_at(150, 100) == data[150:250]
     assert src.read_at(0, 10) == data[:10]
     assert store.stats.requests == 4 and store.stats.bytes == 250
+
+
+def test_sync_backends_fetch_a_batch_through_a_thread_pool(memfs) -> None:
+    """A backend without async ``cat_ranges`` (the Hub's is a loop): the batch still goes out
+    concurrently, each range of each file once, errors returned to the file that asked."""
+    fs, root = memfs
+    url = upload(fs, root, "output-run")
+    store, path = connect(url, tuning=TIGHT)
+    store._local = False  # as for a network backend without async support
+    threads: set[str] = set()
+    real = fs.cat_file
+
+    def cat_file(p, start=None, end=None, **kw):
+        import threading
+
+        threads.add(threading.current_thread().name)
+        return real(p, start=start, end=end, **kw)
+
+    fs.cat_file = cat_file
+    try:
+        _, reports = inspect_path(path, Options(), store=store)
+    finally:
+        del fs.cat_file
+    assert [r.exit_code for r in reports] == [0, 0, 0, 0]
+    assert len(threads) > 1 and store.stats.rounds == 1 + 3
+    with pytest.raises(UnreadableFile, match="file not found"):
+        store.fetch(path / "checkpoint-10" / "gone.bin", [(0, 10)], strict=True)
