@@ -150,6 +150,10 @@ class S3Folder:
                 self._send(200, body, {"Content-Type": "application/xml"})
 
         class Server(ThreadingHTTPServer):
+            # socketserver's default backlog of 5 drops most of 64 simultaneous connects; the client
+            # retries after 1 s: a cost of this server, not of S3 (measured: 1.35 s for 64 ranges)
+            request_queue_size = 1024
+
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # a client closing its connection early is not news
 
@@ -229,7 +233,7 @@ class DelayProxy:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0))
+        server = self.loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0, backlog=1024))
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self.loop.run_forever()

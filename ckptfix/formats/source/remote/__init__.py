@@ -14,6 +14,7 @@ from ckptfix.errors import UsageError
 from ckptfix.formats.source.remote.path import RemotePath
 from ckptfix.formats.source.remote.ranges import Extents, Tuning, merge_ranges, plan_requests, split_range
 from ckptfix.formats.source.remote.store import RemoteFile, RemoteStore, Stats
+from ckptfix.records import replace
 
 __all__ = ["EXTRAS", "Extents", "RemoteFile", "RemotePath", "RemoteStore", "Stats", "Tuning", "connect",
            "merge_ranges", "plan_requests", "redact", "split_range"]
@@ -49,10 +50,28 @@ def _install_hint(scheme: str) -> str:
     return "pip install fsspec (and the fsspec backend for this scheme)"
 
 
+def _tuning(given: Any, base: Tuning) -> Tuning:
+    """``--storage-option ckptfix.KEY=VALUE``: ckptfix's own cost model and guesses (``Tuning``), not
+    passed to the backend (``ckptfix.max_connections=8`` for an endpoint that limits connections)."""
+    if given is None:
+        return base
+    fields = Tuning.__record_defaults__
+    if not isinstance(given, dict) or set(given) - set(fields):
+        bad = sorted(set(given) - set(fields)) if isinstance(given, dict) else [str(given)]
+        raise UsageError(f"--storage-option ckptfix.{bad[0]}: not a ckptfix setting; one of: {', '.join(sorted(fields))}")
+    out = {}
+    for k, v in given.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (k in ("max_connections", "part_size") and v < 1):
+            raise UsageError(f"--storage-option ckptfix.{k}={v}: expected a positive number")
+        out[k] = type(fields[k])(v)
+    return replace(base, **out)
+
+
 def connect(url: str, options: dict[str, Any] | None = None, tuning: Tuning = Tuning()) -> tuple[RemoteStore, RemotePath]:
     """The store and path of ``url``; ``UsageError`` naming the extra when the backend is missing."""
     options = dict(options or {})
     scheme = url.split("://", 1)[0].lower()
+    tuning = _tuning(options.pop("ckptfix", None), tuning)
     try:
         from fsspec.core import url_to_fs  # noqa: PLC0415 - only for URLs
     except ImportError:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from ckptfix.records import Record
 
-__all__ = ["Extents", "Tuning", "merge_ranges", "plan_requests", "split_range"]
+__all__ = ["Extents", "Tuning", "cut", "merge_ranges", "plan_requests", "split_range"]
 
 
 class Tuning(Record):
@@ -71,6 +71,22 @@ def plan_requests(ranges: Iterable[tuple[int, int]], tuning: Tuning) -> list[tup
     for start, end in merge_ranges(ranges, tuning.max_gap):
         out += split_range(start, end, tuning.part_size)
     return out
+
+
+def cut(blobs: list[tuple[int, bytes]], start: int, end: int) -> bytes | None:
+    """Bytes ``[start, end)`` from ``(offset, data)`` blobs sorted by offset and not overlapping (the
+    parts of one batch), or None when a byte of it is not in them."""
+    i = max(0, bisect_right([b[0] for b in blobs], start) - 1)
+    out, pos = [], start
+    while pos < end and i < len(blobs):
+        s, d = blobs[i]
+        if s > pos:
+            return None
+        if s + len(d) > pos:
+            out.append(d[pos - s:min(end, s + len(d)) - s])
+            pos = min(end, s + len(d))
+        i += 1
+    return b"".join(out) if pos >= end else None
 
 
 class Extents:

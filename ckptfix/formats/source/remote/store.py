@@ -29,7 +29,7 @@ from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.source.interface import ByteSource, Entry, Store
 from ckptfix.formats.source.remote.batch import Batcher
 from ckptfix.formats.source.remote.path import RemotePath
-from ckptfix.formats.source.remote.ranges import Extents, Tuning, plan_requests
+from ckptfix.formats.source.remote.ranges import Extents, Tuning, cut, plan_requests
 
 __all__ = ["RemoteFile", "RemoteStore", "Stats"]
 
@@ -260,12 +260,10 @@ class RemoteStore(Store):
             for folder in {f for key in by_key for f in self._folders if key.startswith(f + "/")}:
                 self.stats.by_folder[folder] = self.stats.by_folder.get(folder, 0) + 1
         for key, blobs in got.items():
-            fetched = Extents()  # the parts of a split range join up again here
-            for s, blob in blobs:
-                fetched.add(s, blob)
+            blobs.sort(key=lambda b: b[0])
             ext = self.extents(key)
             for start, end in by_key[key]:  # keep what was asked for, not the gaps read to save requests
-                data = fetched.get(start, end - start)
+                data = cut(blobs, start, end)  # a range across two parts of a split one is joined here
                 if data is not None:
                     ext.add(start, data)
 
