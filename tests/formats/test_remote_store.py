@@ -116,6 +116,7 @@ def test_remote_paths_behave_like_pathlib_and_show_their_url() -> None:
     assert str(p / "scheduler.bin") == "s3://bucket/run/checkpoint-30/scheduler.bin"
     assert RemotePath("s3", "bucket").parent == RemotePath("s3", "bucket")
     assert str(RemotePath("memory", "/run/x").parent) == "memory:///run"
+    assert RemotePath("memory", "/run").parent == RemotePath("memory", "/")
     assert (p / "a").is_relative_to(p) and not p.is_relative_to(p / "a")
     assert sorted([p / "b", p / "a"]) == [p / "a", p / "b"]
 
@@ -127,6 +128,7 @@ def test_listing_answers_list_kind_and_walk(memfs) -> None:
     ck = path / "sine-ok" / "checkpoint-30"
     assert store.kind(path / "sine-ok") == "dir" and store.kind(ck / "scheduler.bin") == "file"
     assert store.kind(ck / "nothing") is None
+    assert [(e.name, e.is_dir) for e in store.list(path / "sine-ok")] == [("checkpoint-30", True)]
     names = [e.name for e in store.list(ck)]
     assert names == sorted(p.name for p in (FIXTURES / "sine-ok" / "checkpoint-30").iterdir())
     assert all(e.size == (FIXTURES / "sine-ok" / "checkpoint-30" / e.name).stat().st_size for e in store.list(ck))
@@ -196,6 +198,19 @@ def test_sync_backends_fetch_a_batch_through_a_thread_pool(memfs) -> None:
     finally:
         del fs.cat_file
     assert [r.exit_code for r in reports] == [0, 0, 0, 0]
-    assert len(threads) > 1 and store.stats.rounds == 1 + 3
+    assert len(threads) > 1 and all(t.startswith("ThreadPoolExecutor") for t in threads), threads
+    assert store.stats.rounds == 1 + 3
     with pytest.raises(UnreadableFile, match="file not found"):
         store.fetch(path / "checkpoint-10" / "gone.bin", [(0, 10)], strict=True)
+
+
+def test_ckptfix_storage_options_set_the_cost_model_not_the_backend(memfs) -> None:
+    from ckptfix.errors import UsageError
+
+    fs, root = memfs
+    url = upload(fs, root, "sine-ok")
+    store, _ = connect(url, {"ckptfix": {"request_cost": 0, "max_connections": 4.0}})
+    assert store.tuning.max_gap == 0 and type(store.tuning.max_connections) is int
+    for bad in ({"bogus": 1}, {"max_connections": 0}, {"head_guess": "big"}):
+        with pytest.raises(UsageError, match="ckptfix"):
+            connect(url, {"ckptfix": bad})

@@ -101,7 +101,7 @@ def connect(url: str, options: dict[str, Any] | None = None, tuning: Tuning = Tu
         raise UsageError(f"{path}: access denied: check the credentials ({_CREDENTIALS.get(scheme, 'see docs/remote.md')})") from None
     except Exception as exc:  # noqa: BLE001 - one line naming the problem, no secret
         name = type(exc).__name__
-        if "Credentials" in name or "credentials" in str(exc).lower():
+        if "Credentials" in name:
             raise UsageError(f"{path}: no credentials found: {_CREDENTIALS.get(scheme, 'see docs/remote.md')}") from None
         raise UsageError(redact(f"{path}: cannot list: {name}: {exc}", options)[:400]) from None
     return store, path

@@ -23,10 +23,8 @@ class RemotePath:
 
     @property
     def parent(self) -> RemotePath:
-        k = self.key
-        if "/" not in k.strip("/"):  # a bucket, or the root: its own parent, as with pathlib
-            return RemotePath(self.scheme, "/" if k.startswith("/") else k)
-        return RemotePath(self.scheme, k.rsplit("/", 1)[0] or "/")
+        # a bucket, or the root, is its own parent, as with pathlib
+        return RemotePath(self.scheme, self.key.rsplit("/", 1)[0] or "/")
 
     @property
     def parts(self) -> tuple[str, ...]:
