@@ -57,6 +57,21 @@ def test_same_verdicts_as_on_disk(memfs, case: str, tuning: Tuning) -> None:
     assert max(store.stats.by_folder.values()) <= 3, store.stats.by_folder  # rounds per checkpoint
 
 
+@pytest.mark.parametrize("case", ["accelerate-deepspeed", "accelerate-fsdp", "hf-trainer-tf4"])
+def test_other_trainers_layouts_read_remotely_as_on_disk(memfs, case: str) -> None:
+    fs, root = memfs
+    for p in sorted((FIXTURES / "trainers" / case).rglob("*")):
+        if p.is_file():
+            fs.pipe_file(f"{root}/{case}/{p.relative_to(FIXTURES / 'trainers' / case)}", p.read_bytes())
+    store, path = connect(f"memory://{root}/{case}", tuning=TIGHT)
+    _, remote = inspect_path(path, Options(), store=store)
+    _, local = inspect_path(FIXTURES / "trainers" / case, Options())
+    assert summary(remote, f"memory://{root}/{case}") == summary(local, str(FIXTURES / "trainers" / case))
+    assert [r.checkpoint.layout for r in remote] == [r.checkpoint.layout for r in local]
+    # a DCP shard's step items come in one batch, not one round trip each
+    assert max(store.stats.by_folder.values()) <= 4, store.stats.by_folder
+
+
 def test_tight_guesses_take_three_rounds_and_read_every_step(memfs) -> None:
     fs, root = memfs
     url = upload(fs, root, "sine-ok")
