@@ -4,6 +4,7 @@ No ``from __future__ import annotations`` here: Typer reads the parameters' anno
 run, and string annotations cost it an ``eval`` each (~3 ms of a gate run; bench/).
 """
 
+import gc
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,7 +57,7 @@ Strict = Annotated[bool, typer.Option("--strict", help="Warnings also give exit 
 
 
 def _options(**kw):  # imported lazily: keeps `--help` light
-    from ckptfix.analysis.report import Options
+    from ckptfix.analysis.report import Options  # noqa: PLC0415 - each command imports only what it runs: --help stays light (bench/)
 
     return Options(**kw)
 
@@ -75,14 +76,14 @@ def _root(
 
 
 def Console(**kw):  # noqa: N802 - rich.console costs ~15 ms to import; the --json gate may never need it
-    from rich.console import Console as _Console
+    from rich.console import Console as _Console  # noqa: PLC0415 - rich.console costs ~15 ms; the --json gate may never need it
 
     return _Console(**kw)
 
 
 def _escape(exc: Exception) -> str:
     """A message as text, not Rich markup (``pip install 'ckptfix[s3]'`` keeps its brackets)."""
-    from rich.markup import escape
+    from rich.markup import escape  # noqa: PLC0415 - only when an error is printed
 
     return escape(str(exc))
 
@@ -97,7 +98,7 @@ def _progress():
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import Progress
+    from rich.progress import Progress  # noqa: PLC0415 - only on a terminal
 
     with Progress(transient=True, console=_err()) as bar:
         task = bar.add_task("reading checkpoints", total=None)
@@ -133,11 +134,9 @@ def inspect(
       ckptfix inspect out/ --plot          the LR curve, checkpoints marked
       ckptfix explain CKF030               what a finding means, how to fix it
     """
-    import gc
-
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
-    from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit
-    from ckptfix.formats.source.url import open_location
+    from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict)
@@ -151,15 +150,15 @@ def inspect(
         raise typer.Exit(2)
     code = worst_exit(reports)
     if json_out:
-        from ckptfix.render.json_doc import document
+        from ckptfix.render.json_doc import document  # noqa: PLC0415 - only the renderer asked for
 
         sys.stdout.write(document(disc, reports, code, "inspect") + "\n")
     else:
-        from ckptfix.render.console import render_inspect
+        from ckptfix.render.console import render_inspect  # noqa: PLC0415 - only the renderer asked for
 
         render_inspect(Console(), disc, reports, verbose)
     if plot or plot_file:
-        from ckptfix.render.plot import render_plot
+        from ckptfix.render.plot import render_plot  # noqa: PLC0415 - only with --plot / --plot-file
 
         try:
             render_plot(reports, terminal=plot and not json_out, png=plot_file, console=_err() if json_out else Console())
@@ -172,11 +171,11 @@ def inspect(
 @app.command()
 def explain(code: Annotated[str, typer.Argument(help="A finding code (CKF020) or name (t-cur-wrong); 'all' lists them.")]) -> None:
     """Explain a finding: what it means, why it matters, how to fix it."""
-    from ckptfix.analysis.findings import RULES, lookup
+    from ckptfix.analysis.findings import RULES, lookup  # noqa: PLC0415 - each command imports only what it runs
 
     out = Console()
     if code.lower() == "all":
-        from rich.table import Table
+        from rich.table import Table  # noqa: PLC0415 - only for the list
 
         t = Table(show_edge=False, pad_edge=False)
         for col in ("code", "name", "severity", "summary"):
@@ -223,8 +222,8 @@ def repair(
       ckptfix repair out/ckpt-300 --lr-warmup-steps 100   create a missing scheduler.bin
       ckptfix repair out/ckpt-300 --optimizer-lr          also set the optimizer's lr
     """
-    from ckptfix.formats.source.url import open_location
-    from ckptfix.repair.run import repair_path
+    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step)
@@ -237,11 +236,11 @@ def repair(
         err.print(f"[red]error:[/red] {_escape(exc)}", highlight=False)
         raise typer.Exit(2)
     if json_out:
-        from ckptfix.render.plan import repair_document
+        from ckptfix.render.plan import repair_document  # noqa: PLC0415 - only the renderer asked for
 
         sys.stdout.write(repair_document(outcome) + "\n")
     else:
-        from ckptfix.render.plan import render_repair
+        from ckptfix.render.plan import render_repair  # noqa: PLC0415 - only the renderer asked for
 
         render_repair(Console(), outcome)
     raise typer.Exit(outcome.exit_code)

@@ -62,7 +62,7 @@ def _run(paths: list[Path], opts: Options, jobs: int, store: Store) -> Iterator[
     if jobs <= 1 or len(paths) < POOL_MIN_CHECKPOINTS:
         yield from (inspect_one(p, opts, store) for p in paths)
         return
-    import multiprocessing  # only for large folders: 5 ms of imports the single-checkpoint gate skips
+    import multiprocessing  # noqa: PLC0415 - only for large folders: 5 ms of imports the single-checkpoint gate skips
 
     if "fork" not in multiprocessing.get_all_start_methods():  # workers inherit the imported modules
         yield from (inspect_one(p, opts, store) for p in paths)

@@ -14,7 +14,7 @@ from typing import Any
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.allowlist import AllowedGlobal
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
-from ckptfix.formats.pickle_vm import Decoder, Malformed, decode_pickle
+from ckptfix.formats.pickle_vm import Decoder, Malformed, decode_whole_pickle
 from ckptfix.formats.scan import DCP_METADATA
 from ckptfix.formats.source import ByteSource
 
@@ -79,10 +79,7 @@ def decode_metadata(src: ByteSource, limits: Limits = DEFAULT_LIMITS) -> DcpReco
         raise UnreadableFile(path, "empty file (0 bytes)")
     data = src.read_all(limits.max_pickle_bytes, "DCP metadata")
     what = "DCP metadata"
-    res = decode_pickle(path, data, DCP_RECORDS, None, limits, what=what, decoder=_RecordDecoder)
-    if res.end != len(data):
-        raise UnreadableFile(path, f"{what} has {len(data) - res.end:,} bytes after its STOP")
-    value = res.value
+    value = decode_whole_pickle(path, data, DCP_RECORDS, None, limits, what, _RecordDecoder)
     if not isinstance(value, DcpRecord) or not value.kind.endswith(".Metadata"):
         raise UnreadableFile(path, f"{what} does not hold a Metadata object")
     return value

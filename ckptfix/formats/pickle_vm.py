@@ -21,7 +21,7 @@ from ckptfix.formats.objects import Opaque, Refused, TensorRef
 from ckptfix.formats.tensor_record import MAX_OPS as _RECORD_OPS
 from ckptfix.formats.tensor_record import RecordDecoder
 
-__all__ = ["Decoder", "LimitHit", "Malformed", "PickleResult", "decode_pickle", "run_pickle"]
+__all__ = ["Decoder", "LimitHit", "Malformed", "PickleResult", "decode_pickle", "decode_whole_pickle", "run_pickle"]
 
 class Malformed(Exception):
     """The stream is not a well-formed pickle (raised inside the decoder, reported as an error)."""
@@ -94,6 +94,24 @@ def decode_pickle(
             raise ResourceLimit(path, f"{what}: {res.error[7:]}")
         raise UnreadableFile(path, f"{what} cannot be decoded: {res.error}")
     return res
+
+
+def decode_whole_pickle(
+    path: Path,
+    data: bytes,
+    allow: dict[tuple[str, str], AllowedGlobal],
+    persistent_load: Callable[[Any], Any] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    what: str = "pickle",
+    decoder: type[Decoder] | None = None,
+) -> Any:
+    """Decode a pickle that must fill ``data``: its loader never reads past STOP and its writer never
+    writes anything there, so bytes after it are a payload hidden from the reader (refused)."""
+    res = decode_pickle(path, data, allow, persistent_load, limits, 0, what, decoder)
+    if res.end != len(data):
+        raise UnreadableFile(path, f"{what} has {len(data) - res.end:,} bytes after the pickle ends (after its STOP "
+                                   "opcode): not written by torch")
+    return res.value
 
 
 class LimitHit(Exception):

@@ -54,7 +54,7 @@ from ckptfix.formats.allowlist import (
 )
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import DTYPES, Opaque
-from ckptfix.formats.pickle_vm import decode_pickle
+from ckptfix.formats.pickle_vm import decode_pickle, decode_whole_pickle
 from ckptfix.formats.source import LOCAL, ByteSource, Store
 from ckptfix.formats.torchfile import decode_torch
 from ckptfix.records import Record
@@ -213,12 +213,12 @@ def _scan_plain(src: ByteSource, allow, limits: Limits, what: str, single: bool)
     if src.size == 0:
         raise UnreadableFile(src.path, "empty file (0 bytes)")
     data = src.read_all(limits.max_pickle_bytes, what)
+    if single:
+        decode_whole_pickle(src.path, data, allow, None, limits, what)
+        return
     pos = 0
     while pos < len(data):
-        res = decode_pickle(src.path, data, allow, None, limits, pos, what)
-        pos = res.end
-        if single and pos != len(data):
-            raise UnreadableFile(src.path, f"{what} has {len(data) - pos:,} bytes after its STOP: not written by torch")
+        pos = decode_pickle(src.path, data, allow, None, limits, pos, what).end
 
 
 def _scan_plain_or_legacy(src: ByteSource, limits: Limits) -> None:

@@ -17,7 +17,7 @@ from ckptfix.errors import ResourceLimit, UnreadableFile
 from ckptfix.formats.allowlist import TORCH_STATE, AllowedGlobal, StorageType
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import DTYPES, Refused, StorageRef, TensorRef
-from ckptfix.formats.pickle_vm import decode_pickle
+from ckptfix.formats.pickle_vm import decode_pickle, decode_whole_pickle
 from ckptfix.formats.source import LOCAL, ByteSource, Store
 from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipEntry, entry_span
 
@@ -31,11 +31,11 @@ _short_repr.maxlevel, _short_repr.maxstring, _short_repr.maxother = 3, 40, 40
 class TorchFile:
     """A decoded torch file. Keep it open (a context manager) while reading scalar values."""
 
-    def __init__(self, path: Any, format: str, obj: Any, f: ByteSource, zip_dir: ZipDirectory | None = None,
+    def __init__(self, path: Any, kind: str, obj: Any, f: ByteSource, zip_dir: ZipDirectory | None = None,
                  prefix: str = "", little_endian: bool = True, legacy_offsets: dict[str, int] | None = None,
                  limits: Limits = DEFAULT_LIMITS) -> None:
         self.path = path
-        self.format = format  # "zip" or "legacy"
+        self.format = kind  # "zip" or "legacy"
         self.obj = obj  # the decoded object
         self.source = f
         self._zip = zip_dir
@@ -69,22 +69,22 @@ class TorchFile:
         return self.read_scalars([t])[0]
 
     def read_scalars(self, refs: Sequence[TensorRef]) -> list[int | float | bool]:
-        """The values of one-element tensors, their storages announced to the source as one batch
-        (``prefetch``: a remote source fetches them in one round trip), then read."""
+        """The values of one-element tensors. A storage that several of them view is read (and its CRC
+        checked) once; the storage bytes read per file are bounded (``Limits.max_storage_bytes_read``).
+        Their storages are first announced to the source as one batch (``prefetch``: a remote source
+        fetches them in one round trip; the local one is not asked)."""
         if self._zip is not None and len(refs) > 1 and self.source.wants_prefetch:
             self.source.prefetch(self._spans(refs))
-        raws: list[bytes] = []
+        out: list[int | float | bool] = []
+        little = self._little_endian
         for t in refs:
             if t.shape and t.numel != 1:
                 raise UnreadableFile(self.path, f"expected a one-element tensor, found shape {list(t.shape)}")
             s = t.storage
-            size = DTYPES.get(s.dtype, (s.itemsize, None))[0]
-            raws.append(self._storage_bytes(s, t.offset * size, size))
-        out = []
-        for t, raw in zip(refs, raws):
-            s = t.storage
+            size, fmt = DTYPES.get(s.dtype, (s.itemsize, None))
+            raw = self._storage_bytes(s, t.offset * size, size)
             try:
-                out.append(_decode_scalar(raw, s.dtype, DTYPES.get(s.dtype, (s.itemsize, None))[1], self._little_endian))
+                out.append(_decode_scalar(raw, s.dtype, fmt, little))
             except (ValueError, struct.error) as exc:
                 raise UnreadableFile(self.path, f"storage {s.key!r}: {exc}") from None
         return out
@@ -196,10 +196,7 @@ def decode_data_pkl(path: Any, data: bytes, zd: ZipDirectory, prefix: str,
     def persistent_load(pid: Any) -> Any:
         return storage_from_pid(path, pid, zd.entries, prefix)
 
-    res = decode_pickle(path, data, allow, persistent_load, limits, what="data.pkl")
-    if res.end != len(data):  # torch.load never reads past STOP; torch.save never writes anything there
-        raise UnreadableFile(path, f"data.pkl has {len(data) - res.end:,} bytes after the pickle's STOP: not written by torch")
-    return res.value
+    return decode_whole_pickle(path, data, allow, persistent_load, limits, "data.pkl")
 
 
 def _decode_zip(f: ByteSource, allow, limits: Limits) -> TorchFile:

@@ -66,6 +66,9 @@ _FLOAT_EXACT = {"float16": 2**11, "bfloat16": 2**8, "float32": 2**24, "float64":
 _INT_DTYPES = {"int8", "uint8", "int16", "int32", "int64", "uint16", "uint32", "uint64"}
 
 
+_UNREAD = object()
+
+
 class _Bad(Exception):
     """A counter value that is not a usable count; the message says why."""
 
@@ -94,9 +97,11 @@ def _count(v: Any, read: dict[int, Any]) -> int:
     of the counter tensors, by ``id``, read beforehand in one batch."""
     exact_limit: int | None = None
     if type(v) is TensorRef:
-        _counter_tensor(v)
+        got = read.get(id(v), _UNREAD)
+        if got is _UNREAD:
+            _counter_tensor(v)  # raises: not a counter (it was not read)
         exact_limit = _FLOAT_EXACT.get(v.storage.dtype)
-        v = read[id(v)]
+        v = got
     elif isinstance(v, float):
         exact_limit = _FLOAT_EXACT["float64"]
     if not _plain_number(v):

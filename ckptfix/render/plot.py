@@ -93,7 +93,7 @@ def render_plot(reports: list[CheckpointReport], terminal: bool, png: Path | Non
 
 
 def _terminal(data: PlotData, console: Console) -> None:
-    import plotext as plt
+    import plotext as plt  # noqa: PLC0415 - only with --plot
 
     plt.clear_figure()
     width = min(console.width, 120)
@@ -115,10 +115,10 @@ def _terminal(data: PlotData, console: Console) -> None:
 
 def _png(data: PlotData, path: Path) -> None:
     try:
-        import matplotlib
+        import matplotlib  # noqa: PLC0415 - optional extra [png], only with --plot-file
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # noqa: PLC0415 - optional extra [png], only with --plot-file
     except ImportError:
         raise UsageError("--plot-file needs matplotlib: pip install 'ckptfix[png]'") from None
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)

@@ -136,9 +136,9 @@ def sine_template(n_groups: int) -> dict[str, Any]:
     keys ckptfix does not own (``verbose``, ``steps_per_epoch``, ``_is_initial``, ...), which keep what
     the class itself writes with this torch version.
     """
-    import torch
+    import torch  # noqa: PLC0415 - only creating a scheduler file needs torch; the read path never imports it
 
-    from ckptfix.schedulers import Sine
+    from ckptfix.schedulers import Sine  # noqa: PLC0415 - imports torch (see above)
 
     params = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 1.0} for _ in range(max(1, n_groups))]
     opt = torch.optim.SGD(params, lr=1.0)

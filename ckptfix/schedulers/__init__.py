@@ -59,7 +59,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "Sine":
-        from .torch_sine import Sine
+        from .torch_sine import Sine  # noqa: PLC0415 - Sine imports torch: loaded on first use only
 
         return Sine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

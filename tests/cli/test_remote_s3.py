@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from ckptfix._cli import app
+from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.analysis.report import Options
 from ckptfix.analysis.run import inspect_path
 from ckptfix.formats.source.remote import Tuning, connect

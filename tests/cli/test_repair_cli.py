@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ckptfix._cli import app
+from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from tests.helpers import FIXTURES as ROOT_FIXTURES
 
 FIX = ROOT_FIXTURES

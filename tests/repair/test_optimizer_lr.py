@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
-from ckptfix._cli import app  # noqa: E402
+from ckptfix._cli import app  # noqa: E402, PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.analysis.checks import analyse  # noqa: E402
 from ckptfix.analysis.report import Options  # noqa: E402
 from ckptfix.formats.torchfile import open_torch_file  # noqa: E402

@@ -42,7 +42,7 @@ accelerate = pytest.importorskip("accelerate")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from ckptfix._cli import app  # noqa: E402
+from ckptfix._cli import app  # noqa: E402, PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.schedulers import Sine  # noqa: E402
 from tests.helpers import ROOT  # noqa: E402
 

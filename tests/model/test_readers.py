@@ -1,0 +1,107 @@
+"""The shared readers on real checkpoint files: each returns a record, a bad file a FileProblem."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
+from ckptfix.formats.jsonfile import read_json
+from ckptfix.formats.limits import Limits
+from ckptfix.formats.safetensors_header import read_safetensors_header
+from ckptfix.model.readers import (
+    file_index,
+    int_field,
+    param_group,
+    problem_of,
+    read_optimizer,
+    read_scheduler,
+    read_training_state,
+    read_weights,
+    scan_other_pickles,
+)
+from tests.helpers import FIXTURES
+
+OK = FIXTURES / "sine-ok" / "checkpoint-30"
+
+
+@pytest.fixture
+def ck(tmp_path: Path) -> Path:
+    dst = tmp_path / "checkpoint-30"
+    shutil.copytree(OK, dst)
+    return dst
+
+
+def test_scheduler_and_optimizer_of_a_real_checkpoint() -> None:
+    sf, n = read_scheduler(OK / "scheduler.bin", root=OK)
+    assert sf.problem is None and sf.state["last_epoch"] == 30 and sf.format == "zip" and n > 0
+    of = read_optimizer(OK / "optimizer.bin", root=OK)
+    assert of.problem is None and of.step.value == 30 and of.step.family == "torch-adamw"
+    assert [g.lr for g in of.param_groups] == [1e-4] and 0 < of.bytes_read < of.size
+
+
+def test_unreadable_files_become_problems(ck: Path) -> None:
+    (ck / "scheduler.bin").write_bytes(b"")
+    sf, n = read_scheduler(ck / "scheduler.bin", root=ck)
+    assert (sf.state, n, sf.problem.kind) == (None, 0, "unreadable") and "empty" in sf.problem.message
+    (ck / "optimizer.bin").write_bytes((ck / "scheduler.bin").read_bytes() + b"x")
+    assert read_optimizer(ck / "optimizer.bin", root=ck).problem is not None
+    hostile = FIXTURES / "hostile" / "checkpoint-30" / "scheduler.bin"
+    sf, _ = read_scheduler(hostile, root=hostile.parent)
+    assert sf.problem.kind == "unsafe-pickle" and ("builtins", "exec") in {r[:2] for r in sf.problem.refused}
+
+
+def test_training_state(ck: Path) -> None:
+    ts = read_training_state(ck / "training_state.json", root=ck)
+    assert (ts.global_step, ts.epoch_step, ts.problem) == (30, 30, None)
+    for bad, words in (([1], "JSON object"), ({"global_step": -3}, "not a step number"),
+                       ({"global_step": "30"}, "not a step number")):
+        (ck / "training_state.json").write_text(json.dumps(bad))
+        ts = read_training_state(ck / "training_state.json", root=ck)
+        assert ts.global_step is None and words in ts.problem.message
+    (ck / "training_state.json").write_text("{not json")
+    assert "not valid JSON" in read_training_state(ck / "training_state.json", root=ck).problem.message
+
+
+def test_json_and_safetensors_readers_are_bounded(ck: Path) -> None:
+    with pytest.raises(ResourceLimit, match="limit is 10"):
+        read_json(ck / "training_state.json", Limits(max_json_bytes=10))
+    h = read_safetensors_header(ck / "model.safetensors")
+    assert h.tensors > 0 and h.bytes_read == 8 + (ck / "model.safetensors").stat().st_size - 8 - h.data_bytes
+    raw = (ck / "model.safetensors").read_bytes()
+    (ck / "model.safetensors").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(UnreadableFile, match="truncated"):
+        read_safetensors_header(ck / "model.safetensors")
+
+
+def test_weights_found_below_the_folder_not_in_ckptfix(ck: Path) -> None:
+    (ck / "ema").mkdir()
+    shutil.copy(ck / "model.safetensors", ck / "ema" / "model.safetensors")
+    (ck / ".ckptfix").mkdir()
+    (ck / ".ckptfix" / "old.safetensors").write_bytes(b"junk")
+    (ck / "broken.safetensors").write_bytes(b"\x01")
+    names = {w.path.relative_to(ck).as_posix(): w for w in read_weights(ck)}
+    assert set(names) == {"broken.safetensors", "ema/model.safetensors", "model.safetensors", "pytorch_lora_weights.safetensors"}
+    assert names["broken.safetensors"].problem is not None and names["model.safetensors"].problem is None
+
+
+def test_other_pickles_are_scanned(ck: Path) -> None:
+    names = sorted(os.listdir(ck))
+    problems, n = scan_other_pickles(ck, names)
+    assert problems == () and n > 0  # random_states_0.pkl decoded with accelerate's numpy globals
+    shutil.copy(FIXTURES / "hostile" / "checkpoint-30" / "scheduler.bin", ck / "random_states_0.pkl")
+    problems, _ = scan_other_pickles(ck, names)
+    assert [p.kind for p in problems] == ["unsafe-pickle"]
+
+
+def test_small_helpers() -> None:
+    assert [file_index(n) for n in ("optimizer.bin", "optimizer_1.bin", "scheduler_12.bin")] == [0, 1, 12]
+    assert (int_field({"a": 3.0}, "a"), int_field({"a": True}, "a"), int_field({}, "a")) == (3, None, None)
+    g = param_group({"lr": 1, "initial_lr": "x", "betas": (0.9, 0.99)})
+    assert (g.lr, g.initial_lr, g.keys) == (1.0, None, ("lr", "initial_lr", "betas"))
+    p = problem_of(UnsafePickle("f.bin", [("os", "system", 7)]))
+    assert (p.kind, p.refused) == ("unsafe-pickle", (("os", "system", 7),))

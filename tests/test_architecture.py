@@ -1,0 +1,204 @@
+"""The package's shape, enforced: layers, no import cycles, no private names across modules,
+public names declared, and a test file a newcomer can find for every module.
+
+Read from the source with ``ast`` (nothing is imported), so a violation anywhere fails here even when
+no other test runs that code. Ruff enforces the same two rules at lint time (PLC0415 for imports
+inside functions without a reason, PLC2701 for private names); this test also sees cycles.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "ckptfix"
+TESTS = ROOT / "tests"
+
+# Which layers each layer may import (besides itself and the shared base modules).
+BASE = {"ckptfix", "ckptfix.records", "ckptfix.errors", "ckptfix.coerce"}
+ALLOWED = {
+    "formats": {"formats"},
+    "model": {"formats", "model"},
+    "schedulers": {"schedulers"},
+    "analysis": {"formats", "model", "schedulers", "analysis"},
+    "repair": {"formats", "model", "schedulers", "analysis", "repair"},
+    "render": {"formats", "model", "schedulers", "analysis", "repair", "render"},
+}
+
+# Modules whose tests live in a file not named after them (module -> test file, relative to tests/).
+TESTED_ELSEWHERE = {
+    "ckptfix": "cli/test_inspect_cli.py",  # __version__, via --version
+    "ckptfix.__main__": "cli/test_inspect_cli.py",  # python -m ckptfix
+    "ckptfix._cli": "cli/test_inspect_cli.py",
+    "ckptfix.errors": "formats/test_torchfile.py",  # typed errors naming the file
+    "ckptfix.formats.limits": "formats/test_pickle_vm.py",
+    "ckptfix.formats.objects": "formats/test_torchfile.py",
+    "ckptfix.formats.allowlist": "formats/test_pickle_vm.py",
+    "ckptfix.formats.jsonfile": "model/test_readers.py",
+    "ckptfix.formats.safetensors_header": "model/test_readers.py",
+    "ckptfix.formats.source.interface": "formats/test_source.py",
+    "ckptfix.formats.source.local": "formats/test_source.py",
+    "ckptfix.formats.source.window": "formats/test_source.py",
+    "ckptfix.formats.dcp": "model/test_layouts.py",
+    "ckptfix.formats.source.remote.batch": "formats/test_store.py",  # round trips shared between threads
+    "ckptfix.formats.source.remote.path": "formats/test_store.py",
+    "ckptfix.formats.source.url": "cli/test_remote_s3.py",  # URLs, --storage-option, missing backends
+    "ckptfix.repair.remote": "cli/test_remote_s3.py",  # repair on S3 (moto's server)
+    "ckptfix.model.checkpoint": "model/test_readers.py",
+    "ckptfix.model.load": "model/test_layouts.py",
+    "ckptfix.model.layouts.interface": "model/test_layouts.py",
+    "ckptfix.model.layouts.accelerate": "model/test_layouts.py",
+    "ckptfix.model.layouts.deepspeed": "model/test_layouts.py",
+    "ckptfix.model.layouts.fsdp": "model/test_layouts.py",
+    "ckptfix.model.layouts.hf_trainer": "model/test_layouts.py",
+    "ckptfix.schedulers.profiles": "schedulers/test_detect.py",
+    "ckptfix.schedulers.reference": "schedulers/test_formulas.py",
+    "ckptfix.analysis.findings": "analysis/test_checks.py",
+    "ckptfix.analysis.report": "analysis/test_checks.py",
+    "ckptfix.analysis.trainer_checks": "model/test_layouts.py",
+    "ckptfix.analysis.run": "cli/test_inspect_cli.py",
+    "ckptfix.repair.actions.interface": "repair/test_apply.py",
+    "ckptfix.repair.actions.scheduler": "repair/test_apply.py",
+    "ckptfix.repair.durable": "repair/test_apply.py",
+    "ckptfix.repair.lock": "repair/test_apply.py",
+    "ckptfix.repair.run": "cli/test_repair_cli.py",
+    "ckptfix.render.console": "cli/test_inspect_cli.py",
+    "ckptfix.render.json_doc": "cli/test_inspect_cli.py",
+    "ckptfix.render.plan": "cli/test_repair_cli.py",
+    "ckptfix.render.plot": "cli/test_inspect_cli.py",
+    "ckptfix.render.values": "cli/test_inspect_cli.py",
+}
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(name: str, path: Path) -> list[tuple[str, str | None, int]]:
+    """(imported module, imported name or None, line) for every import statement in the module."""
+    tree = ast.parse(path.read_text(), str(path))
+    is_pkg = path.name == "__init__.py"
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, None, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_pkg else name.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            for a in node.names:
+                sub = f"{mod}.{a.name}"
+                if sub in MODULES:  # "from pkg import module"
+                    out.append((sub, None, node.lineno))
+                else:
+                    out.append((mod, a.name, node.lineno))
+    return out
+
+
+def internal_edges() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for name, path in MODULES.items():
+        for mod, _n, _line in imports_of(name, path):
+            if mod in MODULES and mod != name:
+                graph[name].add(mod)
+    return graph
+
+
+def layer(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ALLOWED) else None
+
+
+def test_no_import_cycles() -> None:
+    """Every import counts, also those inside functions: none may close a cycle."""
+    graph = internal_edges()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                cycle = stack[stack.index(n):] + [n]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+
+
+def test_layers_import_only_below_them() -> None:
+    bad = []
+    for name, targets in internal_edges().items():
+        own = layer(name)
+        if own is None:
+            continue  # the CLI and the base modules
+        for t in targets:
+            if t in BASE:
+                continue
+            if layer(t) not in ALLOWED[own]:
+                bad.append(f"{name} imports {t}")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_private_names_across_modules() -> None:
+    bad = []
+    for name, path in MODULES.items():
+        for mod, imported, line in imports_of(name, path):
+            if not mod.startswith("ckptfix") or mod == name:
+                continue
+            if imported and imported.startswith("_") and not imported.startswith("__"):
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports {mod}.{imported}")
+            if any(part.startswith("_") and not part.startswith("__") and part != "_cli" for part in mod.split(".")):
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports the private module {mod}")
+        tree = ast.parse(path.read_text())
+        modules_bound = {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                         for a in n.names if a.name.startswith("ckptfix")}
+        modules_bound |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                          for a in n.names if f"{n.module}.{a.name}" in MODULES}
+        for n in ast.walk(tree):
+            if (isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in modules_bound
+                    and n.attr.startswith("_") and not n.attr.startswith("__")):
+                bad.append(f"{path.relative_to(ROOT)}:{n.lineno} uses {n.value.id}.{n.attr}")
+    assert not bad, "\n".join(bad)
+
+
+def test_each_interface_and_subpackage_declares_its_public_names() -> None:
+    missing = [name for name, path in MODULES.items()
+               if (path.name in ("__init__.py", "interface.py") and name != "ckptfix")
+               and "__all__" not in path.read_text()]
+    assert not missing, f"no __all__ in {missing}"
+
+
+def test_every_module_has_a_test_file_a_newcomer_can_find() -> None:
+    missing = []
+    for name, path in MODULES.items():
+        if path.name == "__init__.py" and name != "ckptfix":
+            continue  # re-exports only
+        rel = path.relative_to(PACKAGE)
+        layer_dir = rel.parts[0] if len(rel.parts) > 1 else ""
+        own = TESTS / layer_dir / f"test_{path.stem}.py"
+        other = TESTED_ELSEWHERE.get(name)
+        if own.exists():
+            assert other is None, f"{name}: has {own.relative_to(ROOT)}; drop it from TESTED_ELSEWHERE"
+            continue
+        if other is None or not (TESTS / other).exists():
+            missing.append(f"{name}: no {own.relative_to(ROOT)}" + (f" and no {other}" if other else ""))
+    assert not missing, "\n".join(missing)
