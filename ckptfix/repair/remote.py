@@ -6,7 +6,8 @@ Object storage has no rename, no lock and no change of several objects at once. 
 ``recheck``  the object, read again from the server, still holds what the plan was computed from;
 ``backup``   a server-side copy to ``<checkpoint>/.ckptfix/backup-<UTC>/<name>``, read back and checked
              against the original's SHA-256, and a ``manifest.json`` beside it;
-``write``    the new object whole, in one PUT (a reader sees the old object or the new one, never a part);
+``write``    the new object whole, in one PUT (a reader sees the old object or the new one, never a part),
+             its bytes those ``torch.save`` writes (``formats/torch_writer.py``);
 ``verify``   the object read back from the server decodes, with ckptfix's reader and torch's, to exactly
              what was planned;
 ``undo``     after a failure: the backup copied back (server-side), checked against the SHA-256.
@@ -25,6 +26,7 @@ from typing import Any
 
 from ckptfix.errors import RepairFailed, UnreadableFile, UsageError
 from ckptfix.formats.source.interface import Store
+from ckptfix.formats.torch_writer import archive_name_for, dumps
 from ckptfix.formats.torchfile import open_torch_file
 from ckptfix.records import replace
 from ckptfix.repair.actions.interface import Fault, Journal, same
@@ -49,17 +51,17 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _torch_bytes(obj: Any) -> bytes:
-    """``torch.save`` into memory, with the archive named ``scheduler`` as accelerate writes it."""
-    import torch  # noqa: PLC0415 - only repair writes torch files
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
+def _torch_bytes(obj: Any, path: Any) -> bytes:
+    """What ``torch.save(obj, path)`` writes (``formats/torch_writer.py``: byte for byte, no torch),
+    archive named after the file (``scheduler/data.pkl``) as accelerate's save names it."""
+    try:
+        return dumps(obj, archive_name_for(path.name))
+    except (TypeError, ValueError) as exc:
+        raise RepairFailed(f"{path}: the new state cannot be written as a plain torch file: {exc}") from None
 
 
 def _torch_load(data: bytes) -> Any:
-    import torch  # noqa: PLC0415 - see _torch_bytes
+    import torch  # noqa: PLC0415 - only repair loads with torch: the second opinion of verify
 
     return torch.load(io.BytesIO(data), weights_only=True)
 
@@ -113,7 +115,7 @@ class ObjectSchedulerWrite(SchedulerWrite):
                 raise RepairFailed(f"{path}: torch.load(weights_only=True) gives other values than ckptfix's reader")
             obj = replace(self, original=loaded).target
         hook("write", path)
-        data = _torch_bytes(obj)
+        data = _torch_bytes(obj, path)
         hook("replace", path)
         journal.replaced.append(path)
         self.store.put(path, data)

@@ -144,7 +144,7 @@ def test_a_missing_backend_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 # -- repair ------------------------------------------------------------------------------------
-def test_repair_backs_up_writes_one_object_and_verifies(s3: CountingMotoServer) -> None:
+def test_repair_backs_up_writes_one_object_and_verifies(s3: CountingMotoServer, tmp_path) -> None:
     url = fresh_copy(s3, "sine-v1")
     ck = f"{url}/checkpoint-30"
     original = s3_bytes(f"{ck}/scheduler.bin")
@@ -165,7 +165,10 @@ def test_repair_backs_up_writes_one_object_and_verifies(s3: CountingMotoServer) 
     assert run("inspect", ck).exit_code == 0  # consistent now
     import torch
 
-    assert torch.load(io.BytesIO(new), weights_only=True)["last_epoch"] == 30
+    state = torch.load(io.BytesIO(new), weights_only=True)
+    assert state["last_epoch"] == 30
+    torch.save(state, tmp_path / "scheduler.bin")  # what accelerate would have written, archive name included
+    assert (tmp_path / "scheduler.bin").read_bytes() == new
 
 
 def test_repair_restores_the_original_when_verification_fails(s3: CountingMotoServer) -> None:
