@@ -59,8 +59,13 @@ def _at_least(low: float):
     return check
 
 
+# A string, not a Path: a URL (s3://bucket/run) must reach ckptfix as typed (Path would fold "//").
 PathArg = Annotated[str, typer.Argument(metavar="PATH", show_default=False,
-                                        help="A checkpoint-N folder, or a run's output folder holding several.")]
+                                        help="A checkpoint-N folder, or a run's output folder holding several; "
+                                        "local, or a URL: s3://, gs://, az://, hf://, file://, memory:// (docs/remote.md).")]
+StorageOption = Annotated[Optional[list[str]], typer.Option(
+    "--storage-option", metavar="KEY=VALUE",
+    help="For a URL PATH: an option of its fsspec backend (repeatable), e.g. endpoint_url=http://minio:9000, anon=true.")]
 NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", metavar="N", callback=_at_least(1),
                                                 help="Training processes N (default: the number of random_states_*.pkl).")]
 LrEnd = Annotated[Optional[float], typer.Option("--lr-end", metavar="E", callback=_at_least(0),
@@ -103,6 +108,13 @@ def Console(**kw):  # noqa: N802 - rich.console costs ~15 ms to import; the --js
     return _Console(**kw)
 
 
+def _escape(exc: Exception) -> str:
+    """A message as text, not Rich markup (``pip install 'ckptfix[s3]'`` keeps its brackets)."""
+    from rich.markup import escape  # noqa: PLC0415 - only when an error is printed
+
+    return escape(str(exc))
+
+
 def _err():
     return Console(stderr=True, soft_wrap=True)
 
@@ -137,6 +149,7 @@ def inspect(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="J", callback=_at_least(1), help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", metavar="FILE", help="Write the LR curve to a PNG file (needs matplotlib: pip install 'ckptfix[png]').")] = None,
+    storage_option: StorageOption = None,
 ) -> None:
     """Report the scheduler and optimizer state of checkpoints, each finding with its fix, and the
     command to run next. Writes nothing.
@@ -161,14 +174,17 @@ def inspect(
             _err().print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2)
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict)
     try:
+        store, location = open_location(path, storage_option)
         with _progress() as tick:
-            disc, reports = inspect_path(path, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs())
+            disc, reports = inspect_path(location, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs(),
+                                         store=store)
     except UsageError as exc:
-        _err().print(f"[red]error:[/red] {exc}", highlight=False)
+        _err().print(f"[red]error:[/red] {_escape(exc)}", highlight=False)
         raise typer.Exit(2)
     code = worst_exit(reports)
     if json_out:
@@ -241,6 +257,7 @@ def repair(
     recreate: Annotated[bool, typer.Option("--recreate", help="Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs --lr-warmup-steps).")] = False,
     optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set the optimizer's stored lr (and initial_lr) to the scheduler's, patching 8 bytes each in optimizer*.bin; tensors are never read.")] = False,
     json_out: Json = False,
+    storage_option: StorageOption = None,
 ) -> None:
     """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step, and create
     missing ones. Prints the plan, then applies it: a backup in the checkpoint's .ckptfix/ folder, an
@@ -256,15 +273,18 @@ def repair(
                                                    create a missing scheduler.bin
       ckptfix repair out/ --latest --optimizer-lr  also set the optimizer's lr
     """
+    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step)
     err = _err()
     try:
-        outcome = repair_path(path, opts, latest_only=latest, dry_run=dry_run, recreate=recreate, optimizer_lr=optimizer_lr)
+        store, location = open_location(path, storage_option)
+        outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, recreate=recreate,
+                              optimizer_lr=optimizer_lr, store=store)
     except UsageError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {_escape(exc)}", highlight=False)
         raise typer.Exit(2)
     if json_out:
         from ckptfix.render.plan import repair_document  # noqa: PLC0415 - only the renderer asked for
@@ -296,10 +316,14 @@ def restore(
       ckptfix restore out/ --latest               the same, latest checkpoint
       ckptfix restore out/checkpoint-300 --list   the backups, newest first
     """
+    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.model.discover import discover, targets  # noqa: PLC0415 - each command imports only what it runs
 
     err = _err()
     try:
+        if open_location(path, None)[0].remote:
+            raise UsageError(f"{path}: restore works on a local checkpoint; on object storage, copy the backup "
+                             "in .ckptfix/backup-*/ back over the file (docs/remote.md)")
         if list_backups:
             from ckptfix.render.restore import render_backups  # noqa: PLC0415 - only the renderer asked for
 

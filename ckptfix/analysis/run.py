@@ -56,6 +56,9 @@ def inspect_path(
 
 
 def _run(paths: list[Path], opts: Options, jobs: int, store: Store) -> Iterator[CheckpointReport]:
+    if store.remote:  # fetched together, their reads sharing round trips (threads, not forked workers)
+        yield from store.load_together(paths, partial(inspect_one, opts=opts, store=store))
+        return
     if jobs <= 1 or len(paths) < POOL_MIN_CHECKPOINTS:
         yield from (inspect_one(p, opts, store) for p in paths)
         return

@@ -7,12 +7,14 @@ from pathlib import Path
 from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import exit_code
 from ckptfix.analysis.report import CheckpointReport, Options
+from ckptfix.errors import UsageError
+from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
 from ckptfix.model.load import load_checkpoint
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import Fault
-from ckptfix.repair.apply import ApplyResult, apply_plan
+from ckptfix.repair.apply import LOCAL_SITE, ApplyResult, apply_plan
 from ckptfix.repair.plan import RepairPlan, plan_repair
 
 __all__ = ["CheckpointOutcome", "RepairOutcome", "repair_checkpoint", "repair_path"]
@@ -37,15 +39,20 @@ class RepairOutcome(Record):
 
 
 def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = False, recreate: bool = False,
-                      fault: Fault | None = None, optimizer_lr: bool = False) -> CheckpointOutcome:
+                      fault: Fault | None = None, optimizer_lr: bool = False, store: Store = LOCAL) -> CheckpointOutcome:
     plan = plan_repair(report, opts, recreate, optimizer_lr)
+    site = LOCAL_SITE
+    if store.remote:
+        from ckptfix.repair.remote import ObjectSite, for_object_storage  # noqa: PLC0415 - object storage only
+
+        plan, site = for_object_storage(plan, store, optimizer_lr), ObjectSite(store)
     if dry_run:
         status = "dry-run" if plan.actions else ("refused" if plan.refusals else "nothing")
         return CheckpointOutcome(plan, ApplyResult(plan.checkpoint, status), report, plan.exit_code_if_not_applied)
-    result = apply_plan(plan, fault)
+    result = apply_plan(plan, fault, site)
     after = report
     if result.status in ("applied", "failed"):
-        after = analyse(load_checkpoint(plan.checkpoint), opts)
+        after = analyse(load_checkpoint(plan.checkpoint, store=store), opts)
     # after a repair, a step disagreement that --step settled does not count
     code = exit_code(after.findings, opts.strict, frozenset({"CKF010"}) if opts.step is not None else frozenset())
     if plan.refusals:
@@ -56,12 +63,19 @@ def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = F
 
 
 def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False, dry_run: bool = False,
-                recreate: bool = False, fault: Fault | None = None, optimizer_lr: bool = False) -> RepairOutcome:
-    """Repair every checkpoint under ``path`` (or only the latest); ``UsageError`` for a bad PATH."""
-    disc = discover(path)
+                recreate: bool = False, fault: Fault | None = None, optimizer_lr: bool = False,
+                store: Store = LOCAL) -> RepairOutcome:
+    """Repair every checkpoint under ``path`` (or only the latest); ``UsageError`` for a bad PATH (and,
+    on object storage, for ``--optimizer-lr``: ``repair/remote.py``)."""
+    if store.remote and optimizer_lr:
+        from ckptfix.repair.remote import OPTIMIZER_LR_REFUSED  # noqa: PLC0415 - object storage only
+
+        raise UsageError(OPTIMIZER_LR_REFUSED)
+    disc = discover(path, store)
+    todo = targets(disc, latest_only)
+    reports = store.load_together(todo, lambda ck: analyse(load_checkpoint(ck, store=store), opts))
     items = []
-    for ck_path in targets(disc, latest_only):
-        report = analyse(load_checkpoint(ck_path), opts)
-        items.append(repair_checkpoint(report, opts, dry_run, recreate, fault, optimizer_lr))
+    for report in reports:
+        items.append(repair_checkpoint(report, opts, dry_run, recreate, fault, optimizer_lr, store))
     code = max((i.exit_code for i in items), default=0)
     return RepairOutcome(disc, tuple(items), dry_run, code)
