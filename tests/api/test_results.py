@@ -44,3 +44,14 @@ def test_values_are_plain_json():
     assert sched.values["total_steps"] == 30 and sched.reference.last_lr == (1e-4,)
     text = json.dumps(result.to_json(), allow_nan=False)
     assert not any(isinstance(v, float) and not math.isfinite(v) for v in json.loads(text)["checkpoints"][0]["schedulers"][0]["values"].values())
+
+
+def test_the_json_gate_imports_no_repair_code():
+    import subprocess
+    import sys
+
+    code = ("import sys; from ckptfix._cli import main; sys.argv = ['ckptfix', 'inspect', sys.argv[1], '--json']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('ckptfix.repair', 'rich.console'))), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, str(FIXTURES / "sine-v1")], capture_output=True, text=True)
+    assert proc.stderr.strip().splitlines()[-1] == "[]"
