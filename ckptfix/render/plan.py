@@ -110,11 +110,11 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
             "ckptfix's reader (torch is not installed: pip install 'ckptfix[torch]' adds a check with torch.load)")
         line.append(f": {', '.join(p.name for p in res.written)} written and verified with {checked}")
         parts.append(line)
-        backup = Text(f"backup: {res.backup_dir}", style="dim")
+        where = res.backup_dir.relative_to(plan.checkpoint.parent) if res.backup_dir else None  # short: no fold
+        backup = Text(f"backup: {where}", style="dim")
         for p in plan.to_patch:
             backup.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
                           f"{p.path.name}.patch.json, not a copy)", style="dim")
-        backup.append(f"\nundo: ckptfix restore {quote(plan.checkpoint)}", style="dim")
         parts.append(backup)
     else:
         if res.error and res.status != "refused":
@@ -169,11 +169,11 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
     summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in tally.items())
     command = _next(outcome, target if target is not None else outcome.disc.root, latest, opts, list(done))
     applied = [i for i in outcome.items if i.result.status == "applied"]
-    says = "nothing to fix: safe to resume"
+    says, also = "nothing to fix: safe to resume", None
     if applied:
         undo = quote(applied[0].plan.checkpoint) if len(applied) == 1 else quote(target or outcome.disc.root)
-        says = f"nothing left to fix: safe to resume (to undo: ckptfix restore {undo})"
-    closing(console, f"{summary or 'nothing checked'}; exit {outcome.exit_code}", command, says)
+        says, also = "nothing left to fix: safe to resume", f"to undo the repair: ckptfix restore {undo}"
+    closing(console, f"{summary or 'nothing checked'}; exit {outcome.exit_code}", command, says, also)
 
 
 def repair_document(outcome: RepairOutcome) -> str:

@@ -70,10 +70,12 @@ def test_repair_says_what_remains_and_what_to_run(tmp_path):
     res = run("repair", tmp_path / "a", "--latest", columns=200)
     assert res.exit_code == 0
     assert "still reported:" in res.output and "fix: ckptfix repair PATH --optimizer-lr" in res.output
-    assert f"undo: ckptfix restore {tmp_path / 'a' / 'checkpoint-30'}" in res.output
+    assert "backup: checkpoint-30/.ckptfix/backup-" in res.output
     assert res.output.rstrip().splitlines()[-1] == f"→ ckptfix repair {tmp_path / 'a'} --latest --optimizer-lr"
     res = run("repair", tmp_path / "a", "--latest", "--optimizer-lr")
-    assert res.output.rstrip().splitlines()[-1].startswith("→ nothing left to fix: safe to resume (to undo: ckptfix restore")
+    assert res.output.rstrip().splitlines()[-2:] == [
+        "→ nothing left to fix: safe to resume",
+        f"  to undo the repair: ckptfix restore {tmp_path / 'a' / 'checkpoint-30'}"]
     shutil.copytree(FIXTURES / "missing-scheduler", tmp_path / "m")
     res = run("repair", tmp_path / "m")
     assert res.exit_code == 1
