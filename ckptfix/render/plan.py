@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ckptfix import __version__
+from ckptfix.exitcodes import status_of
 from ckptfix.render.json_doc import SCHEMA_VERSION
 from ckptfix.render.values import jsonable, short
 from ckptfix.repair.actions.interface import ABSENT, Change
@@ -104,7 +105,7 @@ def render_repair(console: Console, outcome: RepairOutcome) -> None:
         else:
             console.print(outcome_panel(item))
     if not outcome.items:
-        console.print(Text("no checkpoint to repair", style="dim"))
+        console.print(Text(f"nothing to resume: no checkpoint-N folder in {outcome.disc.root} (exit 4)", style="dim"))
     counts: dict[str, int] = {}
     for item in outcome.items:
         counts[item.result.status] = counts.get(item.result.status, 0) + 1
@@ -152,6 +153,7 @@ def repair_document(outcome: RepairOutcome) -> str:
         "latest": str(disc.latest) if disc.latest else None,
         "dry_run": outcome.dry_run,
         "exit_code": outcome.exit_code,
+        "status": status_of(outcome.exit_code),
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in disc.skipped],
         "checkpoints": [outcome_doc(i) for i in outcome.items],
     }

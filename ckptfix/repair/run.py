@@ -7,6 +7,7 @@ from pathlib import Path
 from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import exit_code
 from ckptfix.analysis.report import CheckpointReport, Options
+from ckptfix.exitcodes import NOTHING_TO_RESUME
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
 from ckptfix.model.load import load_checkpoint
@@ -63,5 +64,5 @@ def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False
     for ck_path in targets(disc, latest_only):
         report = analyse(load_checkpoint(ck_path), opts)
         items.append(repair_checkpoint(report, opts, dry_run, recreate, fault, optimizer_lr))
-    code = max((i.exit_code for i in items), default=0)
+    code = max((i.exit_code for i in items), default=NOTHING_TO_RESUME)
     return RepairOutcome(disc, tuple(items), dry_run, code)
