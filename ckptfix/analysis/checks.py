@@ -6,7 +6,7 @@ from typing import Any
 
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport, StepInfo
-from ckptfix.analysis.trainer_checks import trainer_findings
+from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
 from ckptfix.schedulers.detect import detect_profile
@@ -95,7 +95,8 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
                                  "no .guard file: SimpleTuner may not have finished writing this checkpoint"))
-    return CheckpointReport(ck, steps, n, n_source, tuple(reports), tuple(findings), opts.strict)
+    return CheckpointReport(ck, steps, n, n_source, tuple(reports), tuple(findings), opts.strict,
+                            checks_scheduler_position(ck))
 
 
 def _problem_finding(p: FileProblem) -> Finding:

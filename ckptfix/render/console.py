@@ -11,7 +11,7 @@ from ckptfix.analysis.report import CheckpointReport, SchedulerReport
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.render.values import short
 
-_VERDICT_STYLE = {"consistent": "green", "findings": "yellow", "unreadable": "red"}
+_VERDICT_STYLE = {"consistent": "green", "unchecked": "cyan", "findings": "yellow", "unreadable": "red"}
 _SEV_STYLE = {"fatal": "bold red", "error": "red", "warning": "yellow", "info": "dim"}
 
 
