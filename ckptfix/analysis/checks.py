@@ -6,6 +6,7 @@ from typing import Any
 
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport, StepInfo
+from ckptfix.analysis.resume_files import resume_file_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
@@ -92,6 +93,7 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
         reports.append(_check_scheduler(ck, sf, i, g if steps.agree or steps.source == "--step" else None, n, opts, findings))
 
     findings.extend(trainer_findings(ck, steps))
+    findings.extend(resume_file_findings(ck))
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
                                  "no .guard file: SimpleTuner may not have finished writing this checkpoint"))

@@ -87,6 +87,16 @@ _RULES = [
          "states only ever need builtin containers, OrderedDict, tensor-rebuild functions, storage types and dtypes.",
          "Do not load this checkpoint with a full unpickler (weights_only off) or accelerate. Delete the file; "
          "`repair --recreate` can rebuild scheduler.bin from the optimizer state."),
+    Rule("CKF004", "resume-file-missing", "error", "a file the trainer's resume loads is missing",
+         "accelerate's load_state (the resume of SimpleTuner, the diffusers scripts, kohya and plain accelerate) "
+         "loads optimizer.bin and scheduler.bin for every prepared optimizer and scheduler with no fallback, "
+         "numbered files by index, and the model's weights (model.safetensors, or the trainer's own files such "
+         "as pytorch_lora_weights.safetensors). An empty or partial checkpoint-N, the kind a killed save leaves "
+         "(the diffusers scripts save straight into checkpoint-N, without a -tmp folder first), is still the "
+         "one --resume_from_checkpoint latest picks, and the resume stops on the first missing file. Only "
+         "random_states_*.pkl is optional (load_state tolerates its absence).",
+         "ckptfix cannot recreate these files. Move the partial folder out of the output folder (or delete it) "
+         "so that the previous checkpoint becomes the latest, then inspect again."),
     Rule("CKF010", "step-sources-disagree", "error", "the checkpoint's step sources disagree",
          "The step of a checkpoint comes from training_state.json's global_step, else the folder name "
          "checkpoint-N, else the optimizer's step count. When they disagree ckptfix cannot know which "

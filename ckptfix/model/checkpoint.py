@@ -136,6 +136,9 @@ class Checkpoint(Record):
     trainer_state: TrainerState | None = None  # hf-trainer
     engine: EngineState | None = None  # deepspeed
     sharded: tuple[ShardedState, ...] = ()  # fsdp (optimizer_0/, pytorch_model_fsdp_0/, ...)
+    # every file below the folder (relative, "/"-separated; not .ckptfix/), when the layout listed them:
+    # what the resume-files rule (analysis/resume_files.py) checks against
+    files: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:
