@@ -14,6 +14,7 @@ from ckptfix.schedulers.detect import detect_profile
 from ckptfix.schedulers.formulas import lr_matches
 from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE, SINE_FAMILY
 from ckptfix.schedulers.reference import SineState, sine_state
+from ckptfix.text import clip
 
 __all__ = ["analyse", "processes_of", "reference_state", "steps_of"]
 
@@ -169,7 +170,8 @@ def _bad_values(state: dict[str, Any], f: Any) -> list[Finding]:
     out = []
 
     def bad(key: str, why: str) -> None:
-        out.append(make_finding("CKF070", f, key, repr(state.get(key, "missing")), why, f"{key} = {state.get(key, 'missing')!r}: {why}"))
+        shown = repr(state.get(key, "missing"))
+        out.append(make_finding("CKF070", f, key, shown, why, f"{key} = {clip(shown, 80)}: {why}"))
 
     t0 = as_int(state.get("T_0"))
     if t0 is None or t0 < 1:

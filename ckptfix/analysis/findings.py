@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from ckptfix.records import Record
+from ckptfix.text import clip
 
 #: How much a finding matters; it decides the exit code (``exit_code``).
 Severity = Literal["fatal", "error", "warning", "info"]
@@ -65,9 +66,10 @@ def exit_code(findings: Iterable[Finding], strict: bool = False, waived: frozens
 
 def make_finding(code: str, file: object, key: str | None, found: Any, expected: Any, message: str,
                  severity: Severity | None = None) -> Finding:
-    """A finding of rule ``code`` (its severity unless overridden), the file named as a string."""
+    """A finding of rule ``code`` (its severity unless overridden), the file named as a string; the
+    message is clipped (``ckptfix.text.clip``): ``found`` and ``expected`` keep the values whole."""
     sev = severity or RULES[code].severity
-    return Finding(code, sev, str(file) if file is not None else None, key, found, expected, message)
+    return Finding(code, sev, str(file) if file is not None else None, key, found, expected, clip(message))
 
 
 _RULES = [

@@ -114,7 +114,7 @@ def read_training_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS
         if not isinstance(data, dict):
             raise UnreadableFile(path, "expected a JSON object")
         gs = int_field(data, "global_step")
-        if "global_step" in data and (gs is None or gs < 0):
+        if "global_step" in data and (gs is None or gs < 0 or gs >= 1 << 63):  # a step counter is an int64
             raise UnreadableFile(path, f"global_step is {data['global_step']!r}, not a step number")
     except UnreadableFile as exc:
         return TrainingState(path, None, None, None, problem_of(exc))
