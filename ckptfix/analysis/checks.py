@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ckptfix.analysis.findings import Finding, make_finding
+from ckptfix.analysis.leftover_checks import leftover_findings
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport, StepInfo
 from ckptfix.analysis.resume_files import resume_file_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
@@ -95,6 +96,7 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
 
     findings.extend(trainer_findings(ck, steps))
     findings.extend(resume_file_findings(ck))
+    findings.extend(leftover_findings(ck))
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
                                  "no .guard file: SimpleTuner may not have finished writing this checkpoint"))

@@ -99,6 +99,15 @@ _RULES = [
          "random_states_*.pkl is optional (load_state tolerates its absence).",
          "ckptfix cannot recreate these files. Move the partial folder out of the output folder (or delete it) "
          "so that the previous checkpoint becomes the latest, then inspect again."),
+    Rule("CKF005", "repair-leftovers", "warning", "a killed ckptfix repair left files behind",
+         "ckptfix repair writes each new file as <stem>.ckptfix-tmp-<hex> beside the real one and renames it "
+         "into place, takes .ckptfix/lock through a temporary lock file, and writes a backup folder's "
+         "manifest.json before it changes anything. A repair killed in between (or stopped by a full disk) "
+         "leaves these: a temporary file (as large as the optimizer for --optimizer-lr), a lock temp file, "
+         "an empty lock, or a backup folder without a manifest. The checkpoint's own files are intact (the "
+         "original or the complete new file); the leftovers only take space and, for a lock, block repairs.",
+         "Run ckptfix repair on the checkpoint: under its lock it removes the leftovers whose names are exactly "
+         "its own and says what it removed. Anything else is reported and left for you to look at."),
     Rule("CKF010", "step-sources-disagree", "error", "the checkpoint's step sources disagree",
          "The step of a checkpoint comes from training_state.json's global_step, else the folder name "
          "checkpoint-N, else the optimizer's step count. When they disagree ckptfix cannot know which "
