@@ -106,8 +106,11 @@ class Journal:
         return self.checked.get(path, ANY)
 
     def foreign(self, path: Path) -> bool:
-        """Another process replaced the file ckptfix wrote at ``path``: ``undo`` must leave it alone."""
-        return path in self.written and identity(path) != self.written[path]
+        """Another process put its own version at ``path`` (neither the file ckptfix wrote there nor, before
+        that, the one it checked): ``undo`` must leave it alone."""
+        if path in self.written:
+            return identity(path) != self.written[path]
+        return path in self.checked and identity(path) != self.checked[path]
 
     def cleanup_temps(self) -> bool:
         """Remove the temporary files left; True when none is left."""

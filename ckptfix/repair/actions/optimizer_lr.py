@@ -160,6 +160,7 @@ class OptimizerLrPatch(Record, RepairAction):
     def write(self, journal: Journal, hook: Fault) -> None:
         hook("build", self.path)
         hook("write", self.path)
+        check_identity(self.path, journal.expected(self.path), "since ckptfix checked it")
         rec = journal.records[self.path]
         journal.written[self.path] = patch_file(
             self.path, [(w.offset, w.old, w.new) for w in self.writes], self.size, rec["sha256_new"], hook,

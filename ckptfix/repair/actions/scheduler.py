@@ -25,6 +25,7 @@ from ckptfix.repair.actions.interface import (
 from ckptfix.repair.durable import (
     ANY,
     WORK_DIR,
+    check_identity,
     copy_durable,
     fsync_dir,
     fsync_file,
@@ -107,6 +108,7 @@ class SchedulerWrite(Record, RepairAction):
 
         path = self.path
         hook("build", path)
+        check_identity(path, journal.expected(path), "since ckptfix checked it")
         obj = self._build()
         tmp = tmp_name(path)
         journal.temps.append(tmp)
