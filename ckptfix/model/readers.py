@@ -124,7 +124,14 @@ def read_training_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS
 def read_weights(folder: Any, *, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> tuple[WeightFile, ...]:
     """Every ``*.safetensors`` below ``folder`` (not in ``.ckptfix/``), from its header alone."""
     out = []
-    for p, _entry in store.walk(folder, skip=frozenset({".ckptfix"})):
+    try:  # a folder named like a weight file: the resume would try to load it as one
+        odd = [e.name for e in store.list(folder) if e.is_dir and e.name.endswith(".safetensors")]
+    except OSError:
+        odd = []
+    for name in odd:
+        out.append(WeightFile(folder / name, None, None, FileProblem(
+            folder / name, "unreadable", f"{folder / name}: not a regular file (a directory): not read")))
+    for p, _entry in store.walk(folder, skip=frozenset({".ckptfix"}) | frozenset(odd)):
         if not p.name.endswith(".safetensors"):
             continue
         try:

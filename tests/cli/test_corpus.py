@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -85,8 +86,9 @@ def test_reader_raises_only_typed_errors(case: dict) -> None:
 
 def test_manifest_covers_every_file_and_category() -> None:
     listed = {c["file"] for c in CASES}
-    on_disk = {str(p.relative_to(CORPUS / "cases")) for p in (CORPUS / "cases").rglob("*") if p.is_file()}
-    real_unlisted = {f for f in on_disk - listed if f.startswith("real/")}
+    on_disk = {str(p.relative_to(CORPUS / "cases")) for p in (CORPUS / "cases").rglob("*") if p.is_file()
+               and not p.relative_to(CORPUS / "cases").parts[0] == "checkpoints"}  # folder cases: listed below
+    real_unlisted = {f for f in on_disk - listed if f.startswith("real/")}  # bases of cases, folder-case bases
     assert on_disk - listed == real_unlisted, sorted(on_disk - listed - real_unlisted)
     assert listed <= on_disk
     cats = {c["category"] for c in CASES}
@@ -131,3 +133,91 @@ def test_real_checkpoint_folder_is_clean() -> None:
     assert {r.path.name: r.status for r in results} == {
         "custom_checkpoint_0.pkl": "ok", "optimizer.bin": "ok", "random_states_0.pkl": "ok",
         "scaler.pt": "ok", "scheduler.bin": "ok"}
+
+
+# -- checkpoint folders through the CLI (issue #12) ---------------------------------------------------------
+CHECKPOINTS = MANIFEST["checkpoints"]
+EXE = Path(sys.executable).parent / "ckptfix"
+
+
+def materialize(case: dict, tmp_path: Path) -> tuple[Path, list[str]]:
+    """Lay the case out in ``tmp_path`` (see ``Checkpoints`` in generate.py); the path to give and the flags."""
+    import os
+    import shutil
+    import stat
+
+    base = CORPUS / "cases" / case["base"]
+    run = tmp_path / case["name"]
+    root = run / "checkpoint-30" if case["layout"] == "single" else run
+    dest = {"single": root, "run": root / "checkpoint-30", "tmp-only": root / "checkpoint-60-tmp"}[case["layout"]]
+    shutil.copytree(base, dest)
+    if "files" in case:
+        overlay = CORPUS / "cases" / case["files"]
+        for p in sorted(overlay.rglob("*")):
+            if p.is_file():
+                (root / p.relative_to(overlay)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, root / p.relative_to(overlay))
+    for name in case.get("remove", []):
+        (root / name).unlink()
+    for name, what in case.get("special", {}).items():
+        p = root / name
+        if what == "fifo":
+            os.mkfifo(p)
+        elif what == "dir":
+            p.mkdir()
+        elif what == "device":
+            try:
+                os.mknod(p, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+            except PermissionError:
+                pytest.skip("mknod needs CAP_MKNOD")
+        else:
+            os.symlink(what.removeprefix("symlink:"), p)
+    return root, (["--latest"] if case.get("latest") else [])
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): (_sha(p) if p.is_file() and not p.is_symlink() else "other")
+            for p in sorted(root.rglob("*")) if not p.is_fifo() and not p.is_char_device()}
+
+
+def _cli(args: list[str], special: bool):
+    """In a subprocess for FIFOs and devices (its timeout guards against a regression that would block);
+    in-process otherwise."""
+    if special:
+        import subprocess
+
+        p = subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"})
+        return p.returncode, p.stdout, p.stderr
+    from typer.testing import CliRunner
+
+    from ckptfix._cli import app
+
+    r = CliRunner().invoke(app, args, env={"COLUMNS": "100"})
+    return r.exit_code, r.stdout, r.stderr
+
+
+
+@pytest.mark.parametrize("case", CHECKPOINTS, ids=[c["name"] for c in CHECKPOINTS])
+def test_checkpoint_case(case: dict, tmp_path: Path) -> None:
+    root, flags = materialize(case, tmp_path)
+    special = any(v in ("fifo", "device") or v.startswith("symlink") for v in case.get("special", {}).values())
+    before = _tree(root)
+    code, out, err = _cli(["inspect", str(root), *flags], special)
+    assert code == case["exit"], out + err
+    assert "Traceback" not in out + err and "internal error" not in err
+    code, out, err = _cli(["inspect", str(root), *flags, "--json"], special)
+    doc = json.loads(out)
+    assert code == doc["exit_code"] == case["exit"], err
+    messages = " ".join(f["message"] for c in doc["checkpoints"] for f in c["findings"])
+    if "message_contains" in case:
+        assert case["message_contains"] in messages, messages
+    code, out, err = _cli(["repair", str(root), *flags, "--dry-run", "--json"], special)
+    assert code == json.loads(out)["exit_code"] == case["repair_exit"], out[-2000:] + err
+    assert _tree(root) == before, "inspect or repair --dry-run changed the folder"
+
+
+def test_manifest_lists_every_checkpoint_case_file() -> None:
+    listed = {c["files"] for c in CHECKPOINTS if "files" in c}
+    on_disk = {f"checkpoints/{p.name}" for p in (CORPUS / "cases" / "checkpoints").iterdir()}
+    assert listed == on_disk
+    assert {c["exit"] for c in CHECKPOINTS} == {0, 1, 3, 4}
