@@ -141,38 +141,15 @@ EXE = Path(sys.executable).parent / "ckptfix"
 
 
 def materialize(case: dict, tmp_path: Path) -> tuple[Path, list[str]]:
-    """Lay the case out in ``tmp_path`` (see ``Checkpoints`` in generate.py); the path to give and the flags."""
-    import os
-    import shutil
-    import stat
-
-    base = CORPUS / "cases" / case["base"]
-    run = tmp_path / case["name"]
-    root = run / "checkpoint-30" if case["layout"] == "single" else run
-    dest = {"single": root, "run": root / "checkpoint-30", "tmp-only": root / "checkpoint-60-tmp"}[case["layout"]]
-    shutil.copytree(base, dest)
-    if "files" in case:
-        overlay = CORPUS / "cases" / case["files"]
-        for p in sorted(overlay.rglob("*")):
-            if p.is_file():
-                (root / p.relative_to(overlay)).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(p, root / p.relative_to(overlay))
-    for name in case.get("remove", []):
-        (root / name).unlink()
-    for name, what in case.get("special", {}).items():
-        p = root / name
-        if what == "fifo":
-            os.mkfifo(p)
-        elif what == "dir":
-            p.mkdir()
-        elif what == "device":
-            try:
-                os.mknod(p, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
-            except PermissionError:
-                pytest.skip("mknod needs CAP_MKNOD")
-        else:
-            os.symlink(what.removeprefix("symlink:"), p)
-    return root, (["--latest"] if case.get("latest") else [])
+    sys.path.insert(0, str(CORPUS))
+    try:
+        from generate import materialize as lay_out
+    finally:
+        sys.path.remove(str(CORPUS))
+    try:
+        return lay_out(case, tmp_path)
+    except PermissionError:
+        pytest.skip("mknod needs CAP_MKNOD")
 
 
 def _tree(root: Path) -> dict[str, str]:

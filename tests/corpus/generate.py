@@ -1063,6 +1063,37 @@ def build_checkpoints(k: Checkpoints) -> None:
     k.add("only_tmp", "an output folder holding only checkpoint-60-tmp", 4, layout="tmp-only", latest=True)
 
 
+def materialize(case: dict, where: Path) -> tuple[Path, list[str]]:
+    """Lay out checkpoint-folder ``case`` (see ``Checkpoints``) under the folder ``where``: the PATH to give
+    ``ckptfix`` and its flags. ``PermissionError`` when a device node cannot be made here (no CAP_MKNOD)."""
+    import os
+    import stat
+
+    run = where / case["name"]
+    root = run / "checkpoint-30" if case["layout"] == "single" else run
+    dest = {"single": root, "run": root / "checkpoint-30", "tmp-only": root / "checkpoint-60-tmp"}[case["layout"]]
+    shutil.copytree(CASES / case["base"], dest)
+    if "files" in case:
+        overlay = CASES / case["files"]
+        for p in sorted(overlay.rglob("*")):
+            if p.is_file():
+                (root / p.relative_to(overlay)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, root / p.relative_to(overlay))
+    for name in case.get("remove", []):
+        (root / name).unlink()
+    for name, what in case.get("special", {}).items():
+        p = root / name
+        if what == "fifo":
+            os.mkfifo(p)
+        elif what == "dir":
+            p.mkdir()
+        elif what == "device":
+            os.mknod(p, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # what /dev/zero is
+        else:
+            os.symlink(what.removeprefix("symlink:"), p)
+    return root, (["--latest"] if case.get("latest") else [])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real", action="store_true", help="re-create cases/real/ with torch + accelerate first")
