@@ -135,6 +135,9 @@ def _guard(ctx: typer.Context, command: str, json_out: bool = False):
         yield
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise
+    except KeyboardInterrupt:  # not 1 ("findings"): the shell's code for SIGINT; a repair has restored first
+        sys.stderr.write(f"ckptfix {command}: interrupted\n")
+        raise typer.Exit(130) from None
     except Exception as exc:  # noqa: BLE001 - the gate's promise: a bug is exit 5, never a traceback with exit 1
         internal_error(command, exc, json_out, _debug_requested(ctx))
 

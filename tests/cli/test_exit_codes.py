@@ -131,3 +131,12 @@ def test_installed_script_exit_4_and_2(tmp_path: Path) -> None:
     assert p.returncode == 4 and p.stdout == "" and "nothing to resume" in p.stderr
     p = subprocess.run([exe, "inspect", str(tmp_path / "nope")], capture_output=True, text=True, env=env)
     assert p.returncode == 2
+
+
+def test_ctrl_c_is_130_not_1(monkeypatch) -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ckptfix.analysis.run.inspect_path", interrupted)
+    res = run("inspect", FIXTURES / "sine-ok")
+    assert res.exit_code == 130 and "interrupted" in res.stderr
