@@ -88,25 +88,33 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _owner(lock: Path) -> tuple[dict | None, os.stat_result | None]:
-    """The lock's owner record (None when empty or unreadable) and its ``lstat``."""
+def _raw(lock: Path) -> bytes | None:
+    try:
+        with read_regular(lock) as f:
+            return f.read(_MAX_LOCK)
+    except (OSError, UnreadableFile):
+        return None
+
+
+def _owner(lock: Path) -> tuple[dict | None, os.stat_result | None, bytes | None]:
+    """The lock's owner record (None when empty or unreadable), its ``lstat`` and its bytes."""
     try:
         st = os.lstat(lock)
     except FileNotFoundError:
-        return None, None
+        return None, None, None
     if not stat.S_ISREG(st.st_mode):
-        return None, st
+        return None, st, None
+    raw = _raw(lock)
     try:
-        with read_regular(lock) as f:
-            info = json.loads(f.read(_MAX_LOCK))
-        return ({"pid": int(info["pid"]), "host": str(info["host"]), "time": str(info["time"])}, st)
-    except (OSError, UnreadableFile, ValueError, KeyError, TypeError):
-        return None, st
+        info = json.loads(raw or b"")
+        return {"pid": int(info["pid"]), "host": str(info["host"]), "time": str(info["time"])}, st, raw
+    except (ValueError, KeyError, TypeError):
+        return None, st, raw
 
 
 def _clear_if_nobodys(lock: Path) -> str | None:
     """Remove ``lock`` when it belongs to nobody; what was cleared (for the report), else None."""
-    info, st = _owner(lock)
+    info, st, raw = _owner(lock)
     if st is None:
         return ""  # gone meanwhile: try again
     if not stat.S_ISREG(st.st_mode):
@@ -125,7 +133,10 @@ def _clear_if_nobodys(lock: Path) -> str | None:
         os.rename(lock, grave)
     except FileNotFoundError:
         return why
-    if os.lstat(grave).st_ino != st.st_ino:  # another repair took the lock between our look and the rename
+    now = os.lstat(grave)
+    # the same file we judged: inode, size and mtime (a freed inode can be reused at once) and the same bytes;
+    # otherwise another repair cleared it and took its own lock between our look and the rename
+    if (now.st_ino, now.st_size, now.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns) or _raw(grave) != raw:
         try:
             os.link(grave, lock)
         except OSError:
@@ -138,7 +149,7 @@ def _clear_if_nobodys(lock: Path) -> str | None:
 
 
 def _lock_message(lock: Path) -> str:
-    info, st = _owner(lock)
+    info, st, _raw_bytes = _owner(lock)
     if st is not None and not stat.S_ISREG(st.st_mode):
         return f"{lock} is not a regular file: ckptfix will not remove it. Remove it and run repair again"
     if info is None:

@@ -344,7 +344,11 @@ def test_fuzz_json(tmp_path_factory, data):
         _save_finding("slow-training_state.json", data)
 
 
-@FUZZ
+# Three CLI runs per example (~50 ms on an idle machine): a third of the examples in CI, all in a long run.
+GATE = settings(FUZZ, max_examples=EXAMPLES if _ENV else 100)
+
+
+@GATE
 @given(st.sampled_from(["training_state.json", "model.safetensors", "pytorch_lora_weights.safetensors"]), st.data())
 def test_fuzz_gate_on_json_and_safetensors(tmp_path_factory, name, data):
     """The whole gate (inspect, human and --json; repair --dry-run) on a real checkpoint with one mutated JSON
