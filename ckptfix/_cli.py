@@ -81,15 +81,15 @@ def _err():
     return Console(stderr=True, soft_wrap=True)
 
 
-def _error_line(message: str) -> None:
+def _error_line(message: str, label: str = "error:") -> None:
     from rich.text import Text
 
-    _err().print(Text.assemble(("error:", "red"), " ", message), highlight=False)
+    _err().print(Text.assemble((label, "red" if label == "error:" else "yellow"), " ", message), highlight=False)
 
 
 def _fail(command: str, code: int, message: str, json_out: bool) -> None:
     """Say what went wrong on stderr (and, with ``--json``, in the document on stdout); exit ``code``."""
-    _error_line(message)
+    _error_line(message, "note:" if code == NOTHING_TO_RESUME else "error:")
     if json_out:
         from ckptfix.render.json_doc import error_document
 
