@@ -20,6 +20,7 @@ from ckptfix.formats.objects import DTYPES, Refused, StorageRef, TensorRef
 from ckptfix.formats.pickle_vm import decode_pickle
 from ckptfix.formats.source import LOCAL, ByteSource, Store
 from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipEntry
+from ckptfix.records import replace
 
 __all__ = ["TorchFile", "data_pkl_entry", "decode_data_pkl", "decode_torch", "open_torch_file", "storage_from_pid"]
 
@@ -178,6 +179,9 @@ def decode_data_pkl(path: Any, data: bytes, zd: ZipDirectory, prefix: str,
     def persistent_load(pid: Any) -> Any:
         return storage_from_pid(path, pid, zd.entries, prefix)
 
+    ops = limits.pickle_ops_base + limits.pickle_ops_per_entry * len(zd.entries)
+    if ops < limits.max_pickle_ops:  # the opcode budget this archive's storages justify (limits.py)
+        limits = replace(limits, max_pickle_ops=ops)
     res = decode_pickle(path, data, allow, persistent_load, limits, what="data.pkl")
     if res.end != len(data):  # torch.load never reads past STOP; torch.save never writes anything there
         raise UnreadableFile(path, f"data.pkl has {len(data) - res.end:,} bytes after the pickle's STOP: not written by torch")

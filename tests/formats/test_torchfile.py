@@ -299,3 +299,30 @@ def test_storage_bytes_read_are_bounded_per_file(tmp_path: Path) -> None:
     _steps_in_one_storage(path, params=300, storage_floats=262_144)
     of = read_optimizer(path, root=tmp_path, limits=Limits(max_storage_bytes_read=512 * 1024))
     assert of.problem is not None and of.problem.kind == "resource-limit" and "524,288" in of.problem.message
+
+
+def test_opcode_budget_follows_the_archive_storages(tmp_path: Path) -> None:
+    """A few-entry archive gets pickle_ops_base + pickle_ops_per_entry x entries opcodes (by default a
+    6-million-opcode flood is refused after ~0.5 million); one with many storages keeps max_pickle_ops."""
+    from ckptfix.errors import ResourceLimit
+    from ckptfix.formats.limits import Limits
+    from tests.helpers import CORPUS
+
+    sys.path.insert(0, str(CORPUS))
+    try:
+        from generate import NONE, POP, PROTO2, STOP, torch_zip
+    finally:
+        sys.path.remove(str(CORPUS))
+    limits = Limits(pickle_ops_base=5_000, pickle_ops_per_entry=100, max_pickle_ops=20_000)
+    flood = PROTO2 + (NONE + POP) * 6_000 + NONE + STOP  # 12,002 opcodes
+    few = tmp_path / "few.bin"
+    few.write_bytes(torch_zip(flood, prefix="few"))  # 3 entries: 5,300 opcodes allowed
+    with pytest.raises(ResourceLimit, match="more than 5,300 pickle opcodes"):
+        open_torch_file(few, limits=limits)
+    many = tmp_path / "many.bin"
+    many.write_bytes(torch_zip(flood, prefix="many", storages={str(i): b"" for i in range(100)}))
+    with open_torch_file(many, limits=limits) as tf:  # 5,000 + 100 x 103 entries: enough
+        assert tf.obj is None
+    with pytest.raises(ResourceLimit, match="more than 10,000"):  # never above max_pickle_ops
+        open_torch_file(many, limits=Limits(pickle_ops_base=5_000, pickle_ops_per_entry=100, max_pickle_ops=10_000))
+    assert Limits().pickle_ops_base + 4 * Limits().pickle_ops_per_entry < Limits().max_pickle_ops
