@@ -430,7 +430,8 @@ def restore(patch: dict[str, Any] | str | os.PathLike[str], path: Path | None = 
         rec = patch
     else:
         rec_path = Path(patch)
-        rec = json.loads(rec_path.read_text())
+        with read_regular(rec_path) as f:  # the guarded open: a FIFO named like the record never blocks
+            rec = json.loads(f.read(1 << 20))
         if path is None:
             path = rec_path.resolve().parent.parent.parent / rec["file"]
     if rec.get("format") != PATCH_FORMAT:
