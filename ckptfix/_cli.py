@@ -25,7 +25,8 @@ EXIT_CODES_HELP = (
 app = typer.Typer(
     name="ckptfix",
     help="Inspect and repair the learning-rate scheduler state in accelerate / SimpleTuner checkpoints.\n\n"
-    "\b\nGate a resume:\n  ckptfix inspect OUTPUT_DIR --latest && accelerate launch ... --resume_from_checkpoint latest\n\n"
+    "\b\nGate a resume: launch on 0 and 4, repair on 1, stop on 2, 3 and 5\n"
+    "(the shell recipe is in docs/exit-codes.md):\n  ckptfix inspect OUTPUT_DIR --latest\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
