@@ -11,7 +11,7 @@ from ckptfix.analysis.report import CheckpointReport, SchedulerReport
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.render.values import short
 
-_VERDICT_STYLE = {"consistent": "green", "findings": "yellow", "unreadable": "red"}
+_VERDICT_STYLE = {"consistent": "green", "unchecked": "cyan", "findings": "yellow", "unreadable": "red"}
 _SEV_STYLE = {"fatal": "bold red", "error": "red", "warning": "yellow", "info": "dim"}
 
 
@@ -133,4 +133,4 @@ def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointRe
         if disc.is_single or verbose or r.exit_code != 0:
             console.print(checkpoint_panel(r, latest=(disc.latest == r.checkpoint.path and not disc.is_single)))
     if not reports:
-        console.print(Text("no checkpoint to check", style="dim"))
+        console.print(Text(f"nothing to resume: no checkpoint-N folder in {disc.root} (exit 4)", style="dim"))

@@ -20,5 +20,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_every_finding_code_is_in_the_readme() -> None:
+    """In the README's findings table, or (while that table moves) in a table under docs/."""
+    docs = README + "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
     for code, rule in RULES.items():
-        assert f"| {code} | `{rule.name}` |" in README, code
+        assert f"| {code} | `{rule.name}` |" in docs, code
