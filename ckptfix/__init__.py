@@ -15,13 +15,14 @@ The Python API (``docs/api.md``)::
 
 Importing ``ckptfix`` is cheap: the names below load their modules on first use (never torch, never rich).
 
-``ckptfix.repair`` is the function, although a subpackage has that name too: the package module keeps
-the function when the import system would bind the subpackage there (``_Package``). Import the
-subpackage's modules by name (``from ckptfix.repair.plan import plan_repair``); ``sys.modules`` has them.
+``ckptfix.repair`` is both the repair layer's package and the API function: calling the package runs
+``ckptfix.api.run.repair`` (``_CallablePackage``), so ``ckptfix.repair(path)`` works and every
+``ckptfix.repair.<module>`` stays the real module (for imports, ``monkeypatch``, ``mock.patch``).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 # name -> module that defines it (imported on first access: ``ckptfix --help`` and the gate stay light)
 _LAZY = {
-    "check": "ckptfix.api.run", "repair": "ckptfix.api.run",
+    "check": "ckptfix.api.run",
     "guard_load_state": "ckptfix.api.hook", "CheckpointRefused": "ckptfix.api.hook",
     "CheckResult": "ckptfix.api.results", "CheckpointResult": "ckptfix.api.results",
     "FindingResult": "ckptfix.api.results", "RepairResult": "ckptfix.api.results",
@@ -50,12 +51,25 @@ _LAZY = {
 }
 
 
+class _CallablePackage(types.ModuleType):
+    """The ``ckptfix.repair`` package, callable as ``ckptfix.api.run.repair`` (with its signature)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return importlib.import_module("ckptfix.api.run").repair(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> Any:
+        import inspect  # noqa: PLC0415 - ~5 ms of imports ckptfix itself (the gate) must not pay
+
+        return inspect.signature(importlib.import_module("ckptfix.api.run").repair)
+
+
 class _Package(types.ModuleType):
-    """``ckptfix`` itself: an API function's name is never rebound to the subpackage of the same name."""
+    """``ckptfix`` itself: when the import system binds the ``repair`` subpackage, it becomes callable."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return  # the import system binding ckptfix.repair (the subpackage): keep the API function
+        if name == "repair" and isinstance(value, types.ModuleType) and not isinstance(value, _CallablePackage):
+            value.__class__ = _CallablePackage
         super().__setattr__(name, value)
 
 
@@ -63,11 +77,12 @@ sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
+    if name == "repair":  # the subpackage, made callable by _Package.__setattr__ when it is bound
+        importlib.import_module("ckptfix.repair")
+        return globals()["repair"]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ckptfix' has no attribute {name!r}")
-    import importlib  # noqa: PLC0415 - only when an API name is first used
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

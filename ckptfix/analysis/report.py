@@ -8,12 +8,14 @@ from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
 from ckptfix.records import Record
 from ckptfix.schedulers.detect import ProfileMatch
+from ckptfix.schedulers.profiles import UNCHECKED
 from ckptfix.schedulers.reference import SineState
 
 __all__ = ["CheckpointReport", "Options", "SchedulerReport", "StepInfo", "Verdict"]
 
-#: What ``inspect`` says of one checkpoint, from its exit code.
-Verdict = Literal["consistent", "findings", "unreadable"]
+#: What ``inspect`` says of one checkpoint, from its exit code; "unchecked" (exit 0): nothing wrong was
+#: found, but every scheduler is one ckptfix cannot check (LambdaLR, unknown classes).
+Verdict = Literal["consistent", "unchecked", "findings", "unreadable"]
 
 
 class Options(Record):
@@ -64,11 +66,21 @@ class CheckpointReport(Record):
     schedulers: tuple[SchedulerReport, ...]
     findings: tuple[Finding, ...] = ()
     strict: bool = False
+    position_checked: bool = False  # a trainer check compared a scheduler's position (trainer_checks.py)
 
     @property
     def exit_code(self) -> int:
         return exit_code(self.findings, self.strict)
 
     @property
+    def unchecked(self) -> bool:
+        """Every scheduler of the checkpoint is one no check applies to (and there is one)."""
+        return (bool(self.schedulers) and not self.position_checked
+                and all(sr.profile == UNCHECKED for sr in self.schedulers))
+
+    @property
     def verdict(self) -> Verdict:
-        return {3: "unreadable", 1: "findings", 0: "consistent"}[self.exit_code]
+        code = self.exit_code
+        if code == 0 and self.unchecked:
+            return "unchecked"
+        return {3: "unreadable", 1: "findings", 0: "consistent"}[code]

@@ -15,6 +15,7 @@ from ckptfix import __version__
 from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.report import CheckpointReport
 from ckptfix.api.values import SCHEDULER_KEYS, jsonable
+from ckptfix.exitcodes import status_of
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.records import Record
 
@@ -22,9 +23,9 @@ if TYPE_CHECKING:  # the repair pipeline is imported only by what repairs (inspe
     from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
 
 __all__ = [
-    "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "FileAction",
+    "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "ErrorResult", "FileAction",
     "FileProfile", "FindingResult", "OptimizerResult", "Processes", "Reference", "RefusalResult", "RepairResult",
-    "Result", "SchedulerResult", "SkippedResult", "Steps", "Tool", "WeightsResult", "check_result", "repair_result",
+    "Result", "SchedulerResult", "SkippedResult", "Steps", "Tool", "WeightsResult", "check_result", "error_result", "repair_result",
 ]
 
 #: Bumped on breaking changes of the document (a field removed or its meaning changed).
@@ -160,6 +161,7 @@ class CheckResult(Result):
     root: str
     latest: str | None
     exit_code: int
+    status: str  # the exit code in a word (ckptfix/exitcodes.py): ok, findings, unreadable, nothing-to-resume
     skipped: tuple[SkippedResult, ...]
     checkpoints: tuple[CheckpointResult, ...]
 
@@ -222,6 +224,8 @@ class CheckpointRepair(Result):
     written: tuple[str, ...]
     error: str | None
     restored: bool | None
+    kept_foreign: bool  # after a failure: another process's version of a file was kept, not overwritten
+    cleaned: tuple[str, ...]  # what a killed repair had left and this one removed
     findings_before: tuple[FindingResult, ...]
     findings_after: tuple[FindingResult, ...]
 
@@ -235,12 +239,25 @@ class RepairResult(Result):
     latest: str | None
     dry_run: bool
     exit_code: int
+    status: str
     skipped: tuple[SkippedResult, ...]
     checkpoints: tuple[CheckpointRepair, ...]
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+
+class ErrorResult(Result):
+    """What ``--json`` prints when no checkpoint was read: a usage error, nothing to resume (a first
+    launch), an internal error. The API raises instead (``ckptfix.UsageError``)."""
+
+    schema_version: int
+    tool: Tool
+    exit_code: int
+    status: str
+    error: str
+    checkpoints: tuple[()] = ()
 
 
 # --- building them ------------------------------------------------------------------------------
@@ -289,8 +306,13 @@ def _checkpoint(r: CheckpointReport) -> CheckpointResult:
 def check_result(disc: Discovery, reports: list[CheckpointReport], exit_code: int, command: str = "inspect") -> CheckResult:
     """The typed result of an analysis (``analysis.run.inspect_path``)."""
     return CheckResult(SCHEMA_VERSION, Tool("ckptfix", __version__, command), str(disc.root),
-                       str(disc.latest) if disc.latest else None, exit_code, _skipped(disc),
+                       str(disc.latest) if disc.latest else None, exit_code, status_of(exit_code), _skipped(disc),
                        tuple(_checkpoint(r) for r in reports))
+
+
+def error_result(command: str, exit_code: int, error: str) -> ErrorResult:
+    """The typed form of ``--json``'s document when nothing was read (``error`` says why)."""
+    return ErrorResult(SCHEMA_VERSION, Tool("ckptfix", __version__, command), exit_code, status_of(exit_code), error)
 
 
 def _outcome(item: CheckpointOutcome) -> CheckpointRepair:
@@ -316,7 +338,7 @@ def _outcome(item: CheckpointOutcome) -> CheckpointRepair:
         tuple(FileProfile(str(sr.file.path), sr.profile) for sr in item.after.schedulers),
         str(res.backup_dir) if res.backup_dir else None,
         tuple(str(p) for p in res.written),
-        res.error, res.restored,
+        res.error, res.restored, res.kept_foreign, tuple(str(c) for c in res.cleaned),
         tuple(_finding(f) for f in plan.report.findings),
         tuple(_finding(f) for f in item.after.findings))
 
@@ -326,4 +348,4 @@ def repair_result(outcome: RepairOutcome) -> RepairResult:
     disc = outcome.disc
     return RepairResult(SCHEMA_VERSION, Tool("ckptfix", __version__, "repair"), str(disc.root),
                         str(disc.latest) if disc.latest else None, outcome.dry_run, outcome.exit_code,
-                        _skipped(disc), tuple(_outcome(i) for i in outcome.items))
+                        status_of(outcome.exit_code), _skipped(disc), tuple(_outcome(i) for i in outcome.items))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ckptfix.errors import UsageError
+from ckptfix.errors import PathMissing, UsageError
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery, Skipped
 
@@ -33,11 +33,12 @@ def _looks_like_checkpoint(store: Store, path: Any, names: set[str]) -> bool:
 
 
 def discover(path: Any, store: Store = LOCAL) -> Discovery:
-    """What PATH holds: one checkpoint folder, or an output folder of them. ``UsageError`` otherwise."""
+    """What PATH holds: one checkpoint folder, or an output folder of them (possibly none yet: an empty
+    folder, or only ``-tmp`` ones). ``PathMissing`` when nothing is there, ``UsageError`` for a file."""
     path = store.path(path)
     kind = store.kind(path)
     if kind is None:
-        raise UsageError(f"{path}: no such file or directory")
+        raise PathMissing(f"{path}: no such file or directory")
     if kind != "dir":
         raise UsageError(f"{path}: not a folder (give a checkpoint-N folder or a run's output folder)")
     try:
@@ -67,10 +68,6 @@ def discover(path: Any, store: Store = LOCAL) -> Discovery:
             skipped.append(Skipped(child, "name is not checkpoint-<N>[-suffix]"))
         else:
             found.append((n, e.name, child))
-    if not found and not skipped:
-        raise UsageError(
-            f"{path}: neither a checkpoint folder nor an output folder holding checkpoint-N folders"
-        )
     found.sort()
     ordered = tuple(p for _, _, p in found)
     return Discovery(path, ordered, tuple(skipped), ordered[-1] if ordered else None)

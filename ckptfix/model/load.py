@@ -13,6 +13,8 @@ from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Checkpoint, FileProblem
 from ckptfix.model.discover import checkpoint_number
 from ckptfix.model.layouts import Folder, Listing, detect_layout
+from ckptfix.model.leftovers import TMP_MARKER, WORK_DIR, find_leftovers
+from ckptfix.records import replace
 
 __all__ = ["load_checkpoint"]
 
@@ -26,4 +28,7 @@ def load_checkpoint(path: Any, limits: Limits = DEFAULT_LIMITS, store: Store = L
         problem = FileProblem(path, "unreadable", f"{path}: cannot list: {exc.strerror or exc}")
         return Checkpoint(path, checkpoint_number(path.name), None, (), (), 0, other_problems=(problem,))
     folder = Folder(store, path, listing)
-    return detect_layout(folder).load(folder, limits)
+    ck = detect_layout(folder).load(folder, limits)
+    if WORK_DIR in listing.names or any(TMP_MARKER in n for n in listing.names):  # else nothing to look for
+        ck = replace(ck, repair_leftovers=find_leftovers(store, path))
+    return ck

@@ -275,13 +275,13 @@ def summary_lines(reports: list[CheckpointReport], exit_code: int, target: objec
     findings = [f for r in reports for f in r.findings]
     found = counts(findings)
     if len(reports) == 1:
-        head = f"{reports[0].checkpoint.name}: {reports[0].verdict}" + (f", {found}" if found else "")
+        head = f"{reports[0].checkpoint.path}: {reports[0].verdict}" + (f", {found}" if found else "")
     else:
         verdicts: dict[str, int] = {}
         for r in reports:
             verdicts[r.verdict] = verdicts.get(r.verdict, 0) + 1
         words = {"findings": "with findings"}
-        head = f"{len(reports)} checkpoints: " + ", ".join(f"{n} {words.get(v, v)}" for v, n in verdicts.items())
+        head = f"{target}: {len(reports)} checkpoints, " + ", ".join(f"{n} {words.get(v, v)}" for v, n in verdicts.items())
         if found:
             head += f"; {found}"
     command = next_command(findings, target, latest, opts)
@@ -294,7 +294,8 @@ def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointRe
                    opts: Options = Options(), exit_code: int | None = None) -> None:
     code = max((r.exit_code for r in reports), default=0) if exit_code is None else exit_code
     if not reports:
-        console.print(Text("no checkpoint to check", style="dim"))
+        closing(console, f"nothing to resume: no checkpoint-N folder in {disc.root}; exit {code}", None,
+                "a first launch: start training (no --resume_from_checkpoint)")
         return
     if not quiet:
         detailed = [r for r in reports if disc.is_single or verbose or _has_details(r)]

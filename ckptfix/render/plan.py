@@ -50,7 +50,7 @@ def _changes_table(changes: tuple[Change, ...]) -> Table:
     return t
 
 
-def _title(item: CheckpointOutcome) -> Text:
+def _title(item: CheckpointOutcome, width: int = 80) -> Text:
     plan = item.plan
     action = plan.action
     files = ", ".join(a.path.name for a in plan.to_write)
@@ -58,7 +58,10 @@ def _title(item: CheckpointOutcome) -> Text:
     written = "; ".join(([f"{verbs} {files}"] if plan.to_write else [])
                         + ([f"patch {', '.join(p.path.name for p in plan.to_patch)}"] if plan.to_patch else []))
     what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refused"}[action]
-    t = Text(f"{plan.checkpoint.name}: ")
+    where = str(plan.checkpoint)
+    if len(where) + len(what) + 8 > width:  # a panel title is cut to its width: the name alone then
+        where = plan.checkpoint.name
+    t = Text(f"{where}: ")
     t.append(what, style=_ACTION_STYLE[action])
     return t
 
@@ -84,7 +87,7 @@ def _finding_lines(findings: list[Finding]) -> Table:
     return t
 
 
-def outcome_panel(item: CheckpointOutcome) -> Panel:
+def outcome_panel(item: CheckpointOutcome, width: int = 80) -> Panel:
     plan, res = item.plan, item.result
     parts: list[Any] = []
     if plan.step is not None:
@@ -110,7 +113,8 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
             "ckptfix's reader (torch is not installed: pip install 'ckptfix[torch]' adds a check with torch.load)")
         line.append(f": {', '.join(p.name for p in res.written)} written and verified with {checked}")
         parts.append(line)
-        where = res.backup_dir.relative_to(plan.checkpoint.parent) if res.backup_dir else None  # short: no fold
+        # named from the checkpoint (short: it does not fold), for a local path or an object storage one
+        where = f"{plan.checkpoint.name}/{res.backup_dir.parent.name}/{res.backup_dir.name}" if res.backup_dir else None
         backup = Text(f"backup: {where}", style="dim")
         for p in plan.to_patch:
             backup.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
@@ -119,16 +123,20 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
     else:
         if res.error and res.status != "refused":
             line.append(f": {res.error}")
-            if res.status == "failed":
+            if res.status == "failed" and res.kept_foreign:
+                line.append("; the other process's version was kept (the original is in the backup, if one was made)")
+            elif res.status == "failed":
                 line.append("; original restored" if res.restored else "; RESTORE FAILED, see the backup folder")
                 if res.backup_dir:
                     line.append(f" (backup: {res.backup_dir})")
         parts.append(line)
+    for c in res.cleaned:
+        parts.append(Text(f"cleaned: {c}", style="dim"))
     remaining = [f for f in item.after.findings if f.severity in ("error", "fatal", "warning")]
     if remaining and res.status not in ("dry-run", "refused"):
         parts.append(Text("still reported:", style="bold"))
         parts.append(_finding_lines(remaining))
-    return Panel(Group(*parts), title=_title(item), title_align="left", expand=False)
+    return Panel(Group(*parts), title=_title(item, width), title_align="left", expand=False)
 
 
 def _next(outcome: RepairOutcome, target: object, latest: bool, opts: Options, done: list[str]) -> str | None:
@@ -153,16 +161,16 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
         for s in outcome.disc.skipped:
             console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
     calm = [i for i in outcome.items if not outcome.disc.is_single and i.result.status == "nothing"
-            and not i.plan.notes and i.exit_code == 0]
+            and not i.plan.notes and i.exit_code == 0 and not i.result.cleaned]
     if calm:  # an output folder's consistent checkpoints: one line for all of them
         names = [i.plan.checkpoint.name for i in calm]
-        console.print(Text(f"nothing to do in {len(calm)} consistent checkpoint{'s' if len(calm) != 1 else ''}: "
+        console.print(Text(f"{outcome.disc.root}: nothing to do in {len(calm)} consistent checkpoint{'s' if len(calm) != 1 else ''}: "
                            + (", ".join(names) if len(names) <= 4 else f"{names[0]} … {names[-1]}"), style="green"))
     for item in outcome.items:
         if item not in calm:
-            console.print(outcome_panel(item))
+            console.print(outcome_panel(item, console.width))
     if not outcome.items:
-        console.print(Text("no checkpoint to repair", style="dim"))
+        console.print(Text(f"nothing to resume: no checkpoint-N folder in {outcome.disc.root} (exit 4)", style="dim"))
     tally: dict[str, int] = {}
     for item in outcome.items:
         tally[item.result.status] = tally.get(item.result.status, 0) + 1

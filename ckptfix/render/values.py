@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from ckptfix.api.values import SCHEDULER_KEYS, jsonable
+from ckptfix.text import clip
 
 __all__ = ["SCHEDULER_KEYS", "jsonable", "short"]  # SCHEDULER_KEYS, jsonable: from api/values.py (the --json data)
 
@@ -19,6 +20,8 @@ def short(v: Any, width: int = 48) -> str:
     if isinstance(v, (list, tuple)):
         items = [short(x, width) for x in v[:4]]
         text = "[" + ", ".join(items) + (f", … (+{len(v) - 4})" if len(v) > 4 else "") + "]"
+    elif isinstance(v, str) and len(v) > width:
+        return clip(v, max(width, 24))  # the length is worth saying for a long string
     else:
         text = str(jsonable(v))
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -31,7 +31,7 @@ from ckptfix.records import replace
 from ckptfix.repair.actions.interface import Fault, Journal, same
 from ckptfix.repair.actions.scheduler import SchedulerWrite
 from ckptfix.repair.apply import Site
-from ckptfix.repair.durable import WORK_DIR, utc_stamp
+from ckptfix.repair.durable import ANY, WORK_DIR, utc_stamp
 from ckptfix.repair.plan import RepairPlan
 from ckptfix.repair.torch_check import torch_installed
 
@@ -150,8 +150,14 @@ class ObjectSite(Site):
         if path.parent != checkpoint:
             raise RepairFailed(f"{path}: not directly inside {checkpoint}")
 
-    def lock(self, checkpoint: Any) -> Any:
+    def lock(self, checkpoint: Any, cleaned: list[str]) -> Any:
         return None  # object storage has no lock (said in the plan: NOTE)
+
+    def clean_leftovers(self, checkpoint: Any) -> list[str]:
+        return []  # nothing is written beside an object but the backup prefix
+
+    def identity(self, path: Any) -> object:
+        return ANY  # no inode to compare: the recheck re-reads the object itself
 
     def unlock(self, lock: Any) -> None:
         pass

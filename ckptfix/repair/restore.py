@@ -26,7 +26,7 @@ from ckptfix.model.discover import discover, targets
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import Fault
 from ckptfix.repair.actions.optimizer_lr import restore as restore_patch
-from ckptfix.repair.durable import WORK_DIR, fsync_dir, put_back, sha256, utc_stamp
+from ckptfix.repair.durable import WORK_DIR, check_identity, fsync_dir, identity, put_back, sha256, utc_stamp
 from ckptfix.repair.lock import acquire_lock, release_lock
 
 __all__ = [
@@ -172,11 +172,15 @@ def _refusal(checks: tuple[FileCheck, ...], backup: Backup) -> str | None:
 
 def _undo_file(checkpoint: Path, backup: Backup, f: BackupFile) -> None:
     path = checkpoint / f.file
+    expect = identity(path)  # the file now, checked to be the repaired one: another version is never replaced
+    if _state(checkpoint, f) != "repaired":
+        raise RepairFailed(f"{path} changed while restoring; not touched")
     if f.action == "patch":
         restore_patch(f.entry, path)
     elif f.sha256 is not None:
-        put_back(backup.path / f.file, path, f.sha256)
-    else:  # created by the repair: remove it
+        put_back(backup.path / f.file, path, f.sha256, expect)
+    else:  # created by the repair: remove it (if it is still the file the repair wrote)
+        check_identity(path, expect, "while restoring")
         path.unlink()
         fsync_dir(checkpoint)
     if _state(checkpoint, f) != "original":

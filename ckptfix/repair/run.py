@@ -8,6 +8,7 @@ from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import exit_code
 from ckptfix.analysis.report import CheckpointReport, Options
 from ckptfix.errors import UsageError
+from ckptfix.exitcodes import NOTHING_TO_RESUME
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
@@ -77,5 +78,5 @@ def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False
     items = []
     for report in reports:
         items.append(repair_checkpoint(report, opts, dry_run, recreate, fault, optimizer_lr, store))
-    code = max((i.exit_code for i in items), default=0)
+    code = max((i.exit_code for i in items), default=NOTHING_TO_RESUME)
     return RepairOutcome(disc, tuple(items), dry_run, code)

@@ -83,10 +83,20 @@ def test_public_names():
         ckptfix.nope  # noqa: B018
 
 
-def test_repair_stays_the_function_after_the_subpackage_is_imported():
-    code = ("import ckptfix\nfrom ckptfix.repair.plan import plan_repair\nimport ckptfix.repair.restore\n"
-            "from ckptfix.repair import apply\nimport importlib; importlib.import_module('ckptfix.repair.run')\n"
-            "assert callable(ckptfix.repair) and ckptfix.repair.__module__ == 'ckptfix.api.run', ckptfix.repair\n"
-            "import sys; assert sys.modules['ckptfix.repair'].__name__ == 'ckptfix.repair'\n"
+def test_repair_is_callable_and_stays_the_package():
+    code = ("import inspect, sys, ckptfix\nfrom ckptfix.repair.plan import plan_repair\nimport ckptfix.repair.restore\n"
+            "from ckptfix.repair import apply\n"
+            "assert ckptfix.repair is sys.modules['ckptfix.repair'] and callable(ckptfix.repair)\n"
+            "import ckptfix.repair.run\nassert ckptfix.repair.run.repair_path and ckptfix.repair.plan.plan_repair is plan_repair\n"
+            "assert 'dry_run' in inspect.signature(ckptfix.repair).parameters\n"
             "from ckptfix import repair; assert repair is ckptfix.repair\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+    code = "import ckptfix; r = ckptfix.repair; import sys; assert r is sys.modules['ckptfix.repair'] and callable(r)"
+    subprocess.run([sys.executable, "-c", code], check=True)  # reached first through ckptfix, not an import
+
+
+def test_monkeypatch_reaches_the_repair_package(monkeypatch):
+    import ckptfix.repair.run
+
+    monkeypatch.setattr("ckptfix.repair.run.repair_path", lambda *a, **k: "patched")
+    assert ckptfix.repair.run.repair_path() == "patched"

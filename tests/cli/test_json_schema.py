@@ -61,6 +61,19 @@ def test_applied_created_refused_and_patched_repair_documents(tmp_path: Path) ->
         valid(doc)
 
 
+def test_error_documents(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["inspect", str(tmp_path / "nope"), "--json"])
+    assert res.exit_code == 2
+    doc = json.loads(res.stdout)
+    valid(doc)
+    assert doc["status"] == "usage-error" and doc["checkpoints"] == []
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint-5-tmp").mkdir()  # a first save still being written: nothing to resume
+    res = CliRunner().invoke(app, ["inspect", str(tmp_path / "run"), "--latest", "--json"])
+    assert res.exit_code == 4
+    valid(json.loads(res.stdout))
+
+
 def test_the_schema_refuses_what_ckptfix_never_prints() -> None:
     doc = document("inspect", FIXTURES / "sine-v1", "--json")
     doc["checkpoints"][0]["findings"][0]["severity"] = "critical"

@@ -44,6 +44,7 @@ def load_accelerate(folder: Folder, limits: Limits) -> Checkpoint:
     ts = (read_training_state(path / "training_state.json", root=path, limits=limits, store=store)
           if "training_state.json" in names else None)
     weights = read_weights(path, limits=limits, store=store)
+    below = store.walk(path, skip=frozenset({".ckptfix"}))
     others, n = scan_other_pickles(path, names, limits=limits, store=store)
     bytes_read += n
     return Checkpoint(
@@ -58,6 +59,7 @@ def load_accelerate(folder: Folder, limits: Limits) -> Checkpoint:
         has_manifest="checkpoint_manifest.json" in names,
         other_problems=others,
         bytes_read=bytes_read,
+        files=tuple(str(p)[len(str(path)) + 1:].replace("\\", "/") for p, _entry in below),
     )
 
 

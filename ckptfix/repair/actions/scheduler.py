@@ -25,9 +25,13 @@ from ckptfix.repair.actions.interface import (
     same,
 )
 from ckptfix.repair.durable import (
+    ANY,
     WORK_DIR,
+    check_identity,
     copy_durable,
     fsync_dir,
+    fsync_file,
+    is_regular,
     keep_mode,
     put_back,
     replace_durable,
@@ -61,10 +65,14 @@ class SchedulerWrite(Record, RepairAction):
         return apply_changes(self.original or {}, self.changes)
 
     def recheck(self) -> None:
+        regular = is_regular(self.path)
+        if regular is False:  # a FIFO, device or folder: never read (it would block), never replaced
+            raise RepairFailed(f"{self.path} is not a regular file (a FIFO, device, folder or symlink): ckptfix "
+                               "neither reads nor replaces it; remove it, then run repair again")
         if self.kind == "rewrite":
             if not same(_decoded(self.path), self.original):
                 raise RepairFailed(f"{self.path} changed since the plan was made; run repair again")
-        elif self.path.exists() and not self.replaces_unreadable:
+        elif regular and not self.replaces_unreadable:
             raise RepairFailed(f"{self.path} appeared since the plan was made; run repair again")
 
     def data(self) -> bytes:
@@ -96,6 +104,7 @@ class SchedulerWrite(Record, RepairAction):
     def write(self, journal: Journal, hook: Fault) -> None:
         path = self.path
         hook("build", path)
+        check_identity(path, journal.expected(path), "since ckptfix checked it")
         if self.kind == "rewrite" and torch_installed() and not same(torch_load(path), self.original):
             # the rewrite keeps every key it does not own as decoded: torch must read the original the same way
             raise RepairFailed(f"{path}: torch.load(weights_only=True) gives other values than ckptfix's reader")
@@ -105,9 +114,10 @@ class SchedulerWrite(Record, RepairAction):
         hook("write", path)
         write_new(tmp, data)
         keep_mode(path, tmp)
+        fsync_file(tmp)  # the mode too
         hook("replace", path)
         journal.replaced.append(path)
-        replace_durable(tmp, path)
+        journal.written[path] = replace_durable(tmp, path, journal.expected(path))
         journal.temps.remove(tmp)
 
     def verify(self) -> None:
@@ -129,12 +139,15 @@ class SchedulerWrite(Record, RepairAction):
         path = self.path
         if path not in journal.replaced:
             return True
+        if journal.foreign(path):  # another process put its version there after ours: never overwrite it
+            return False
         try:
             if path in journal.originals:
                 assert journal.backup_dir is not None
                 if path.exists() and sha256(path) == journal.originals[path]:
                     return True  # os.replace never ran
-                put_back(journal.backup_dir / path.name, path, journal.originals[path])
+                put_back(journal.backup_dir / path.name, path, journal.originals[path],
+                         journal.written.get(path, ANY))
                 return True
             path.unlink(missing_ok=True)  # created: remove it
             fsync_dir(path.parent)
