@@ -311,6 +311,6 @@ def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointRe
         if len(reports) > 1 or (disc.skipped and not latest):
             console.print(summary_table(disc, reports, fold=not verbose and len(reports) > FOLD_ABOVE))
         elif disc.skipped:  # the gate (--latest): say what was not read, in one line
-            console.print(Text("skipped: " + ", ".join(f"{s.path.name} ({s.reason.split(':')[0]})"
-                                                      for s in disc.skipped), style="dim"))
+            for s in disc.skipped:
+                console.print(Text(f"skipped {s.path.name}: {s.reason.split(':')[0]}", style="dim"))
     closing(console, *summary_lines(reports, code, target if target is not None else disc.root, latest, opts))

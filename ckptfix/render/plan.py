@@ -181,7 +181,8 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
     if applied:
         undo = quote(applied[0].plan.checkpoint) if len(applied) == 1 else quote(target or outcome.disc.root)
         says, also = "nothing left to fix: safe to resume", f"to undo the repair: ckptfix restore {undo}"
-    closing(console, f"{summary or 'nothing checked'}; exit {outcome.exit_code}", command, says, also)
+    where = target if target is not None else outcome.disc.root
+    closing(console, f"{where}: {summary or 'nothing checked'}; exit {outcome.exit_code}", command, says, also)
 
 
 def repair_document(outcome: RepairOutcome) -> str:

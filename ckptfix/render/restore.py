@@ -91,7 +91,8 @@ def render_restore(console: Console, outcome: RestoreOutcome, target: object | N
         command = f"ckptfix inspect {where}"  # the state as it was before the repair
     elif counts.get("refused"):
         command = f"ckptfix restore {where} --list"
-    closing(console, f"{summary or 'nothing restored'}; exit {outcome.exit_code}", command, "nothing to do")
+    closing(console, f"{target if target is not None else outcome.disc.root}: {summary or 'nothing restored'}; "
+            f"exit {outcome.exit_code}", command, "nothing to do")
 
 
 def render_backups(console: Console, checkpoints: tuple[Path, ...]) -> int:
