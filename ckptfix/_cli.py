@@ -190,7 +190,7 @@ def _progress():
         yield lambda path: bar.update(task, advance=1, description=f"read {escape(path.name)}")
 
 
-@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Check checkpoints' scheduler state (the resume gate); writes nothing.")
+@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Check the scheduler state of checkpoints (the resume gate).")
 def inspect(
     ctx: typer.Context,
     path: PathArg,
@@ -309,7 +309,7 @@ def _explain(code: Optional[str]) -> None:
     out.print(Text.assemble(("fix: ", "bold"), rule.fix))
 
 
-@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Fix inconsistent scheduler states (backup kept; --dry-run: the plan only).")
+@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Fix inconsistent scheduler states; a backup is kept.")
 def repair(
     ctx: typer.Context,
     path: PathArg,
@@ -369,10 +369,11 @@ def _repair(path: str, storage_option: Optional[list[str]], dry_run: bool, lates
     raise typer.Exit(outcome.exit_code)
 
 
-@app.command(cls=_Command, short_help="Undo the last repair of a checkpoint from its backup, checked by SHA-256.")
+@app.command(cls=_Command, short_help="Undo the last repair of a checkpoint, checked by SHA-256.")
 def restore(
     ctx: typer.Context,
-    path: PathArg,
+    path: Annotated[str, typer.Argument(metavar="PATH", show_default=False,
+                                        help="A checkpoint-N folder, or a run's output folder holding several (local).")],
     latest: Latest = False,
     list_backups: Annotated[bool, typer.Option("--list", help="List the backups of each checkpoint; restore nothing.")] = False,
     backup: Annotated[Optional[str], typer.Option("--backup", metavar="NAME", help="Undo the repair of this backup (a name from --list) instead of the last one.")] = None,

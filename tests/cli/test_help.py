@@ -64,3 +64,8 @@ def test_explain_alone_lists_every_code():
 def test_bad_numbers_are_usage_errors_with_a_plain_message(args):
     res = run("inspect", str(FIXTURES / "sine-ok"), *args)
     assert res.exit_code == 2 and "or more" in res.stderr
+
+
+def test_each_summary_fits_one_line_at_80_columns():
+    lines = run("--help").output.split("Commands:")[1].strip("\n").splitlines()
+    assert sorted(line.split()[0] for line in lines) == sorted(COMMANDS)  # one line each, no continuation
