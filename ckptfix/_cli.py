@@ -23,18 +23,39 @@ EXIT_CODES_HELP = (
     + "The worst code over all checked checkpoints wins (3 > 1 > 0).\n"
 )
 
+# Every line of a \b block (printed as written) fits an 80-column terminal with click's indent.
 app = typer.Typer(
     name="ckptfix",
     help="Inspect and repair the learning-rate scheduler state in accelerate / SimpleTuner checkpoints.\n\n"
     "\b\nGate a resume: launch on 0 and 4, repair on 1, stop on 2, 3 and 5\n"
-    "(the shell recipe is in docs/exit-codes.md):\n  ckptfix inspect OUTPUT_DIR --latest\n\n"
+    "(the shell recipe is in docs/exit-codes.md):\n  ckptfix inspect OUTPUT_DIR --latest --quiet\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
+
+
+class _Command(typer.core.TyperCommand):
+    """Usage lines name a required argument as PATH, not typer's {PATH}."""
+
+    def collect_usage_pieces(self, ctx):
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in super().collect_usage_pieces(ctx)]
+
+
+def _at_least(low: float):
+    """A callback refusing numbers below ``low`` (and NaN, inf) with a plain message; typer's min= would
+    print the type as '<int range>' and '[x>=1]' in --help."""
+
+    def check(value: Optional[float]) -> Optional[float]:
+        if value is not None and (value != value or value in (float("inf"), float("-inf")) or value < low):
+            raise typer.BadParameter(f"must be a number of {low:g} or more, not {value:g}")
+        return value
+
+    return check
+
 
 # A string, not a Path: a URL (s3://bucket/run) must reach ckptfix as typed (Path would fold "//").
 PathArg = Annotated[str, typer.Argument(metavar="PATH", show_default=False,
@@ -43,15 +64,20 @@ PathArg = Annotated[str, typer.Argument(metavar="PATH", show_default=False,
 StorageOption = Annotated[Optional[list[str]], typer.Option(
     "--storage-option", metavar="KEY=VALUE",
     help="For a URL PATH: an option of its fsspec backend (repeatable), e.g. endpoint_url=http://minio:9000, anon=true.")]
-NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", min=1,
-                                                help="Training processes N (default: count of random_states_*.pkl).")]
-LrEnd = Annotated[Optional[float], typer.Option("--lr-end", min=0.0, help="The run's --lr_end (eta_min).")]
-Warmup = Annotated[Optional[int], typer.Option("--lr-warmup-steps", min=1, help="The run's --lr_warmup_steps (T_0 = W x N).")]
-LR = Annotated[Optional[float], typer.Option("--learning-rate", min=0.0, help="The run's --learning_rate (base LR).")]
-TMult = Annotated[Optional[int], typer.Option("--t-mult", min=1, help="Cycle length multiplier T_mult.")]
-Step = Annotated[Optional[int], typer.Option("--step", min=0, help="The checkpoint's optimizer step, when sources disagree.")]
+NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", metavar="N", callback=_at_least(1),
+                                                help="Training processes N (default: the number of random_states_*.pkl).")]
+LrEnd = Annotated[Optional[float], typer.Option("--lr-end", metavar="E", callback=_at_least(0),
+                                                help="The run's --lr_end (eta_min).")]
+Warmup = Annotated[Optional[int], typer.Option("--lr-warmup-steps", metavar="W", callback=_at_least(1),
+                                               help="The run's --lr_warmup_steps (T_0 = W x N).")]
+LR = Annotated[Optional[float], typer.Option("--learning-rate", metavar="LR", callback=_at_least(0),
+                                             help="The run's --learning_rate (the base LR).")]
+TMult = Annotated[Optional[int], typer.Option("--t-mult", metavar="M", callback=_at_least(1),
+                                              help="The cycle length multiplier T_mult.")]
+Step = Annotated[Optional[int], typer.Option("--step", metavar="G", callback=_at_least(0),
+                                             help="The checkpoint's optimizer step, when its sources disagree.")]
 Latest = Annotated[bool, typer.Option("--latest", help="Only the checkpoint a resume would pick (highest N, not -tmp).")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (schema in the README).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (docs/json.md).")]
 Strict = Annotated[bool, typer.Option("--strict", help="Warnings also give exit 1.")]
 
 
@@ -69,7 +95,7 @@ def version_cb(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=version_cb, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=version_cb, is_eager=True, help="Show the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="On an internal error, print the traceback (also CKPTFIX_DEBUG=1).")] = False,
 ) -> None:
     pass
@@ -164,13 +190,14 @@ def _progress():
         yield lambda path: bar.update(task, advance=1, description=f"read {escape(path.name)}")
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Check the scheduler state of checkpoints (the resume gate).")
 def inspect(
     ctx: typer.Context,
     path: PathArg,
     latest: Latest = False,
     json_out: Json = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every checkpoint's details, not only those with findings.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line and the command to run next (for launchers).")] = False,
     num_processes: NumProc = None,
     lr_end: LrEnd = None,
     lr_warmup_steps: Warmup = None,
@@ -178,31 +205,38 @@ def inspect(
     t_mult: TMult = None,
     step: Step = None,
     strict: Strict = False,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="J", callback=_at_least(1), help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
-    plot_file: Annotated[Optional[Path], typer.Option("--plot-file", help="Write the LR curve to a PNG file.")] = None,
+    plot_file: Annotated[Optional[Path], typer.Option("--plot-file", metavar="FILE", help="Write the LR curve to a PNG file (needs matplotlib: pip install 'ckptfix[png]').")] = None,
     storage_option: StorageOption = None,
 ) -> None:
-    """Report the scheduler and optimizer state of checkpoints, and what is inconsistent. Writes nothing.
+    """Report the scheduler and optimizer state of checkpoints, each finding with its fix, and the
+    command to run next. Writes nothing.
 
     \b
     Examples:
-      ckptfix inspect out/                 every checkpoint; details of those with findings
-      ckptfix inspect out/ --latest        the resume gate
-      ckptfix inspect out/ckpt-300 --json  one JSON document (schema in the README)
-      ckptfix inspect out/ --lr-end 1e-6   does the state use the lr_end you launch with?
-      ckptfix inspect out/ --plot          the LR curve, checkpoints marked
-      ckptfix explain CKF030               what a finding means, how to fix it
+      ckptfix inspect out/                    every checkpoint
+      ckptfix inspect out/ --latest --quiet   the resume gate, in two lines
+      ckptfix inspect out/checkpoint-300      one checkpoint, in detail
+      ckptfix inspect out/ --lr-end 1e-6      does the state use your lr_end?
+      ckptfix inspect out/ --plot             the LR curve, checkpoints marked
     """
     with _guard(ctx, "inspect", json_out):
-        _inspect(path, storage_option, latest, json_out, verbose, jobs, plot, plot_file,
+        _inspect(path, storage_option, latest, json_out, verbose, quiet, jobs, plot, plot_file,
                  _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                           learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict))
 
 
-def _inspect(path: str, storage_option: Optional[list[str]], latest: bool, json_out: bool, verbose: bool,
+def _inspect(path: str, storage_option: Optional[list[str]], latest: bool, json_out: bool, verbose: bool, quiet: bool,
              jobs: Optional[int], plot: bool, plot_file: Optional[Path], opts) -> None:
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
+    if plot_file is not None:  # a missing extra is a usage error at once, not after reading every checkpoint
+        from ckptfix.render.plot import require_matplotlib  # noqa: PLC0415 - only with --plot-file
+
+        try:
+            require_matplotlib()
+        except UsageError as exc:
+            _fail("inspect", USAGE, str(exc), json_out)
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
 
@@ -221,7 +255,8 @@ def _inspect(path: str, storage_option: Optional[list[str]], latest: bool, json_
     else:
         from ckptfix.render.console import render_inspect  # noqa: PLC0415 - only the renderer asked for
 
-        render_inspect(Console(), disc, reports, verbose)
+        render_inspect(Console(), disc, reports, verbose, quiet=quiet, target=path, latest=latest, opts=opts,
+                       exit_code=code)
     if plot or plot_file:
         from ckptfix.render.plot import render_plot  # noqa: PLC0415 - only with --plot / --plot-file
 
@@ -233,39 +268,48 @@ def _inspect(path: str, storage_option: Optional[list[str]], latest: bool, json_
     raise typer.Exit(code)
 
 
-@app.command()
-def explain(ctx: typer.Context, code: Annotated[str, typer.Argument(help="A finding code (CKF020) or name (t-cur-wrong); 'all' lists them.")]) -> None:
-    """Explain a finding: what it means, why it matters, how to fix it."""
+@app.command(cls=_Command, short_help="Explain a finding (CKF030, or its name); alone, list them all.")
+def explain(ctx: typer.Context, code: Annotated[Optional[str], typer.Argument(metavar="[CODE]", show_default=False, help="A finding code (CKF020) or name (t-cur-wrong); without it, every finding is listed.")] = None) -> None:
+    """Explain a finding: what it means, why it matters, how to fix it. Without CODE, list every finding.
+
+    \b
+    Examples:
+      ckptfix explain              every finding code, one line each
+      ckptfix explain CKF030       what CKF030 means and what to do
+    """
     with _guard(ctx, "explain"):
         _explain(code)
 
 
-def _explain(code: str) -> None:
+def _explain(code: Optional[str]) -> None:
     from rich.text import Text  # noqa: PLC0415 - each command imports only what it runs
 
     from ckptfix.analysis.findings import RULES, lookup  # noqa: PLC0415 - each command imports only what it runs
 
     out = Console()
-    if code.lower() == "all":
+    if code is None or code.lower() == "all":
         from rich.table import Table  # noqa: PLC0415 - only for the list
 
-        t = Table(show_edge=False, pad_edge=False)
-        for col in ("code", "name", "severity", "summary"):
-            t.add_column(col, overflow="fold")
+        t = Table(box=None, show_edge=False, pad_edge=False)
+        t.add_column("code", no_wrap=True)
+        t.add_column("name", no_wrap=True)
+        t.add_column("severity", no_wrap=True)
+        t.add_column("what it means", overflow="fold")
         for r in RULES.values():
             t.add_row(r.code, r.name, r.severity, r.summary)
         out.print(t)
+        out.print(Text("ckptfix explain CODE says what a finding means and what to do.", style="dim"))
         raise typer.Exit(0)
     rule = lookup(code)
     if rule is None:
-        _error_line(f"unknown finding {code!r}; `ckptfix explain all` lists them")
+        _error_line(f"unknown finding {code!r}; ckptfix explain lists them")
         raise typer.Exit(USAGE)
-    out.print(Text.assemble((f"{rule.code} {rule.name}", "bold"), f" ({rule.severity}): {rule.summary}\n"), highlight=False)
-    out.print(rule.explanation + "\n", highlight=False)
-    out.print(f"Fix: {rule.fix}", highlight=False)
+    out.print(Text.assemble((f"{rule.code} {rule.name}", "bold"), f" ({rule.severity}): {rule.summary}\n"))
+    out.print(Text(rule.explanation + "\n"))
+    out.print(Text.assemble(("fix: ", "bold"), rule.fix))
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Fix inconsistent scheduler states; a backup is kept.")
 def repair(
     ctx: typer.Context,
     path: PathArg,
@@ -278,22 +322,23 @@ def repair(
     learning_rate: LR = None,
     t_mult: TMult = None,
     recreate: Annotated[bool, typer.Option("--recreate", help="Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs --lr-warmup-steps).")] = False,
-    optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set optimizer*.bin param_groups lr (and initial_lr) to the scheduler's _last_lr (base_lrs), patching 8 bytes each in its pickle; tensors are never read.")] = False,
+    optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set the optimizer's stored lr (and initial_lr) to the scheduler's, patching 8 bytes each in optimizer*.bin; tensors are never read.")] = False,
     json_out: Json = False,
     storage_option: StorageOption = None,
 ) -> None:
-    """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step; create missing ones.
-
-    Prints the plan, then applies it (backup in <checkpoint>/.ckptfix/, atomic replace, verified).
-    The exit code is computed after the repair: 0 repaired or nothing to do, 1 something remains.
+    """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step, and create
+    missing ones. Prints the plan, then applies it: a backup in the checkpoint's .ckptfix/ folder, an
+    atomic replace, a verification. The exit code is computed after the repair: 0 repaired or nothing to
+    do, 1 something remains. ckptfix restore undoes a repair.
 
     \b
     Examples:
-      ckptfix repair out/ --latest --dry-run    the plan for what a resume loads
-      ckptfix repair out/ckpt-300               fix a v1/v2/stale state (backup kept)
-      ckptfix repair out/ckpt-300 --lr-end 1e-6           make lr_end take effect
-      ckptfix repair out/ckpt-300 --lr-warmup-steps 100   create a missing scheduler.bin
-      ckptfix repair out/ckpt-300 --optimizer-lr          also set the optimizer's lr
+      ckptfix repair out/ --latest --dry-run       the plan, nothing written
+      ckptfix repair out/checkpoint-300            fix a v1, v2 or stale state
+      ckptfix repair out/ --latest --lr-end 1e-6   make lr_end take effect
+      ckptfix repair out/ --latest --lr-warmup-steps 100
+                                                   create a missing scheduler.bin
+      ckptfix repair out/ --latest --optimizer-lr  also set the optimizer's lr
     """
     with _guard(ctx, "repair", json_out):
         _repair(path, storage_option, dry_run, latest, recreate, optimizer_lr, json_out,
@@ -319,7 +364,58 @@ def _repair(path: str, storage_option: Optional[list[str]], dry_run: bool, lates
     else:
         from ckptfix.render.plan import render_repair  # noqa: PLC0415 - only the renderer asked for
 
-        render_repair(Console(), outcome)
+        render_repair(Console(), outcome, target=path, latest=latest, opts=opts,
+                      done=tuple(f for f, on in (("--recreate", recreate), ("--optimizer-lr", optimizer_lr)) if on))
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command(cls=_Command, short_help="Undo the last repair of a checkpoint, checked by SHA-256.")
+def restore(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(metavar="PATH", show_default=False,
+                                        help="A checkpoint-N folder, or a run's output folder holding several (local).")],
+    latest: Latest = False,
+    list_backups: Annotated[bool, typer.Option("--list", help="List the backups of each checkpoint; restore nothing.")] = False,
+    backup: Annotated[Optional[str], typer.Option("--backup", metavar="NAME", help="Undo the repair of this backup (a name from --list) instead of the last one.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be restored; write nothing.")] = False,
+) -> None:
+    """Undo the last repair of a checkpoint from its .ckptfix/ backup, verified byte for byte
+    (SHA-256). Each file the repair changed must be the repaired one (it is restored) or already the
+    original (left as it is); if any file changed since the repair, nothing is touched (exit 1).
+
+    \b
+    Examples:
+      ckptfix restore out/checkpoint-300          undo its last repair
+      ckptfix restore out/ --latest               the same, latest checkpoint
+      ckptfix restore out/checkpoint-300 --list   the backups, newest first
+    """
+    with _guard(ctx, "restore"):
+        _restore(path, latest, list_backups, backup, dry_run)
+
+
+def _restore(path: str, latest: bool, list_backups: bool, backup: Optional[str], dry_run: bool) -> None:
+    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.model.discover import discover, targets  # noqa: PLC0415 - each command imports only what it runs
+
+    try:
+        if open_location(path, None)[0].remote:
+            raise UsageError(f"{path}: restore works on a local checkpoint; on object storage, copy the backup "
+                             "in .ckptfix/backup-*/ back over the file (docs/remote.md)")
+        if list_backups:
+            from ckptfix.render.restore import render_backups  # noqa: PLC0415 - only the renderer asked for
+
+            chosen = targets(discover(path), latest)
+            if not render_backups(Console(), chosen):
+                raise UsageError(f"{path}: no ckptfix backup (.ckptfix/backup-*): nothing to restore")
+            raise typer.Exit(0)
+        from ckptfix.repair.restore import restore_path  # noqa: PLC0415 - each command imports only what it runs
+
+        outcome = restore_path(path, latest_only=latest, backup_name=backup, dry_run=dry_run)
+    except UsageError as exc:
+        _fail("restore", USAGE, str(exc), False)
+    from ckptfix.render.restore import render_restore  # noqa: PLC0415 - only the renderer asked for
+
+    render_restore(Console(), outcome, target=path, latest=latest)
     raise typer.Exit(outcome.exit_code)
 
 

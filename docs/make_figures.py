@@ -1,4 +1,4 @@
-"""Draw the README's picture of the three sine formulas from ckptfix's reference math.
+"""Draw docs/formulas.md's picture of the three sine formulas from ckptfix's reference math.
 
     python docs/make_figures.py   # writes docs/sine-profiles.png (needs matplotlib: pip install '.[png]')
 """

@@ -21,6 +21,9 @@ class Rule(Record):
     summary: str
     explanation: str
     fix: str
+    #: The flags ``ckptfix repair`` needs to fix it ("" for none; placeholders W, G say what to fill in);
+    #: None when repair does not fix it. The human output's next command is built from it.
+    repair: str | None = None
 
 
 class Finding(Record):
@@ -77,18 +80,18 @@ _RULES = [
          "accelerate's load_state loads scheduler.bin with no fallback: a checkpoint without it cannot be "
          "resumed with --resume_from_checkpoint. Schedule-free optimizers (param_groups with 'k' / "
          "'train_mode') legitimately have none; this finding is only raised when the optimizer is not one.",
-         "ckptfix repair PATH --lr-warmup-steps W [--lr-end E] creates it from the optimizer's step count."),
+         "ckptfix repair PATH --lr-warmup-steps W [--lr-end E] creates it from the optimizer's step count.", repair="--lr-warmup-steps W --lr-end E"),
     Rule("CKF002", "unreadable-file", "fatal", "a file could not be read safely",
          "The file is empty, truncated, corrupt, not a torch/JSON/safetensors file, or exceeds a "
          "resource limit. Resuming from it would fail or load garbage. ckptfix never writes to such a checkpoint.",
-         "Restore the file from a backup or an earlier checkpoint; `repair --recreate` rebuilds a "
+         "Restore the file from a backup or an earlier checkpoint; ckptfix repair PATH --recreate --lr-warmup-steps W rebuilds a "
          "scheduler.bin from the optimizer when only the scheduler file is damaged."),
     Rule("CKF003", "unsafe-pickle", "fatal", "a pickle asks for code outside the allowlist",
          "Unpickling this file would import and call the named globals: arbitrary code execution. "
          "ckptfix decoded its opcodes without running anything and refuses it. Scheduler and optimizer "
          "states only ever need builtin containers, OrderedDict, tensor-rebuild functions, storage types and dtypes.",
          "Do not load this checkpoint with a full unpickler (weights_only off) or accelerate. Delete the file; "
-         "`repair --recreate` can rebuild scheduler.bin from the optimizer state."),
+         "ckptfix repair PATH --recreate --lr-warmup-steps W rebuilds scheduler.bin from the optimizer state."),
     Rule("CKF004", "resume-file-missing", "error", "a file the trainer's resume loads is missing",
          "accelerate's load_state (the resume of SimpleTuner, the diffusers scripts, kohya and plain accelerate) "
          "loads optimizer.bin and scheduler.bin for every prepared optimizer and scheduler with no fallback, "
@@ -107,67 +110,67 @@ _RULES = [
          "an empty lock, or a backup folder without a manifest. The checkpoint's own files are intact (the "
          "original or the complete new file); the leftovers only take space and, for a lock, block repairs.",
          "Run ckptfix repair on the checkpoint: under its lock it removes the leftovers whose names are exactly "
-         "its own and says what it removed. Anything else is reported and left for you to look at."),
+         "its own and says what it removed. Anything else is reported and left for you to look at.", repair=""),
     Rule("CKF010", "step-sources-disagree", "error", "the checkpoint's step sources disagree",
          "The step of a checkpoint comes from training_state.json's global_step, else the folder name "
          "checkpoint-N, else the optimizer's step count. When they disagree ckptfix cannot know which "
          "step the scheduler should be at. With gradient accumulation epoch_step differs from the "
          "global step and is not compared.",
-         "Find out which is right, then pass it: ckptfix repair PATH --step G."),
+         "Find out which is right, then pass it: ckptfix repair PATH --step G.", repair="--step G"),
     Rule("CKF011", "last-epoch-not-multiplied", "error", "last_epoch equals the step, not N x step",
          "accelerate's AcceleratedScheduler steps the wrapped scheduler once per process for every "
          "optimizer step (split_batches=False), so with N processes last_epoch should be N x g. This "
          "state has last_epoch == g: it was stepped once per optimizer step, or resumed with N=1 "
          "after training with N>1 processes. SimpleTuner builds T_0 = warmup x N, so the phase is off.",
-         "ckptfix repair PATH (N is the number of random_states_*.pkl or --num-processes)."),
+         "ckptfix repair PATH (N is the number of random_states_*.pkl or --num-processes).", repair=""),
     Rule("CKF012", "last-epoch-mismatch", "error", "last_epoch is not N x the checkpoint's step",
          "The scheduler's last_epoch should equal N x g (N processes, g optimizer steps). On resume "
          "accelerate loads last_epoch as stored, so the LR would continue from the wrong phase.",
-         "ckptfix repair PATH."),
+         "ckptfix repair PATH.", repair=""),
     Rule("CKF020", "t-cur-wrong", "error", "T_cur is not the closed-form value for last_epoch",
          "For the fixed sine, T_cur = last_epoch - (start of the current cycle), exactly as torch's "
          "CosineAnnealingWarmRestarts computes it. SimpleTuner's pre-fix step() derived T_cur wrongly "
          "on resume, so the stored value drifts from last_epoch.",
-         "ckptfix repair PATH."),
+         "ckptfix repair PATH.", repair=""),
     Rule("CKF021", "t-i-wrong", "error", "T_i is not the current cycle length",
          "With T_mult > 1 each cycle is T_mult times longer: T_i = T_0 x T_mult^n after n restarts. A "
          "wrong T_i means a restart was missed or applied twice.",
-         "ckptfix repair PATH."),
+         "ckptfix repair PATH.", repair=""),
     Rule("CKF022", "last-lr-wrong", "error", "_last_lr is not the fixed sine formula's value",
          "The stored _last_lr (and the optimizer's lr) is what training resumes with. It should be "
          "eta_min + (base - eta_min) x (0.5 + 0.5 cos(2 pi T_cur / T_i)), truncated to 1e-9 like the trainer does.",
-         "ckptfix repair PATH."),
+         "ckptfix repair PATH.", repair=""),
     Rule("CKF030", "written-by-sine-v1", "error", "written by SimpleTuner's pre-fix sine (v1)",
          "SimpleTuner's sine from 2024-02-16 to 2024-09-09 used (1 - cos(pi/2 + pi T_cur/T_i)) / 2, which "
          "ignores lr_end: the LR never goes below (base + eta_min) / 2, the 'half LR floor' bug.",
-         "ckptfix repair PATH rewrites the state to the fixed formula at the same step."),
+         "ckptfix repair PATH rewrites the state to the fixed formula at the same step.", repair=""),
     Rule("CKF031", "written-by-sine-v2", "error", "written by SimpleTuner's sin-based sine (v2)",
          "SimpleTuner's sine from 2024-09-09 uses 0.5 (1 + sin(pi total_steps / T_0)): period 2 T_0, "
          "T_cur frozen at -1, and a total_steps attribute, which accelerate treats as a step budget "
          "(it stops stepping the scheduler once _step_count > total_steps, freezing the LR).",
-         "ckptfix repair PATH rewrites the state to the fixed formula and drops total_steps."),
+         "ckptfix repair PATH rewrites the state to the fixed formula and drops total_steps.", repair=""),
     Rule("CKF040", "optimizer-lr-mismatch", "warning", "optimizer param_groups lr differs from _last_lr",
          "The first optimizer step after a resume runs with param_groups[i]['lr'] from optimizer.bin, "
          "before the scheduler steps again. It should equal the scheduler's _last_lr[i].",
          "ckptfix repair PATH --optimizer-lr patches the 8-byte lr floats in optimizer.bin's pickle (tensors untouched); "
-         "without it the next scheduler step overwrites the lr anyway."),
+         "without it the next scheduler step overwrites the lr anyway.", repair="--optimizer-lr"),
     Rule("CKF041", "optimizer-initial-lr-mismatch", "warning", "optimizer initial_lr differs from base_lrs",
          "param_groups[i]['initial_lr'] is set by the scheduler's constructor from the learning rate; "
          "it should equal base_lrs[i]. A mismatch means the scheduler state came from another run.",
-         "Check --learning-rate; ckptfix repair PATH --learning-rate LR sets base_lrs."),
+         "Check --learning-rate; ckptfix repair PATH --learning-rate LR sets base_lrs.", repair="--optimizer-lr"),
     Rule("CKF050", "resume-key-missing", "error", "a key the resume path needs is missing",
          "SimpleTuner's sine from 2024-09-09 to 2025-01-04 did not store _step_count; accelerate's "
          "resume then fails with \"'Sine' object has no attribute '_step_count'\" (SimpleTuner issue #1137).",
-         "ckptfix repair PATH writes the value the reference Sine holds."),
+         "ckptfix repair PATH writes the value the reference Sine holds.", repair=""),
     Rule("CKF060", "flag-disagrees-with-state", "warning", "a command-line value disagrees with the state",
          "On resume accelerate replaces the fresh scheduler's attributes with the stored ones "
          "(__dict__.update): T_0, eta_min and base_lrs come from the checkpoint, not from "
          "--lr-warmup-steps, --lr-end or --learning-rate. The flag you passed will not take effect.",
-         "ckptfix repair PATH with the same flags makes the state use them."),
+         "ckptfix repair PATH with the same flags makes the state use them.", repair=""),
     Rule("CKF070", "bad-value", "error", "a scheduler value is not usable",
          "A value is NaN, infinite, negative, zero where a period is needed (T_0 = 0), or of the wrong "
          "type. The scheduler would raise or produce NaN learning rates.",
-         "ckptfix repair PATH with --lr-warmup-steps / --lr-end / --learning-rate as needed."),
+         "ckptfix repair PATH with --lr-warmup-steps / --lr-end / --learning-rate as needed.", repair=""),
     Rule("CKF080", "checkpoint-incomplete", "info", "no .guard file: the save may not have finished",
          "Recent SimpleTuner (PR #2719, 2026) writes .guard as the last file of a checkpoint. A checkpoint "
          "with checkpoint_manifest.json but no .guard may be half-written; older SimpleTuner and other "

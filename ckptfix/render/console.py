@@ -1,62 +1,165 @@
-"""Rich rendering for people. Only presentation: every value comes from the reports."""
+"""Rich rendering of ``inspect`` for people. Only presentation: every value comes from the reports.
+
+The order ends with what matters most: the details of the checkpoints with findings (each finding with
+its fix), then (for an output folder) the summary table, then one summary line and the command to run
+next. ``--quiet`` prints only those last two lines; long folders fold runs of consistent checkpoints
+and show the details of the newest few with findings (``--verbose``: everything).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ckptfix.analysis.report import CheckpointReport, SchedulerReport
+from ckptfix.analysis.findings import Finding
+from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
 from ckptfix.model.checkpoint import Discovery
+from ckptfix.render.next_steps import counts, next_command, placeholders
 from ckptfix.render.values import short
 
+__all__ = [
+    "MAX_PANELS", "PROFILE_WORDS", "SEVERITY_STYLE", "checkpoint_panel", "closing", "findings_grid", "render_inspect", "summary_lines", "summary_table",
+    "verdict_text",
+]
+
 _VERDICT_STYLE = {"consistent": "green", "unchecked": "cyan", "findings": "yellow", "unreadable": "red"}
-_SEV_STYLE = {"fatal": "bold red", "error": "red", "warning": "yellow", "info": "dim"}
+SEVERITY_STYLE = {"fatal": "bold red", "error": "red", "warning": "yellow", "info": "dim"}
+
+#: Without --verbose, the details of at most this many checkpoints with findings (the newest).
+MAX_PANELS = 5
+#: Folders with more checkpoints than this fold runs of consistent ones into one row (not with --verbose).
+FOLD_ABOVE = 20
+
+PROFILE_WORDS = {
+    "sine": "the fixed sine",
+    "simpletuner-sine-v1": "SimpleTuner's pre-fix sine (v1)",
+    "simpletuner-sine-v2": "SimpleTuner's sin-based sine (v2)",
+    "simpletuner-cosine": "SimpleTuner's Cosine",
+    "unchecked": "a scheduler ckptfix does not check",
+}
+_BASIS_WORDS = {"lr+keys": "recognised by its LR and its keys", "lr": "recognised by its LR",
+                "keys": "recognised by its keys", "nearest": "the closest match"}
+_SOURCE_WORDS = {"--step": "given with --step", "folder name": "from the folder name",
+                 "optimizer": "from the optimizer's step count"}
 
 
 def verdict_text(r: CheckpointReport) -> Text:
-    return Text(r.verdict, style=_VERDICT_STYLE[r.verdict])
+    return Text(r.verdict, style=_VERDICT_STYLE.get(r.verdict, ""))
 
 
-def summary_table(disc: Discovery, reports: list[CheckpointReport], width: int = 120) -> Table:
-    wide = width >= 100  # below that, last_epoch/_last_lr live in the per-checkpoint panels
-    t = Table(title=f"{disc.root}", title_justify="left", expand=False)
-    t.add_column("checkpoint", overflow="fold", min_width=13)
-    cols = ("step", "profile", "last_epoch", "_last_lr", "verdict", "findings") if wide else ("step", "profile", "verdict", "findings")
-    for col in cols:
-        t.add_column(col, overflow="fold")
+def _shown(r: CheckpointReport) -> list[Finding]:
+    return [f for f in r.findings if f.severity != "info"]
+
+
+def _has_details(r: CheckpointReport) -> bool:
+    return r.exit_code != 0 or bool(_shown(r))
+
+
+# --- the summary table --------------------------------------------------------------------------
+
+
+def _row(r: CheckpointReport, latest: bool) -> tuple[Any, ...]:
+    sr = r.schedulers[0] if r.schedulers else None
+    codes = ", ".join(dict.fromkeys(f.code for f in _shown(r))) or "—"
+    profile = (sr.profile or "unreadable") if sr else "—"
+    return (r.checkpoint.name + (" *" if latest else ""), short(r.steps.chosen), profile, verdict_text(r), codes)
+
+
+def _folded(reports: list[CheckpointReport], latest: Any) -> list[tuple[Any, ...]]:
+    """One row per checkpoint, runs of three or more consistent ones (not the latest) folded into one."""
+    rows: list[tuple[Any, ...]] = []
+    run: list[CheckpointReport] = []
+
+    def flush() -> None:
+        if len(run) >= 3:
+            profiles = {(sr.profile if sr else "—") for r in run for sr in r.schedulers[:1] or [None]}
+            first, last = short(run[0].steps.chosen), short(run[-1].steps.chosen)
+            rows.append((f"{run[0].checkpoint.name}\n… {run[-1].checkpoint.name}",
+                         first if first == last else f"{first}\n… {last}",
+                         profiles.pop() if len(profiles) == 1 else "(several)", Text("consistent", style="green"),
+                         f"({len(run)} checkpoints)"))
+        else:
+            rows.extend(_row(r, r.checkpoint.path == latest) for r in run)
+        run.clear()
+
+    for i, r in enumerate(reports):
+        if r.verdict == "consistent" and not _shown(r) and i < len(reports) - 1 and r.checkpoint.path != latest:
+            run.append(r)
+            continue
+        flush()
+        rows.append(_row(r, r.checkpoint.path == latest))
+    flush()
+    return rows
+
+
+def summary_table(disc: Discovery, reports: list[CheckpointReport], fold: bool = False) -> Table:
+    """One row per checkpoint (and per skipped folder). No vertical rules: it fits 80 columns, and no
+    name, profile or verdict is ever split across lines."""
+    t = Table(title=f"{disc.root}", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    t.add_column("checkpoint", no_wrap=True)
+    t.add_column("step", no_wrap=True, justify="right")
+    t.add_column("profile", no_wrap=True)
+    t.add_column("verdict", no_wrap=True)
+    t.add_column("findings", overflow="fold", min_width=6)
     if disc.latest is not None:
         t.caption = "* latest: the checkpoint a resume would pick"
         t.caption_justify = "left"
-    for r in reports:
-        sr = r.schedulers[0] if r.schedulers else None
-        st = sr.file.state if sr and sr.file.state else {}
-        codes = ", ".join(sorted({f.code for f in r.findings if f.severity != "info"})) or "—"
-        name = r.checkpoint.name + (" *" if disc.latest == r.checkpoint.path else "")
-        profile = (sr.profile or "unreadable") if sr else "—"
-        extra = (short(st.get("last_epoch")), short(st.get("_last_lr"), 24)) if wide else ()
-        t.add_row(name, short(r.steps.chosen), profile, *extra, verdict_text(r), codes)
+    rows = _folded(reports, disc.latest) if fold else [_row(r, r.checkpoint.path == disc.latest) for r in reports]
+    for row in rows:
+        t.add_row(*row)
     for s in disc.skipped:
-        t.add_row(s.path.name, "—", "—", *(("—", "—") if wide else ()), Text("skipped", style="dim"), s.reason.split(":")[0])
+        t.add_row(s.path.name, "—", "—", Text("skipped", style="dim"), s.reason.split(":")[0])
     return t
+
+
+# --- one checkpoint's details -------------------------------------------------------------------
+
+
+def _step_words(r: CheckpointReport) -> str:
+    s = r.steps
+    ts = r.checkpoint.training_state
+    ts_label = ts.source if ts else "training_state.json"
+    sources = [f"{name} {v}" for name, v in ((ts_label, s.training_state), ("folder name", s.folder),
+                                             ("optimizer", s.optimizer)) if v is not None]
+    if s.chosen is None:
+        text = "unknown (no training_state.json, folder number or optimizer count)"
+    else:
+        text = f"{s.chosen}, " + _SOURCE_WORDS.get(s.source or "", f"from {s.source}")
+    others = [n for n, v in ((ts_label, s.training_state), ("the folder name", s.folder), ("the optimizer", s.optimizer))
+              if v is not None and v == s.chosen and not (s.source or "").startswith(n.removeprefix("the "))]
+    if not s.agree:
+        text += "; the sources disagree: " + ", ".join(sources)
+    elif others:
+        text += f" ({' and '.join(others)} agree{'s' if len(others) == 1 else ''})"
+    if s.epoch_step is not None and s.epoch_step != s.chosen:
+        text += f"; epoch_step {s.epoch_step}"
+    return text
+
+
+def _process_words(r: CheckpointReport) -> str:
+    src = r.num_processes_source
+    if src.startswith("--"):
+        how = f"given with {src}"
+    elif src.startswith("assumed"):
+        how = src
+    else:
+        how = f"counted from {src}"
+    return f"N = {r.num_processes}, {how}"
 
 
 def _facts_grid(r: CheckpointReport) -> Table:
     """Key facts as a two-column grid: fits 80 columns whatever the paths."""
-    s = r.steps
-    ts = r.checkpoint.training_state
-    ts_label = ts.source if ts else "training_state.json"
     g = Table.grid(padding=(0, 2))
-    g.add_column(style="bold")
+    g.add_column(style="bold", no_wrap=True)
     g.add_column(overflow="fold")
-    sources = ", ".join(
-        f"{name} {v}" for name, v in ((ts_label, s.training_state), ("folder", s.folder),
-                                       ("optimizer", s.optimizer)) if v is not None
-    )
-    used = f"{s.chosen} from {s.source}" if s.source else "unknown"
-    g.add_row("step", f"{used}  ({sources or 'no source'}" + (f"; epoch_step {s.epoch_step}" if s.epoch_step is not None else "") + ")")
-    g.add_row("processes", f"N = {r.num_processes} ({r.num_processes_source})")
+    g.add_row("step", _step_words(r))
+    g.add_row("processes", _process_words(r))
     if r.checkpoint.layout != "accelerate":
         g.add_row("layout", r.checkpoint.layout)
     for o in r.checkpoint.optimizers:
@@ -65,20 +168,22 @@ def _facts_grid(r: CheckpointReport) -> Table:
         st = o.step
         count = short(st.value) if st and st.value is not None else "unknown"
         fam = f" ({st.family})" if st else ""
-        g.add_row("optimizer", f"{o.path.name}: step {count}{fam}, lr {short([p.lr for p in o.param_groups])}")
+        g.add_row("optimizer", f"{o.path.name}: step {count}{fam}, LR {short([p.lr for p in o.param_groups])}")
     for sr in r.schedulers:
         if sr.match is not None:
-            g.add_row("scheduler", f"{sr.file.path.name}: {sr.match.scheduler_kind}, profile {sr.profile}"
-                      + (f" ({sr.match.basis})" if sr.match.basis != "none" else ""))
+            words = PROFILE_WORDS.get(sr.profile or "", sr.profile or "")
+            basis = _BASIS_WORDS.get(sr.match.basis)
+            g.add_row("scheduler", f"{sr.file.path.name}: {sr.match.scheduler_kind}, written by {words} "
+                      f"(profile {sr.profile}" + (f", {basis})" if basis else ")"))
     return g
 
 
 def _scheduler_table(sr: SchedulerReport) -> Table:
     st = sr.file.state or {}
-    t = Table(show_edge=False, pad_edge=False)
-    t.add_column("key")
+    t = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
+    t.add_column("key", no_wrap=True)
     t.add_column("stored", overflow="fold")
-    t.add_column("fixed sine at N×step", overflow="fold")
+    t.add_column("fixed sine at N × step", overflow="fold")
     ref = sr.reference
     expected = {
         "last_epoch": ref.last_epoch if ref else sr.expected_last_epoch,
@@ -98,16 +203,31 @@ def _scheduler_table(sr: SchedulerReport) -> Table:
     return t
 
 
-def findings_table(r: CheckpointReport) -> Table | Text:
+def _where(f: Finding, checkpoint: Path) -> str | None:
+    """``in scheduler.bin, key _last_lr``: the finding's place, when it is not the folder itself."""
+    if not f.file or Path(f.file) == checkpoint:
+        return f"key {f.key}" if f.key else None
+    name = Path(f.file).name
+    return f"in {name}" + (f", key {f.key}" if f.key else "")
+
+
+def findings_grid(r: CheckpointReport) -> Table | Text:
+    """Each finding: code, severity, the message, where, and what to do."""
     if not r.findings:
         return Text("no findings", style="green")
-    t = Table(show_edge=False, pad_edge=False, show_header=True)
-    t.add_column("code")
-    t.add_column("severity")
-    t.add_column("message", overflow="fold")
+    t = Table.grid(padding=(0, 1))
+    t.add_column(no_wrap=True)
+    t.add_column(no_wrap=True)
+    t.add_column(overflow="fold")
     for f in r.findings:
-        where = f" ({f.key})" if f.key and f.key not in f.message else ""
-        t.add_row(f.code, Text(f.severity, style=_SEV_STYLE[f.severity]), f"{f.message}{where}")
+        text = Text(f.message)
+        where = _where(f, r.checkpoint.path)
+        if where:
+            text.append(f"\n{where}", style="dim")
+        if f.severity != "info" or f.rule.fix:
+            text.append("\nfix: ", style="bold")
+            text.append(f.rule.fix)
+        t.add_row(f.code, Text(f.severity, style=SEVERITY_STYLE[f.severity]), text)
     return t
 
 
@@ -120,17 +240,77 @@ def checkpoint_panel(r: CheckpointReport, latest: bool = False) -> Panel:
         elif sr.match is not None:
             parts.append(Text(" ".join(sr.match.evidence[:2]), style="dim"))
     parts.append(Text(""))
-    parts.append(findings_table(r))
+    parts.append(findings_grid(r))
     title = Text(r.checkpoint.name + (" (latest)" if latest else "") + " — ")
     title.append_text(verdict_text(r))
     return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
 
-def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointReport], verbose: bool) -> None:
-    if not disc.is_single or disc.skipped:
-        console.print(summary_table(disc, reports, console.width))
-    for r in reports:
-        if disc.is_single or verbose or r.exit_code != 0:
-            console.print(checkpoint_panel(r, latest=(disc.latest == r.checkpoint.path and not disc.is_single)))
+# --- the closing lines --------------------------------------------------------------------------
+
+
+def closing(console: Console, head: str, command: str | None, says: str | None = None, also: str | None = None) -> None:
+    """The last lines: ``head`` (what was found and the exit code), then ``→`` and the command to run next
+    (kept on one line, so that copying it gives the whole command) or what to do (``says``, then ``also``:
+    a line of its own, unwrapped, for a command that goes with it)."""
+    console.print(Text(head, style="bold"))
+    if command is None:
+        console.print(Text(f"→ {says or 'nothing to fix'}", style="green"))
+        if also:
+            console.print(Text(f"  {also}", style="dim"), soft_wrap=True)
+        return
+    if len(command) + 2 <= console.width:
+        console.print(Text.assemble(("→ ", "bold"), (command, "bold cyan")), soft_wrap=True)
+    else:  # longer than a line: on a line of its own, which the terminal wraps (a copy stays one command)
+        console.print(Text("→ run next:", style="bold"))
+        console.print(Text(command, style="bold cyan"), soft_wrap=True)
+    hint = placeholders(command)
+    if hint:
+        console.print(Text(f"  ({hint})", style="dim"))
+
+
+def summary_lines(reports: list[CheckpointReport], exit_code: int, target: object, latest: bool,
+                  opts: Options) -> tuple[str, str | None, str | None]:
+    """(what was found and the exit code, the command to run next or None, what to say instead)."""
+    findings = [f for r in reports for f in r.findings]
+    found = counts(findings)
+    if len(reports) == 1:
+        head = f"{reports[0].checkpoint.path}: {reports[0].verdict}" + (f", {found}" if found else "")
+    else:
+        verdicts: dict[str, int] = {}
+        for r in reports:
+            verdicts[r.verdict] = verdicts.get(r.verdict, 0) + 1
+        words = {"findings": "with findings"}
+        head = f"{target}: {len(reports)} checkpoints, " + ", ".join(f"{n} {words.get(v, v)}" for v, n in verdicts.items())
+        if found:
+            head += f"; {found}"
+    command = next_command(findings, target, latest, opts)
+    says = "nothing to fix: safe to resume" if exit_code == 0 else None
+    return head + f"; exit {exit_code}", command, says
+
+
+def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointReport], verbose: bool = False,
+                   quiet: bool = False, target: object | None = None, latest: bool = False,
+                   opts: Options = Options(), exit_code: int | None = None) -> None:
+    code = max((r.exit_code for r in reports), default=0) if exit_code is None else exit_code
     if not reports:
-        console.print(Text(f"nothing to resume: no checkpoint-N folder in {disc.root} (exit 4)", style="dim"))
+        closing(console, f"nothing to resume: no checkpoint-N folder in {disc.root}; exit {code}", None,
+                "a first launch: start training (no --resume_from_checkpoint)")
+        return
+    if not quiet:
+        detailed = [r for r in reports if disc.is_single or verbose or _has_details(r)]
+        hidden = 0
+        if not verbose and len(detailed) > MAX_PANELS:
+            hidden = len(detailed) - MAX_PANELS
+            detailed = detailed[-MAX_PANELS:]  # the newest, the latest among them
+        if hidden:
+            console.print(Text(f"{hidden} older checkpoint{'s' if hidden != 1 else ''} with findings not shown "
+                               "in detail (--verbose shows every one)", style="dim"))
+        for r in detailed:
+            console.print(checkpoint_panel(r, latest=(disc.latest == r.checkpoint.path and not disc.is_single)))
+        if len(reports) > 1 or (disc.skipped and not latest):
+            console.print(summary_table(disc, reports, fold=not verbose and len(reports) > FOLD_ABOVE))
+        elif disc.skipped:  # the gate (--latest): say what was not read, in one line
+            for s in disc.skipped:
+                console.print(Text(f"skipped {s.path.name}: {s.reason.split(':')[0]}", style="dim"))
+    closing(console, *summary_lines(reports, code, target if target is not None else disc.root, latest, opts))

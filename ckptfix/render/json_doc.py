@@ -1,95 +1,30 @@
-"""The ``--json`` document (schema documented in the README; bump SCHEMA_VERSION on breaking changes)."""
+"""The ``inspect --json`` document: the typed result (``api/results.py``) as one JSON document.
+
+Its fields are documented in ``docs/json.md`` and checked against ``docs/ckptfix.schema.json`` by the
+tests; ``SCHEMA_VERSION`` changes on breaking changes only.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from ckptfix import __version__
 from ckptfix.analysis.report import CheckpointReport
-from ckptfix.exitcodes import status_of
+from ckptfix.api.results import SCHEMA_VERSION, Result, check_result, error_result
 from ckptfix.model.checkpoint import Discovery
-from ckptfix.render.values import SCHEDULER_KEYS, jsonable
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "document", "dumps", "error_document"]
 
 
-def checkpoint_doc(r: CheckpointReport) -> dict[str, Any]:
-    ck = r.checkpoint
-    s = r.steps
-    return {
-        "path": str(ck.path),
-        "name": ck.name,
-        "verdict": r.verdict,
-        "exit_code": r.exit_code,
-        "layout": ck.layout,
-        "steps": {
-            "folder": s.folder, "training_state": s.training_state, "optimizer": s.optimizer,
-            "epoch_step": s.epoch_step, "chosen": s.chosen, "source": s.source, "agree": s.agree,
-        },
-        "num_processes": {"value": r.num_processes, "source": r.num_processes_source},
-        "optimizers": [
-            {
-                "file": str(o.path),
-                "step": o.step.value if o.step else None,
-                "family": o.step.family if o.step else None,
-                "step_source": o.step.source if o.step else None,
-                "note": o.step.note if o.step else None,
-                "schedule_free": o.step.schedule_free if o.step else False,
-                "lr": [jsonable(g.lr) for g in o.param_groups],
-                "initial_lr": [jsonable(g.initial_lr) for g in o.param_groups],
-                "bytes_read": o.bytes_read,
-                "size": o.size,
-            }
-            for o in ck.optimizers
-        ],
-        "schedulers": [
-            {
-                "file": str(sr.file.path),
-                "format": sr.file.format,
-                "profile": sr.profile,
-                "scheduler_kind": sr.match.scheduler_kind if sr.match else None,
-                "evidence": sr.match.evidence if sr.match else [],
-                "values": {k: jsonable(sr.file.state.get(k)) for k in SCHEDULER_KEYS if k in sr.file.state}
-                if sr.file.state is not None else None,
-                "expected_last_epoch": sr.expected_last_epoch,
-                "reference": jsonable(sr.reference.__dict__) if sr.reference else None,
-            }
-            for sr in r.schedulers
-        ],
-        "weights": [
-            {"file": str(w.path), "tensors": w.tensors, "data_bytes": w.data_bytes} for w in ck.weights
-        ],
-        "has_guard": ck.has_guard,
-        "has_manifest": ck.has_manifest,
-        "bytes_read": ck.bytes_read,
-        "findings": [jsonable(f.to_json()) for f in r.findings],
-    }
+def dumps(result: Result) -> str:
+    """A result as the JSON document ``--json`` prints (strict JSON: no NaN or Infinity)."""
+    return json.dumps(result.to_json(), indent=2, allow_nan=False)
 
 
 def document(disc: Discovery, reports: list[CheckpointReport], exit_code: int, command: str) -> str:
-    doc = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "ckptfix", "version": __version__, "command": command},
-        "root": str(disc.root),
-        "latest": str(disc.latest) if disc.latest else None,
-        "exit_code": exit_code,
-        "status": status_of(exit_code),
-        "skipped": [{"path": str(s.path), "reason": s.reason} for s in disc.skipped],
-        "checkpoints": [checkpoint_doc(r) for r in reports],
-    }
-    return json.dumps(doc, indent=2, allow_nan=False)
+    return dumps(check_result(disc, reports, exit_code, command))
 
 
 def error_document(command: str, exit_code: int, error: str) -> str:
     """The document ``--json`` prints when no checkpoint was read: usage error, nothing to resume,
     internal error. Same top-level keys as ``document``, no checkpoints, and the error message."""
-    doc = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "ckptfix", "version": __version__, "command": command},
-        "exit_code": exit_code,
-        "status": status_of(exit_code),
-        "error": error,
-        "checkpoints": [],
-    }
-    return json.dumps(doc, indent=2, allow_nan=False)
+    return dumps(error_result(command, exit_code, error))

@@ -1,19 +1,25 @@
-"""Rendering of repair plans and their results: Rich for people, one JSON document for machines."""
+"""Rendering of repair plans and their results: Rich for people, one JSON document for machines
+(``api/results.py``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ckptfix import __version__
-from ckptfix.exitcodes import status_of
-from ckptfix.render.json_doc import SCHEMA_VERSION
-from ckptfix.render.values import jsonable, short
+from ckptfix.analysis.findings import Finding
+from ckptfix.analysis.report import Options
+from ckptfix.api.results import repair_result
+from ckptfix.render.console import PROFILE_WORDS as _PROFILE_WORDS
+from ckptfix.render.console import SEVERITY_STYLE as _SEV_STYLE
+from ckptfix.render.console import closing
+from ckptfix.render.json_doc import dumps
+from ckptfix.render.next_steps import given_flags, next_command, quote
+from ckptfix.render.values import short
 from ckptfix.repair.actions.interface import ABSENT, Change
 from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
 
@@ -32,42 +38,68 @@ def _value(v: Any) -> str:
     return "(absent)" if v is ABSENT else short(v, 40)
 
 
-def _json_value(v: Any) -> Any:
-    return None if v is ABSENT else jsonable(v)
-
-
 def _changes_table(changes: tuple[Change, ...]) -> Table:
-    t = Table(show_edge=False, pad_edge=False)
-    for col in ("file", "key", "old", "new", "fixes"):
-        t.add_column(col, overflow="fold")
+    t = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
+    t.add_column("file", no_wrap=True)
+    t.add_column("key", no_wrap=True)
+    t.add_column("old", overflow="fold")
+    t.add_column("new", overflow="fold")
+    t.add_column("fixes", overflow="fold")
     for c in changes:
         t.add_row(c.file.name, c.key, _value(c.old), Text(_value(c.new), style="cyan"), ", ".join(c.fixes) or "—")
     return t
 
 
-def _title(item: CheckpointOutcome) -> Text:
+def _title(item: CheckpointOutcome, width: int = 80) -> Text:
     plan = item.plan
     action = plan.action
     files = ", ".join(a.path.name for a in plan.to_write)
     verbs = " and ".join(sorted({a.kind for a in plan.to_write}))
     written = "; ".join(([f"{verbs} {files}"] if plan.to_write else [])
                         + ([f"patch {', '.join(p.path.name for p in plan.to_patch)}"] if plan.to_patch else []))
-    what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refuse"}[action]
-    t = Text(f"{plan.checkpoint}  ")
+    what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refused"}[action]
+    where = str(plan.checkpoint)
+    if len(where) + len(what) + 8 > width:  # a panel title is cut to its width: the name alone then
+        where = plan.checkpoint.name
+    t = Text(f"{where}: ")
     t.append(what, style=_ACTION_STYLE[action])
     return t
 
 
-def outcome_panel(item: CheckpointOutcome) -> Panel:
+def _source_words(source: str) -> str:
+    if source.startswith("--"):
+        return f"given with {source}"
+    if source.startswith("assumed"):
+        return source
+    return f"counted from {source}"
+
+
+def _finding_lines(findings: list[Finding]) -> Table:
+    t = Table.grid(padding=(0, 1))
+    t.add_column(no_wrap=True)
+    t.add_column(no_wrap=True)
+    t.add_column(overflow="fold")
+    for f in findings:
+        text = Text(f.message)
+        text.append("\nfix: ", style="bold")
+        text.append(f.rule.fix)
+        t.add_row(f.code, Text(f.severity, style=_SEV_STYLE[f.severity]), text)
+    return t
+
+
+def outcome_panel(item: CheckpointOutcome, width: int = 80) -> Panel:
     plan, res = item.plan, item.result
     parts: list[Any] = []
     if plan.step is not None:
+        source = {"folder name": "the folder name", "optimizer": "the optimizer's step count"}.get(
+            plan.step_source or "", plan.step_source)
         parts.append(Text(
-            f"step {plan.step} (from {plan.step_source}), N = {plan.num_processes} ({plan.num_processes_source}): "
-            f"last_epoch = {plan.num_processes * plan.step}", style="dim"))
-    profiles = [f"{sr.file.path.name}: {'unreadable' if sr.file.problem else sr.profile}" for sr in plan.report.schedulers]
-    if profiles:
-        parts.append(Text("profile " + "; ".join(profiles), style="dim"))
+            f"step {plan.step} from {source}; N = {plan.num_processes}, {_source_words(plan.num_processes_source)}; "
+            f"last_epoch = N × step = {plan.num_processes * plan.step}", style="dim"))
+    for sr in plan.report.schedulers:
+        written_by = "cannot be read safely" if sr.file.problem else (
+            f"written by {_PROFILE_WORDS.get(sr.profile or '', sr.profile)} (profile {sr.profile})")
+        parts.append(Text(f"{sr.file.path.name}: {written_by}", style="dim"))
     if plan.changes and not plan.refusals:
         parts.append(_changes_table(plan.changes))
     for r in plan.refusals:
@@ -77,91 +109,81 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
     label, style = _STATUS_TEXT[res.status]
     line = Text(label, style=style)
     if res.status == "applied":
-        line.append(f": {', '.join(p.name for p in res.written)} written and verified with ckptfix's reader and "
-                    f"torch.load(weights_only=True); original kept in {res.backup_dir}")
+        checked = "ckptfix's reader and torch.load(weights_only=True)" if res.torch_checked else (
+            "ckptfix's reader (torch is not installed: pip install 'ckptfix[torch]' adds a check with torch.load)")
+        line.append(f": {', '.join(p.name for p in res.written)} written and verified with {checked}")
+        parts.append(line)
+        # named from the checkpoint (short: it does not fold), for a local path or an object storage one
+        where = f"{plan.checkpoint.name}/{res.backup_dir.parent.name}/{res.backup_dir.name}" if res.backup_dir else None
+        backup = Text(f"backup: {where}", style="dim")
         for p in plan.to_patch:
-            line.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
-                        f"{p.path.name}.patch.json, not a copy)")
-    elif res.error and res.status != "refused":
-        line.append(f": {res.error}")
-        if res.status == "failed" and res.kept_foreign:
-            line.append("; the other process's version was kept (the original is in the backup, if one was made)")
-        elif res.status == "failed":
-            line.append("; original restored" if res.restored else "; RESTORE FAILED, see the backup folder")
-            if res.backup_dir:
-                line.append(f" (backup: {res.backup_dir})")
-    parts.append(line)
+            backup.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
+                          f"{p.path.name}.patch.json, not a copy)", style="dim")
+        parts.append(backup)
+    else:
+        if res.error and res.status != "refused":
+            line.append(f": {res.error}")
+            if res.status == "failed" and res.kept_foreign:
+                line.append("; the other process's version was kept (the original is in the backup, if one was made)")
+            elif res.status == "failed":
+                line.append("; original restored" if res.restored else "; RESTORE FAILED, see the backup folder")
+                if res.backup_dir:
+                    line.append(f" (backup: {res.backup_dir})")
+        parts.append(line)
     for c in res.cleaned:
         parts.append(Text(f"cleaned: {c}", style="dim"))
     remaining = [f for f in item.after.findings if f.severity in ("error", "fatal", "warning")]
-    if remaining and res.status != "dry-run":
-        parts.append(Text("still reported: " + "; ".join(f"{f.code} {f.message}" for f in remaining), style="dim"))
-    return Panel(Group(*parts), title=_title(item), title_align="left", expand=False)
+    if remaining and res.status not in ("dry-run", "refused"):
+        parts.append(Text("still reported:", style="bold"))
+        parts.append(_finding_lines(remaining))
+    return Panel(Group(*parts), title=_title(item, width), title_align="left", expand=False)
 
 
-def render_repair(console: Console, outcome: RepairOutcome) -> None:
-    for s in outcome.disc.skipped:
-        console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
+def _next(outcome: RepairOutcome, target: object, latest: bool, opts: Options, done: list[str]) -> str | None:
+    """The command to run after this repair (None: nothing left to do)."""
+    own = ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + given_flags(opts) + done
+    if outcome.dry_run:
+        if any(i.plan.actions for i in outcome.items):
+            return " ".join(own)  # the same, applied
+        remaining = [f for i in outcome.items for f in i.plan.report.findings if i.plan.refusals]
+    else:
+        remaining = [f for i in outcome.items for f in i.after.findings]
+    command = next_command(remaining, target, latest, opts, dry_run=False, done=done)
+    if command is not None and command.split() == own:  # what was just run: it cannot fix the rest
+        first = next(f for f in remaining if f.severity != "info")
+        return f"ckptfix explain {first.code}"
+    return command
+
+
+def render_repair(console: Console, outcome: RepairOutcome, target: object | None = None, latest: bool = False,
+                  opts: Options = Options(), done: tuple[str, ...] = ()) -> None:
+    if not latest:
+        for s in outcome.disc.skipped:
+            console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
+    calm = [i for i in outcome.items if not outcome.disc.is_single and i.result.status == "nothing"
+            and not i.plan.notes and i.exit_code == 0 and not i.result.cleaned]
+    if calm:  # an output folder's consistent checkpoints: one line for all of them
+        names = [i.plan.checkpoint.name for i in calm]
+        console.print(Text(f"{outcome.disc.root}: nothing to do in {len(calm)} consistent checkpoint{'s' if len(calm) != 1 else ''}: "
+                           + (", ".join(names) if len(names) <= 4 else f"{names[0]} … {names[-1]}"), style="green"))
     for item in outcome.items:
-        quiet = (not outcome.disc.is_single and item.result.status == "nothing" and not item.plan.notes
-                 and item.exit_code == 0 and not item.result.cleaned)
-        if quiet:  # an output folder's consistent checkpoints: one line each
-            console.print(Text(f"{item.plan.checkpoint}: nothing to do", style="green"))
-        else:
-            console.print(outcome_panel(item))
+        if item not in calm:
+            console.print(outcome_panel(item, console.width))
     if not outcome.items:
         console.print(Text(f"nothing to resume: no checkpoint-N folder in {outcome.disc.root} (exit 4)", style="dim"))
-    counts: dict[str, int] = {}
+    tally: dict[str, int] = {}
     for item in outcome.items:
-        counts[item.result.status] = counts.get(item.result.status, 0) + 1
-    summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in counts.items())
-    console.print(Text(f"{summary or 'nothing checked'}; exit {outcome.exit_code}", style="bold"))
-
-
-def outcome_doc(item: CheckpointOutcome) -> dict[str, Any]:
-    plan, res = item.plan, item.result
-    s = plan.report.steps
-    return {
-        "path": str(plan.checkpoint),
-        "name": plan.checkpoint.name,
-        "action": plan.action,
-        "status": res.status,
-        "exit_code": item.exit_code,
-        "steps": {"folder": s.folder, "training_state": s.training_state, "optimizer": s.optimizer,
-                  "chosen": plan.step, "source": plan.step_source, "agree": s.agree},
-        "num_processes": {"value": plan.num_processes, "source": plan.num_processes_source},
-        "files": [{"file": str(a.path), "action": a.kind} for a in plan.actions]
-        + [{"file": str(p), "action": "nothing"} for p in plan.untouched],
-        "changes": [{"file": str(c.file), "key": c.key, "old": _json_value(c.old), "new": _json_value(c.new),
-                     "old_absent": c.old is ABSENT, "new_absent": c.new is ABSENT, "fixes": list(c.fixes)}
-                    for c in plan.changes],
-        "refusals": [{"file": str(r.file) if r.file else None, "reason": r.reason, "exit_code": r.exit_code}
-                     for r in plan.refusals],
-        "notes": list(plan.notes),
-        "profile_before": [{"file": str(sr.file.path), "profile": sr.profile} for sr in plan.report.schedulers],
-        "profile_after": [{"file": str(sr.file.path), "profile": sr.profile} for sr in item.after.schedulers],
-        "backup": str(res.backup_dir) if res.backup_dir else None,
-        "written": [str(p) for p in res.written],
-        "error": res.error,
-        "restored": res.restored,
-        "kept_foreign": res.kept_foreign,
-        "cleaned": list(res.cleaned),
-        "findings_before": [jsonable(f.to_json()) for f in plan.report.findings],
-        "findings_after": [jsonable(f.to_json()) for f in item.after.findings],
-    }
+        tally[item.result.status] = tally.get(item.result.status, 0) + 1
+    summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in tally.items())
+    command = _next(outcome, target if target is not None else outcome.disc.root, latest, opts, list(done))
+    applied = [i for i in outcome.items if i.result.status == "applied"]
+    says, also = "nothing to fix: safe to resume", None
+    if applied:
+        undo = quote(applied[0].plan.checkpoint) if len(applied) == 1 else quote(target or outcome.disc.root)
+        says, also = "nothing left to fix: safe to resume", f"to undo the repair: ckptfix restore {undo}"
+    where = target if target is not None else outcome.disc.root
+    closing(console, f"{where}: {summary or 'nothing checked'}; exit {outcome.exit_code}", command, says, also)
 
 
 def repair_document(outcome: RepairOutcome) -> str:
-    disc = outcome.disc
-    doc = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "ckptfix", "version": __version__, "command": "repair"},
-        "root": str(disc.root),
-        "latest": str(disc.latest) if disc.latest else None,
-        "dry_run": outcome.dry_run,
-        "exit_code": outcome.exit_code,
-        "status": status_of(outcome.exit_code),
-        "skipped": [{"path": str(s.path), "reason": s.reason} for s in disc.skipped],
-        "checkpoints": [outcome_doc(i) for i in outcome.items],
-    }
-    return json.dumps(doc, indent=2, allow_nan=False)
+    return dumps(repair_result(outcome))

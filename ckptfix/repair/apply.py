@@ -10,7 +10,8 @@ which tests use to inject a failure or a kill between any two steps:
                ``manifest.json`` saying what was done.
 ``build``, ``write``, ``replace``   each action writes its new file beside the old one and
                ``os.replace``s it onto the real name (``durable.py``).
-``verify``     the new file decodes, with ckptfix's reader and torch's, to exactly what was planned.
+``verify``     the new file decodes, with ckptfix's reader (and torch's, when torch is installed), to
+               exactly what was planned.
 
 On any exception after ``lock``: temporary files are removed, every action undoes itself (the original
 back, checked against its SHA-256), and the lock is released. A process killed outright leaves, at
@@ -21,6 +22,7 @@ step that changes it), plus at most a temporary file and the lock.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +35,7 @@ from ckptfix.repair.actions.interface import Fault, Journal
 from ckptfix.repair.durable import ANY, check_identity, fsync_dir, fsync_file, identity, make_backup_dir
 from ckptfix.repair.lock import acquire_lock, release_lock
 from ckptfix.repair.plan import RepairPlan
+from ckptfix.repair.torch_check import torch_installed
 
 __all__ = ["LOCAL_SITE", "STAGES", "ApplyResult", "Site", "Status", "apply_plan"]
 
@@ -53,6 +56,7 @@ class ApplyResult(Record):
     restored: bool | None = None  # after a failure: whether every file is back to the original
     cleaned: tuple[str, ...] = ()  # what a killed repair had left and this one removed (and stale locks cleared)
     kept_foreign: bool = False  # another process replaced a file during the repair: its version was kept
+    torch_checked: bool = False  # the written files were also loaded with torch.load(weights_only=True)
 
 
 def _no_fault(stage: str, path: Path) -> None:
@@ -140,6 +144,8 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_
         journal.backup_dir = site.backup_dir(ck)
         manifest: dict[str, Any] = {"created_by": "ckptfix repair", "time": journal.backup_dir.name[len("backup-"):],
                                     "files": []}
+        if site is LOCAL_SITE:  # ckptfix restore works on the local disk
+            manifest["undo"] = f"ckptfix restore {shlex.quote(str(Path(ck).resolve()))}"
         for a in actions:
             hook("backup", a.path)
             manifest["files"].append(a.backup(journal))
@@ -152,7 +158,8 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_
             a.verify()
             check_identity(a.path, journal.written.get(a.path, ANY), "while ckptfix was verifying it")
             written.append(a.path)
-        return ApplyResult(ck, "applied", journal.backup_dir, tuple(written), cleaned=tuple(cleaned))
+        return ApplyResult(ck, "applied", journal.backup_dir, tuple(written), cleaned=tuple(cleaned),
+                           torch_checked=torch_installed())
     except BaseException as exc:  # includes KeyboardInterrupt: restore, then report or re-raise
         error = str(exc) if isinstance(exc, CkptfixError) else f"{type(exc).__name__}: {exc}"
         restored = journal.cleanup_temps()

@@ -21,8 +21,9 @@ from ckptfix.formats.source.local import open_regular
 from ckptfix.model.leftovers import TMP_MARKER, WORK_DIR
 
 __all__ = [
-    "ANY", "TMP_MARKER", "WORK_DIR", "FileId", "check_identity", "copy_durable", "identity", "fsync_dir", "fsync_file", "is_regular", "keep_mode", "make_backup_dir",
-    "read_regular", "replace_durable", "sha256", "tmp_name", "utc_stamp", "work_dir",
+    "ANY", "TMP_MARKER", "WORK_DIR", "FileId", "check_identity", "copy_durable", "identity", "fsync_dir", "fsync_file",
+    "is_regular", "keep_mode", "make_backup_dir", "put_back", "read_regular", "replace_durable", "sha256", "sha256_bytes",
+    "tmp_name", "utc_stamp", "work_dir", "write_new",
 ]
 
 
@@ -41,6 +42,10 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def fsync_dir(path: Path) -> None:
@@ -76,6 +81,14 @@ def copy_durable(src: Path, dst: Path) -> None:
         os.fchmod(fo.fileno(), stat.S_IMODE(os.fstat(fi.fileno()).st_mode))
         for chunk in iter(lambda: fi.read(1 << 20), b""):
             fo.write(chunk)
+        fo.flush()
+        os.fsync(fo.fileno())
+
+
+def write_new(dst: Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``dst`` and fsync it (``dst`` must not exist)."""
+    with open(dst, "xb") as fo:
+        fo.write(data)
         fo.flush()
         os.fsync(fo.fileno())
 
@@ -139,6 +152,24 @@ def replace_durable(tmp: Path, dest: Path, expect: object = ANY) -> FileId | Non
     os.replace(tmp, dest)
     fsync_dir(dest.parent)
     return new
+
+
+def put_back(copy: Path, dest: Path, digest: str, expect: object = ANY) -> None:
+    """Put a byte-identical copy (a backup) back under ``dest``: temp file beside it, fsync, its SHA-256
+    checked against ``digest`` before ``os.replace`` and again after. ``expect``: ``dest``'s identity
+    when the caller last checked it (another process's version is never replaced: ``replace_durable``).
+    ``RepairFailed`` when the copy is not the original (nothing replaced) or the result is not."""
+    tmp = tmp_name(dest)
+    try:
+        copy_durable(copy, tmp)
+        if sha256(tmp) != digest:
+            raise RepairFailed(f"{copy} is not the original of {dest.name} (SHA-256 differs): not restored")
+        keep_mode(dest, tmp)
+        replace_durable(tmp, dest, expect)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if sha256(dest) != digest:
+        raise RepairFailed(f"{dest}: after restoring, the SHA-256 is not the original's")
 
 
 def work_dir(checkpoint: Path) -> Path:

@@ -16,7 +16,8 @@ Target state of a rewrite (the ``sine`` profile at the checkpoint's step ``g``, 
   keeps the stored value, so no type flips from ``0`` to ``0.0``.
 
 Creating ``scheduler.bin`` (missing, or ``--recreate`` for an unreadable one) uses the key set of a real
-``ckptfix.schedulers.Sine(...).state_dict()`` (torch is imported only then), ``T_0 = W × N``
+``ckptfix.schedulers.Sine(...).state_dict()`` (``SINE_STATE_TEMPLATE``: static, checked against the class by a
+test, so planning never imports torch), ``T_0 = W × N``
 (``--lr-warmup-steps`` required), ``eta_min = --lr-end`` else 0 (the ``Sine`` default; a note says
 so), base LRs from ``--learning-rate`` else the optimizer's ``initial_lr`` else its ``lr``.
 """
@@ -37,9 +38,9 @@ from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, 
 from ckptfix.repair.actions.scheduler import SchedulerWrite
 from ckptfix.schedulers.formulas import sine_step_count
 from ckptfix.schedulers.profiles import SINE_FAMILY
-from ckptfix.schedulers.reference import sine_state
+from ckptfix.schedulers.reference import sine_state, sine_state_template
 
-__all__ = ["DROPPED_KEYS", "OWNED_KEYS", "REWRITE_FIXES", "PlanAction", "Refusal", "RepairPlan", "plan_repair", "sine_template"]
+__all__ = ["DROPPED_KEYS", "OWNED_KEYS", "REWRITE_FIXES", "PlanAction", "Refusal", "RepairPlan", "plan_repair"]
 
 #: Keys ckptfix owns when it rewrites a state to the ``sine`` profile (cli-contract.md).
 OWNED_KEYS = ("T_0", "T_i", "T_mult", "T_cur", "eta_min", "last_epoch", "base_lrs", "_last_lr")
@@ -117,32 +118,18 @@ class RepairPlan(Record):
 
 
 def _plain(v: Any, depth: int = 0) -> bool:
-    """Only builtin scalars and containers: what torch.load(weights_only=True) gives back identically."""
+    """Only builtin scalars and containers, of exactly those types (no ``OrderedDict``, no ``bool``
+    subclass): what ``formats/torch_writer.py`` writes and torch.load(weights_only=True) gives back identically."""
     if depth > 16:
         return False
-    if v is None or isinstance(v, (bool, int, float, str)):
+    t = type(v)
+    if v is None or t in (bool, int, float, str):
         return True
-    if isinstance(v, (list, tuple)):
+    if t in (list, tuple):
         return all(_plain(x, depth + 1) for x in v)
-    if isinstance(v, dict):
-        return all(isinstance(k, (str, int)) and _plain(x, depth + 1) for k, x in v.items())
+    if t is dict:
+        return all(type(k) in (str, int) and _plain(x, depth + 1) for k, x in v.items())
     return False
-
-
-def sine_template(n_groups: int) -> dict[str, Any]:
-    """The state dict a fresh reference ``Sine`` writes, on a dummy optimizer with ``n_groups`` groups.
-
-    Imports torch (only ``create`` needs it). Values are placeholders the plan overwrites, except the
-    keys ckptfix does not own (``verbose``, ``steps_per_epoch``, ``_is_initial``, ...), which keep what
-    the class itself writes with this torch version.
-    """
-    import torch  # noqa: PLC0415 - only creating a scheduler file needs torch; the read path never imports it
-
-    from ckptfix.schedulers import Sine  # noqa: PLC0415 - imports torch (see above)
-
-    params = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 1.0} for _ in range(max(1, n_groups))]
-    opt = torch.optim.SGD(params, lr=1.0)
-    return dict(Sine(opt, T_0=1).state_dict())
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -188,8 +175,8 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
             fpath = _file_path(report, f.file)
             if recreate and fpath in sched_paths:
                 continue
-            hint = " (`--recreate` rebuilds scheduler files only)" if recreate else (
-                "; `--recreate` rebuilds it from the optimizer" if fpath in sched_paths else "")
+            hint = " (--recreate rebuilds scheduler files only)" if recreate else (
+                "; --recreate rebuilds it from the optimizer" if fpath in sched_paths else "")
             ctx.refuse(fpath, f"cannot be read safely: {f.message}{hint}", 3)
             ctx.covered.add(id(f))
 
@@ -494,7 +481,7 @@ def _plan_create(ctx: _Ctx, path: Path, index: int, code: str, replaces_unreadab
         "T_0": t0, "T_i": ref.T_i, "T_mult": t_mult, "T_cur": ref.T_cur, "eta_min": eta, "last_epoch": ref.last_epoch,
         "base_lrs": bases, "_last_lr": ref.last_lr, "_step_count": sine_step_count(ref.last_epoch),
     }
-    template = sine_template(len(bases))
+    template = sine_state_template(len(bases))
     target = {k: values.get(k, v) for k, v in template.items()}
     for k, v in values.items():
         target.setdefault(k, v)

@@ -59,7 +59,12 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "Sine":
-        from .torch_sine import Sine  # noqa: PLC0415 - Sine imports torch: loaded on first use only
-
+        try:
+            from .torch_sine import Sine  # noqa: PLC0415 - Sine imports torch: loaded on first use only
+        except ModuleNotFoundError as exc:
+            if exc.name != "torch":
+                raise
+            raise ModuleNotFoundError("ckptfix.schedulers.Sine is a torch LRScheduler and torch is not installed: "
+                                      "pip install 'ckptfix[torch]'", name="torch") from None
         return Sine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

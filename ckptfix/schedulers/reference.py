@@ -12,7 +12,18 @@ from ckptfix.records import Record
 
 from .formulas import sine_lr, sine_position, truncate_lr
 
-__all__ = ["SineState", "sine_state"]
+__all__ = ["SINE_STATE_TEMPLATE", "SineState", "sine_state", "sine_state_template"]
+
+#: The keys, in order, of ``ckptfix.schedulers.Sine(optimizer, T_0=1).state_dict()`` under torch 2.13,
+#: with what the class writes for the keys ckptfix does not own (``verbose``, ``steps_per_epoch``, torch's
+#: ``_is_initial`` and ``_get_lr_called_within_step``). ``repair`` creates a missing ``scheduler.bin``
+#: from it without importing torch; ``tests/schedulers/test_torch_sine.py`` checks it against the real
+#: class under the installed torch. The owned values here are placeholders the plan always overwrites.
+SINE_STATE_TEMPLATE: tuple[tuple[str, object], ...] = (
+    ("T_0", 1), ("T_i", 1), ("T_mult", 1), ("T_cur", 0), ("eta_min", 0), ("steps_per_epoch", -1),
+    ("verbose", False), ("base_lrs", None), ("last_epoch", 0), ("_step_count", 1), ("_is_initial", False),
+    ("_get_lr_called_within_step", False), ("_last_lr", None),
+)
 
 
 class SineState(Record):
@@ -39,3 +50,10 @@ def sine_state(last_epoch: int, T_0: int, T_mult: int = 1, eta_min: float | None
         except OverflowError:
             lrs = None
     return SineState(last_epoch, t_cur, t_i, lrs)
+
+
+def sine_state_template(n_groups: int) -> dict[str, object]:
+    """A fresh dict laid out as the reference ``Sine``'s ``state_dict()`` with ``n_groups`` param groups
+    (``base_lrs`` and ``_last_lr`` hold ``1.0`` per group, as on an optimizer built with ``lr=1.0``)."""
+    groups = max(1, n_groups)
+    return {k: [1.0] * groups if v is None else v for k, v in SINE_STATE_TEMPLATE}

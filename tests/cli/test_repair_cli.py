@@ -33,6 +33,18 @@ def tree(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*"))}
 
 
+def torch_loads_what_changed(root: Path, before: dict[str, str]) -> int:
+    """Every torch file repair wrote (changed or new, outside .ckptfix/) loads with torch.load(weights_only=True)."""
+    import torch
+
+    n = 0
+    for rel, digest in tree(root).items():
+        if digest != before.get(rel) and digest != "dir" and ".ckptfix" not in rel and rel.endswith((".bin", ".pt")):
+            torch.load(root / rel, weights_only=True)
+            n += 1
+    return n
+
+
 @pytest.fixture()
 def all_fixtures(tmp_path) -> Path:
     for name in NAMES + ["output-run"]:
@@ -57,9 +69,12 @@ def test_dry_run_and_inspect_change_no_byte(all_fixtures):
 @pytest.mark.parametrize("name", NAMES)
 def test_repair_exit_codes_then_idempotent(all_fixtures, name):
     path = all_fixtures / name
+    before = tree(path)
     r = run("repair", path)
     assert r.exit_code == EXPECTED[name][0], r.output
     snapshot = tree(path)
+    written = torch_loads_what_changed(path, before)
+    assert (written > 0) == ("repaired" in r.output), r.output
     again = run("repair", path)
     assert again.exit_code == EXPECTED[name][0]
     assert tree(path) == snapshot  # the second repair changes no byte
@@ -69,12 +84,14 @@ def test_repair_exit_codes_then_idempotent(all_fixtures, name):
 
 
 def test_flags_make_the_unfixable_fixable(all_fixtures):
+    before = tree(all_fixtures)
     assert run("repair", all_fixtures / "missing-scheduler", "--lr-warmup-steps", "10", "--lr-end", "1e-6").exit_code == 0
     assert run("repair", all_fixtures / "step-mismatch", "--step", "30").exit_code == 0
     assert run("repair", all_fixtures / "hostile", "--recreate").exit_code == 3  # needs W
     assert run("repair", all_fixtures / "hostile", "--recreate", "--lr-warmup-steps", "10").exit_code == 0
     assert run("inspect", all_fixtures / "hostile").exit_code == 0
     assert not (Path((FIX / "hostile" / "MARKER").read_text())).exists()
+    assert torch_loads_what_changed(all_fixtures, before) == 2  # created and re-created (--step 30 changes nothing)
 
 
 def test_lr_end_finally_takes_effect(all_fixtures):

@@ -13,8 +13,9 @@ from ckptfix.analysis.report import Options
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile, TrainingState
 from ckptfix.model.load import load_checkpoint
 from ckptfix.repair.actions.interface import ABSENT
-from ckptfix.repair.plan import DROPPED_KEYS, OWNED_KEYS, plan_repair, sine_template
+from ckptfix.repair.plan import DROPPED_KEYS, OWNED_KEYS, plan_repair
 from ckptfix.schedulers.formulas import sine_lr, sine_position, truncate_lr
+from ckptfix.schedulers.reference import sine_state_template
 from tests.helpers import FIXTURES as ROOT_FIXTURES
 
 FIX = ROOT_FIXTURES
@@ -92,7 +93,7 @@ def test_missing_scheduler_needs_warmup_then_creates_the_sine_key_set():
     p = plan("missing-scheduler", Options(lr_warmup_steps=10, lr_end=1e-6))
     assert p.action == "create"
     target = p.actions[0].target
-    assert list(target) == list(sine_template(1))
+    assert list(target) == list(sine_state_template(1))
     assert target["T_0"] == 10 and target["last_epoch"] == 30 and target["_step_count"] == 31
     assert target["base_lrs"] == [1e-4] and target["_last_lr"] == [1e-4] and target["eta_min"] == 1e-6
     p = plan("missing-scheduler", Options(lr_warmup_steps=10))

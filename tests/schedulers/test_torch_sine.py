@@ -221,3 +221,28 @@ def test_resume_constructor_with_last_step() -> None:
     resumed = Sine(opt, T_0=10, eta_min=1e-6, last_step=20)
     assert resumed.last_epoch == 21 and (resumed.T_cur, resumed.T_i) == (1, 10)
     assert math.isclose(resumed.get_last_lr()[0], truncate_lr(sine_lr(1e-4, 1e-6, 1, 10)))
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+def test_static_state_template_is_what_the_class_writes(groups: int) -> None:
+    """repair creates scheduler.bin from SINE_STATE_TEMPLATE without torch: same keys, same order, and the
+    values of the keys ckptfix does not own, with their types, as the real class under this torch."""
+    from ckptfix.repair.actions.interface import same
+    from ckptfix.repair.plan import OWNED_KEYS
+    from ckptfix.schedulers.reference import sine_state_template
+
+    params = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 1.0} for _ in range(groups)]
+    real = Sine(torch.optim.SGD(params, lr=1.0), T_0=1).state_dict()
+    template = sine_state_template(groups)
+    assert list(template) == list(real)
+    for key, value in real.items():
+        if key not in OWNED_KEYS:
+            assert same(template[key], value), key
+
+
+def test_without_torch_sine_names_the_extra() -> None:
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import ckptfix.schedulers as s\n"
+            "try:\n    s.Sine\nexcept ModuleNotFoundError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install 'ckptfix[torch]'" in out

@@ -75,6 +75,7 @@ from ckptfix.repair.durable import (
     sha256,
     tmp_name,
 )
+from ckptfix.repair.torch_check import torch_installed, torch_load
 from ckptfix.schedulers.formulas import lr_matches
 
 __all__ = ["FIXES", "KEYS", "NotPatchable", "OptimizerLrPatch", "Write", "patch_file", "plan_patch", "restore"]
@@ -167,9 +168,8 @@ class OptimizerLrPatch(Record, RepairAction):
             lambda: journal.replaced.append(self.path), journal.temps, journal.expected(self.path))
 
     def verify(self) -> None:
-        """ckptfix's reader gives the planned object; torch.load(weights_only=True) the planned param groups."""
-        import torch  # noqa: PLC0415 - only repair imports torch: the read path never does
-
+        """ckptfix's reader gives the planned object; torch.load(weights_only=True), when torch is installed,
+        the planned param groups."""
         try:
             with open_torch_file(self.path) as tf:
                 ours = tf.obj
@@ -177,7 +177,9 @@ class OptimizerLrPatch(Record, RepairAction):
             raise RepairFailed(f"verification: ckptfix cannot read the new {self.path.name}: {exc}") from None
         if not same(ours, self.target):
             raise RepairFailed(f"verification: the new {self.path.name} decodes to other values than planned")
-        theirs = torch.load(self.path, weights_only=True, mmap=True, map_location="cpu")
+        if not torch_installed():
+            return
+        theirs = torch_load(self.path, mmap=True, map_location="cpu")
         try:
             if not _torch_like(theirs.get("param_groups") if isinstance(theirs, dict) else None, self.target["param_groups"]):
                 raise RepairFailed(f"verification: torch.load(weights_only=True) of the new {self.path.name} gives other "
@@ -407,7 +409,7 @@ def patch_file(path: Path, writes: list[tuple[int, bytes, bytes]], size: int, wa
 
 def _torch_like(a: Any, b: Any) -> bool:
     """torch.load's value ``a`` against ckptfix's decode ``b``: exact for plain values, shape for tensors."""
-    import torch  # noqa: PLC0415 - see verify
+    import torch  # noqa: PLC0415 - see verify: only called after torch.load
 
     if isinstance(a, torch.Tensor):
         return isinstance(b, TensorRef) and tuple(a.shape) == tuple(b.shape)

@@ -1,7 +1,9 @@
 """Write a scheduler state file: rewrite an inconsistent one, or create a missing (or unreadable) one.
 
-The new file is ``torch.save`` of the planned state (torch is imported only here, when writing). The
-backup is a byte-identical copy of the old file; ``undo`` puts it back by the same durable route.
+The new file is the planned state in ``torch.save``'s format, written by ``formats/torch_writer.py``
+without torch: its bytes are known before anything is written, so the backup's manifest records the
+SHA-256 of the new file as well as the original's (``ckptfix restore`` checks both). The backup is a
+byte-identical copy of the old file; ``undo`` (and ``restore``) put it back by the same durable route.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from ckptfix.errors import RepairFailed, UnreadableFile
+from ckptfix.formats.torch_writer import archive_name_for, dumps
 from ckptfix.formats.torchfile import open_torch_file
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import (
-    ABSENT,
     ActionKind,
     Change,
     Fault,
@@ -31,10 +33,14 @@ from ckptfix.repair.durable import (
     fsync_file,
     is_regular,
     keep_mode,
+    put_back,
     replace_durable,
     sha256,
+    sha256_bytes,
     tmp_name,
+    write_new,
 )
+from ckptfix.repair.torch_check import torch_installed, torch_load
 
 __all__ = ["SchedulerWrite"]
 
@@ -69,6 +75,13 @@ class SchedulerWrite(Record, RepairAction):
         elif regular and not self.replaces_unreadable:
             raise RepairFailed(f"{self.path} appeared since the plan was made; run repair again")
 
+    def data(self) -> bytes:
+        """The new file's bytes: what ``torch.save(self.target, path)`` writes (torch 2.13), without torch."""
+        try:
+            return dumps(self.target, archive_name_for(self.path.name))
+        except (TypeError, ValueError) as exc:
+            raise RepairFailed(f"{self.path.name}: the planned state cannot be written in torch's format: {exc}") from None
+
     def backup(self, journal: Journal) -> dict[str, Any]:
         assert journal.backup_dir is not None
         path, backup = self.path, journal.backup_dir
@@ -83,56 +96,43 @@ class SchedulerWrite(Record, RepairAction):
             entry["restore"] = f"cp {WORK_DIR}/{backup.name}/{path.name} {path.name}"
         else:
             entry["restore"] = f"rm {path.name}  # did not exist before"
+        entry["sha256_new"] = sha256_bytes(self.data())
         entry["changes"] = [{"key": c.key, "old": repr(c.old), "new": repr(c.new), "fixes": list(c.fixes)}
                             for c in self.changes]
         return entry
 
-    def _build(self) -> dict[str, Any]:
-        if self.kind == "create":
-            return self.target
-        import torch  # noqa: PLC0415 - only repair writes torch files: the read path never imports torch
-
-        loaded = torch.load(self.path, weights_only=True)
-        if not isinstance(loaded, dict) or not same(loaded, self.original):
-            raise RepairFailed(f"{self.path}: torch.load(weights_only=True) gives other values than ckptfix's reader")
-        out = dict(loaded)
-        for c in self.changes:
-            if c.new is ABSENT:
-                out.pop(c.key, None)
-            else:
-                out[c.key] = c.new
-        return out
-
     def write(self, journal: Journal, hook: Fault) -> None:
-        import torch  # noqa: PLC0415 - see _build
-
         path = self.path
         hook("build", path)
         check_identity(path, journal.expected(path), "since ckptfix checked it")
-        obj = self._build()
+        if self.kind == "rewrite" and torch_installed() and not same(torch_load(path), self.original):
+            # the rewrite keeps every key it does not own as decoded: torch must read the original the same way
+            raise RepairFailed(f"{path}: torch.load(weights_only=True) gives other values than ckptfix's reader")
+        data = self.data()
         tmp = tmp_name(path)
         journal.temps.append(tmp)
         hook("write", path)
-        torch.save(obj, tmp)
+        write_new(tmp, data)
         keep_mode(path, tmp)
-        fsync_file(tmp)
+        fsync_file(tmp)  # the mode too
         hook("replace", path)
         journal.replaced.append(path)
         journal.written[path] = replace_durable(tmp, path, journal.expected(path))
         journal.temps.remove(tmp)
 
     def verify(self) -> None:
-        import torch  # noqa: PLC0415 - see _build
-
+        """The file holds exactly the planned bytes; ckptfix's reader decodes them to the planned state,
+        and so does ``torch.load(weights_only=True)`` when torch is installed."""
         want = self.target
+        if sha256(self.path) != sha256_bytes(self.data()):
+            raise RepairFailed(f"verification: the new {self.path.name} does not hold the bytes written")
         try:
             ours = _decoded(self.path)
         except UnreadableFile as exc:
             raise RepairFailed(f"verification: ckptfix cannot read the new {self.path.name}: {exc}") from None
         if not same(ours, want):
             raise RepairFailed(f"verification: the new {self.path.name} decodes to other values than planned")
-        theirs = torch.load(self.path, weights_only=True)
-        if not same(theirs, want):
+        if torch_installed() and not same(torch_load(self.path), want):
             raise RepairFailed(f"verification: torch.load(weights_only=True) of the new {self.path.name} differs from the plan")
 
     def undo(self, journal: Journal) -> bool:
@@ -146,11 +146,9 @@ class SchedulerWrite(Record, RepairAction):
                 assert journal.backup_dir is not None
                 if path.exists() and sha256(path) == journal.originals[path]:
                     return True  # os.replace never ran
-                tmp = tmp_name(path)
-                copy_durable(journal.backup_dir / path.name, tmp)
-                keep_mode(path, tmp)
-                replace_durable(tmp, path, journal.written.get(path, ANY))
-                return sha256(path) == journal.originals[path]
+                put_back(journal.backup_dir / path.name, path, journal.originals[path],
+                         journal.written.get(path, ANY))
+                return True
             path.unlink(missing_ok=True)  # created: remove it
             fsync_dir(path.parent)
             return True

@@ -1,0 +1,351 @@
+"""Typed results: what ``inspect --json`` and ``repair --json`` print, as records.
+
+One source for both: the CLI's ``--json`` document is ``result.to_json()`` of these records
+(``render/json_doc.py``, ``render/plan.py``), and ``ckptfix.check()`` / ``ckptfix.repair()`` return
+them. Field names and meanings are the JSON document's (``docs/json.md``, schema in
+``docs/ckptfix.schema.json``); lists are tuples, values taken from a checkpoint (``found``,
+``expected``, a scheduler's ``values``) are plain JSON values (non-finite floats as ``"nan"``/``"inf"``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ckptfix import __version__
+from ckptfix.analysis.findings import Finding
+from ckptfix.analysis.report import CheckpointReport
+from ckptfix.api.values import SCHEDULER_KEYS, jsonable
+from ckptfix.exitcodes import status_of
+from ckptfix.model.checkpoint import Discovery
+from ckptfix.records import Record
+
+if TYPE_CHECKING:  # the repair pipeline is imported only by what repairs (inspect --json never does)
+    from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
+
+__all__ = [
+    "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "ErrorResult", "FileAction",
+    "FileProfile", "FindingResult", "OptimizerResult", "Processes", "Reference", "RefusalResult", "RepairResult",
+    "Result", "SchedulerResult", "SkippedResult", "Steps", "Tool", "WeightsResult", "check_result", "error_result", "repair_result",
+]
+
+#: Bumped on breaking changes of the document (a field removed or its meaning changed).
+SCHEMA_VERSION = 1
+
+
+class Result(Record):
+    """A record that is also a JSON object: ``to_json()`` gives the ``--json`` form."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: _json(getattr(self, name)) for name in self.__record_fields__}
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, Result):
+        return v.to_json()
+    if isinstance(v, (tuple, list)):
+        return [_json(x) for x in v]
+    return v
+
+
+class Tool(Result):
+    name: str
+    version: str
+    command: str
+
+
+class SkippedResult(Result):
+    """A folder that looks like a checkpoint but was not read (``checkpoint-N-tmp``: still being written)."""
+
+    path: str
+    reason: str
+
+
+class Steps(Result):
+    """Every source of the checkpoint's optimizer step, the one used (``chosen``, from ``source``) and
+    whether the available sources agree."""
+
+    folder: int | None
+    training_state: int | None
+    optimizer: int | None
+    epoch_step: int | None
+    chosen: int | None
+    source: str | None
+    agree: bool
+
+
+class Processes(Result):
+    """The number of training processes N, and where it comes from."""
+
+    value: int
+    source: str
+
+
+class OptimizerResult(Result):
+    file: str
+    step: int | None
+    family: str | None
+    step_source: str | None
+    note: str | None
+    schedule_free: bool
+    lr: tuple[Any, ...]
+    initial_lr: tuple[Any, ...]
+    bytes_read: int
+    size: int
+
+
+class Reference(Result):
+    """The fixed sine at the checkpoint's N × step: what a repair writes."""
+
+    last_epoch: int
+    T_cur: int
+    T_i: int
+    last_lr: tuple[Any, ...] | None
+
+
+class SchedulerResult(Result):
+    file: str
+    format: str | None
+    profile: str | None  # sine, simpletuner-sine-v1, simpletuner-sine-v2, simpletuner-cosine, unchecked; None: unreadable
+    scheduler_kind: str | None
+    evidence: tuple[str, ...]
+    values: dict[str, Any] | None
+    expected_last_epoch: int | None
+    reference: Reference | None
+
+
+class WeightsResult(Result):
+    file: str
+    tensors: int
+    data_bytes: int
+
+
+class FindingResult(Result):
+    """One finding: its stable code and name, severity, where (file, key), what was found and expected,
+    the message, and the rule's fix."""
+
+    code: str
+    name: str
+    severity: str
+    file: str | None
+    key: str | None
+    found: Any
+    expected: Any
+    message: str
+    fix: str
+
+
+class CheckpointResult(Result):
+    """What ``inspect`` says about one checkpoint."""
+
+    path: str
+    name: str
+    verdict: str
+    exit_code: int
+    layout: str
+    steps: Steps
+    num_processes: Processes
+    optimizers: tuple[OptimizerResult, ...]
+    schedulers: tuple[SchedulerResult, ...]
+    weights: tuple[WeightsResult, ...]
+    has_guard: bool
+    has_manifest: bool
+    bytes_read: int
+    findings: tuple[FindingResult, ...]
+
+
+class CheckResult(Result):
+    """``ckptfix.check()`` / ``inspect --json``: every checked checkpoint, and the gate's exit code."""
+
+    schema_version: int
+    tool: Tool
+    root: str
+    latest: str | None
+    exit_code: int
+    status: str  # the exit code in a word (ckptfix/exitcodes.py): ok, findings, unreadable, nothing-to-resume
+    skipped: tuple[SkippedResult, ...]
+    checkpoints: tuple[CheckpointResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when the gate passes (exit code 0)."""
+        return self.exit_code == 0
+
+    @property
+    def findings(self) -> tuple[FindingResult, ...]:
+        """Every finding of every checked checkpoint, in order."""
+        return tuple(f for c in self.checkpoints for f in c.findings)
+
+
+class FileAction(Result):
+    file: str
+    action: str  # rewrite | create | patch | nothing
+
+
+class ChangeResult(Result):
+    """One value a repair changes (``old_absent``: the key was not there; ``new_absent``: it is dropped)."""
+
+    file: str
+    key: str
+    old: Any
+    new: Any
+    old_absent: bool
+    new_absent: bool
+    fixes: tuple[str, ...]
+
+
+class RefusalResult(Result):
+    file: str | None
+    reason: str
+    exit_code: int
+
+
+class FileProfile(Result):
+    file: str
+    profile: str | None
+
+
+class CheckpointRepair(Result):
+    """What ``repair`` planned and did for one checkpoint, with the findings before and after."""
+
+    path: str
+    name: str
+    action: str  # rewrite | create | nothing | refuse
+    status: str  # applied | nothing | refused | dry-run | failed | locked
+    exit_code: int
+    steps: Steps
+    num_processes: Processes
+    files: tuple[FileAction, ...]
+    changes: tuple[ChangeResult, ...]
+    refusals: tuple[RefusalResult, ...]
+    notes: tuple[str, ...]
+    profile_before: tuple[FileProfile, ...]
+    profile_after: tuple[FileProfile, ...]
+    backup: str | None
+    written: tuple[str, ...]
+    error: str | None
+    restored: bool | None
+    kept_foreign: bool  # after a failure: another process's version of a file was kept, not overwritten
+    cleaned: tuple[str, ...]  # what a killed repair had left and this one removed
+    findings_before: tuple[FindingResult, ...]
+    findings_after: tuple[FindingResult, ...]
+
+
+class RepairResult(Result):
+    """``ckptfix.repair()`` / ``repair --json``: every checkpoint's plan and outcome, and the exit code."""
+
+    schema_version: int
+    tool: Tool
+    root: str
+    latest: str | None
+    dry_run: bool
+    exit_code: int
+    status: str
+    skipped: tuple[SkippedResult, ...]
+    checkpoints: tuple[CheckpointRepair, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class ErrorResult(Result):
+    """What ``--json`` prints when no checkpoint was read: a usage error, nothing to resume (a first
+    launch), an internal error. The API raises instead (``ckptfix.UsageError``)."""
+
+    schema_version: int
+    tool: Tool
+    exit_code: int
+    status: str
+    error: str
+    checkpoints: tuple[()] = ()
+
+
+# --- building them ------------------------------------------------------------------------------
+
+
+def _finding(f: Finding) -> FindingResult:
+    return FindingResult(f.code, f.rule.name, f.severity, f.file, f.key, jsonable(f.found), jsonable(f.expected),
+                         f.message, f.rule.fix)
+
+
+def _skipped(disc: Discovery) -> tuple[SkippedResult, ...]:
+    return tuple(SkippedResult(str(s.path), s.reason) for s in disc.skipped)
+
+
+def _checkpoint(r: CheckpointReport) -> CheckpointResult:
+    ck, s = r.checkpoint, r.steps
+    optimizers = tuple(
+        OptimizerResult(
+            str(o.path), o.step.value if o.step else None, o.step.family if o.step else None,
+            o.step.source if o.step else None, o.step.note if o.step else None,
+            o.step.schedule_free if o.step else False,
+            tuple(jsonable(g.lr) for g in o.param_groups), tuple(jsonable(g.initial_lr) for g in o.param_groups),
+            o.bytes_read, o.size)
+        for o in ck.optimizers)
+    schedulers = tuple(
+        SchedulerResult(
+            str(sr.file.path), sr.file.format, sr.profile, sr.match.scheduler_kind if sr.match else None,
+            tuple(sr.match.evidence) if sr.match else (),
+            {k: jsonable(sr.file.state.get(k)) for k in SCHEDULER_KEYS if k in sr.file.state}
+            if sr.file.state is not None else None,
+            sr.expected_last_epoch,
+            Reference(sr.reference.last_epoch, sr.reference.T_cur, sr.reference.T_i,
+                      tuple(jsonable(sr.reference.last_lr)) if sr.reference.last_lr is not None else None)
+            if sr.reference else None)
+        for sr in r.schedulers)
+    return CheckpointResult(
+        str(ck.path), ck.name, r.verdict, r.exit_code, ck.layout,
+        Steps(s.folder, s.training_state, s.optimizer, s.epoch_step, s.chosen, s.source, s.agree),
+        Processes(r.num_processes, r.num_processes_source),
+        optimizers, schedulers,
+        tuple(WeightsResult(str(w.path), w.tensors, w.data_bytes) for w in ck.weights),
+        ck.has_guard, ck.has_manifest, ck.bytes_read,
+        tuple(_finding(f) for f in r.findings))
+
+
+def check_result(disc: Discovery, reports: list[CheckpointReport], exit_code: int, command: str = "inspect") -> CheckResult:
+    """The typed result of an analysis (``analysis.run.inspect_path``)."""
+    return CheckResult(SCHEMA_VERSION, Tool("ckptfix", __version__, command), str(disc.root),
+                       str(disc.latest) if disc.latest else None, exit_code, status_of(exit_code), _skipped(disc),
+                       tuple(_checkpoint(r) for r in reports))
+
+
+def error_result(command: str, exit_code: int, error: str) -> ErrorResult:
+    """The typed form of ``--json``'s document when nothing was read (``error`` says why)."""
+    return ErrorResult(SCHEMA_VERSION, Tool("ckptfix", __version__, command), exit_code, status_of(exit_code), error)
+
+
+def _outcome(item: CheckpointOutcome) -> CheckpointRepair:
+    # the repair package costs the inspect --json gate 16 ms of imports (measured, -X importtime): only here
+    from ckptfix.repair.actions.interface import ABSENT  # noqa: PLC0415 - see above
+
+    def _value(v: Any) -> Any:
+        return None if v is ABSENT else jsonable(v)
+
+    plan, res = item.plan, item.result
+    s = plan.report.steps
+    return CheckpointRepair(
+        str(plan.checkpoint), plan.checkpoint.name, plan.action, res.status, item.exit_code,
+        Steps(s.folder, s.training_state, s.optimizer, s.epoch_step, plan.step, plan.step_source, s.agree),
+        Processes(plan.num_processes, plan.num_processes_source),
+        tuple(FileAction(str(a.path), a.kind) for a in plan.actions)
+        + tuple(FileAction(str(p), "nothing") for p in plan.untouched),
+        tuple(ChangeResult(str(c.file), c.key, _value(c.old), _value(c.new), c.old is ABSENT, c.new is ABSENT,
+                           tuple(c.fixes)) for c in plan.changes),
+        tuple(RefusalResult(str(r.file) if r.file else None, r.reason, r.exit_code) for r in plan.refusals),
+        tuple(plan.notes),
+        tuple(FileProfile(str(sr.file.path), sr.profile) for sr in plan.report.schedulers),
+        tuple(FileProfile(str(sr.file.path), sr.profile) for sr in item.after.schedulers),
+        str(res.backup_dir) if res.backup_dir else None,
+        tuple(str(p) for p in res.written),
+        res.error, res.restored, res.kept_foreign, tuple(str(c) for c in res.cleaned),
+        tuple(_finding(f) for f in plan.report.findings),
+        tuple(_finding(f) for f in item.after.findings))
+
+
+def repair_result(outcome: RepairOutcome) -> RepairResult:
+    """The typed result of a repair (``repair.run.repair_path``)."""
+    disc = outcome.disc
+    return RepairResult(SCHEMA_VERSION, Tool("ckptfix", __version__, "repair"), str(disc.root),
+                        str(disc.latest) if disc.latest else None, outcome.dry_run, outcome.exit_code,
+                        status_of(outcome.exit_code), _skipped(disc), tuple(_outcome(i) for i in outcome.items))

@@ -1,0 +1,102 @@
+"""ckptfix.check / ckptfix.repair: the CLI's pipelines as functions, typed results, a cheap import."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import ckptfix
+from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
+from tests.helpers import FIXTURES
+
+
+@pytest.mark.parametrize("name, code", [("sine-ok", 0), ("sine-v1", 1), ("missing-scheduler", 1), ("hostile", 3),
+                                        ("output-run", 0)])
+def test_check_gives_the_gate_exit_code(name, code):
+    result = ckptfix.check(FIXTURES / name)
+    assert isinstance(result, ckptfix.CheckResult)
+    assert result.exit_code == code and result.ok == (code == 0)
+    assert all(isinstance(c, ckptfix.CheckpointResult) for c in result.checkpoints)
+    assert all(isinstance(f, ckptfix.FindingResult) and f.fix for f in result.findings)
+
+
+def test_check_latest_by_default_and_every_checkpoint_on_request():
+    assert [c.name for c in ckptfix.check(FIXTURES / "output-run").checkpoints] == ["checkpoint-30"]
+    every = ckptfix.check(FIXTURES / "output-run", latest=False)
+    assert [c.name for c in every.checkpoints] == ["checkpoint-10", "checkpoint-20", "checkpoint-25-rolling", "checkpoint-30"]
+
+
+def test_check_options_are_the_cli_flags():
+    result = ckptfix.check(FIXTURES / "sine-ok", lr_end=2e-6)
+    (f,) = result.findings
+    assert (f.code, f.key, f.found, f.expected) == ("CKF060", "eta_min", 1e-6, 2e-6)
+    assert ckptfix.check(FIXTURES / "sine-ok", lr_end=2e-6, strict=True).exit_code == 1
+
+
+def test_usage_error_for_a_bad_path(tmp_path):
+    with pytest.raises(ckptfix.UsageError):
+        ckptfix.check(tmp_path / "nope")
+    assert issubclass(ckptfix.UsageError, ckptfix.CkptfixError)
+
+
+def test_repair_applies_and_returns_what_repair_json_prints(tmp_path):
+    shutil.copytree(FIXTURES / "sine-v2", tmp_path / "a")
+    shutil.copytree(FIXTURES / "sine-v2", tmp_path / "b")
+    dry = ckptfix.repair(tmp_path / "a", dry_run=True)
+    assert isinstance(dry, ckptfix.RepairResult) and dry.exit_code == 1 and dry.checkpoints[0].status == "dry-run"
+    done = ckptfix.repair(tmp_path / "a")
+    assert done.ok and done.checkpoints[0].status == "applied" and done.checkpoints[0].backup
+    assert ckptfix.check(tmp_path / "a").ok
+    cli = json.loads(CliRunner().invoke(app, ["repair", str(tmp_path / "b"), "--json"]).stdout)
+    mine = done.to_json()
+    for doc in (cli, mine):
+        for ck in doc["checkpoints"]:
+            ck["backup"] = ck["path"] = ck["written"] = None
+            for f in ck["findings_before"] + ck["findings_after"]:
+                f["file"] = f["file"].rsplit("/", 1)[-1] if f["file"] else None
+            for c in ck["changes"] + ck["files"] + ck["profile_before"] + ck["profile_after"]:
+                c["file"] = c["file"].rsplit("/", 1)[-1]
+        doc["root"] = doc["latest"] = None
+    assert cli == mine
+
+
+def test_import_is_cheap():
+    code = ("import sys, ckptfix; ckptfix.__version__; print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('torch', 'numpy', 'rich', 'typer') or m.startswith('ckptfix.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = "import sys, ckptfix; ckptfix.check; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy', 'rich')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_public_names():
+    assert set(ckptfix.__all__) <= set(dir(ckptfix))
+    for name in ckptfix.__all__:
+        assert getattr(ckptfix, name) is not None
+    with pytest.raises(AttributeError):
+        ckptfix.nope  # noqa: B018
+
+
+def test_repair_is_callable_and_stays_the_package():
+    code = ("import inspect, sys, ckptfix\nfrom ckptfix.repair.plan import plan_repair\nimport ckptfix.repair.restore\n"
+            "from ckptfix.repair import apply\n"
+            "assert ckptfix.repair is sys.modules['ckptfix.repair'] and callable(ckptfix.repair)\n"
+            "import ckptfix.repair.run\nassert ckptfix.repair.run.repair_path and ckptfix.repair.plan.plan_repair is plan_repair\n"
+            "assert 'dry_run' in inspect.signature(ckptfix.repair).parameters\n"
+            "from ckptfix import repair; assert repair is ckptfix.repair\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    code = "import ckptfix; r = ckptfix.repair; import sys; assert r is sys.modules['ckptfix.repair'] and callable(r)"
+    subprocess.run([sys.executable, "-c", code], check=True)  # reached first through ckptfix, not an import
+
+
+def test_monkeypatch_reaches_the_repair_package(monkeypatch):
+    import ckptfix.repair.run
+
+    monkeypatch.setattr("ckptfix.repair.run.repair_path", lambda *a, **k: "patched")
+    assert ckptfix.repair.run.repair_path() == "patched"

@@ -1,0 +1,83 @@
+"""Every --json document validates against docs/ckptfix.schema.json (inspect and repair, real outputs)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from typer.testing import CliRunner
+
+from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
+from tests.helpers import FIXTURES, ROOT
+
+SCHEMA = json.loads((ROOT / "docs" / "ckptfix.schema.json").read_text())
+VALIDATOR = Draft202012Validator(SCHEMA)
+FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir() and any(p.glob("checkpoint-*/")))
+TRAINERS = sorted(p.name for p in (FIXTURES / "trainers").iterdir() if p.is_dir())
+
+
+def document(*args: object) -> dict:
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    assert res.exit_code in (0, 1, 3), res.output
+    return json.loads(res.stdout)
+
+
+def valid(doc: dict) -> None:
+    errors = sorted(VALIDATOR.iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message[:300]}" for e in errors[:5])
+
+
+def test_the_schema_is_a_valid_schema() -> None:
+    Draft202012Validator.check_schema(SCHEMA)
+
+
+@pytest.mark.parametrize("folder", FOLDERS + [f"trainers/{t}" for t in TRAINERS])
+def test_inspect_documents(folder: str) -> None:
+    doc = document("inspect", FIXTURES / folder, "--json")
+    valid(doc)
+    assert doc["tool"]["command"] == "inspect"
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_repair_dry_run_documents(folder: str) -> None:
+    valid(document("repair", FIXTURES / folder, "--json", "--dry-run"))
+
+
+def test_applied_created_refused_and_patched_repair_documents(tmp_path: Path) -> None:
+    for name in ("sine-v2", "missing-scheduler", "hostile", "step-mismatch"):
+        shutil.copytree(FIXTURES / name, tmp_path / name)
+    docs = [
+        document("repair", tmp_path / "sine-v2", "--json", "--optimizer-lr"),
+        document("repair", tmp_path / "missing-scheduler", "--json"),  # refused: needs --lr-warmup-steps
+        document("repair", tmp_path / "missing-scheduler", "--json", "--lr-warmup-steps", "10"),
+        document("repair", tmp_path / "hostile", "--json"),  # refused, exit 3
+        document("repair", tmp_path / "step-mismatch", "--json", "--step", "25"),
+    ]
+    assert [d["checkpoints"][0]["status"] for d in docs] == ["applied", "refused", "applied", "refused", "applied"]
+    for doc in docs:
+        valid(doc)
+
+
+def test_error_documents(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["inspect", str(tmp_path / "nope"), "--json"])
+    assert res.exit_code == 2
+    doc = json.loads(res.stdout)
+    valid(doc)
+    assert doc["status"] == "usage-error" and doc["checkpoints"] == []
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint-5-tmp").mkdir()  # a first save still being written: nothing to resume
+    res = CliRunner().invoke(app, ["inspect", str(tmp_path / "run"), "--latest", "--json"])
+    assert res.exit_code == 4
+    valid(json.loads(res.stdout))
+
+
+def test_the_schema_refuses_what_ckptfix_never_prints() -> None:
+    doc = document("inspect", FIXTURES / "sine-v1", "--json")
+    doc["checkpoints"][0]["findings"][0]["severity"] = "critical"
+    assert not VALIDATOR.is_valid(doc)
+    doc = document("inspect", FIXTURES / "sine-v1", "--json")
+    doc["checkpoints"][0]["surprise"] = 1
+    assert not VALIDATOR.is_valid(doc)

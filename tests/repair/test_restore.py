@@ -1,0 +1,154 @@
+"""ckptfix restore: the last repair undone bit for bit (copy, removal, patch record), refusals, stacking."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
+from ckptfix.repair.restore import RESTORED_MARK, list_backups, restore_checkpoint
+from tests.helpers import FIXTURES, tree_hashes
+
+
+def run(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def copy(tmp_path: Path, name: str) -> Path:
+    shutil.copytree(FIXTURES / name, tmp_path / name)
+    return tmp_path / name / "checkpoint-30"
+
+
+def files(ck: Path) -> dict[str, str]:
+    """The checkpoint's files, without ckptfix's own folder."""
+    return {k: v for k, v in tree_hashes(ck).items() if not k.startswith(".ckptfix")}
+
+
+def test_scheduler_rewrite_and_optimizer_patch_restored_bit_for_bit(tmp_path):
+    ck = copy(tmp_path, "sine-v2")
+    before = files(ck)
+    r = run("repair", ck, "--optimizer-lr")
+    assert r.exit_code == 0, r.output
+    repaired = files(ck)
+    assert repaired["scheduler.bin"] != before["scheduler.bin"] and repaired["optimizer.bin"] != before["optimizer.bin"]
+    r = run("restore", ck, "--dry-run")
+    assert r.exit_code == 0 and "would be restored" in r.output and files(ck) == repaired
+    r = run("restore", ck)
+    assert r.exit_code == 0, r.output
+    assert files(ck) == before
+    assert not (ck / ".ckptfix" / "lock").exists()
+    (backup,) = list_backups(ck)
+    assert backup.restored is not None and (backup.path / RESTORED_MARK).is_file()
+    r = run("restore", ck)  # nothing left to undo
+    assert r.exit_code == 0 and "nothing to restore" in r.output and files(ck) == before
+
+
+def test_created_scheduler_is_removed(tmp_path):
+    ck = copy(tmp_path, "missing-scheduler")
+    before = files(ck)
+    assert run("repair", ck, "--lr-warmup-steps", "10", "--lr-end", "1e-6").exit_code == 0
+    assert (ck / "scheduler.bin").is_file()
+    r = run("restore", ck)
+    assert r.exit_code == 0, r.output
+    assert files(ck) == before and not (ck / "scheduler.bin").exists()
+
+
+def test_stacked_repairs_are_undone_newest_first(tmp_path):
+    ck = copy(tmp_path, "sine-v1")
+    before = files(ck)
+    assert run("repair", ck).exit_code == 0  # scheduler only
+    after_first = files(ck)
+    assert run("repair", ck, "--optimizer-lr").exit_code == 0  # then the optimizer's lr
+    assert files(ck)["optimizer.bin"] != before["optimizer.bin"]
+    assert len(list_backups(ck)) == 2
+    assert run("restore", ck).exit_code == 0
+    assert files(ck) == after_first
+    assert run("restore", ck).exit_code == 0
+    assert files(ck) == before
+
+
+def test_a_file_changed_since_the_repair_is_refused_and_nothing_is_touched(tmp_path):
+    ck = copy(tmp_path, "sine-v2")
+    assert run("repair", ck, "--optimizer-lr").exit_code == 0
+    # The trainer resumed and saved again into the same folder: scheduler.bin is a third file now.
+    shutil.copyfile(FIXTURES / "sine-ok" / "checkpoint-30" / "scheduler.bin", ck / "scheduler.bin")
+    now = tree_hashes(ck)
+    r = run("restore", ck)
+    assert r.exit_code == 1
+    assert "scheduler.bin is neither the repaired file nor the original" in r.output
+    assert tree_hashes(ck) == now  # the optimizer, which could be restored, was not touched either
+
+
+def test_a_killed_or_failing_restore_leaves_each_file_original_or_repaired(tmp_path):
+    ck = copy(tmp_path, "sine-v2")
+    before = files(ck)
+    assert run("repair", ck, "--optimizer-lr").exit_code == 0
+    repaired = files(ck)
+    calls = []
+
+    def fail_on_second(stage: str, path: Path) -> None:
+        if stage == "restore":
+            calls.append(path.name)
+            if len(calls) == 2:
+                raise RuntimeError("injected")
+
+    res = restore_checkpoint(ck, fault=fail_on_second)
+    assert res.status == "failed" and res.exit_code == 1 and "injected" in res.error
+    assert calls == ["optimizer.bin", "scheduler.bin"]  # reverse order of the repair
+    now = files(ck)
+    assert now["optimizer.bin"] == before["optimizer.bin"] and now["scheduler.bin"] == repaired["scheduler.bin"]
+    assert not (ck / ".ckptfix" / "lock").exists()
+    assert list_backups(ck)[0].restored is None
+    res = restore_checkpoint(ck)  # the rest, on the next run
+    assert res.status == "restored" and files(ck) == before
+
+
+def test_lock_held_by_a_repair_in_progress(tmp_path):
+    ck = copy(tmp_path, "sine-v1")
+    assert run("repair", ck).exit_code == 0
+    repaired = files(ck)
+    (ck / ".ckptfix" / "lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "time": "now"}))
+    res = restore_checkpoint(ck)
+    assert res.status == "locked" and res.exit_code == 1 and files(ck) == repaired
+
+
+def test_backup_without_the_repaired_hash_is_refused_unless_already_original(tmp_path):
+    ck = copy(tmp_path, "sine-v1")
+    assert run("repair", ck).exit_code == 0
+    (backup,) = list_backups(ck)
+    manifest = json.loads((backup.path / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        del entry["sha256_new"]  # as an older ckptfix wrote it
+    (backup.path / "manifest.json").write_text(json.dumps(manifest))
+    res = restore_checkpoint(ck)
+    assert res.status == "refused" and "restore it by hand" in res.error and "cp .ckptfix/" in res.error
+
+
+def test_list_and_usage_errors(tmp_path):
+    ck = copy(tmp_path, "sine-v1")
+    r = run("restore", ck)
+    assert r.exit_code == 2 and "no ckptfix backup" in r.stderr
+    assert run("restore", ck, "--list").exit_code == 2
+    assert run("repair", ck).exit_code == 0
+    r = run("restore", ck, "--list")
+    assert r.exit_code == 0 and "backup-" in r.output and "ckptfix restore undoes it" in r.output
+    name = list_backups(ck)[0].name
+    assert run("restore", ck, "--backup", "backup-nope").exit_code == 2
+    assert run("restore", ck.parent, "--latest", "--backup", name).exit_code == 0
+    assert run("restore", tmp_path / "nope").exit_code == 2
+
+
+def test_output_folder_restores_each_repaired_checkpoint(tmp_path):
+    out = tmp_path / "out"
+    for n in (30, 40):
+        shutil.copytree(FIXTURES / "sine-v1" / "checkpoint-30", out / f"checkpoint-{n}")
+    before = tree_hashes(out)
+    assert run("repair", out / "checkpoint-40", "--step", "30").exit_code == 0
+    r = run("restore", out)
+    assert r.exit_code == 0, r.output
+    assert "1 restored" in r.output
+    assert {k: v for k, v in tree_hashes(out).items() if ".ckptfix" not in k} == before
