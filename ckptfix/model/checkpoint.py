@@ -136,6 +136,12 @@ class Checkpoint(Record):
     trainer_state: TrainerState | None = None  # hf-trainer
     engine: EngineState | None = None  # deepspeed
     sharded: tuple[ShardedState, ...] = ()  # fsdp (optimizer_0/, pytorch_model_fsdp_0/, ...)
+    #: The trainer that wrote it (``model/trainers``: simpletuner, kohya, transformers, diffusers, accelerate).
+    trainer: str = "accelerate"
+    #: Ranks of the ``random_states_{rank}.pkl`` files (``num_processes`` counts them).
+    rng_ranks: tuple[int, ...] = ()
+    #: SimpleTuner's ``training_state-rank{r}.json`` (ranks r > 0 that called ``save_state``), by rank.
+    rank_states: tuple[tuple[int, TrainingState], ...] = ()
 
     @property
     def name(self) -> str:
@@ -148,6 +154,7 @@ class Checkpoint(Record):
         out += [o.problem for o in self.optimizers if o.problem]
         if self.training_state and self.training_state.problem:
             out.append(self.training_state.problem)
+        out += [ts.problem for _r, ts in self.rank_states if ts.problem]
         out += [w.problem for w in self.weights if w.problem]
         out += list(self.other_problems)
         return out
@@ -167,10 +174,28 @@ class Skipped(Record):
 
 
 class Discovery(Record):
-    """What PATH holds: checkpoint folders to check (oldest first), skipped ones, and the latest."""
+    """What PATH holds: checkpoint folders to check (oldest first), skipped ones, and the latest.
+
+    ``latest`` is the one folder the trainer's resume picks, when its rule decides; ``latest_candidates``
+    every folder it may pick (several on a tie its rule leaves to ``os.listdir`` order, or for a trainer
+    without a latest rule); ``latest_issue`` says when the rule itself fails (SimpleTuner then starts a new
+    run) or picks a folder ckptfix does not read."""
 
     root: Path
     checkpoints: tuple[Path, ...]
     skipped: tuple[Skipped, ...] = ()
     latest: Path | None = None
     is_single: bool = False
+    trainer: str | None = None  # whose latest rule was applied
+    trainer_source: str = ""  # "--trainer", "detected from checkpoint-30", ...
+    latest_candidates: tuple[Path, ...] = ()
+    latest_reason: str = ""
+    latest_sure: bool = True
+    latest_issue: str | None = None
+
+    @property
+    def picks(self) -> tuple[Path, ...]:
+        """What a resume may load: the candidates, else the latest, else nothing."""
+        if self.latest_candidates:
+            return self.latest_candidates
+        return (self.latest,) if self.latest is not None else ()

@@ -30,13 +30,17 @@ from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
 
 __all__ = [
     "OPTIMIZER_FILE", "RNG_FILE", "SCHEDULER_FILE", "file_index", "int_field", "optimizer_from", "param_group",
-    "problem_of", "read_optimizer", "read_scheduler", "read_training_state", "read_weights", "scan_other_pickles",
+    "problem_of", "RANK_STATE_FILE", "read_optimizer", "read_rank_states", "read_scheduler", "read_train_state",
+    "read_training_state", "read_weights", "rng_ranks", "scan_other_pickles",
 ]
 
 _NUMBERED = r"(?:_\d+)?"
 SCHEDULER_FILE = re.compile(rf"^scheduler{_NUMBERED}\.bin$")
 OPTIMIZER_FILE = re.compile(rf"^optimizer{_NUMBERED}\.bin$")
 RNG_FILE = re.compile(r"^random_states_(\d+)\.pkl$")
+#: SimpleTuner's per-rank trainer state (rank r > 0; not the sampler's training_state-rank{r}-<id>.json).
+RANK_STATE_FILE = re.compile(r"^training_state-rank(\d+)\.json$")
+KOHYA_STATE = "train_state.json"
 _HF_RNG = re.compile(r"^rng_state(?:_\d+)?\.pth$")
 # Files trainers write but never load on resume: not scanned (a pickled TrainingArguments is code).
 _NOT_LOADED = ("training_args.bin",)
@@ -119,6 +123,36 @@ def read_training_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS
     except UnreadableFile as exc:
         return TrainingState(path, None, None, None, problem_of(exc))
     return TrainingState(path, gs, int_field(data, "epoch_step"), int_field(data, "epoch"))
+
+
+def read_train_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> TrainingState:
+    """kohya sd-scripts' ``train_state.json``: ``current_step`` (the step) and ``current_epoch``."""
+    try:
+        data = read_json(path, limits, store=store, root=root)
+        if not isinstance(data, dict):
+            raise UnreadableFile(path, "expected a JSON object")
+        step = int_field(data, "current_step")
+        if "current_step" in data and (step is None or step < 0):
+            raise UnreadableFile(path, f"current_step is {data['current_step']!r}, not a step number")
+    except UnreadableFile as exc:
+        return TrainingState(path, None, None, None, problem_of(exc), source=KOHYA_STATE)
+    return TrainingState(path, step, None, int_field(data, "current_epoch"), source=KOHYA_STATE)
+
+
+def read_rank_states(folder: Any, names: list[str], *, limits: Limits = DEFAULT_LIMITS,
+                     store: Store = LOCAL) -> tuple[tuple[int, TrainingState], ...]:
+    """Every ``training_state-rank{r}.json`` (SimpleTuner's state of rank r > 0), by rank."""
+    out = []
+    for name in names:
+        m = RANK_STATE_FILE.match(name)
+        if m:
+            out.append((int(m.group(1)), read_training_state(folder / name, root=folder, limits=limits, store=store)))
+    return tuple(sorted(out, key=lambda t: t[0]))
+
+
+def rng_ranks(names: list[str]) -> tuple[int, ...]:
+    """The ranks of the ``random_states_{rank}.pkl`` files."""
+    return tuple(sorted(int(m.group(1)) for n in names if (m := RNG_FILE.match(n))))
 
 
 def read_weights(folder: Any, *, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> tuple[WeightFile, ...]:
