@@ -7,10 +7,11 @@ from pathlib import Path
 from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import exit_code
 from ckptfix.analysis.report import CheckpointReport, Options
+from ckptfix.analysis.run import discover_for, inspect_one, prepare_options, settle_processes
 from ckptfix.model.checkpoint import Discovery
-from ckptfix.model.discover import discover, targets
+from ckptfix.model.discover import targets
 from ckptfix.model.load import load_checkpoint
-from ckptfix.records import Record
+from ckptfix.records import Record, replace
 from ckptfix.repair.actions.interface import Fault
 from ckptfix.repair.apply import ApplyResult, apply_plan
 from ckptfix.repair.plan import RepairPlan, plan_repair
@@ -58,10 +59,13 @@ def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = F
 def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False, dry_run: bool = False,
                 recreate: bool = False, fault: Fault | None = None, optimizer_lr: bool = False) -> RepairOutcome:
     """Repair every checkpoint under ``path`` (or only the latest); ``UsageError`` for a bad PATH."""
-    disc = discover(path)
+    opts = prepare_options(opts)
+    disc = discover_for(path, opts)
+    reports = settle_processes([inspect_one(p, opts, disc=disc) for p in targets(disc, latest_only)], disc, opts)
     items = []
-    for ck_path in targets(disc, latest_only):
-        report = analyse(load_checkpoint(ck_path), opts)
-        items.append(repair_checkpoint(report, opts, dry_run, recreate, fault, optimizer_lr))
+    for report in reports:
+        from_run = report.processes.from_run if report.processes is not None else None
+        ck_opts = replace(opts, run_processes=from_run) if from_run else opts
+        items.append(repair_checkpoint(report, ck_opts, dry_run, recreate, fault, optimizer_lr))
     code = max((i.exit_code for i in items), default=0)
     return RepairOutcome(disc, tuple(items), dry_run, code)
