@@ -40,7 +40,7 @@ app = typer.Typer(
 PathArg = Annotated[Path, typer.Argument(help="A checkpoint-N folder, or a run's output folder holding several.",
                                          show_default=False)]
 NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", min=1,
-                                                help="Training processes N (default: count of random_states_*.pkl).")]
+                                                help="Training processes N (default: from the evidence; random_states_*.pkl may be only a lower bound).")]
 LrEnd = Annotated[Optional[float], typer.Option("--lr-end", min=0.0, help="The run's --lr_end (eta_min).")]
 Warmup = Annotated[Optional[int], typer.Option("--lr-warmup-steps", min=1, help="The run's --lr_warmup_steps (T_0 = W x N).")]
 LR = Annotated[Optional[float], typer.Option("--learning-rate", min=0.0, help="The run's --learning_rate (base LR).")]
@@ -49,6 +49,13 @@ Step = Annotated[Optional[int], typer.Option("--step", min=0, help="The checkpoi
 Latest = Annotated[bool, typer.Option("--latest", help="Only the checkpoint a resume would pick (highest N, not -tmp).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (schema in the README).")]
 Strict = Annotated[bool, typer.Option("--strict", help="Warnings also give exit 1.")]
+Trainer = Annotated[Optional[str], typer.Option(
+    "--trainer", help="The trainer (and releases) that will resume: simpletuner, simpletuner>=4.10, "
+    "simpletuner==3.1.6, kohya, diffusers, accelerate, transformers. Default: detected from the files, with the "
+    "installed release when run in the training environment, else every modelled release.")]
+Target = Annotated[str, typer.Option(
+    "--target", help="The formula to check against and repair to: sine (the fixed formula) or "
+    "simpletuner-sine-v2 (what stock SimpleTuner runs).")]
 
 
 def _options(**kw):  # imported lazily: keeps `--help` light
@@ -109,6 +116,8 @@ def inspect(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", help="Write the LR curve to a PNG file.")] = None,
+    trainer: Trainer = None,
+    target: Target = "sine",
 ) -> None:
     """Report the scheduler and optimizer state of checkpoints, and what is inconsistent. Writes nothing.
 
@@ -125,7 +134,7 @@ def inspect(
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
-                    learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict)
+                    learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict, trainer=trainer, target=target)
     try:
         with _progress() as tick:
             disc, reports = inspect_path(path, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs())
@@ -191,8 +200,13 @@ def repair(
     recreate: Annotated[bool, typer.Option("--recreate", help="Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs --lr-warmup-steps).")] = False,
     optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set optimizer*.bin param_groups lr (and initial_lr) to the scheduler's _last_lr (base_lrs), patching 8 bytes each in its pickle; tensors are never read.")] = False,
     json_out: Json = False,
+    trainer: Trainer = None,
+    target: Target = "sine",
 ) -> None:
-    """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step; create missing ones.
+    """Rewrite inconsistent scheduler states to the target formula at the checkpoint's step; create missing ones.
+
+    For SimpleTuner before 4.10 it also sets training_state.json's epoch_step, which that resume takes
+    last_epoch from. It refuses (exit 1, nothing written) when N is unknown or the resume cannot be made right.
 
     Prints the plan, then applies it (backup in <checkpoint>/.ckptfix/, atomic replace, verified).
     The exit code is computed after the repair: 0 repaired or nothing to do, 1 something remains.
@@ -208,7 +222,7 @@ def repair(
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
-                    learning_rate=learning_rate, t_mult=t_mult, step=step)
+                    learning_rate=learning_rate, t_mult=t_mult, step=step, trainer=trainer, target=target)
     err = _err()
     try:
         outcome = repair_path(path, opts, latest_only=latest, dry_run=dry_run, recreate=recreate, optimizer_lr=optimizer_lr)

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ckptfix.analysis.report import CheckpointReport, SchedulerReport
+from ckptfix.analysis.resume_checks import stock_note
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.render.values import short
 
@@ -26,14 +27,15 @@ def summary_table(disc: Discovery, reports: list[CheckpointReport], width: int =
     cols = ("step", "profile", "last_epoch", "_last_lr", "verdict", "findings") if wide else ("step", "profile", "verdict", "findings")
     for col in cols:
         t.add_column(col, overflow="fold")
-    if disc.latest is not None:
-        t.caption = "* latest: the checkpoint a resume would pick"
+    if disc.picks:
+        t.caption = ("* latest: the checkpoint a resume would pick" if len(disc.picks) == 1 and disc.latest_sure
+                     else "* the trainer's resume may pick any of these (why: below)")
         t.caption_justify = "left"
     for r in reports:
         sr = r.schedulers[0] if r.schedulers else None
         st = sr.file.state if sr and sr.file.state else {}
         codes = ", ".join(sorted({f.code for f in r.findings if f.severity != "info"})) or "—"
-        name = r.checkpoint.name + (" *" if disc.latest == r.checkpoint.path else "")
+        name = r.checkpoint.name + (" *" if r.checkpoint.path in disc.picks else "")
         profile = (sr.profile or "unreadable") if sr else "—"
         extra = (short(st.get("last_epoch")), short(st.get("_last_lr"), 24)) if wide else ()
         t.add_row(name, short(r.steps.chosen), profile, *extra, verdict_text(r), codes)
@@ -56,7 +58,16 @@ def _facts_grid(r: CheckpointReport) -> Table:
     )
     used = f"{s.chosen} from {s.source}" if s.source else "unknown"
     g.add_row("step", f"{used}  ({sources or 'no source'}" + (f"; epoch_step {s.epoch_step}" if s.epoch_step is not None else "") + ")")
-    g.add_row("processes", f"N = {r.num_processes} ({r.num_processes_source})")
+    est = r.processes
+    if r.num_processes is None and est is not None:
+        g.add_row("processes", f"N unknown: candidates {', '.join(map(str, est.candidates))} ({est.why})")
+    else:
+        why = f"; {est.why}" if est is not None and est.why else ""
+        g.add_row("processes", f"N = {r.num_processes} ({r.num_processes_source}{why})")
+    if r.trainer is not None:
+        g.add_row("trainer", f"{r.trainer.label} ({r.trainer.source})")
+    if r.target != "sine":
+        g.add_row("target", r.target)
     if r.checkpoint.layout != "accelerate":
         g.add_row("layout", r.checkpoint.layout)
     for o in r.checkpoint.optimizers:
@@ -73,19 +84,43 @@ def _facts_grid(r: CheckpointReport) -> Table:
     return g
 
 
+def _resume_table(r: CheckpointReport) -> list:
+    """The resume preview: the first steps after the resume, per resume rule, against the target."""
+    out: list = []
+    for p in r.resume:
+        how = {"stored": f"last_epoch {p.resumed_last_epoch} as stored",
+               "epoch_step": f"last_epoch = epoch_step × N = {p.resumed_last_epoch}",
+               "global_step": f"last_epoch = global_step × N = {p.resumed_last_epoch}"}[p.last_epoch_from]
+        verdict = "on schedule" if p.ok else (f"wrong from step {p.scheduler_wrong}" if p.scheduler_wrong
+                                              else f"step {p.first_wrong} uses optimizer.bin's lr")
+        out.append(Text(f"resume preview, {', '.join(p.rules)}: {how}; {verdict}",
+                        style="green" if p.ok else "yellow"))
+        t = Table(show_edge=False, pad_edge=False)
+        for col in ("step", "resumed LR", f"{p.target} at the step"):
+            t.add_column(col)
+        for row in p.steps:
+            t.add_row(str(row.step), Text(short(row.lr), style="" if row.ok else "yellow"), short(row.expected))
+        out.append(t)
+    if r.stock is not None and r.trainer is not None and r.steps.chosen is not None:
+        out.append(Text("note: " + stock_note(r.trainer.title, r.stock, r.steps.chosen), style="dim"))
+    return out
+
+
 def _scheduler_table(sr: SchedulerReport) -> Table:
     st = sr.file.state or {}
+    ref = sr.reference
     t = Table(show_edge=False, pad_edge=False)
     t.add_column("key")
     t.add_column("stored", overflow="fold")
-    t.add_column("fixed sine at N×step", overflow="fold")
-    ref = sr.reference
+    t.add_column(f"{ref.profile if ref else 'target'} at N×step", overflow="fold")
     expected = {
         "last_epoch": ref.last_epoch if ref else sr.expected_last_epoch,
         "T_cur": ref.T_cur if ref else None,
         "T_i": ref.T_i if ref else None,
         "_last_lr": ref.last_lr if ref else None,
     }
+    if ref is not None and ref.total_steps is not None:
+        expected["total_steps"] = ref.total_steps
     for key in ("last_epoch", "T_cur", "T_i", "T_0", "T_mult", "eta_min", "base_lrs", "_last_lr", "_step_count", "total_steps"):
         if key not in st and key not in expected:
             continue
@@ -119,6 +154,10 @@ def checkpoint_panel(r: CheckpointReport, latest: bool = False) -> Panel:
             parts.append(_scheduler_table(sr))
         elif sr.match is not None:
             parts.append(Text(" ".join(sr.match.evidence[:2]), style="dim"))
+    resume = _resume_table(r)
+    if resume:
+        parts.append(Text(""))
+        parts.extend(resume)
     parts.append(Text(""))
     parts.append(findings_table(r))
     title = Text(r.checkpoint.name + (" (latest)" if latest else "") + " — ")
@@ -129,8 +168,11 @@ def checkpoint_panel(r: CheckpointReport, latest: bool = False) -> Panel:
 def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointReport], verbose: bool) -> None:
     if not disc.is_single or disc.skipped:
         console.print(summary_table(disc, reports, console.width))
+        if disc.trainer:
+            console.print(Text(f"latest ({disc.trainer}, {disc.trainer_source}): {disc.latest_reason}"
+                               + (f"; {disc.latest_issue}" if disc.latest_issue else ""), style="dim"))
     for r in reports:
         if disc.is_single or verbose or r.exit_code != 0:
-            console.print(checkpoint_panel(r, latest=(disc.latest == r.checkpoint.path and not disc.is_single)))
+            console.print(checkpoint_panel(r, latest=(disc.picks == (r.checkpoint.path,) and not disc.is_single)))
     if not reports:
         console.print(Text("no checkpoint to check", style="dim"))

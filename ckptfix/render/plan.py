@@ -60,7 +60,7 @@ def _title(item: CheckpointOutcome) -> Text:
 def outcome_panel(item: CheckpointOutcome) -> Panel:
     plan, res = item.plan, item.result
     parts: list[Any] = []
-    if plan.step is not None:
+    if plan.step is not None and plan.num_processes is not None:
         parts.append(Text(
             f"step {plan.step} (from {plan.step_source}), N = {plan.num_processes} ({plan.num_processes_source}): "
             f"last_epoch = {plan.num_processes * plan.step}", style="dim"))
@@ -76,8 +76,10 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
     label, style = _STATUS_TEXT[res.status]
     line = Text(label, style=style)
     if res.status == "applied":
-        line.append(f": {', '.join(p.name for p in res.written)} written and verified with ckptfix's reader and "
-                    f"torch.load(weights_only=True); original kept in {res.backup_dir}")
+        torch_files = [p.name for p in res.written if not p.name.endswith(".json")]
+        how = " (torch files with ckptfix's reader and torch.load(weights_only=True))" if torch_files else ""
+        line.append(f": {', '.join(p.name for p in res.written)} written and verified{how}; original kept in "
+                    f"{res.backup_dir}")
         for p in plan.to_patch:
             line.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
                         f"{p.path.name}.patch.json, not a copy)")
