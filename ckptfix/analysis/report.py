@@ -24,7 +24,8 @@ class Options(Record):
     """Values the user states on the command line; ``None`` means not given.
 
     ``installed``: the trainer packages installed where ckptfix runs, as (distribution, version) pairs;
-    None until the pipeline looks them up (``analysis/run.py``), () for none."""
+    None until the pipeline looks them up (``analysis/run.py``, only when the releases disagree on a
+    checkpoint), () for none."""
 
     num_processes: int | None = None
     step: int | None = None

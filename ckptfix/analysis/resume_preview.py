@@ -79,10 +79,11 @@ def _diff(lrs: Sequence[float | None], expected: Sequence[float]) -> float:
 
 def preview_resume(state: dict[str, Any], optimizer_lrs: Sequence[float | None] | None, step: int,
                    trainer_step: int, epoch_step: int | None, n: int, rules: Sequence[TrainerRules], runs: str,
-                   target: str) -> ResumePreview | None:
+                   target: str, tail: int = 64) -> ResumePreview | None:
     """The first steps after resuming this state under ``rules`` (same ``last_epoch_from`` for all), with
     the trainer running formula ``runs`` (a profile name); None when the state's values are unusable.
-    ``step``: the checkpoint's true step; ``trainer_step``: the step the trainer's resume takes."""
+    ``step``: the checkpoint's true step; ``trainer_step``: the step the trainer's resume takes; ``tail``: steps
+    scanned after the first wrong one (for the largest difference)."""
     p = _stored(state)
     if p is None or not rules or step < 0 or n < 1 or runs not in PROFILES or target not in PROFILES:
         return None
@@ -119,8 +120,8 @@ def preview_resume(state: dict[str, Any], optimizer_lrs: Sequence[float | None] 
                 scheduler_wrong, s_found, s_expected = s, got[0], truncate_lr(exp[0])
             if k <= DISPLAY_STEPS or (not ok and scheduler_wrong == s):
                 rows.append(PreviewStep(s, got[0], truncate_lr(exp[0]), ok))
-            if scheduler_wrong is not None and k >= DISPLAY_STEPS and k - (scheduler_wrong - step) >= 64:
-                break  # the first wrong step and 64 more: enough to say by how much
+            if scheduler_wrong is not None and k >= DISPLAY_STEPS and k - (scheduler_wrong - step) >= tail:
+                break  # the first wrong step and ``tail`` more: enough to say by how much
     except (ValueError, OverflowError, ZeroDivisionError):
         return None
     return ResumePreview(tuple(r.label for r in rules), rule, n, stored, start, true, runs, target, tuple(rows),

@@ -20,7 +20,8 @@ from ckptfix.records import replace
 
 __all__ = [
     "POOL_MIN_CHECKPOINTS", "SIBLINGS_READ", "default_jobs", "discover_for", "discovery_findings", "inspect_one",
-    "inspect_path", "prepare_options", "settle_processes", "worst_exit",
+    "inspect_path", "installed_trainers", "prepare_options", "release_matters", "settle_processes",
+    "with_installed_release", "worst_exit",
 ]
 
 # Below this many checkpoints a worker pool costs more (fork + result transfer) than it saves.
@@ -36,14 +37,37 @@ def default_jobs() -> int:
 
 
 def prepare_options(opts: Options) -> Options:
-    """Check ``--trainer`` / ``--target`` (``UsageError``) and, without ``--trainer``, look up the trainer
-    packages installed here (their metadata only: the trainers are never imported)."""
+    """Check ``--trainer`` / ``--target`` (``UsageError``) before any file is read."""
     check_trainer_option(opts)
-    if opts.installed is not None or opts.trainer is not None:
-        return opts
-    found = tuple((t.package, v) for t in TRAINERS if t.package and len(t.rules) > 1
-                  and (v := installed_version(t.package)) is not None)
-    return replace(opts, installed=found)
+    return opts
+
+
+def installed_trainers() -> tuple[tuple[str, str], ...]:
+    """(distribution, version) of the trainers with several modelled release ranges installed here."""
+    return tuple((t.package, v) for t in TRAINERS if t.package and len(t.rules) > 1
+                 and (v := installed_version(t.package)) is not None)
+
+
+def release_matters(report: CheckpointReport) -> bool:
+    """Whether the modelled releases disagree on this checkpoint (their resume previews differ) or N is
+    unknown (a release that saves on every rank would settle it): then the installed release is worth
+    looking up."""
+    if report.trainer is None or len(report.trainer.rules) < 2:
+        return False
+    outcomes = {(p.first_wrong, p.scheduler_wrong) for p in report.resume}
+    return len(outcomes) > 1 or report.num_processes is None
+
+
+def with_installed_release(reports: list[CheckpointReport], opts: Options, store: Store = LOCAL,
+                           disc: Discovery | None = None) -> tuple[list[CheckpointReport], Options]:
+    """Reports on which the releases disagree, analysed again with the release installed here (when there is
+    one and ``--trainer`` was not given). The lookup (importlib.metadata: ~30 ms of imports) is made only then."""
+    if opts.trainer is not None or opts.installed is not None or not any(release_matters(r) for r in reports):
+        return reports, opts
+    found = replace(opts, installed=installed_trainers())
+    if not found.installed:
+        return reports, found
+    return [inspect_one(r.checkpoint.path, found, store, disc) if release_matters(r) else r for r in reports], found
 
 
 def discover_for(path: Path, opts: Options, store: Store = LOCAL) -> Discovery:
@@ -92,6 +116,7 @@ def inspect_path(
         if progress:
             progress(ck_path)
         reports.append(report)
+    reports, opts = with_installed_release(reports, opts, store, disc)
     return disc, settle_processes(reports, disc, opts, store)
 
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
-from ckptfix.analysis.resume_checks import describe, preview_all, stock_note
+from ckptfix.analysis.resume_checks import STOCK_TAIL, describe, preview_all, stock_note
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
 from ckptfix.records import Record
@@ -322,7 +322,7 @@ def _check_resume(ctx: _Ctx, writes: list[SchedulerWrite], state_writes: list[Tr
         ctx.covered.update(id(f) for f in resume_findings)
     if (writes or state_writes) and report.stock is not None:
         stock = preview_all(report.checkpoint, g, n, report.trainer, list(report.schedulers), ctx.opts,
-                            runs=report.stock.runs, state=state, epoch_step=new_epoch)
+                            runs=report.stock.runs, state=state, epoch_step=new_epoch, tail=STOCK_TAIL)
         if stock:
             ctx.notes.append(stock_note(report.trainer.title, stock[-1], g))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import exit_code
 from ckptfix.analysis.report import CheckpointReport, Options
-from ckptfix.analysis.run import discover_for, inspect_one, prepare_options, settle_processes
+from ckptfix.analysis.run import discover_for, inspect_one, prepare_options, settle_processes, with_installed_release
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import targets
 from ckptfix.model.load import load_checkpoint
@@ -61,7 +61,9 @@ def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False
     """Repair every checkpoint under ``path`` (or only the latest); ``UsageError`` for a bad PATH."""
     opts = prepare_options(opts)
     disc = discover_for(path, opts)
-    reports = settle_processes([inspect_one(p, opts, disc=disc) for p in targets(disc, latest_only)], disc, opts)
+    reports, opts = with_installed_release([inspect_one(p, opts, disc=disc) for p in targets(disc, latest_only)],
+                                           opts, disc=disc)
+    reports = settle_processes(reports, disc, opts)
     items = []
     for report in reports:
         from_run = report.processes.from_run if report.processes is not None else None
