@@ -62,6 +62,11 @@ def test_versions():
     r = VersionRange((4, 9, 3), (4, 10))
     assert r.contains((4, 9, 3)) and r.contains((4, 9, 3, 1)) and not r.contains((4, 10, 0)) and not r.contains((4, 9))
     assert parse_spec("Simpletuner == 3.1.6").name == "simpletuner"
+    above, at_most = parse_spec("simpletuner>4.9.3").versions, parse_spec("simpletuner<=4.9.3").versions
+    assert not above.contains((4, 9, 3)) and above.contains((4, 9, 3, 1)) and above.contains((4, 9, 4))
+    assert at_most.contains((4, 9, 3)) and at_most.contains((4, 9, 3, 0)) and not at_most.contains((4, 9, 3, 1))
+    exact = parse_spec("simpletuner==4.9").versions
+    assert exact.contains((4, 9)) and exact.contains((4, 9, 0)) and not exact.contains((4, 9, 1))
 
 
 @pytest.mark.parametrize("folder, trainer", [

@@ -89,6 +89,10 @@ def test_step_mismatch_needs_step_then_uses_it():
     # at --step 30 the state is right, but SimpleTuner resumes from training_state.json's step 25: refused
     p = plan("step-mismatch", Options(step=30))
     assert p.action == "refuse" and "resumes from global_step 25" in p.refusals[0].reason and not p.actions
+    # 4.10 does not read epoch_step: the plan replays its resume (global_step 25 x 1) and refuses, saying why
+    p = plan("step-mismatch", Options(step=30, trainer="simpletuner>=4.10"))
+    assert p.action == "refuse" and not p.actions
+    assert "after this repair" in p.refusals[0].reason and "5 step(s) behind" in p.refusals[0].reason
 
 
 def test_missing_scheduler_needs_warmup_then_creates_the_sine_key_set():
