@@ -139,6 +139,7 @@ def resume_findings(ck: Checkpoint, steps: StepInfo | None, estimate: ProcessEst
         file = ck.training_state.path if key == "epoch_step" and ck.training_state else f
         msg = f"{how}: {what}" + (f"; {' and '.join(good)} resume(s) on schedule" if good else "")
         out.append(make_finding("CKF111", file, key, p.found, p.expected, msg))
+    out += _rank_findings(ck, g, n, choice, reports, opts)
     shipped = [r for r in choice.rules if r.formula is not None and r.formula != opts.target]
     stock = None
     if shipped and previews:
@@ -148,6 +149,26 @@ def resume_findings(ck: Checkpoint, steps: StepInfo | None, estimate: ProcessEst
                              reports, opts, runs=shipped[-1].formula, tail=STOCK_TAIL)
         stock = stocks[-1] if stocks else None
     return previews, stock, out
+
+
+def _rank_findings(ck: Checkpoint, g: int, n: int, choice: RulesChoice, reports: list[SchedulerReport],
+                   opts: Options) -> list[Finding]:
+    """Rank r > 0 resumes from its own ``training_state-rank{r}.json`` (SimpleTuner's load hook): under an
+    ``epoch_step`` rule, a rank whose ``epoch_step`` differs from rank 0's runs another LR (CKF111 on its file)."""
+    groups = [grp for grp in group_rules(choice.rules) if grp[0].last_epoch_from == "epoch_step"]
+    main = ck.training_state.epoch_step if ck.training_state is not None else None
+    out = []
+    for rank, ts in ck.rank_states:
+        if not groups or ts.problem is not None or ts.epoch_step is None or ts.epoch_step == main:
+            continue
+        for grp in groups:
+            (p,) = preview_all(ck, g, n, RulesChoice(choice.trainer, choice.title, grp, choice.source), reports, opts,
+                               epoch_step=ts.epoch_step) or (None,)
+            if p is not None and p.scheduler_wrong is not None:
+                how, what = describe(p, g)
+                out.append(make_finding("CKF111", ts.path, "epoch_step", p.scheduler_found, p.scheduler_expected,
+                                        f"rank {rank} {how}: {what}"))
+    return out
 
 
 def stock_note(title: str, stock: ResumePreview, step: int) -> str:

@@ -80,7 +80,9 @@ def trainer_doc(r: CheckpointReport) -> dict[str, Any] | None:
         return None
     return {"name": c.trainer, "detected": r.checkpoint.trainer, "source": c.source,
             "releases": [{"label": x.label, "last_epoch_from": x.last_epoch_from, "saves_on": x.saves_on,
-                          "step_from": x.step_from, "formula": x.formula, "verified": x.verified} for x in c.rules]}
+                          "step_from": x.step_from, "formula": x.formula, "verified": x.verified,
+                          "reads": [{"file": f.name, "required": f.required, "if_missing": f.if_missing} for f in x.reads],
+                          "sources": list(x.sources)} for x in c.rules]}
 
 
 def preview_doc(p: ResumePreview) -> dict[str, Any]:

@@ -109,3 +109,17 @@ def test_findings_and_the_stock_note():
     fixed = analyse(load_checkpoint(RUNS / "b-n1-7-batches-per-epoch/fixed/checkpoint-20"),
                     Options(trainer="simpletuner>=4.10", target="simpletuner-sine-v2"))
     assert "CKF114" in [f.code for f in fixed.findings]
+
+
+def test_simpletuner_without_training_state_resumes_at_step_zero(tmp_path):
+    """SimpleTuner's StateTracker gives global_step 0 without training_state.json: the resume starts its LR
+    position at 0 whatever the folder says."""
+    import shutil
+
+    ck = tmp_path / "checkpoint-25-rolling"
+    shutil.copytree(RUNS / "a-n1-no-boundary/fixed/checkpoint-25-rolling", ck)
+    (ck / "training_state.json").unlink()
+    r = analyse(load_checkpoint(ck), Options(trainer="simpletuner==3.1.6"))
+    (p,) = r.resume  # (at step 20, 0 would be two whole periods of T_0 10 off: the same LRs)
+    assert p.resumed_last_epoch == 0 and p.true_last_epoch == 25 and p.scheduler_wrong == 27
+    assert "CKF111" in [f.code for f in r.findings]

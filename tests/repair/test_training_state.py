@@ -57,6 +57,12 @@ def test_the_plan_sets_epoch_step_only(tmp_path):
 def test_rank_files_too_and_not_for_4_10(tmp_path):
     ck = copy(tmp_path)
     (ck / "training_state-rank1.json").write_text('{"global_step": 20, "epoch_step": 23, "epoch": 3}')
+    from ckptfix.analysis.run import inspect_one
+
+    report = inspect_one(ck, OPTS)
+    assert report.num_processes == 2  # rank 1 saved: every rank saves, N = 2 (last_epoch 20 is then wrong too)
+    rank = [f for f in report.findings if f.file.endswith("training_state-rank1.json")]
+    assert [f.code for f in rank] == ["CKF111"] and "rank 1" in rank[0].message and "3 step(s) ahead" in rank[0].message
     out = repair_path(ck, OPTS)
     assert out.exit_code == 0
     assert json.loads((ck / "training_state-rank1.json").read_text())["epoch_step"] == 20
