@@ -37,8 +37,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-PathArg = Annotated[Path, typer.Argument(help="A checkpoint-N folder, or a run's output folder holding several.",
-                                         show_default=False)]
+# A string, not a Path: a URL (s3://bucket/run) must reach ckptfix as typed (Path would fold "//").
+PathArg = Annotated[str, typer.Argument(metavar="PATH", show_default=False,
+                                        help="A checkpoint-N folder, or a run's output folder holding several; "
+                                        "local, or a URL: s3://, gs://, az://, hf://, file://, memory:// (docs/remote.md).")]
+StorageOption = Annotated[Optional[list[str]], typer.Option(
+    "--storage-option", metavar="KEY=VALUE",
+    help="For a URL PATH: an option of its fsspec backend (repeatable), e.g. endpoint_url=http://minio:9000, anon=true.")]
 NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", min=1,
                                                 help="Training processes N (default: from the evidence; random_states_*.pkl may be only a lower bound).")]
 LrEnd = Annotated[Optional[float], typer.Option("--lr-end", min=0.0, help="The run's --lr_end (eta_min).")]
@@ -83,6 +88,13 @@ def Console(**kw):  # noqa: N802 - rich.console costs ~15 ms to import; the --js
     return _Console(**kw)
 
 
+def _escape(exc: Exception) -> str:
+    """A message as text, not Rich markup (``pip install 'ckptfix[s3]'`` keeps its brackets)."""
+    from rich.markup import escape  # noqa: PLC0415 - only when an error is printed
+
+    return escape(str(exc))
+
+
 def _err():
     return Console(stderr=True, soft_wrap=True)
 
@@ -116,6 +128,7 @@ def inspect(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", help="Write the LR curve to a PNG file.")] = None,
+    storage_option: StorageOption = None,
     trainer: Trainer = None,
     target: Target = "sine",
 ) -> None:
@@ -132,14 +145,17 @@ def inspect(
     """
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict, trainer=trainer, target=target)
     try:
+        store, location = open_location(path, storage_option)
         with _progress() as tick:
-            disc, reports = inspect_path(path, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs())
+            disc, reports = inspect_path(location, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs(),
+                                         store=store)
     except UsageError as exc:
-        _err().print(f"[red]error:[/red] {exc}", highlight=False)
+        _err().print(f"[red]error:[/red] {_escape(exc)}", highlight=False)
         raise typer.Exit(2)
     code = worst_exit(reports)
     if json_out:
@@ -200,6 +216,7 @@ def repair(
     recreate: Annotated[bool, typer.Option("--recreate", help="Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs --lr-warmup-steps).")] = False,
     optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set optimizer*.bin param_groups lr (and initial_lr) to the scheduler's _last_lr (base_lrs), patching 8 bytes each in its pickle; tensors are never read.")] = False,
     json_out: Json = False,
+    storage_option: StorageOption = None,
     trainer: Trainer = None,
     target: Target = "sine",
 ) -> None:
@@ -219,15 +236,18 @@ def repair(
       ckptfix repair out/ckpt-300 --lr-warmup-steps 100   create a missing scheduler.bin
       ckptfix repair out/ckpt-300 --optimizer-lr          also set the optimizer's lr
     """
+    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
     opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                     learning_rate=learning_rate, t_mult=t_mult, step=step, trainer=trainer, target=target)
     err = _err()
     try:
-        outcome = repair_path(path, opts, latest_only=latest, dry_run=dry_run, recreate=recreate, optimizer_lr=optimizer_lr)
+        store, location = open_location(path, storage_option)
+        outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, recreate=recreate,
+                              optimizer_lr=optimizer_lr, store=store)
     except UsageError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {_escape(exc)}", highlight=False)
         raise typer.Exit(2)
     if json_out:
         from ckptfix.render.plan import repair_document  # noqa: PLC0415 - only the renderer asked for

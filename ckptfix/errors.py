@@ -19,7 +19,8 @@ class UnreadableFile(CkptfixError):
     code = "unreadable"
 
     def __init__(self, path: Path | str, problem: str):
-        self.path = Path(path)
+        # a string is a local path; any other path object (an object-storage path) is kept as it is
+        self.path = Path(path) if isinstance(path, str) else path
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 

@@ -19,7 +19,7 @@ from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.objects import DTYPES, Refused, StorageRef, TensorRef
 from ckptfix.formats.pickle_vm import decode_pickle, decode_whole_pickle
 from ckptfix.formats.source import LOCAL, ByteSource, Store
-from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipEntry
+from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipEntry, entry_span
 
 __all__ = ["TorchFile", "data_pkl_entry", "decode_data_pkl", "decode_torch", "open_torch_file", "storage_from_pid"]
 
@@ -70,7 +70,11 @@ class TorchFile:
 
     def read_scalars(self, refs: Sequence[TensorRef]) -> list[int | float | bool]:
         """The values of one-element tensors. A storage that several of them view is read (and its CRC
-        checked) once; the storage bytes read per file are bounded (``Limits.max_storage_bytes_read``)."""
+        checked) once; the storage bytes read per file are bounded (``Limits.max_storage_bytes_read``).
+        Their storages are first announced to the source as one batch (``prefetch``: a remote source
+        fetches them in one round trip; the local one is not asked)."""
+        if self._zip is not None and len(refs) > 1 and self.source.wants_prefetch:
+            self.source.prefetch(self._spans(refs))
         out: list[int | float | bool] = []
         little = self._little_endian
         for t in refs:
@@ -83,6 +87,21 @@ class TorchFile:
                 out.append(_decode_scalar(raw, s.dtype, fmt, little))
             except (ValueError, struct.error) as exc:
                 raise UnreadableFile(self.path, f"storage {s.key!r}: {exc}") from None
+        return out
+
+    def _spans(self, refs: Sequence[TensorRef]) -> list[tuple[int, int]]:
+        """The byte ranges reading these tensors' storages will touch (storages not read yet)."""
+        assert self._zip is not None
+        entries, size, prefix, seen = self._zip.entries, self.source.size, self._prefix, set()
+        out = []
+        for t in refs:
+            key = t.storage.key
+            if key in seen:
+                continue
+            seen.add(key)
+            e = entries.get(f"{prefix}/data/{key}")
+            if e is not None and e.name not in self._storages and e.size <= self._limits.max_scalar_entry_bytes:
+                out.append(entry_span(e, size))
         return out
 
     def _storage_bytes(self, s: StorageRef, start: int, n: int) -> bytes:

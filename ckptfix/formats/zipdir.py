@@ -17,7 +17,7 @@ from ckptfix.formats.source import ByteSource
 from ckptfix.records import Record
 
 __all__ = ["CENTRAL_SIG", "DESCRIPTOR_SIG", "LOCAL_SIG", "CrcField", "ZipDirectory", "ZipEntry", "ZipLayoutError",
-           "zip64_extra", "zip64_fields"]
+           "entry_span", "zip64_extra", "zip64_fields"]
 
 # The zip format's record signatures: the one place ckptfix spells them.
 LOCAL_SIG = b"PK\x03\x04"
@@ -68,6 +68,14 @@ class ZipEntry(Record, frozen=False):  # one per zip entry, thousands per optimi
         self.header_offset = header_offset
         self.central_offset = central_offset
         self.flags = flags
+
+
+def entry_span(e: ZipEntry, file_size: int) -> tuple[int, int]:
+    """``(start, end)``: the bytes reading entry ``e`` whole touches, as torch lays it out: its local
+    header, name, padding (at most ``_HEADER_SLACK``) and data. What a remote source fetches ahead."""
+    name = e.name
+    end = e.header_offset + 30 + (len(name) if name.isascii() else len(name.encode())) + _HEADER_SLACK + e.compressed_size
+    return e.header_offset, min(end, file_size)
 
 
 class ZipDirectory:
@@ -179,9 +187,7 @@ class ZipDirectory:
         """A small stored entry read with its local header in one request: torch pads the header's
         extra field so data starts 64-byte aligned, so header + name + at most ~90 bytes + data."""
         f = self.f
-        name = e.name
-        want = min(30 + (len(name) if name.isascii() else len(name.encode())) + _HEADER_SLACK + e.size,
-                   f.size - e.header_offset)
+        want = entry_span(e, f.size)[1] - e.header_offset
         buf = f.read_at(e.header_offset, want)
         if len(buf) < 30 or not buf.startswith(LOCAL_SIG):
             raise UnreadableFile(f.path, f"zip entry {e.name!r}: local header damaged")

@@ -31,7 +31,7 @@ from ckptfix.repair.durable import fsync_dir, fsync_file, make_backup_dir
 from ckptfix.repair.lock import acquire_lock, release_lock
 from ckptfix.repair.plan import RepairPlan
 
-__all__ = ["STAGES", "ApplyResult", "Status", "apply_plan"]
+__all__ = ["LOCAL_SITE", "STAGES", "ApplyResult", "Site", "Status", "apply_plan"]
 
 STAGES = ("lock", "recheck", "backup", "build", "write", "replace", "verify")
 
@@ -63,7 +63,30 @@ def _check_target_path(checkpoint: Path, path: Path) -> None:
         raise RepairFailed(f"{path} is a symlink: ckptfix does not replace links (copy the file in its place)")
 
 
-def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
+class Site:
+    """Where a checkpoint lives, for the stages that depend on it: the local disk (this class: a lock
+    file, fsynced folders) or object storage (``repair/remote.py``: no lock, objects)."""
+
+    def check_target(self, checkpoint: Any, path: Any) -> None:
+        _check_target_path(checkpoint, path)
+
+    def lock(self, checkpoint: Any) -> Any:
+        return acquire_lock(checkpoint)
+
+    def unlock(self, lock: Any) -> None:
+        release_lock(lock)
+
+    def backup_dir(self, checkpoint: Any) -> Any:
+        return make_backup_dir(checkpoint)
+
+    def write_manifest(self, backup: Any, manifest: dict[str, Any]) -> None:
+        _write_manifest(backup, manifest)
+
+
+LOCAL_SITE = Site()
+
+
+def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_SITE) -> ApplyResult:
     """Apply ``plan`` to its checkpoint. Never raises for repair failures: see ``ApplyResult``."""
     hook: Fault = fault or _no_fault
     ck = plan.checkpoint
@@ -74,9 +97,9 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
         return ApplyResult(ck, "nothing")
     try:
         for a in actions:
-            _check_target_path(ck, a.path)
+            site.check_target(ck, a.path)
         hook("lock", ck)
-        lock = acquire_lock(ck)
+        lock = site.lock(ck)
     except LockHeld as exc:
         return ApplyResult(ck, "locked", error=str(exc))
     except Exception as exc:  # nothing was written yet
@@ -87,13 +110,13 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
         for a in actions:
             hook("recheck", a.path)
             a.recheck()
-        journal.backup_dir = make_backup_dir(ck)
+        journal.backup_dir = site.backup_dir(ck)
         manifest: dict[str, Any] = {"created_by": "ckptfix repair", "time": journal.backup_dir.name[len("backup-"):],
                                     "files": []}
         for a in actions:
             hook("backup", a.path)
             manifest["files"].append(a.backup(journal))
-        _write_manifest(journal.backup_dir, manifest)
+        site.write_manifest(journal.backup_dir, manifest)
         written = []
         for a in actions:
             a.write(journal, hook)
@@ -110,7 +133,7 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None) -> ApplyResult:
             raise
         return ApplyResult(ck, "failed", journal.backup_dir, (), error, restored)
     finally:
-        release_lock(lock)
+        site.unlock(lock)
 
 
 def _write_manifest(backup: Path, manifest: dict[str, Any]) -> None:

@@ -188,7 +188,7 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
     sched_paths = {sf.path for sf in ck.schedulers}
     for f in report.findings:
         if f.code in ("CKF002", "CKF003"):
-            fpath = Path(f.file) if f.file else None
+            fpath = _file_path(report, f.file)
             if recreate and fpath in sched_paths:
                 continue
             hint = " (`--recreate` rebuilds scheduler files only)" if recreate else (
@@ -236,7 +236,7 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
             continue
         if f.code == "CKF010":
             continue  # refused above with a clearer message
-        ctx.refuse(Path(f.file) if f.file else None, f"{f.code}: {f.message} (not something repair can fix)",
+        ctx.refuse(_file_path(report, f.file), f"{f.code}: {f.message} (not something repair can fix)",
                    3 if f.severity == "fatal" else 1)
 
     patches: list[OptimizerLrPatch] = []
@@ -372,6 +372,18 @@ def _scheduler_targets(report: CheckpointReport, writes: list[SchedulerWrite]) -
         if w.kind == "create" and w.path.name == "scheduler.bin" and not out:
             out.append(w.target)
     return out
+
+
+def _file_path(report: CheckpointReport, text: str | None) -> Any:
+    """The path object a finding's file names: the checkpoint's own (a local ``Path`` or an object
+    storage path, which ``Path()`` would mangle), else a local ``Path``."""
+    if not text:
+        return None
+    ck = report.checkpoint
+    for p in (ck.path, *(f.path for f in ck.schedulers), *(o.path for o in ck.optimizers)):
+        if str(p) == text:
+            return p
+    return ck.path / text.rsplit("/", 1)[-1] if text.startswith(str(ck.path) + "/") and "/" not in text[len(str(ck.path)) + 1:] else Path(text)
 
 
 def _dedupe(refusals: list[Refusal]) -> list[Refusal]:

@@ -124,3 +124,29 @@ def test_recheck_and_verify_refuse_a_changed_file(tmp_path):
     path.write_text('{"epoch_step": 1, "epoch_step": 21}')  # a duplicate key: not edited in place
     with pytest.raises(RepairFailed, match="2 times"):
         a._build()  # noqa: SLF001 - the build stage alone
+
+
+def test_object_storage_refuses_the_epoch_step_write_and_writes_nothing():
+    """On object storage ckptfix writes scheduler files only: a repair that needs epoch_step is refused, and
+    says why; with the 4.10 rule (no epoch_step) it goes ahead."""
+    import uuid
+
+    fsspec = pytest.importorskip("fsspec")
+    from ckptfix.formats.source.remote import connect
+
+    fs = fsspec.filesystem("memory")
+    root = f"/ckptfix-test-{uuid.uuid4().hex[:8]}/checkpoint-20"
+    src = FIXTURES / "simpletuner_runs/b-n1-7-batches-per-epoch/stock/checkpoint-20"
+    try:
+        for p in sorted(src.iterdir()):
+            fs.pipe_file(f"{root}/{p.name}", p.read_bytes())
+        before = {k: fs.cat_file(k) for k in fs.find(root)}
+        store, path = connect(f"memory://{root}")
+        out = repair_path(path, OPTS, store=store)
+        (item,) = out.items
+        assert out.exit_code == 1 and item.plan.action == "refuse" and "epoch_step" in item.plan.refusals[-1].reason
+        assert {k: fs.cat_file(k) for k in fs.find(root)} == before
+        store, path = connect(f"memory://{root}")
+        assert repair_path(path, Options(trainer="simpletuner>=4.10"), store=store).items[0].result.status == "applied"
+    finally:
+        fs.rm(root.rsplit("/", 1)[0], recursive=True)

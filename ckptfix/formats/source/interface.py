@@ -13,13 +13,15 @@ folder) is ``UnreadableFile`` naming the path; a folder that cannot be listed ra
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ckptfix.errors import ResourceLimit, UnreadableFile
 from ckptfix.records import Record
 
 __all__ = ["ByteSource", "Entry", "Store"]
+
+T = TypeVar("T")
 
 
 class ByteSource(ABC):
@@ -29,6 +31,8 @@ class ByteSource(ABC):
     size: int
     bytes_read: int = 0
     requests: int = 0
+    #: Whether ``prefetch`` hints are worth computing (True for sources that pay per round trip).
+    wants_prefetch: bool = False
 
     @abstractmethod
     def read_at(self, offset: int, n: int) -> bytes:
@@ -38,6 +42,10 @@ class ByteSource(ABC):
         """``(offset, length)`` ranges read as one batch (in order). Sources that pay per request
         (object storage) fetch the batch concurrently; the local source simply reads each."""
         return [self.read_at(offset, n) for offset, n in ranges]
+
+    def prefetch(self, ranges: Sequence[tuple[int, int]]) -> None:
+        """A hint: ``(start, end)`` ranges the reader is about to read. A source that pays per round
+        trip (object storage) fetches them as one concurrent batch; the local source ignores it."""
 
     def read_all(self, limit: int, what: str) -> bytes:
         """The whole file, refused past ``limit`` bytes (``ResourceLimit``) before anything is read."""
@@ -70,6 +78,10 @@ class Entry(Record):
 class Store(ABC):
     """A tree of folders and files. Paths are ``pathlib``-like: ``/``, ``.name``, ``.parent``, ``str()``."""
 
+    #: Object storage (``remote/``): round trips cost more than bytes; writes go through ``repair``'s
+    #: object-storage path (no rename, no lock).
+    remote: bool = False
+
     @abstractmethod
     def path(self, location: Any) -> Any:
         """The store's path object for ``location`` (a ``str`` or a path it already made)."""
@@ -96,6 +108,12 @@ class Store(ABC):
         """A whole small file (JSON, a tag file), through the guarded ``open``; refused past ``limit``."""
         with self.open(path, root=root) as src:
             return src.read_all(limit, what)
+
+    def load_together(self, folders: Sequence[Any], load: Callable[[Any], T]) -> list[T]:
+        """``load(folder)`` for each checkpoint folder, in order. A store that pays per round trip
+        fetches ahead for all of them at once and lets their reads share round trips; the local disk
+        runs them one after the other."""
+        return [load(f) for f in folders]
 
     def walk(self, folder: Any, skip: frozenset[str] = frozenset()) -> list[tuple[Any, Entry]]:
         """Every file below ``folder`` (not following links to folders, not entering ``skip``), as

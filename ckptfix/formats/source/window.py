@@ -22,6 +22,13 @@ class Window(ByteSource):
         return self.inner.read_at(self.start + offset, n)
 
     @property
+    def wants_prefetch(self) -> bool:  # type: ignore[override]
+        return self.inner.wants_prefetch
+
+    def prefetch(self, ranges) -> None:
+        self.inner.prefetch([(self.start + a, self.start + min(b, self.size)) for a, b in ranges if a < self.size])
+
+    @property
     def bytes_read(self) -> int:  # type: ignore[override]
         return self.inner.bytes_read
 
