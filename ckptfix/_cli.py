@@ -5,6 +5,7 @@ run, and string annotations cost it an ``eval`` each (~3 ms of a gate run; bench
 """
 
 import gc
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,22 +14,20 @@ from typing import Annotated, Optional
 import typer
 
 from ckptfix import __version__
-from ckptfix.errors import UsageError
+from ckptfix.errors import PathMissing, UsageError
+from ckptfix.exitcodes import CODES, INTERNAL, NOTHING_TO_RESUME, USAGE
 
-EXIT_CODES_HELP = """
-\b
-Exit codes (the CI gate contract):
-  0  every checked checkpoint is consistent
-  1  findings: inconsistent or missing scheduler state (repairable)
-  2  usage error (PATH missing, not a checkpoint or output folder, bad flag)
-  3  a file could not be read safely (corrupt, truncated, not a torch file, hostile pickle)
-The worst code over all checked checkpoints wins (3 > 1 > 0).
-"""
+EXIT_CODES_HELP = (
+    "\n\b\nExit codes (the CI gate contract; docs/exit-codes.md has a launcher recipe):\n"
+    + "".join(f"  {code}  {meaning}\n" for code, (_status, meaning) in CODES.items())
+    + "The worst code over all checked checkpoints wins (3 > 1 > 0).\n"
+)
 
 app = typer.Typer(
     name="ckptfix",
     help="Inspect and repair the learning-rate scheduler state in accelerate / SimpleTuner checkpoints.\n\n"
-    "\b\nGate a resume:\n  ckptfix inspect OUTPUT_DIR --latest && accelerate launch ... --resume_from_checkpoint latest\n\n"
+    "\b\nGate a resume: launch on 0 and 4, repair on 1, stop on 2, 3 and 5\n"
+    "(the shell recipe is in docs/exit-codes.md):\n  ckptfix inspect OUTPUT_DIR --latest\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
@@ -78,25 +77,83 @@ def version_cb(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=version_cb, is_eager=True, help="Show the version.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="On an internal error, print the traceback (also CKPTFIX_DEBUG=1).")] = False,
 ) -> None:
     pass
 
 
 def Console(**kw):  # noqa: N802 - rich.console costs ~15 ms to import; the --json gate may never need it
+    """A Rich console that never parses markup: paths, keys, values and messages (``exp[lora]``, ``a[/b]``)
+    are printed as they are; styles come only from ``Text`` objects."""
     from rich.console import Console as _Console  # noqa: PLC0415 - rich.console costs ~15 ms; the --json gate may never need it
 
+    kw.setdefault("markup", False)
     return _Console(**kw)
-
-
-def _escape(exc: Exception) -> str:
-    """A message as text, not Rich markup (``pip install 'ckptfix[s3]'`` keeps its brackets)."""
-    from rich.markup import escape  # noqa: PLC0415 - only when an error is printed
-
-    return escape(str(exc))
 
 
 def _err():
     return Console(stderr=True, soft_wrap=True)
+
+
+def _error_line(message: str, label: str = "error:") -> None:
+    from rich.text import Text  # noqa: PLC0415 - only when an error is printed
+
+    _err().print(Text.assemble((label, "red" if label == "error:" else "yellow"), " ", message), highlight=False)
+
+
+def _fail(command: str, code: int, message: str, json_out: bool) -> None:
+    """Say what went wrong on stderr (and, with ``--json``, in the document on stdout); exit ``code``."""
+    _error_line(message, "note:" if code == NOTHING_TO_RESUME else "error:")
+    if json_out:
+        from ckptfix.render.json_doc import error_document  # noqa: PLC0415 - only for an error as a JSON document
+
+        sys.stdout.write(error_document(command, code, message) + "\n")
+    raise typer.Exit(code)
+
+
+def _usage_failure(command: str, exc: UsageError, latest: bool, json_out: bool) -> None:
+    if latest and isinstance(exc, PathMissing):  # an output folder before its first checkpoint
+        _fail(command, NOTHING_TO_RESUME, f"nothing to resume: {exc}", json_out)
+    _fail(command, USAGE, str(exc), json_out)
+
+
+def _debug_requested(ctx: typer.Context | None = None) -> bool:
+    if os.environ.get("CKPTFIX_DEBUG", "") not in ("", "0"):
+        return True
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
+def internal_error(command: str, exc: BaseException, json_out: bool = False, debug: bool = False) -> None:
+    """A ckptfix bug: one line naming the command and asking for a report, exit 5 (never 1, which means
+    "findings"); the traceback only with ``--debug``."""
+    if debug:
+        import traceback  # noqa: PLC0415 - only with --debug
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    what = f"{type(exc).__name__}: {exc}"
+    what = what if len(what) <= 160 else what[:159] + "…"
+    message = (f"ckptfix {command}: internal error ({what}). This is a bug in ckptfix, not in your checkpoint; "
+               f"please report it with the output of `ckptfix --debug {command} ...`")
+    sys.stderr.write(message + "\n")
+    if json_out:
+        from ckptfix.render.json_doc import error_document  # noqa: PLC0415 - only for an error as a JSON document
+
+        sys.stdout.write(error_document(command, INTERNAL, message) + "\n")
+    raise typer.Exit(INTERNAL)
+
+
+@contextmanager
+def _guard(ctx: typer.Context, command: str, json_out: bool = False):
+    """Run a command body; an unexpected exception becomes ``internal_error`` (exit 5)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise
+    except KeyboardInterrupt:  # not 1 ("findings"): the shell's code for SIGINT; a repair has restored first
+        sys.stderr.write(f"ckptfix {command}: interrupted\n")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - the gate's promise: a bug is exit 5, never a traceback with exit 1
+        internal_error(command, exc, json_out, _debug_requested(ctx))
 
 
 @contextmanager
@@ -109,11 +166,14 @@ def _progress():
 
     with Progress(transient=True, console=_err()) as bar:
         task = bar.add_task("reading checkpoints", total=None)
-        yield lambda path: bar.update(task, advance=1, description=f"read {path.name}")
+        from rich.markup import escape  # noqa: PLC0415 - the progress column parses markup: a folder named exp[lora] must show as is
+
+        yield lambda path: bar.update(task, advance=1, description=f"read {escape(path.name)}")
 
 
 @app.command(epilog=EXIT_CODES_HELP)
 def inspect(
+    ctx: typer.Context,
     path: PathArg,
     latest: Latest = False,
     json_out: Json = False,
@@ -143,20 +203,26 @@ def inspect(
       ckptfix inspect out/ --plot          the LR curve, checkpoints marked
       ckptfix explain CKF030               what a finding means, how to fix it
     """
+    with _guard(ctx, "inspect", json_out):
+        _inspect(path, storage_option, latest, json_out, verbose, jobs, plot, plot_file,
+                 _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
+                          learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict, trainer=trainer,
+                          target=target))
+
+
+def _inspect(path: str, storage_option: Optional[list[str]], latest: bool, json_out: bool, verbose: bool,
+             jobs: Optional[int], plot: bool, plot_file: Optional[Path], opts) -> None:
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
 
-    opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
-                    learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict, trainer=trainer, target=target)
     try:
         store, location = open_location(path, storage_option)
         with _progress() as tick:
             disc, reports = inspect_path(location, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs(),
                                          store=store)
     except UsageError as exc:
-        _err().print(f"[red]error:[/red] {_escape(exc)}", highlight=False)
-        raise typer.Exit(2)
+        _usage_failure("inspect", exc, latest, json_out)
     code = worst_exit(reports)
     if json_out:
         from ckptfix.render.json_doc import document  # noqa: PLC0415 - only the renderer asked for
@@ -172,14 +238,21 @@ def inspect(
         try:
             render_plot(reports, terminal=plot and not json_out, png=plot_file, console=_err() if json_out else Console())
         except UsageError as exc:
-            _err().print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(2)
+            _error_line(str(exc))
+            raise typer.Exit(USAGE)
     raise typer.Exit(code)
 
 
 @app.command()
-def explain(code: Annotated[str, typer.Argument(help="A finding code (CKF020) or name (t-cur-wrong); 'all' lists them.")]) -> None:
+def explain(ctx: typer.Context, code: Annotated[str, typer.Argument(help="A finding code (CKF020) or name (t-cur-wrong); 'all' lists them.")]) -> None:
     """Explain a finding: what it means, why it matters, how to fix it."""
+    with _guard(ctx, "explain"):
+        _explain(code)
+
+
+def _explain(code: str) -> None:
+    from rich.text import Text  # noqa: PLC0415 - each command imports only what it runs
+
     from ckptfix.analysis.findings import RULES, lookup  # noqa: PLC0415 - each command imports only what it runs
 
     out = Console()
@@ -195,15 +268,16 @@ def explain(code: Annotated[str, typer.Argument(help="A finding code (CKF020) or
         raise typer.Exit(0)
     rule = lookup(code)
     if rule is None:
-        _err().print(f"[red]error:[/red] unknown finding {code!r}; `ckptfix explain all` lists them")
-        raise typer.Exit(2)
-    out.print(f"[bold]{rule.code} {rule.name}[/bold] ({rule.severity}): {rule.summary}\n", highlight=False)
+        _error_line(f"unknown finding {code!r}; `ckptfix explain all` lists them")
+        raise typer.Exit(USAGE)
+    out.print(Text.assemble((f"{rule.code} {rule.name}", "bold"), f" ({rule.severity}): {rule.summary}\n"), highlight=False)
     out.print(rule.explanation + "\n", highlight=False)
     out.print(f"Fix: {rule.fix}", highlight=False)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
 def repair(
+    ctx: typer.Context,
     path: PathArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
     latest: Latest = False,
@@ -236,19 +310,23 @@ def repair(
       ckptfix repair out/ckpt-300 --lr-warmup-steps 100   create a missing scheduler.bin
       ckptfix repair out/ckpt-300 --optimizer-lr          also set the optimizer's lr
     """
+    with _guard(ctx, "repair", json_out):
+        _repair(path, storage_option, dry_run, latest, recreate, optimizer_lr, json_out,
+                _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
+                         learning_rate=learning_rate, t_mult=t_mult, step=step, trainer=trainer, target=target))
+
+
+def _repair(path: str, storage_option: Optional[list[str]], dry_run: bool, latest: bool, recreate: bool,
+            optimizer_lr: bool, json_out: bool, opts) -> None:
     from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
-    opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
-                    learning_rate=learning_rate, t_mult=t_mult, step=step, trainer=trainer, target=target)
-    err = _err()
     try:
         store, location = open_location(path, storage_option)
         outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, recreate=recreate,
                               optimizer_lr=optimizer_lr, store=store)
     except UsageError as exc:
-        err.print(f"[red]error:[/red] {_escape(exc)}", highlight=False)
-        raise typer.Exit(2)
+        _usage_failure("repair", exc, latest, json_out)
     if json_out:
         from ckptfix.render.plan import repair_document  # noqa: PLC0415 - only the renderer asked for
 
@@ -261,7 +339,14 @@ def repair(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - outside any command (argument parsing): still exit 5, one line
+        command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+        try:
+            internal_error(command, exc, debug="--debug" in sys.argv or _debug_requested())
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
 
 
 if __name__ == "__main__":

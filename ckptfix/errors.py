@@ -50,6 +50,11 @@ class UsageError(CkptfixError):
     """Bad command-line input: exit 2."""
 
 
+class PathMissing(UsageError):
+    """PATH does not exist: a usage error (exit 2), except with ``--latest``, where it is a run's output
+    folder before its first checkpoint: nothing to resume (exit 4)."""
+
+
 class RepairFailed(CkptfixError):
     """A repair step failed; what was written is undone (``ApplyResult.restored`` says whether it was)."""
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ckptfix.analysis.findings import Finding, make_finding
+from ckptfix.analysis.leftover_checks import leftover_findings
 from ckptfix.analysis.processes import estimate_processes
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport, StepInfo
 from ckptfix.analysis.resume_checks import processes_finding, resume_findings
-from ckptfix.analysis.trainer_checks import trainer_findings
+from ckptfix.analysis.resume_files import resume_file_findings
+from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
 from ckptfix.analysis.trainer_rules import choose_rules
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
@@ -16,6 +18,7 @@ from ckptfix.schedulers.detect import ProfileMatch, detect_profile
 from ckptfix.schedulers.formulas import lr_matches
 from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE, SINE_FAMILY
 from ckptfix.schedulers.reference import TargetState, sine_state, target_state
+from ckptfix.text import clip
 
 __all__ = ["analyse", "reference_state", "steps_of"]
 
@@ -94,11 +97,13 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     findings.extend(more)
 
     findings.extend(trainer_findings(ck, steps))
+    findings.extend(resume_file_findings(ck))
+    findings.extend(leftover_findings(ck))
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
                                  "no .guard file: SimpleTuner may not have finished writing this checkpoint"))
     return CheckpointReport(ck, steps, n, estimate.source, tuple(reports), tuple(findings), opts.strict,
-                            estimate, choice, previews, opts.target, stock)
+                            checks_scheduler_position(ck), estimate, choice, previews, opts.target, stock)
 
 
 def _problem_finding(p: FileProblem) -> Finding:
@@ -178,7 +183,8 @@ def _bad_values(state: dict[str, Any], f: Any) -> list[Finding]:
     out = []
 
     def bad(key: str, why: str) -> None:
-        out.append(make_finding("CKF070", f, key, repr(state.get(key, "missing")), why, f"{key} = {state.get(key, 'missing')!r}: {why}"))
+        shown = repr(state.get(key, "missing"))
+        out.append(make_finding("CKF070", f, key, shown, why, f"{key} = {clip(shown, 80)}: {why}"))
 
     t0 = as_int(state.get("T_0"))
     if t0 is None or t0 < 1:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from ckptfix.records import Record
+from ckptfix.text import clip
 
 #: How much a finding matters; it decides the exit code (``exit_code``).
 Severity = Literal["fatal", "error", "warning", "info"]
@@ -65,9 +66,10 @@ def exit_code(findings: Iterable[Finding], strict: bool = False, waived: frozens
 
 def make_finding(code: str, file: object, key: str | None, found: Any, expected: Any, message: str,
                  severity: Severity | None = None) -> Finding:
-    """A finding of rule ``code`` (its severity unless overridden), the file named as a string."""
+    """A finding of rule ``code`` (its severity unless overridden), the file named as a string; the
+    message is clipped (``ckptfix.text.clip``): ``found`` and ``expected`` keep the values whole."""
     sev = severity or RULES[code].severity
-    return Finding(code, sev, str(file) if file is not None else None, key, found, expected, message)
+    return Finding(code, sev, str(file) if file is not None else None, key, found, expected, clip(message))
 
 
 _RULES = [
@@ -87,6 +89,25 @@ _RULES = [
          "states only ever need builtin containers, OrderedDict, tensor-rebuild functions, storage types and dtypes.",
          "Do not load this checkpoint with a full unpickler (weights_only off) or accelerate. Delete the file; "
          "`repair --recreate` can rebuild scheduler.bin from the optimizer state."),
+    Rule("CKF004", "resume-file-missing", "error", "a file the trainer's resume loads is missing",
+         "accelerate's load_state (the resume of SimpleTuner, the diffusers scripts, kohya and plain accelerate) "
+         "loads optimizer.bin and scheduler.bin for every prepared optimizer and scheduler with no fallback, "
+         "numbered files by index, and the model's weights (model.safetensors, or the trainer's own files such "
+         "as pytorch_lora_weights.safetensors). An empty or partial checkpoint-N, the kind a killed save leaves "
+         "(the diffusers scripts save straight into checkpoint-N, without a -tmp folder first), is still the "
+         "one --resume_from_checkpoint latest picks, and the resume stops on the first missing file. Only "
+         "random_states_*.pkl is optional (load_state tolerates its absence).",
+         "ckptfix cannot recreate these files. Move the partial folder out of the output folder (or delete it) "
+         "so that the previous checkpoint becomes the latest, then inspect again."),
+    Rule("CKF005", "repair-leftovers", "warning", "a killed ckptfix repair left files behind",
+         "ckptfix repair writes each new file as <stem>.ckptfix-tmp-<hex> beside the real one and renames it "
+         "into place, takes .ckptfix/lock through a temporary lock file, and writes a backup folder's "
+         "manifest.json before it changes anything. A repair killed in between (or stopped by a full disk) "
+         "leaves these: a temporary file (as large as the optimizer for --optimizer-lr), a lock temp file, "
+         "an empty lock, or a backup folder without a manifest. The checkpoint's own files are intact (the "
+         "original or the complete new file); the leftovers only take space and, for a lock, block repairs.",
+         "Run ckptfix repair on the checkpoint: under its lock it removes the leftovers whose names are exactly "
+         "its own and says what it removed. Anything else is reported and left for you to look at."),
     Rule("CKF010", "step-sources-disagree", "error", "the checkpoint's step sources disagree",
          "The step of a checkpoint comes from training_state.json's global_step, else the folder name "
          "checkpoint-N, else the optimizer's step count. When they disagree ckptfix cannot know which "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
@@ -9,6 +10,7 @@ from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
 from ckptfix.model.trainers import TrainerRules
 from ckptfix.records import Record
 from ckptfix.schedulers.detect import ProfileMatch
+from ckptfix.schedulers.profiles import UNCHECKED
 from ckptfix.schedulers.reference import TargetState
 
 __all__ = [
@@ -16,8 +18,9 @@ __all__ = [
     "StepInfo", "Verdict",
 ]
 
-#: What ``inspect`` says of one checkpoint, from its exit code.
-Verdict = Literal["consistent", "findings", "unreadable"]
+#: What ``inspect`` says of one checkpoint, from its exit code; "unchecked" (exit 0): nothing wrong was
+#: found, but every scheduler is one ckptfix cannot check (LambdaLR, unknown classes).
+Verdict = Literal["consistent", "unchecked", "findings", "unreadable"]
 
 
 class Options(Record):
@@ -132,9 +135,17 @@ class ResumePreview(Record):
         return self.first_wrong is None
 
     @property
-    def offset_steps(self) -> float:
-        """How many optimizer steps ahead (> 0) or behind the resumed position is."""
-        return (self.resumed_last_epoch - self.true_last_epoch) / self.num_processes
+    def offset_steps(self) -> int | float:
+        """How many optimizer steps ahead (> 0) or behind the resumed position is (an int when whole;
+        ±inf beyond a float, for a hostile 4,000-digit epoch_step)."""
+        d = self.resumed_last_epoch - self.true_last_epoch
+        q, r = divmod(d, self.num_processes)
+        if r == 0:
+            return q
+        try:
+            return d / self.num_processes
+        except OverflowError:
+            return math.inf if d > 0 else -math.inf
 
 
 class CheckpointReport(Record):
@@ -147,6 +158,7 @@ class CheckpointReport(Record):
     schedulers: tuple[SchedulerReport, ...]
     findings: tuple[Finding, ...] = ()
     strict: bool = False
+    position_checked: bool = False  # a trainer check compared a scheduler's position (trainer_checks.py)
     processes: ProcessEstimate | None = None  # N with its evidence, or the candidates
     trainer: RulesChoice | None = None  # whose resume is modelled, for which releases
     resume: tuple[ResumePreview, ...] = ()  # the resume preview, one per distinct resume rule
@@ -159,5 +171,14 @@ class CheckpointReport(Record):
         return exit_code(self.findings, self.strict)
 
     @property
+    def unchecked(self) -> bool:
+        """Every scheduler of the checkpoint is one no check applies to (and there is one)."""
+        return (bool(self.schedulers) and not self.position_checked
+                and all(sr.profile == UNCHECKED for sr in self.schedulers))
+
+    @property
     def verdict(self) -> Verdict:
-        return {3: "unreadable", 1: "findings", 0: "consistent"}[self.exit_code]
+        code = self.exit_code
+        if code == 0 and self.unchecked:
+            return "unchecked"
+        return {3: "unreadable", 1: "findings", 0: "consistent"}[code]

@@ -32,6 +32,12 @@ __all__ = ["describe", "group_rules", "preview_all", "processes_finding", "resum
 STOCK_TAIL = 8
 
 
+def _n(v: int | float) -> str:
+    """A step or position for a message: a hostile 4,000-digit value shows its start and length."""
+    text = f"{v:g}" if isinstance(v, float) else str(v)
+    return text if len(text) <= 24 else f"{text[:12]}… ({len(text)} digits)"
+
+
 def _lr(x: float | None) -> str:
     return "unknown" if x is None else f"{x:.6g}"
 
@@ -91,13 +97,13 @@ def describe(p: ResumePreview, step: int) -> tuple[str, str]:
     """(how the resume positions the scheduler, from which step its LR goes wrong and by how much)."""
     where = ", ".join(p.rules)
     if p.last_epoch_from == "stored":
-        how = f"last_epoch {p.resumed_last_epoch} as stored"
+        how = f"last_epoch {_n(p.resumed_last_epoch)} as stored"
     else:
         src = "epoch_step" if p.last_epoch_from == "epoch_step" else "training_state.json global_step"
         per = p.resumed_last_epoch // p.num_processes if p.num_processes else p.resumed_last_epoch
-        how = f"last_epoch = {src} {per} × {p.num_processes} = {p.resumed_last_epoch}"
+        how = f"last_epoch = {src} {_n(per)} × {p.num_processes} = {_n(p.resumed_last_epoch)}"
     if p.resumed_last_epoch != p.true_last_epoch:
-        how += (f"; the run is at {p.true_last_epoch}: {abs(p.offset_steps):g} step(s) "
+        how += (f"; the run is at {_n(p.true_last_epoch)}: {_n(abs(p.offset_steps))} step(s) "
                 f"{'ahead' if p.offset_steps > 0 else 'behind'}")
     if p.runs != p.target:
         how += f", running {p.runs}"

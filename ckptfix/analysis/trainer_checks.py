@@ -40,6 +40,16 @@ def trainer_findings(ck: Checkpoint, steps: StepInfo) -> list[Finding]:
     return out
 
 
+def checks_scheduler_position(ck: Checkpoint) -> bool:
+    """Whether ``trainer_findings`` compares a scheduler's position with the trainer's own counters
+    (then a ``LambdaLR`` the sine checks cannot judge is still checked)."""
+    if ck.layout == "hf-trainer" and ck.trainer_state is not None and ck.trainer_state.global_step is not None:
+        return _trainer_scheduler(ck) is not None
+    e = ck.engine
+    return e is not None and e.global_steps is not None and any(s.path == e.path and s.state is not None
+                                                                 for s in ck.schedulers)
+
+
 def _trainer_scheduler(ck: Checkpoint) -> SchedulerFile | None:
     for sf in ck.schedulers:
         if sf.path.name == "scheduler.pt" and sf.state is not None:

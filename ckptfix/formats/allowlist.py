@@ -74,23 +74,38 @@ def rebuild_tensor(args: tuple) -> TensorRef:
     return tensor_of(args[0], args[1], shape, stride, view_extent(shape, stride), len(args) > 4 and args[4] is True)
 
 
+# torch keeps sizes, strides and offsets as int64; optimizer and scheduler states hold tensors of at most
+# a few dimensions, so MAX_DIMS = 64 refuses nothing real. Every value is checked against these bounds before any arithmetic:
+# a crafted shape of 2,000 references to one 8,000-bit integer multiplied into a 16-million-bit product
+# (quadratic: minutes); bounded, the same file is refused after a few comparisons.
+MAX_DIMS = 64
+INT64_MAX = (1 << 63) - 1
+
+
 def view_extent(shape: tuple[int, ...], stride: tuple[int, ...]) -> int | None:
-    """Elements from a view's first to one past its last, in its storage (None: the view is empty)."""
+    """Elements from a view's first to one past its last, in its storage (None: the view is empty).
+
+    ``BadArguments`` for anything torch cannot have written: more than ``MAX_DIMS`` dimensions, a size or
+    stride outside int64, or a number of elements beyond int64 (checked as the product grows)."""
     if len(shape) != len(stride):
         raise BadArguments("tensor rebuild: inconsistent size/stride/offset")
+    if len(shape) > MAX_DIMS:
+        raise BadArguments(f"tensor rebuild: {len(shape)} dimensions (torch allows {MAX_DIMS})")
     numel = extent = 1
     for s, st in zip(shape, stride):
-        if s < 0:
-            raise BadArguments("tensor rebuild: inconsistent size/stride/offset")
+        if s < 0 or s > INT64_MAX or not -INT64_MAX <= st <= INT64_MAX:
+            raise BadArguments("tensor rebuild: a size or stride outside int64")
         numel *= s
-        extent += (s - 1) * st
+        if numel > INT64_MAX:
+            raise BadArguments("tensor rebuild: more elements than int64 can count")
+        extent += (s - 1) * st  # each term below 2**126: bounded
     return extent if numel else None
 
 
 def tensor_of(storage: StorageRef, offset: int, shape: tuple[int, ...], stride: tuple[int, ...], extent: int | None,
               requires_grad: bool) -> TensorRef:
     """The tensor, once its view fits its storage (``extent`` from ``view_extent``)."""
-    if offset < 0:
+    if offset < 0 or offset > INT64_MAX:
         raise BadArguments("tensor rebuild: inconsistent size/stride/offset")
     if extent is not None and offset + extent > storage.numel:
         raise BadArguments("tensor rebuild: view reaches past the end of its storage")

@@ -28,3 +28,5 @@ def parse_json(path: Any, data: bytes) -> Any:
         raise UnreadableFile(path, f"not valid JSON: {exc}") from None
     except RecursionError:
         raise UnreadableFile(path, "JSON nested too deeply") from None
+    except ValueError:  # an integer beyond Python's 4,300-digit conversion limit
+        raise UnreadableFile(path, "holds an integer too long to read (over 4,300 digits)") from None

@@ -32,6 +32,13 @@ class Limits(Record):
     # (~150 MB) whatever max_pickle_bytes allows; an AdamW state uses ~90 opcodes per parameter,
     # so this admits ~20,000 parameter tensors.
     max_pickle_ops: int = 2_000_000
+    # A torch zip's data.pkl is allowed pickle_ops_base + pickle_ops_per_entry x (zip entries) opcodes, up
+    # to max_pickle_ops: torch writes one entry per storage and real optimizer states use 26-30 opcodes per
+    # entry (fixtures/optimizers, 46 optimizers; random_states 107 for 7 entries), so a crafted 4-entry
+    # file of 6 million DUP/MEMOIZE/NONE opcodes is refused after 504,000 (~0.6 s) instead of 2 million
+    # (2.1-2.9 s CPU, bench/hostile.py), and any real state stays far inside its budget.
+    pickle_ops_base: int = 500_000
+    pickle_ops_per_entry: int = 1_000
     # hashing done while building dicts/sets, in values hashed (a tuple counts its expanded size)
     max_hash_work: int = 20_000_000
     max_hash_collisions: int = 16  # keys of one dict/set sharing a full hash value

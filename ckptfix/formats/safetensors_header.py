@@ -46,16 +46,31 @@ def read_safetensors_header(path: Any, limits: Limits = DEFAULT_LIMITS, *, store
         header = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UnreadableFile(path, "safetensors header is not valid JSON") from None
+    except RecursionError:
+        raise UnreadableFile(path, "safetensors header: JSON nested too deeply") from None
+    except ValueError:  # an integer beyond Python's 4,300-digit conversion limit
+        raise UnreadableFile(path, "safetensors header holds an integer too long to read") from None
     if not isinstance(header, dict):
         raise UnreadableFile(path, "safetensors header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
     end = 0
     for name, info in header.items():
-        try:
-            begin, stop = info["data_offsets"]
-        except (TypeError, KeyError, ValueError):
-            raise UnreadableFile(path, f"safetensors tensor {name!r} has no valid data_offsets") from None
-        end = max(end, int(stop))
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_offset(o) for o in offsets)
+                and offsets[0] <= offsets[1]):
+            raise UnreadableFile(path, f"safetensors tensor {_short(name)} has no valid data_offsets "
+                                       f"(two integers 0 <= begin <= end): {_short(offsets)}")
+        end = max(end, offsets[1])
     if 8 + n + end > size:
         raise UnreadableFile(path, f"truncated: tensors need {8 + n + end:,} bytes, file has {size:,}")
     return SafetensorsHeader(path, len(header), end, metadata if isinstance(metadata, dict) else {}, 8 + n)
+
+
+def _offset(v: Any) -> bool:
+    # the safetensors crate reads offsets as usize: JSON true, 1.5, "x", null, Infinity are refused
+    return type(v) is int and 0 <= v < 1 << 64
+
+
+def _short(v: Any) -> str:
+    text = repr(v) if not isinstance(v, int) or v.bit_length() < 200 else f"an integer of {v.bit_length():,} bits"
+    return text if len(text) <= 80 else text[:79] + "…"

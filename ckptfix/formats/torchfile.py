@@ -20,6 +20,7 @@ from ckptfix.formats.objects import DTYPES, Refused, StorageRef, TensorRef
 from ckptfix.formats.pickle_vm import decode_pickle, decode_whole_pickle
 from ckptfix.formats.source import LOCAL, ByteSource, Store
 from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipEntry, entry_span
+from ckptfix.records import replace
 
 __all__ = ["TorchFile", "data_pkl_entry", "decode_data_pkl", "decode_torch", "open_torch_file", "storage_from_pid"]
 
@@ -196,6 +197,9 @@ def decode_data_pkl(path: Any, data: bytes, zd: ZipDirectory, prefix: str,
     def persistent_load(pid: Any) -> Any:
         return storage_from_pid(path, pid, zd.entries, prefix)
 
+    ops = limits.pickle_ops_base + limits.pickle_ops_per_entry * len(zd.entries)
+    if ops < limits.max_pickle_ops:  # the opcode budget this archive's storages justify (limits.py)
+        limits = replace(limits, max_pickle_ops=ops)
     return decode_whole_pickle(path, data, allow, persistent_load, limits, "data.pkl")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from ckptfix.model.leftovers import Leftover
 from ckptfix.model.optimizer_step import StepCount
 from ckptfix.records import Record
 
@@ -136,6 +137,10 @@ class Checkpoint(Record):
     trainer_state: TrainerState | None = None  # hf-trainer
     engine: EngineState | None = None  # deepspeed
     sharded: tuple[ShardedState, ...] = ()  # fsdp (optimizer_0/, pytorch_model_fsdp_0/, ...)
+    # every file below the folder (relative, "/"-separated; not .ckptfix/), when the layout listed them:
+    # what the resume-files rule (analysis/resume_files.py) checks against
+    files: tuple[str, ...] | None = None
+    repair_leftovers: tuple[Leftover, ...] = ()  # what a killed ckptfix repair left (model/leftovers.py)
     #: The trainer that wrote it (``model/trainers``: simpletuner, kohya, transformers, diffusers, accelerate).
     trainer: str = "accelerate"
     #: Ranks of the ``random_states_{rank}.pkl`` files (``num_processes`` counts them).

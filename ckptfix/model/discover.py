@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ckptfix.errors import UsageError
+from ckptfix.errors import PathMissing, UsageError
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery, Skipped
 from ckptfix.model.trainers import (
@@ -68,13 +68,14 @@ def _is_dir(store: Store, folder: Any, entry: Any) -> bool:
 
 
 def discover(path: Any, store: Store = LOCAL, trainer: TrainerModel | None = None) -> Discovery:
-    """What PATH holds: one checkpoint folder, or an output folder of them. ``UsageError`` otherwise.
+    """What PATH holds: one checkpoint folder, or an output folder of them (possibly none yet: an empty
+    folder, or only ``-tmp`` ones). ``PathMissing`` when nothing is there, ``UsageError`` for a file.
 
     ``trainer``: whose latest rule to follow (``--trainer``); None = detect it from the folders."""
     path = store.path(path)
     kind = store.kind(path)
     if kind is None:
-        raise UsageError(f"{path}: no such file or directory")
+        raise PathMissing(f"{path}: no such file or directory")
     if kind != "dir":
         raise UsageError(f"{path}: not a folder (give a checkpoint-N folder or a run's output folder)")
     try:
@@ -147,11 +148,6 @@ def _discover_in(store: Store, root: Any, folder: Any, entries: Any, trainer: Tr
                 skipped.append(Skipped(child, "name is not checkpoint-<N>[-suffix]"))
             else:
                 found.append((n, e.name, child))
-    if not found and not skipped:
-        raise UsageError(
-            f"{root}: neither a checkpoint folder nor an output folder holding checkpoint folders "
-            "(checkpoint-N, kohya's <name>-state, accelerate's checkpoints/checkpoint_<i>)"
-        )
     found.sort(key=lambda t: (t[0], t[1]))
     ordered = tuple(p for _, _, p in found)
     if trainer is None:

@@ -13,6 +13,7 @@ from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Checkpoint, FileProblem
 from ckptfix.model.discover import checkpoint_number
 from ckptfix.model.layouts import Folder, Listing, detect_layout
+from ckptfix.model.leftovers import TMP_MARKER, WORK_DIR, find_leftovers
 from ckptfix.model.trainers import detect_trainer, get_trainer
 from ckptfix.records import replace
 
@@ -35,4 +36,7 @@ def load_checkpoint(path: Any, limits: Limits = DEFAULT_LIMITS, store: Store = L
     folder_step = trainer.folder_step(path.name)
     if folder_step is None:
         folder_step = ck.folder_step
-    return replace(ck, trainer=trainer.name, folder_step=folder_step)
+    ck = replace(ck, trainer=trainer.name, folder_step=folder_step)
+    if WORK_DIR in listing.names or any(TMP_MARKER in n for n in listing.names):  # else nothing to look for
+        ck = replace(ck, repair_leftovers=find_leftovers(store, path))
+    return ck

@@ -118,7 +118,7 @@ def read_training_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS
         if not isinstance(data, dict):
             raise UnreadableFile(path, "expected a JSON object")
         gs = int_field(data, "global_step")
-        if "global_step" in data and (gs is None or gs < 0):
+        if "global_step" in data and (gs is None or gs < 0 or gs >= 1 << 63):  # a step counter is an int64
             raise UnreadableFile(path, f"global_step is {data['global_step']!r}, not a step number")
     except UnreadableFile as exc:
         return TrainingState(path, None, None, None, problem_of(exc))
@@ -158,7 +158,14 @@ def rng_ranks(names: list[str]) -> tuple[int, ...]:
 def read_weights(folder: Any, *, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> tuple[WeightFile, ...]:
     """Every ``*.safetensors`` below ``folder`` (not in ``.ckptfix/``), from its header alone."""
     out = []
-    for p, _entry in store.walk(folder, skip=frozenset({".ckptfix"})):
+    try:  # a folder named like a weight file: the resume would try to load it as one
+        odd = [e.name for e in store.list(folder) if e.is_dir and e.name.endswith(".safetensors")]
+    except OSError:
+        odd = []
+    for name in odd:
+        out.append(WeightFile(folder / name, None, None, FileProblem(
+            folder / name, "unreadable", f"{folder / name}: not a regular file (a directory): not read")))
+    for p, _entry in store.walk(folder, skip=frozenset({".ckptfix"}) | frozenset(odd)):
         if not p.name.endswith(".safetensors"):
             continue
         try:

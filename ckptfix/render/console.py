@@ -12,7 +12,7 @@ from ckptfix.analysis.resume_checks import stock_note
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.render.values import short
 
-_VERDICT_STYLE = {"consistent": "green", "findings": "yellow", "unreadable": "red"}
+_VERDICT_STYLE = {"consistent": "green", "unchecked": "cyan", "findings": "yellow", "unreadable": "red"}
 _SEV_STYLE = {"fatal": "bold red", "error": "red", "warning": "yellow", "info": "dim"}
 
 
@@ -57,7 +57,7 @@ def _facts_grid(r: CheckpointReport) -> Table:
                                        ("optimizer", s.optimizer)) if v is not None
     )
     used = f"{s.chosen} from {s.source}" if s.source else "unknown"
-    g.add_row("step", f"{used}  ({sources or 'no source'}" + (f"; epoch_step {s.epoch_step}" if s.epoch_step is not None else "") + ")")
+    g.add_row("step", f"{used}  ({sources or 'no source'}" + (f"; epoch_step {short(s.epoch_step, 24)}" if s.epoch_step is not None else "") + ")")
     est = r.processes
     if r.num_processes is None and est is not None:
         g.add_row("processes", f"N unknown: candidates {', '.join(map(str, est.candidates))} ({est.why})")
@@ -88,9 +88,9 @@ def _resume_table(r: CheckpointReport) -> list:
     """The resume preview: the first steps after the resume, per resume rule, against the target."""
     out: list = []
     for p in r.resume:
-        how = {"stored": f"last_epoch {p.resumed_last_epoch} as stored",
-               "epoch_step": f"last_epoch = epoch_step × N = {p.resumed_last_epoch}",
-               "global_step": f"last_epoch = global_step × N = {p.resumed_last_epoch}"}[p.last_epoch_from]
+        at = short(p.resumed_last_epoch, 24)
+        how = {"stored": f"last_epoch {at} as stored", "epoch_step": f"last_epoch = epoch_step × N = {at}",
+               "global_step": f"last_epoch = global_step × N = {at}"}[p.last_epoch_from]
         verdict = "on schedule" if p.ok else (f"wrong from step {p.scheduler_wrong}" if p.scheduler_wrong
                                               else f"step {p.first_wrong} uses optimizer.bin's lr")
         out.append(Text(f"resume preview, {', '.join(p.rules)}: {how}; {verdict}",
@@ -175,4 +175,4 @@ def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointRe
         if disc.is_single or verbose or r.exit_code != 0:
             console.print(checkpoint_panel(r, latest=(disc.picks == (r.checkpoint.path,) and not disc.is_single)))
     if not reports:
-        console.print(Text("no checkpoint to check", style="dim"))
+        console.print(Text(f"nothing to resume: no checkpoint-N folder in {disc.root} (exit 4)", style="dim"))

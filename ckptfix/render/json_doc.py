@@ -7,6 +7,7 @@ from typing import Any
 
 from ckptfix import __version__
 from ckptfix.analysis.report import CheckpointReport, ResumePreview
+from ckptfix.exitcodes import status_of
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.render.values import SCHEDULER_KEYS, jsonable
 
@@ -110,7 +111,22 @@ def document(disc: Discovery, reports: list[CheckpointReport], exit_code: int, c
         "trainer": disc.trainer,
         "trainer_source": disc.trainer_source,
         "exit_code": exit_code,
+        "status": status_of(exit_code),
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in disc.skipped],
         "checkpoints": [checkpoint_doc(r) for r in reports],
+    }
+    return json.dumps(doc, indent=2, allow_nan=False)
+
+
+def error_document(command: str, exit_code: int, error: str) -> str:
+    """The document ``--json`` prints when no checkpoint was read: usage error, nothing to resume,
+    internal error. Same top-level keys as ``document``, no checkpoints, and the error message."""
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "ckptfix", "version": __version__, "command": command},
+        "exit_code": exit_code,
+        "status": status_of(exit_code),
+        "error": error,
+        "checkpoints": [],
     }
     return json.dumps(doc, indent=2, allow_nan=False)

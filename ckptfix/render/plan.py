@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ckptfix import __version__
+from ckptfix.exitcodes import status_of
 from ckptfix.render.json_doc import SCHEMA_VERSION
 from ckptfix.render.values import jsonable, short
 from ckptfix.repair.actions.interface import ABSENT, Change
@@ -85,11 +86,15 @@ def outcome_panel(item: CheckpointOutcome) -> Panel:
                         f"{p.path.name}.patch.json, not a copy)")
     elif res.error and res.status != "refused":
         line.append(f": {res.error}")
-        if res.status == "failed":
+        if res.status == "failed" and res.kept_foreign:
+            line.append("; the other process's version was kept (the original is in the backup, if one was made)")
+        elif res.status == "failed":
             line.append("; original restored" if res.restored else "; RESTORE FAILED, see the backup folder")
             if res.backup_dir:
                 line.append(f" (backup: {res.backup_dir})")
     parts.append(line)
+    for c in res.cleaned:
+        parts.append(Text(f"cleaned: {c}", style="dim"))
     remaining = [f for f in item.after.findings if f.severity in ("error", "fatal", "warning")]
     if remaining and res.status != "dry-run":
         parts.append(Text("still reported: " + "; ".join(f"{f.code} {f.message}" for f in remaining), style="dim"))
@@ -100,13 +105,14 @@ def render_repair(console: Console, outcome: RepairOutcome) -> None:
     for s in outcome.disc.skipped:
         console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
     for item in outcome.items:
-        quiet = not outcome.disc.is_single and item.result.status == "nothing" and not item.plan.notes and item.exit_code == 0
+        quiet = (not outcome.disc.is_single and item.result.status == "nothing" and not item.plan.notes
+                 and item.exit_code == 0 and not item.result.cleaned)
         if quiet:  # an output folder's consistent checkpoints: one line each
             console.print(Text(f"{item.plan.checkpoint}: nothing to do", style="green"))
         else:
             console.print(outcome_panel(item))
     if not outcome.items:
-        console.print(Text("no checkpoint to repair", style="dim"))
+        console.print(Text(f"nothing to resume: no checkpoint-N folder in {outcome.disc.root} (exit 4)", style="dim"))
     counts: dict[str, int] = {}
     for item in outcome.items:
         counts[item.result.status] = counts.get(item.result.status, 0) + 1
@@ -140,6 +146,8 @@ def outcome_doc(item: CheckpointOutcome) -> dict[str, Any]:
         "written": [str(p) for p in res.written],
         "error": res.error,
         "restored": res.restored,
+        "kept_foreign": res.kept_foreign,
+        "cleaned": list(res.cleaned),
         "findings_before": [jsonable(f.to_json()) for f in plan.report.findings],
         "findings_after": [jsonable(f.to_json()) for f in item.after.findings],
     }
@@ -154,6 +162,7 @@ def repair_document(outcome: RepairOutcome) -> str:
         "latest": str(disc.latest) if disc.latest else None,
         "dry_run": outcome.dry_run,
         "exit_code": outcome.exit_code,
+        "status": status_of(outcome.exit_code),
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in disc.skipped],
         "checkpoints": [outcome_doc(i) for i in outcome.items],
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptfix.formats.objects import Opaque, Refused, StorageRef, TensorRef
+from ckptfix.text import clip
 
 SCHEDULER_KEYS = ("last_epoch", "T_cur", "T_i", "T_0", "T_mult", "eta_min", "base_lrs", "_last_lr", "_step_count", "total_steps", "steps_per_epoch")
 
@@ -42,6 +43,8 @@ def short(v: Any, width: int = 48) -> str:
     if isinstance(v, (list, tuple)):
         items = [short(x, width) for x in v[:4]]
         text = "[" + ", ".join(items) + (f", … (+{len(v) - 4})" if len(v) > 4 else "") + "]"
+    elif isinstance(v, str) and len(v) > width:
+        return clip(v, max(width, 24))  # the length is worth saying for a long string
     else:
         text = str(jsonable(v))
     return text if len(text) <= width else text[: width - 1] + "…"

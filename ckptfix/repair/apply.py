@@ -21,13 +21,16 @@ step that changes it), plus at most a temporary file and the lock.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Literal
 
 from ckptfix.errors import CkptfixError, LockHeld, RepairFailed
+from ckptfix.formats.source import LOCAL
+from ckptfix.model.leftovers import TMP_FILE, WORK_DIR, find_leftovers
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import Fault, Journal
-from ckptfix.repair.durable import fsync_dir, fsync_file, make_backup_dir
+from ckptfix.repair.durable import ANY, check_identity, fsync_dir, fsync_file, identity, make_backup_dir
 from ckptfix.repair.lock import acquire_lock, release_lock
 from ckptfix.repair.plan import RepairPlan
 
@@ -48,6 +51,8 @@ class ApplyResult(Record):
     written: tuple[Path, ...] = ()
     error: str | None = None
     restored: bool | None = None  # after a failure: whether every file is back to the original
+    cleaned: tuple[str, ...] = ()  # what a killed repair had left and this one removed (and stale locks cleared)
+    kept_foreign: bool = False  # another process replaced a file during the repair: its version was kept
 
 
 def _no_fault(stage: str, path: Path) -> None:
@@ -70,8 +75,17 @@ class Site:
     def check_target(self, checkpoint: Any, path: Any) -> None:
         _check_target_path(checkpoint, path)
 
-    def lock(self, checkpoint: Any) -> Any:
-        return acquire_lock(checkpoint)
+    def lock(self, checkpoint: Any, cleaned: list[str]) -> Any:
+        """Take the checkpoint's lock (clearing a stale one, said in ``cleaned``)."""
+        return acquire_lock(checkpoint, cleaned)
+
+    def clean_leftovers(self, checkpoint: Any) -> list[str]:
+        """Remove what killed repairs left (holding the lock); what was removed."""
+        return clean_leftovers(checkpoint)
+
+    def identity(self, path: Any) -> object:
+        """The file's identity, to notice another writer (``durable.identity``); ``ANY`` where none is known."""
+        return identity(path)
 
     def unlock(self, lock: Any) -> None:
         release_lock(lock)
@@ -93,23 +107,36 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_
     if plan.refusals:
         return ApplyResult(ck, "refused", error="; ".join(r.reason for r in plan.refusals))
     actions = plan.actions
-    if not actions:
+    leftovers = plan.report.checkpoint.repair_leftovers
+    if not actions and not any(lo.own for lo in leftovers):
         return ApplyResult(ck, "nothing")
+    cleaned: list[str] = []
     try:
         for a in actions:
             site.check_target(ck, a.path)
         hook("lock", ck)
-        lock = site.lock(ck)
+        lock = site.lock(ck, cleaned)
     except LockHeld as exc:
         return ApplyResult(ck, "locked", error=str(exc))
     except Exception as exc:  # nothing was written yet
         return ApplyResult(ck, "failed", error=str(exc), restored=True)
+    try:  # under the lock no other repair runs: what a killed one left is provably no one's
+        cleaned += site.clean_leftovers(ck)
+    except OSError as exc:
+        cleaned.append(f"could not remove every leftover: {exc.strerror or exc}")
+    if not actions:
+        site.unlock(lock)
+        return ApplyResult(ck, "nothing", cleaned=tuple(cleaned))
 
     journal = Journal(ck)
     try:
         for a in actions:
             hook("recheck", a.path)
+            before = site.identity(a.path)
             a.recheck()
+            if before is not ANY:
+                check_identity(a.path, before, "while ckptfix was checking it")
+                journal.checked[a.path] = before
         journal.backup_dir = site.backup_dir(ck)
         manifest: dict[str, Any] = {"created_by": "ckptfix repair", "time": journal.backup_dir.name[len("backup-"):],
                                     "files": []}
@@ -121,9 +148,11 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_
         for a in actions:
             a.write(journal, hook)
             hook("verify", a.path)
+            check_identity(a.path, journal.written.get(a.path, ANY), "after ckptfix wrote it")
             a.verify()
+            check_identity(a.path, journal.written.get(a.path, ANY), "while ckptfix was verifying it")
             written.append(a.path)
-        return ApplyResult(ck, "applied", journal.backup_dir, tuple(written))
+        return ApplyResult(ck, "applied", journal.backup_dir, tuple(written), cleaned=tuple(cleaned))
     except BaseException as exc:  # includes KeyboardInterrupt: restore, then report or re-raise
         error = str(exc) if isinstance(exc, CkptfixError) else f"{type(exc).__name__}: {exc}"
         restored = journal.cleanup_temps()
@@ -131,9 +160,31 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_
             restored = a.undo(journal) and restored
         if not isinstance(exc, Exception):
             raise
-        return ApplyResult(ck, "failed", journal.backup_dir, (), error, restored)
+        foreign = any(journal.foreign(a.path) for a in actions) or "by another process" in error
+        return ApplyResult(ck, "failed", journal.backup_dir, (), error, restored, tuple(cleaned), foreign)
     finally:
         site.unlock(lock)
+
+
+def clean_leftovers(checkpoint: Path) -> list[str]:
+    """Remove what killed repairs left in ``checkpoint`` (``model/leftovers.py``) whose names and contents
+    are exactly ckptfix's own; call it holding the lock. Returns what was removed."""
+    done = []
+    for lo in find_leftovers(LOCAL, checkpoint):
+        if not lo.own or lo.kind == "empty-lock":  # an empty lock is cleared by acquire_lock, not here
+            continue
+        p = checkpoint / lo.path
+        if lo.kind == "temp-file" and not (TMP_FILE.match(p.name) and p.parent == checkpoint):
+            continue
+        if lo.kind == "incomplete-backup":
+            if p.parent.name != WORK_DIR or p.is_symlink():
+                continue
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+        fsync_dir(p.parent)
+        done.append(f"removed {lo.path} ({lo.kind.replace('-', ' ')} left by a killed repair)")
+    return done
 
 
 def _write_manifest(backup: Path, manifest: dict[str, Any]) -> None:

@@ -12,22 +12,32 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from ckptfix.errors import RepairFailed
+from ckptfix.formats.source.local import open_regular
+from ckptfix.model.leftovers import TMP_MARKER, WORK_DIR
 
 __all__ = [
-    "TMP_MARKER", "WORK_DIR", "copy_durable", "fsync_dir", "fsync_file", "keep_mode", "make_backup_dir",
-    "replace_durable", "sha256", "tmp_name", "utc_stamp", "work_dir",
+    "ANY", "TMP_MARKER", "WORK_DIR", "FileId", "check_identity", "copy_durable", "identity", "fsync_dir", "fsync_file", "is_regular", "keep_mode", "make_backup_dir",
+    "read_regular", "replace_durable", "sha256", "tmp_name", "utc_stamp", "work_dir",
 ]
 
-WORK_DIR = ".ckptfix"  # inside the checkpoint: never looks like a checkpoint (cli-contract.md)
-TMP_MARKER = ".ckptfix-tmp-"
+
+
+def read_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading through the guarded open (``formats.source.local.open_regular``):
+    a FIFO, device or folder put where a checkpoint file was is refused (``UnreadableFile``), never read
+    (reading a FIFO blocks forever; ``/dev/zero`` never ends)."""
+    fd, _size = open_regular(path)
+    return os.fdopen(fd, "rb")
 
 
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with read_regular(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -60,12 +70,23 @@ def tmp_name(path: Path) -> Path:
 
 
 def copy_durable(src: Path, dst: Path) -> None:
-    """Copy ``src`` to a new file ``dst`` and fsync it (``dst`` must not exist)."""
-    with open(src, "rb") as fi, open(dst, "xb") as fo:
+    """Copy ``src`` (a regular file, through the guarded open) to a new file ``dst`` with ``src``'s permission
+    bits (a 0600 original must not get a world-readable backup), and fsync it (``dst`` must not exist)."""
+    with read_regular(src) as fi, open(dst, "xb") as fo:
+        os.fchmod(fo.fileno(), stat.S_IMODE(os.fstat(fi.fileno()).st_mode))
         for chunk in iter(lambda: fi.read(1 << 20), b""):
             fo.write(chunk)
         fo.flush()
         os.fsync(fo.fileno())
+
+
+def is_regular(path: Path) -> bool | None:
+    """Whether ``path`` is a regular file (not following a final symlink; ``lstat`` never blocks); None
+    when nothing is there."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return None
 
 
 def keep_mode(original: Path, new: Path) -> None:
@@ -80,10 +101,44 @@ def keep_mode(original: Path, new: Path) -> None:
         pass  # only root may give a file away; the mode is what matters for reading it
 
 
-def replace_durable(tmp: Path, dest: Path) -> None:
-    """``os.replace(tmp, dest)`` (atomic), then fsync the folder so the new name survives a crash."""
+#: A file's identity: (device, inode, size, mtime in ns); another process replacing or rewriting the file
+#: changes it. None: nothing there.
+FileId = tuple[int, int, int, int]
+ANY: object = object()  # ``expect`` for "whatever is there"
+
+
+def identity(path: Path) -> FileId | None:
+    """``path``'s identity (``lstat``: never blocks, never follows a final symlink); None when absent."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def check_identity(path: Path, expect: object, when: str) -> None:
+    """``RepairFailed`` unless ``path`` is still the file the repair checked (``expect``, from ``identity``)."""
+    if expect is ANY:
+        return
+    now = identity(path)
+    if now != expect:
+        what = "removed" if now is None else "created" if expect is None else "replaced or rewritten"
+        raise RepairFailed(f"{path} was {what} by another process {when}: its version is kept, ckptfix "
+                           "replaced nothing. Make sure no other program writes the checkpoint, then run repair again")
+
+
+def replace_durable(tmp: Path, dest: Path, expect: object = ANY) -> FileId | None:
+    """``os.replace(tmp, dest)`` (atomic), then fsync the folder so the new name survives a crash.
+
+    ``expect``: ``dest``'s identity when the repair checked it; another process that replaced ``dest``
+    since is detected right before the rename (``RepairFailed``, nothing replaced; the window left is the
+    two system calls between the ``lstat`` and the rename). Returns the new file's identity (a rename
+    keeps the inode, size and mtime), which ``verify`` and ``undo`` compare with."""
+    check_identity(dest, expect, "while ckptfix was writing its new version")
+    new = identity(tmp)
     os.replace(tmp, dest)
     fsync_dir(dest.parent)
+    return new
 
 
 def work_dir(checkpoint: Path) -> Path:

@@ -33,7 +33,7 @@ from ckptfix.repair.actions.interface import Fault, Journal, same
 from ckptfix.repair.actions.scheduler import SchedulerWrite
 from ckptfix.repair.actions.training_state import TrainingStateWrite
 from ckptfix.repair.apply import Site
-from ckptfix.repair.durable import WORK_DIR, utc_stamp
+from ckptfix.repair.durable import ANY, WORK_DIR, utc_stamp
 from ckptfix.repair.plan import Refusal, RepairPlan
 
 __all__ = ["NOTE", "OPTIMIZER_LR_REFUSED", "ObjectSchedulerWrite", "ObjectSite", "for_object_storage"]
@@ -161,8 +161,14 @@ class ObjectSite(Site):
         if path.parent != checkpoint:
             raise RepairFailed(f"{path}: not directly inside {checkpoint}")
 
-    def lock(self, checkpoint: Any) -> Any:
+    def lock(self, checkpoint: Any, cleaned: list[str]) -> Any:
         return None  # object storage has no lock (said in the plan: NOTE)
+
+    def clean_leftovers(self, checkpoint: Any) -> list[str]:
+        return []  # nothing is written beside an object but the backup prefix
+
+    def identity(self, path: Any) -> object:
+        return ANY  # no inode to compare: the recheck re-reads the object itself
 
     def unlock(self, lock: Any) -> None:
         pass

@@ -9,6 +9,7 @@ from ckptfix.analysis.findings import exit_code
 from ckptfix.analysis.report import CheckpointReport, Options
 from ckptfix.analysis.run import discover_for, inspect_one, prepare_options, settle_processes, with_installed_release
 from ckptfix.errors import UsageError
+from ckptfix.exitcodes import NOTHING_TO_RESUME
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import targets
@@ -83,5 +84,5 @@ def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False
         from_run = report.processes.from_run if report.processes is not None else None
         ck_opts = replace(opts, run_processes=from_run) if from_run else opts
         items.append(repair_checkpoint(report, ck_opts, dry_run, recreate, fault, optimizer_lr, store))
-    code = max((i.exit_code for i in items), default=0)
+    code = max((i.exit_code for i in items), default=NOTHING_TO_RESUME)
     return RepairOutcome(disc, tuple(items), dry_run, code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -85,8 +86,9 @@ def test_reader_raises_only_typed_errors(case: dict) -> None:
 
 def test_manifest_covers_every_file_and_category() -> None:
     listed = {c["file"] for c in CASES}
-    on_disk = {str(p.relative_to(CORPUS / "cases")) for p in (CORPUS / "cases").rglob("*") if p.is_file()}
-    real_unlisted = {f for f in on_disk - listed if f.startswith("real/")}
+    on_disk = {str(p.relative_to(CORPUS / "cases")) for p in (CORPUS / "cases").rglob("*") if p.is_file()
+               and not p.relative_to(CORPUS / "cases").parts[0] == "checkpoints"}  # folder cases: listed below
+    real_unlisted = {f for f in on_disk - listed if f.startswith("real/")}  # bases of cases, folder-case bases
     assert on_disk - listed == real_unlisted, sorted(on_disk - listed - real_unlisted)
     assert listed <= on_disk
     cats = {c["category"] for c in CASES}
@@ -131,3 +133,68 @@ def test_real_checkpoint_folder_is_clean() -> None:
     assert {r.path.name: r.status for r in results} == {
         "custom_checkpoint_0.pkl": "ok", "optimizer.bin": "ok", "random_states_0.pkl": "ok",
         "scaler.pt": "ok", "scheduler.bin": "ok"}
+
+
+# -- checkpoint folders through the CLI (issue #12) ---------------------------------------------------------
+CHECKPOINTS = MANIFEST["checkpoints"]
+EXE = Path(sys.executable).parent / "ckptfix"
+
+
+def materialize(case: dict, tmp_path: Path) -> tuple[Path, list[str]]:
+    sys.path.insert(0, str(CORPUS))
+    try:
+        from generate import materialize as lay_out
+    finally:
+        sys.path.remove(str(CORPUS))
+    try:
+        return lay_out(case, tmp_path)
+    except PermissionError:
+        pytest.skip("mknod needs CAP_MKNOD")
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): (_sha(p) if p.is_file() and not p.is_symlink() else "other")
+            for p in sorted(root.rglob("*")) if not p.is_fifo() and not p.is_char_device()}
+
+
+def _cli(args: list[str], special: bool):
+    """In a subprocess for FIFOs and devices (its timeout guards against a regression that would block);
+    in-process otherwise."""
+    if special:
+        import subprocess
+
+        p = subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"})
+        return p.returncode, p.stdout, p.stderr
+    from typer.testing import CliRunner
+
+    from ckptfix._cli import app
+
+    r = CliRunner().invoke(app, args, env={"COLUMNS": "100"})
+    return r.exit_code, r.stdout, r.stderr
+
+
+
+@pytest.mark.parametrize("case", CHECKPOINTS, ids=[c["name"] for c in CHECKPOINTS])
+def test_checkpoint_case(case: dict, tmp_path: Path) -> None:
+    root, flags = materialize(case, tmp_path)
+    special = any(v in ("fifo", "device") or v.startswith("symlink") for v in case.get("special", {}).values())
+    before = _tree(root)
+    code, out, err = _cli(["inspect", str(root), *flags], special)
+    assert code == case["exit"], out + err
+    assert "Traceback" not in out + err and "internal error" not in err
+    code, out, err = _cli(["inspect", str(root), *flags, "--json"], special)
+    doc = json.loads(out)
+    assert code == doc["exit_code"] == case["exit"], err
+    messages = " ".join(f["message"] for c in doc["checkpoints"] for f in c["findings"])
+    if "message_contains" in case:
+        assert case["message_contains"] in messages, messages
+    code, out, err = _cli(["repair", str(root), *flags, "--dry-run", "--json"], special)
+    assert code == json.loads(out)["exit_code"] == case["repair_exit"], out[-2000:] + err
+    assert _tree(root) == before, "inspect or repair --dry-run changed the folder"
+
+
+def test_manifest_lists_every_checkpoint_case_file() -> None:
+    listed = {c["files"] for c in CHECKPOINTS if "files" in c}
+    on_disk = {f"checkpoints/{p.name}" for p in (CORPUS / "cases" / "checkpoints").iterdir()}
+    assert listed == on_disk
+    assert {c["exit"] for c in CHECKPOINTS} == {0, 1, 3, 4}

@@ -39,7 +39,7 @@ def test_exit_codes(folder: str, code: int) -> None:
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert run("inspect", tmp_path / "nope").exit_code == 2
-    assert run("inspect", tmp_path).exit_code == 2  # empty folder: neither kind
+    assert run("inspect", tmp_path).exit_code == 4  # an empty folder: nothing to resume (docs/exit-codes.md)
     assert run("inspect").exit_code == 2
     assert run("inspect", FIXTURES / "sine-ok", "--num-processes", "0").exit_code == 2
     res = run("inspect", tmp_path / "nope")

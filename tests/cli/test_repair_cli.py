@@ -118,7 +118,7 @@ def test_latest_only_touches_the_latest(all_fixtures):
 
 def test_usage_errors(tmp_path):
     assert run("repair", tmp_path / "nope").exit_code == 2
-    assert run("repair", tmp_path).exit_code == 2  # empty folder: neither kind
+    assert run("repair", tmp_path).exit_code == 4  # an empty folder: nothing to resume (docs/exit-codes.md)
 
 
 def test_hf_trainer_checkpoint_is_reported_not_rewritten(tmp_path: Path) -> None:

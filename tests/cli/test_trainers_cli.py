@@ -112,3 +112,20 @@ def test_installed_release_is_used_when_the_releases_disagree():
     assert [r["label"] for r in ck["trainer"]["releases"]] == ["SimpleTuner 1.0 to < 4.9.3"]
     code, doc = run("inspect", FIXTURES / "output-run" / "checkpoint-30", "--json")  # they agree: no lookup needed
     assert code == 0 and doc["checkpoints"][0]["trainer"]["source"].startswith("every modelled release")
+
+
+def test_only_skipped_or_unrecognised_folders_is_never_exit_0(tmp_path):
+    """-tmp folders and names no trainer resumes: "nothing to resume" (exit 4, #12), saying why for each."""
+    root = tmp_path / "out"
+    (root / "checkpoint-40-tmp").mkdir(parents=True)
+    shutil.copytree(FIXTURES / "sine-ok" / "checkpoint-30", root / "checkpoint-best")
+    (root / "notes-state").mkdir()  # named like a kohya state folder, holds nothing
+    for latest in ([], ["--latest"]):
+        code, doc = run("inspect", root, *latest, "--json")
+        assert code == 4 and doc["checkpoints"] == []
+        reasons = {Path(s["path"]).name: s["reason"] for s in doc["skipped"]}
+        assert set(reasons) == {"checkpoint-40-tmp", "checkpoint-best", "notes-state"}
+    assert "new training run" in doc["latest_issue"]  # SimpleTuner's rule fails on checkpoint-best
+    empty_auto = tmp_path / "proj"
+    (empty_auto / "checkpoints").mkdir(parents=True)
+    assert run("inspect", empty_auto, "--latest")[0] == 4

@@ -117,6 +117,9 @@ def make_real() -> None:
         else:
             state.update(change)
         torch.save(state, odd / f"scheduler_{name}.bin")
+    # a complete, consistent SimpleTuner-like checkpoint (fixtures/generate.py: torch + accelerate): the base
+    # of the checkpoint-folder cases
+    shutil.copytree(HERE.parent.parent / "fixtures" / "sine-ok" / "checkpoint-30", REAL / "simpletuner" / "checkpoint-30")
     print("real files written under", REAL)
 
 
@@ -934,6 +937,168 @@ def _legacy_cases(c: Corpus, real: dict[str, bytes]) -> None:
           "legacy optimizer.bin missing the end of its storages", "unreadable", kind="torch", contains="truncated")
 
 
+# ------------------------------------------------------------------------------------------------
+# checkpoint-folder cases (issue #12): whole folders through `ckptfix inspect` / `repair`
+# ------------------------------------------------------------------------------------------------
+BASE = "real/simpletuner/checkpoint-30"  # complete and consistent: `inspect` exits 0 on it
+
+
+def LONG4(n: int) -> bytes:
+    b = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8b" + struct.pack("<i", len(b)) + b
+
+
+def bigint_shape_pickle(dims: int = 2000) -> bytes:
+    """A tensor whose size and stride are ``dims`` memo references to one 8,000-bit integer (~9 KB for 2,000):
+    its element count multiplied out is a 16-million-bit integer (minutes of arithmetic before the bounds)."""
+    big = (1 << 8000) - 1
+    storage = MARK + U("storage") + G("torch", "FloatStorage") + U("0") + U("cpu") + I(1) + TUPLE + b"Q"
+    shape = MARK + LONG4(big) + BINPUT(1) + BINGET(1) * (dims - 1) + TUPLE
+    stride = MARK + BINGET(1) * dims + TUPLE
+    t = call(G("torch._utils", "_rebuild_tensor_v2"), storage, I(0), shape, stride, b"\x89",
+             call(G("collections", "OrderedDict")))
+    return PROTO2 + EMPTY_DICT + U("last_epoch") + t + SETITEM + STOP
+
+
+def safetensors(header: bytes, data: bytes = b"\0" * 8) -> bytes:
+    return struct.pack("<Q", len(header)) + header + data
+
+
+def _st_header(offsets: bytes) -> bytes:
+    return b'{"w":{"dtype":"F32","shape":[2],"data_offsets":' + offsets + b"}}"
+
+
+class Checkpoints:
+    """Checkpoint-folder cases. The test lays out a root: for ``layout`` ``single`` the checkpoint folder itself
+    (a copy of ``base``), for ``run`` an output folder holding ``checkpoint-30`` (the copy), for ``tmp-only`` one
+    holding only ``checkpoint-60-tmp``. Over the root go the files under ``checkpoints/<name>/`` (same relative
+    paths), then ``remove``d names and ``special`` entries git cannot hold (FIFOs, folders, devices, symlinks).
+    ``exit``: what ``ckptfix inspect ROOT [--latest]`` exits with; ``repair_exit``: ``repair --dry-run``."""
+
+    def __init__(self) -> None:
+        self.cases: list[dict] = []
+
+    def add(self, name: str, what: str, exit: int, *, files: dict[str, bytes] | None = None,
+            remove: tuple[str, ...] = (), special: dict[str, str] | None = None, latest: bool = False,
+            layout: str = "single", contains: str | None = None, repair_exit: int | None = None) -> None:
+        for rel, data in (files or {}).items():
+            assert ".." not in rel.split("/")
+            p = CASES / "checkpoints" / name / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        case: dict = {"name": name, "what": what, "base": BASE, "layout": layout, "exit": exit,
+                      "repair_exit": exit if repair_exit is None else repair_exit}
+        if files:
+            case["files"] = f"checkpoints/{name}"
+        if remove:
+            case["remove"] = list(remove)
+        if special:
+            case["special"] = special
+        if latest:
+            case["latest"] = True
+        if contains:
+            case["message_contains"] = contains
+        self.cases.append(case)
+
+
+def build_checkpoints(k: Checkpoints) -> None:
+    sched_entries = read_zip_entries((REAL / "simpletuner" / "checkpoint-30" / "scheduler.bin").read_bytes())
+    pkl = dict(sched_entries)["scheduler/data.pkl"]
+    long_pkl = pkl[:-1] + U("T_0") + U("x" * 5_000_000) + SETITEM + U("note") + U("y" * 5_000_000) + SETITEM + STOP
+    long_entries = [(n, long_pkl if n.endswith("/data.pkl") else d) for n, d in sched_entries]
+
+    # -- item 6: integer sizes bounded before any arithmetic
+    k.add("tensor_shape_bigint", "scheduler.bin whose tensor shape is 2,000 references to one 8,000-bit integer",
+          3, files={"scheduler.bin": torch_zip(bigint_shape_pickle(), prefix="scheduler", storages={"0": b"\0" * 4})},
+          contains="dimensions")
+    k.add("tensor_dims_bigint", "scheduler.bin whose tensor has 3 dimensions of one 8,000-bit integer", 3,
+          files={"scheduler.bin": torch_zip(bigint_shape_pickle(3), prefix="scheduler", storages={"0": b"\0" * 4})},
+          contains="int64")
+    # -- item 8: long stored values: the human output stays small and fast
+    k.add("scheduler_5mb_strings", "scheduler.bin holding two 5,000,000-character strings (T_0 and an extra key)",
+          1, files={"scheduler.bin": zip_bytes(long_entries, method=8)}, contains="chars)")
+    # -- item 10: malformed JSON values
+    for tag, offsets in (("string", b'[0,"x"]'), ("null", b"null"), ("infinity", b"[0,Infinity]"),
+                         ("nan", b"[0,NaN]"), ("float", b"[0,8.0]"), ("bool", b"[0,true]"), ("negative", b"[-8,8]"),
+                         ("reversed", b"[8,0]"), ("one_value", b"[8]"), ("beyond_u64", b"[0,18446744073709551616]"),
+                         ("digits_5000", b"[0," + b"9" * 5000 + b"]")):
+        k.add(f"safetensors_offsets_{tag}", f"model.safetensors whose data_offsets is {offsets[:40].decode()}", 3,
+              files={"model.safetensors": safetensors(_st_header(offsets))}, contains="model.safetensors")
+    k.add("safetensors_header_nested_20k", "model.safetensors whose JSON header nests 20,000 lists", 3,
+          files={"model.safetensors": safetensors(b"[" * 20_000 + b"]" * 20_000)}, contains="model.safetensors")
+    k.add("safetensors_header_not_object", "model.safetensors whose header is a JSON list", 3,
+          files={"model.safetensors": safetensors(b"[1,2,3]")})
+    k.add("safetensors_info_not_object", "model.safetensors whose tensor entry is a number", 3,
+          files={"model.safetensors": safetensors(b'{"w": 5}')})
+    for tag, text in (("digits_5000", b'{"global_step": ' + b"1" * 5000 + b"}"),
+                      ("beyond_int64", b'{"global_step": 9223372036854775808}'),
+                      ("nan", b'{"global_step": NaN}'), ("infinity", b'{"global_step": Infinity}'),
+                      ("string", b'{"global_step": "30"}'), ("nested_20k", b"[" * 20_000 + b"]" * 20_000),
+                      ("epoch_step_digits_4000", b'{"global_step": 30, "epoch_step": ' + b"7" * 4000 + b"}")):
+        # a 4,000-digit epoch_step is what SimpleTuner before 4.10 takes last_epoch from: the resume preview
+        # says so (CKF111, exit 1); repair --dry-run plans to set it to the step (exit 1)
+        k.add(f"training_state_{tag}", f"training_state.json: {text[:48].decode()}",
+              1 if tag == "epoch_step_digits_4000" else 3, files={"training_state.json": text},
+              contains="epoch_step" if tag == "epoch_step_digits_4000" else "training_state.json")
+    # without epoch_step SimpleTuner's resume takes global_step (training_state.get("epoch_step", global_resume_step))
+    k.add("training_state_no_epoch_step", "training_state.json without epoch_step: the resume uses global_step", 0,
+          files={"training_state.json": b'{"global_step": 30}'})
+    # -- item 9: FIFOs, devices and folders named like checkpoint files, directly or through a symlink
+    for name in ("scheduler.bin", "optimizer.bin", "training_state.json", "model.safetensors", "random_states_0.pkl"):
+        k.add(f"fifo_{name}", f"{name} is a FIFO", 3, remove=(name,), special={name: "fifo"}, contains="not a regular file")
+    for name in ("scheduler.bin", "training_state.json", "model.safetensors"):
+        k.add(f"dir_{name}", f"{name} is a folder", 3, remove=(name,), special={name: "dir"}, contains="directory")
+    k.add("device_optimizer.bin", "optimizer.bin is a character device (like /dev/zero)", 3, remove=("optimizer.bin",),
+          special={"optimizer.bin": "device"}, contains="not a regular file")
+    k.add("symlink_to_dev_zero", "scheduler.bin is a symlink to /dev/zero", 3, remove=("scheduler.bin",),
+          special={"scheduler.bin": "symlink:/dev/zero"}, contains="outside")
+    k.add("symlink_to_fifo_inside", "training_state.json is a symlink to a FIFO inside the folder", 3,
+          remove=("training_state.json",), special={"state-fifo": "fifo", "training_state.json": "symlink:state-fifo"},
+          contains="not a regular file")
+    k.add("symlink_to_folder_inside", "model.safetensors is a symlink to a folder inside the checkpoint", 3,
+          remove=("model.safetensors",), special={"weights": "dir", "model.safetensors": "symlink:weights"},
+          contains="directory")
+    # -- item 1: empty or partial checkpoint-N next to a good one (an output folder; --latest takes N=50)
+    k.add("latest_empty", "an empty checkpoint-50 next to a complete checkpoint-30", 1, layout="run",
+          special={"checkpoint-50": "dir"}, latest=True, contains="optimizer.bin is missing")
+    k.add("latest_only_model", "checkpoint-50 holding only model.safetensors (a killed save)", 1, layout="run",
+          files={"checkpoint-50/model.safetensors": (REAL / "simpletuner" / "checkpoint-30" / "model.safetensors").read_bytes()},
+          latest=True, contains="optimizer.bin is missing")
+    # -- items 2 and 4: nothing to resume; names that look like console markup
+    k.add("only_tmp", "an output folder holding only checkpoint-60-tmp", 4, layout="tmp-only", latest=True)
+
+
+def materialize(case: dict, where: Path) -> tuple[Path, list[str]]:
+    """Lay out checkpoint-folder ``case`` (see ``Checkpoints``) under the folder ``where``: the PATH to give
+    ``ckptfix`` and its flags. ``PermissionError`` when a device node cannot be made here (no CAP_MKNOD)."""
+    import os
+    import stat
+
+    run = where / case["name"]
+    root = run / "checkpoint-30" if case["layout"] == "single" else run
+    dest = {"single": root, "run": root / "checkpoint-30", "tmp-only": root / "checkpoint-60-tmp"}[case["layout"]]
+    shutil.copytree(CASES / case["base"], dest)
+    if "files" in case:
+        overlay = CASES / case["files"]
+        for p in sorted(overlay.rglob("*")):
+            if p.is_file():
+                (root / p.relative_to(overlay)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, root / p.relative_to(overlay))
+    for name in case.get("remove", []):
+        (root / name).unlink()
+    for name, what in case.get("special", {}).items():
+        p = root / name
+        if what == "fifo":
+            os.mkfifo(p)
+        elif what == "dir":
+            p.mkdir()
+        elif what == "device":
+            os.mknod(p, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # what /dev/zero is
+        else:
+            os.symlink(what.removeprefix("symlink:"), p)
+    return root, (["--latest"] if case.get("latest") else [])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real", action="store_true", help="re-create cases/real/ with torch + accelerate first")
@@ -947,11 +1112,20 @@ def main() -> None:
             shutil.rmtree(d) if d.is_dir() else d.unlink()
     c = Corpus()
     build(c)
-    MANIFEST.write_text(json.dumps({"marker_dir": MARKER_DIR, "cases": c.cases}, indent=1) + "\n")
+    c.add("resource/tensor_shape_bigint.bin", torch_zip(bigint_shape_pickle(), prefix="scheduler", storages={"0": b"\0" * 4}),
+          "resource", "a tensor whose size and stride are 2,000 references to one 8,000-bit integer", "unreadable",
+          kind="scheduler", contains="dimensions")
+    c.add("resource/tensor_dims_bigint.bin", torch_zip(bigint_shape_pickle(3), prefix="scheduler", storages={"0": b"\0" * 4}),
+          "resource", "a tensor of 3 dimensions, each one 8,000-bit integer", "unreadable", kind="scheduler",
+          contains="int64")
+    k = Checkpoints()
+    build_checkpoints(k)
+    MANIFEST.write_text(json.dumps({"marker_dir": MARKER_DIR, "cases": c.cases, "checkpoints": k.cases}, indent=1) + "\n")
     by: dict[str, int] = {}
     for case in c.cases:
         by[case["category"]] = by.get(case["category"], 0) + 1
-    print(f"{len(c.cases)} cases:", ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
+    print(f"{len(c.cases)} cases:", ", ".join(f"{n} {v}" for n, v in sorted(by.items())),
+          f"+ {len(k.cases)} checkpoint folders")
 
 
 if __name__ == "__main__":

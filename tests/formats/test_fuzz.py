@@ -160,7 +160,7 @@ def _check_scan(path: Path, kind: str) -> None:
     assert r.message.startswith(f"{path}: ")
 
 
-SLOW = 3.0  # seconds per example: in a long run (CKPTFIX_FUZZ_FINDINGS set) a slow input is saved as a finding
+SLOW = 2.0  # seconds per example (issue #12's bound): in a long run (CKPTFIX_FUZZ_FINDINGS set) a slow input is saved as a finding
 
 
 def _save_finding(name: str, data: bytes) -> None:
@@ -229,3 +229,156 @@ def test_crc_helper_sanity():
     # the zip writer used by the fuzzer reproduces readable archives
     ents = ZIP_ENTRIES["scheduler.bin"]
     assert _entries(zip_bytes(ents)) == ents and zlib.crc32(b"") == 0
+
+
+# -- JSON and safetensors headers (issue #12): the readers and the whole gate --------------------------------
+import json  # noqa: E402
+import math  # noqa: E402
+import shutil  # noqa: E402
+
+from ckptfix.formats.jsonfile import read_json  # noqa: E402
+from ckptfix.formats.safetensors_header import read_safetensors_header  # noqa: E402
+
+SIMPLETUNER = REAL / "simpletuner" / "checkpoint-30"
+ST_BASES = {n: (SIMPLETUNER / n).read_bytes() for n in ("model.safetensors", "pytorch_lora_weights.safetensors")}
+TS_BASE = (SIMPLETUNER / "training_state.json").read_bytes()
+
+# JSON values as hostile files hold them: huge and over-long integers, NaN/Infinity, deep and wide containers.
+# An integer over 4,300 digits cannot even be repr()'d: it is drawn as a marker string and written as digits.
+HUGE = "\x00HUGE\x00"
+_scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-(10 ** 4000), max_value=10 ** 4000)
+            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12) | st.just(HUGE)
+            | st.sampled_from([0, -1, 1 << 63, 1 << 64, (1 << 64) - 1, 2 ** 53 + 1, 1e308]))
+json_values = st.recursive(_scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+                           max_leaves=12)
+
+
+def _dumps(v) -> bytes:
+    return json.dumps(v, allow_nan=True).replace(json.dumps(HUGE), "9" * 4400).encode()
+
+
+@st.composite
+def safetensors_files(draw) -> bytes:
+    kind = draw(st.sampled_from(["bytes", "offsets", "entry", "header", "nesting"]))
+    base = ST_BASES[draw(st.sampled_from(sorted(ST_BASES)))]
+    if kind == "bytes":
+        return draw(byte_mutation(base))
+    n = struct_unpack_q(base[:8])
+    header = json.loads(base[8:8 + n])
+    body = base[8 + n:]
+    names = [k for k in header if k != "__metadata__"]
+    if kind == "offsets" and names:
+        header[draw(st.sampled_from(names))]["data_offsets"] = draw(json_values)
+    elif kind == "entry" and names:
+        header[draw(st.sampled_from(names))] = draw(json_values)
+    elif kind == "header":
+        raw = _dumps(draw(json_values))
+        return struct_pack_q(len(raw)) + raw + body
+    else:
+        depth = draw(st.integers(100, 50_000))
+        raw = b"[" * depth + b"]" * depth
+        return struct_pack_q(len(raw)) + raw + body
+    raw = _dumps(header)
+    return struct_pack_q(len(raw)) + raw + body
+
+
+def struct_unpack_q(b: bytes) -> int:
+    import struct
+
+    return struct.unpack("<Q", b)[0]
+
+
+def struct_pack_q(n: int) -> bytes:
+    import struct
+
+    return struct.pack("<Q", n)
+
+
+@st.composite
+def training_states(draw) -> bytes:
+    kind = draw(st.sampled_from(["bytes", "values", "document"]))
+    if kind == "bytes":
+        return draw(byte_mutation(TS_BASE))
+    if kind == "document":
+        return _dumps(draw(json_values))
+    state = json.loads(TS_BASE)
+    for key in draw(st.lists(st.sampled_from(["global_step", "epoch_step", "epoch", "repeats", "extra"]), min_size=1, max_size=3)):
+        state[key] = draw(json_values)
+    return _dumps(state)
+
+
+def _typed_or_value(fn, path: Path) -> None:
+    try:
+        fn()
+    except UnreadableFile as exc:
+        assert str(exc).startswith(str(path))
+
+
+@FUZZ
+@given(safetensors_files())
+def test_fuzz_safetensors_header(tmp_path_factory, data):
+    p = tmp_path_factory.mktemp("st") / "model.safetensors"
+    p.write_bytes(data)
+    t0 = time.perf_counter()
+    try:
+        _typed_or_value(lambda: read_safetensors_header(p), p)
+    except BaseException:
+        _save_finding("model.safetensors", data)
+        raise
+    if time.perf_counter() - t0 > SLOW:
+        _save_finding("slow-model.safetensors", data)
+
+
+@FUZZ
+@given(training_states())
+def test_fuzz_json(tmp_path_factory, data):
+    p = tmp_path_factory.mktemp("json") / "training_state.json"
+    p.write_bytes(data)
+    t0 = time.perf_counter()
+    try:
+        _typed_or_value(lambda: read_json(p), p)
+    except BaseException:
+        _save_finding("training_state.json", data)
+        raise
+    if time.perf_counter() - t0 > SLOW:
+        _save_finding("slow-training_state.json", data)
+
+
+# Three CLI runs per example (~50 ms on an idle machine): a third of the examples in CI, all in a long run.
+GATE = settings(FUZZ, max_examples=EXAMPLES if _ENV else 100)
+
+
+@GATE
+@given(st.sampled_from(["training_state.json", "model.safetensors", "pytorch_lora_weights.safetensors"]), st.data())
+def test_fuzz_gate_on_json_and_safetensors(tmp_path_factory, name, data):
+    """The whole gate (inspect, human and --json; repair --dry-run) on a real checkpoint with one mutated JSON
+    or safetensors file: a documented exit code (0, 1 or 3), never an internal error, a JSON document always."""
+    from typer.testing import CliRunner
+
+    from ckptfix._cli import app
+
+    raw = data.draw(training_states() if name.endswith(".json") else safetensors_files())
+    ck = tmp_path_factory.mktemp("gate") / "checkpoint-30"
+    shutil.copytree(SIMPLETUNER, ck)
+    (ck / name).write_bytes(raw)
+    runner = CliRunner()
+    t0 = time.perf_counter()
+    try:
+        human = runner.invoke(app, ["inspect", str(ck)], env={"COLUMNS": "100"})
+        assert human.exit_code in (0, 1, 3), human.output
+        assert "Traceback" not in human.output and "internal error" not in human.stderr
+        res = runner.invoke(app, ["inspect", str(ck), "--json"])
+        doc = json.loads(res.stdout)
+        assert res.exit_code == doc["exit_code"] == human.exit_code
+        res = runner.invoke(app, ["repair", str(ck), "--dry-run", "--json"])
+        assert res.exit_code in (0, 1, 3) and json.loads(res.stdout)["exit_code"] == res.exit_code, res.output
+    except BaseException:
+        _save_finding(f"gate-{name}", raw)
+        raise
+    finally:
+        import gc
+
+        gc.enable()  # `inspect` turns the collector off for its short-lived process; this one runs on
+    if time.perf_counter() - t0 > SLOW:
+        _save_finding(f"slow-gate-{name}", raw)
+    assert math.isfinite(time.perf_counter() - t0)

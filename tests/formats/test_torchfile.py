@@ -173,3 +173,73 @@ def test_no_file_descriptor_left_open(tmp_path: Path) -> None:
             open_torch_file(bad)
     if fds is not None:
         assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def _steps_in_one_storage(path: Path, params: int, storage_floats: int) -> None:
+    """A legal torch.save'd AdamW-like state (issue #12 item 7): every parameter's ``step`` is a 0-d view
+    into one shared storage of ``storage_floats`` float32 values."""
+    shared = torch.arange(storage_floats, dtype=torch.float32) * 0 + 7.0
+    state = {i: {"step": shared[i], "exp_avg": torch.zeros(2), "exp_avg_sq": torch.zeros(2)} for i in range(params)}
+    groups = [{"lr": 1e-4, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False,
+               "foreach": None, "maximize": False, "capturable": False, "differentiable": False, "fused": None,
+               "params": list(range(params))}]
+    torch.save({"state": state, "param_groups": groups}, path)
+
+
+def test_a_storage_shared_by_every_step_is_read_once(tmp_path: Path) -> None:
+    from ckptfix.model.readers import read_optimizer
+
+    path = tmp_path / "optimizer.bin"
+    _steps_in_one_storage(path, params=300, storage_floats=262_144)  # 1 MiB storage, ~1.4 MB file
+    assert 1_000_000 < path.stat().st_size < 2_000_000
+    of = read_optimizer(path, root=tmp_path)
+    assert of.problem is None and of.step is not None and of.step.value == 7
+    # once: the 1 MiB storage plus the pickle and zip records, not 300 MiB
+    assert of.bytes_read < (1 << 20) + 200_000, of.bytes_read
+
+
+def test_a_storage_too_big_to_cache_is_read_by_ranges(tmp_path: Path) -> None:
+    from ckptfix.model.readers import read_optimizer
+
+    path = tmp_path / "optimizer.bin"
+    _steps_in_one_storage(path, params=300, storage_floats=1_048_576)  # 4 MiB: above max_scalar_entry_bytes
+    of = read_optimizer(path, root=tmp_path)
+    assert of.problem is None and of.step.value == 7
+    assert of.bytes_read < 200_000, of.bytes_read
+
+
+def test_storage_bytes_read_are_bounded_per_file(tmp_path: Path) -> None:
+    from ckptfix.formats.limits import Limits
+    from ckptfix.model.readers import read_optimizer
+
+    path = tmp_path / "optimizer.bin"
+    _steps_in_one_storage(path, params=300, storage_floats=262_144)
+    of = read_optimizer(path, root=tmp_path, limits=Limits(max_storage_bytes_read=512 * 1024))
+    assert of.problem is not None and of.problem.kind == "resource-limit" and "524,288" in of.problem.message
+
+
+def test_opcode_budget_follows_the_archive_storages(tmp_path: Path) -> None:
+    """A few-entry archive gets pickle_ops_base + pickle_ops_per_entry x entries opcodes (by default a
+    6-million-opcode flood is refused after ~0.5 million); one with many storages keeps max_pickle_ops."""
+    from ckptfix.errors import ResourceLimit
+    from ckptfix.formats.limits import Limits
+    from tests.helpers import CORPUS
+
+    sys.path.insert(0, str(CORPUS))
+    try:
+        from generate import NONE, POP, PROTO2, STOP, torch_zip
+    finally:
+        sys.path.remove(str(CORPUS))
+    limits = Limits(pickle_ops_base=5_000, pickle_ops_per_entry=100, max_pickle_ops=20_000)
+    flood = PROTO2 + (NONE + POP) * 6_000 + NONE + STOP  # 12,002 opcodes
+    few = tmp_path / "few.bin"
+    few.write_bytes(torch_zip(flood, prefix="few"))  # 3 entries: 5,300 opcodes allowed
+    with pytest.raises(ResourceLimit, match="more than 5,300 pickle opcodes"):
+        open_torch_file(few, limits=limits)
+    many = tmp_path / "many.bin"
+    many.write_bytes(torch_zip(flood, prefix="many", storages={str(i): b"" for i in range(100)}))
+    with open_torch_file(many, limits=limits) as tf:  # 5,000 + 100 x 103 entries: enough
+        assert tf.obj is None
+    with pytest.raises(ResourceLimit, match="more than 10,000"):  # never above max_pickle_ops
+        open_torch_file(many, limits=Limits(pickle_ops_base=5_000, pickle_ops_per_entry=100, max_pickle_ops=10_000))
+    assert Limits().pickle_ops_base + 4 * Limits().pickle_ops_per_entry < Limits().max_pickle_ops

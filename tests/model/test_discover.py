@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ckptfix.errors import UsageError
-from ckptfix.model.discover import checkpoint_number, discover
+from ckptfix.errors import PathMissing, UsageError
+from ckptfix.model.discover import checkpoint_number, discover, targets
 from tests.helpers import FIXTURES
 
 
@@ -33,14 +33,20 @@ def test_single_checkpoint_and_tmp(tmp_path: Path) -> None:
 
 
 def test_usage_errors(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="no such file"):
+    with pytest.raises(PathMissing, match="no such file"):  # exit 2, or 4 with --latest (docs/exit-codes.md)
         discover(tmp_path / "missing")
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(UsageError, match="not a folder"):
         discover(tmp_path / "file.txt")
+
+
+def test_a_folder_without_checkpoints_selects_nothing(tmp_path: Path) -> None:
+    """An empty output folder, or one holding other files: nothing to resume (exit 4), not a usage error."""
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UsageError, match="neither a checkpoint"):
-        discover(tmp_path / "empty")
+    d = discover(tmp_path / "empty")
+    assert d.checkpoints == () and d.skipped == () and d.latest is None and not targets(d, True)
+    (tmp_path / "empty" / "logs").mkdir()
+    assert discover(tmp_path / "empty").checkpoints == ()
 
 
 def test_checkpoint_number() -> None:

@@ -49,6 +49,7 @@ def load_accelerate(folder: Folder, limits: Limits) -> Checkpoint:
           if "training_state.json" in names else
           read_train_state(path / KOHYA_STATE, root=path, limits=limits, store=store) if KOHYA_STATE in names else None)
     weights = read_weights(path, limits=limits, store=store)
+    below = store.walk(path, skip=frozenset({".ckptfix"}))
     others, n = scan_other_pickles(path, names, limits=limits, store=store)
     bytes_read += n
     return Checkpoint(
@@ -65,6 +66,7 @@ def load_accelerate(folder: Folder, limits: Limits) -> Checkpoint:
         has_manifest="checkpoint_manifest.json" in names,
         other_problems=others,
         bytes_read=bytes_read,
+        files=tuple(str(p)[len(str(path)) + 1:].replace("\\", "/") for p, _entry in below),
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ckptfix.records import Record
+from ckptfix.repair.durable import ANY, FileId, identity
 
 __all__ = ["ABSENT", "ActionKind", "Change", "Fault", "Journal", "RepairAction", "apply_changes", "same"]
 
@@ -95,6 +96,21 @@ class Journal:
         self.replaced: list[Path] = []  # files os.replace may have changed, in order
         self.temps: list[Path] = []  # temporary files not yet renamed or removed
         self.records: dict[Path, dict[str, Any]] = {}  # manifest entry of each action, by file
+        # identities (durable.identity): of each file when recheck confirmed it (None: absent), and of
+        # each file ckptfix put in place; another process's version is detected and never overwritten
+        self.checked: dict[Path, FileId | None] = {}
+        self.written: dict[Path, FileId | None] = {}
+
+    def expected(self, path: Path) -> object:
+        """What ``path`` must still be right before it is replaced (``durable.replace_durable``)."""
+        return self.checked.get(path, ANY)
+
+    def foreign(self, path: Path) -> bool:
+        """Another process put its own version at ``path`` (neither the file ckptfix wrote there nor, before
+        that, the one it checked): ``undo`` must leave it alone."""
+        if path in self.written:
+            return identity(path) != self.written[path]
+        return path in self.checked and identity(path) != self.checked[path]
 
     def cleanup_temps(self) -> bool:
         """Remove the temporary files left; True when none is left."""

@@ -64,7 +64,17 @@ from ckptfix.formats.torchfile import data_pkl_entry, decode_data_pkl, open_torc
 from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipLayoutError
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ActionKind, Change, Fault, Journal, RepairAction, same
-from ckptfix.repair.durable import fsync_dir, sha256, tmp_name
+from ckptfix.repair.durable import (
+    ANY,
+    FileId,
+    check_identity,
+    fsync_dir,
+    identity,
+    keep_mode,
+    read_regular,
+    sha256,
+    tmp_name,
+)
 from ckptfix.schedulers.formulas import lr_matches
 
 __all__ = ["FIXES", "KEYS", "NotPatchable", "OptimizerLrPatch", "Write", "patch_file", "plan_patch", "restore"]
@@ -150,9 +160,11 @@ class OptimizerLrPatch(Record, RepairAction):
     def write(self, journal: Journal, hook: Fault) -> None:
         hook("build", self.path)
         hook("write", self.path)
+        check_identity(self.path, journal.expected(self.path), "since ckptfix checked it")
         rec = journal.records[self.path]
-        patch_file(self.path, [(w.offset, w.old, w.new) for w in self.writes], self.size, rec["sha256_new"], hook,
-                   lambda: journal.replaced.append(self.path), journal.temps)
+        journal.written[self.path] = patch_file(
+            self.path, [(w.offset, w.old, w.new) for w in self.writes], self.size, rec["sha256_new"], hook,
+            lambda: journal.replaced.append(self.path), journal.temps, journal.expected(self.path))
 
     def verify(self) -> None:
         """ckptfix's reader gives the planned object; torch.load(weights_only=True) the planned param groups."""
@@ -177,8 +189,10 @@ class OptimizerLrPatch(Record, RepairAction):
         """Put the file back (``restore``) if it may have been patched; True when it is the original."""
         if self.path not in journal.replaced:
             return True
+        if journal.foreign(self.path):  # another process put its version there after ours: never overwrite it
+            return False
         try:
-            restore(journal.records[self.path], self.path)
+            restore(journal.records[self.path], self.path, expect=journal.written.get(self.path, ANY))
             return sha256(self.path) == journal.records[self.path]["sha256"]
         except Exception:  # noqa: BLE001 - report "not restored", never mask the original failure
             return False
@@ -333,7 +347,7 @@ def _hashes(path: Path, writes: tuple[Write, ...]) -> tuple[str, str]:
     """SHA-256 of the file and of the file with ``writes`` applied, in one pass."""
     h_old, h_new = hashlib.sha256(), hashlib.sha256()
     pos = 0
-    with open(path, "rb") as fi:
+    with read_regular(path) as fi:
         for chunk in iter(lambda: fi.read(1 << 20), b""):
             h_old.update(chunk)
             end = pos + len(chunk)
@@ -355,13 +369,15 @@ def record_name(path: Path) -> str:
 
 
 def patch_file(path: Path, writes: list[tuple[int, bytes, bytes]], size: int, want_sha: str,
-               hook: Callable[[str, Path], None], on_replace: Callable[[], None], temps: list[Path]) -> None:
-    """Copy ``path`` to a temp file beside it, replace ``old`` by ``new`` at each offset, check, ``os.replace``."""
+               hook: Callable[[str, Path], None], on_replace: Callable[[], None], temps: list[Path],
+               expect: object = ANY) -> FileId | None:
+    """Copy ``path`` to a temp file beside it, replace ``old`` by ``new`` at each offset, check, ``os.replace``
+    (unless another process replaced ``path`` since it had identity ``expect``); the new file's identity."""
     tmp = tmp_name(path)
     temps.append(tmp)
     try:
-        shutil.copyfile(path, tmp)
-        shutil.copymode(path, tmp)
+        shutil.copyfile(path, tmp)  # refuses a FIFO or device (SpecialFileError): never blocks
+        keep_mode(path, tmp)
         with open(tmp, "r+b") as fo:
             if os.fstat(fo.fileno()).st_size != size:
                 raise RepairFailed(f"{path}: the copy has another size than the original")
@@ -376,7 +392,9 @@ def patch_file(path: Path, writes: list[tuple[int, bytes, bytes]], size: int, wa
         if sha256(tmp) != want_sha:
             raise RepairFailed(f"{path}: the patched copy's SHA-256 is not the planned one")
         hook("replace", path)
+        check_identity(path, expect, "while ckptfix was writing its patched copy")
         on_replace()
+        new = identity(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -384,6 +402,7 @@ def patch_file(path: Path, writes: list[tuple[int, bytes, bytes]], size: int, wa
         raise
     temps.remove(tmp)
     fsync_dir(path.parent)
+    return new
 
 
 def _torch_like(a: Any, b: Any) -> bool:
@@ -399,7 +418,7 @@ def _torch_like(a: Any, b: Any) -> bool:
     return same(a, b)
 
 
-def restore(patch: dict[str, Any] | str | os.PathLike[str], path: Path | None = None) -> bool:
+def restore(patch: dict[str, Any] | str | os.PathLike[str], path: Path | None = None, *, expect: object = ANY) -> bool:
     """Put an optimizer file patched by ``repair --optimizer-lr`` back to the original, bit for bit.
 
     ``patch`` is the ``<name>.patch.json`` in the backup folder (or its record); ``path`` defaults to
@@ -411,7 +430,8 @@ def restore(patch: dict[str, Any] | str | os.PathLike[str], path: Path | None = 
         rec = patch
     else:
         rec_path = Path(patch)
-        rec = json.loads(rec_path.read_text())
+        with read_regular(rec_path) as f:  # the guarded open: a FIFO named like the record never blocks
+            rec = json.loads(f.read(1 << 20))
         if path is None:
             path = rec_path.resolve().parent.parent.parent / rec["file"]
     if rec.get("format") != PATCH_FORMAT:
@@ -425,5 +445,5 @@ def restore(patch: dict[str, Any] | str | os.PathLike[str], path: Path | None = 
     if now != rec["sha256_new"]:
         raise RepairFailed(f"{path} is neither the original nor the patched file (SHA-256 {now}); not touched")
     writes = [(int(w["offset"]), bytes.fromhex(w["new"]), bytes.fromhex(w["old"])) for w in rec["writes"]]
-    patch_file(path, writes, int(rec["size"]), rec["sha256"], lambda s, q: None, lambda: None, [])
+    patch_file(path, writes, int(rec["size"]), rec["sha256"], lambda s, q: None, lambda: None, [], expect)
     return True

@@ -23,10 +23,13 @@ from ckptfix.repair.actions.interface import (
     same,
 )
 from ckptfix.repair.durable import (
+    ANY,
     WORK_DIR,
+    check_identity,
     copy_durable,
     fsync_dir,
     fsync_file,
+    is_regular,
     keep_mode,
     replace_durable,
     sha256,
@@ -56,10 +59,14 @@ class SchedulerWrite(Record, RepairAction):
         return apply_changes(self.original or {}, self.changes)
 
     def recheck(self) -> None:
+        regular = is_regular(self.path)
+        if regular is False:  # a FIFO, device or folder: never read (it would block), never replaced
+            raise RepairFailed(f"{self.path} is not a regular file (a FIFO, device, folder or symlink): ckptfix "
+                               "neither reads nor replaces it; remove it, then run repair again")
         if self.kind == "rewrite":
             if not same(_decoded(self.path), self.original):
                 raise RepairFailed(f"{self.path} changed since the plan was made; run repair again")
-        elif self.path.exists() and not self.replaces_unreadable:
+        elif regular and not self.replaces_unreadable:
             raise RepairFailed(f"{self.path} appeared since the plan was made; run repair again")
 
     def backup(self, journal: Journal) -> dict[str, Any]:
@@ -101,6 +108,7 @@ class SchedulerWrite(Record, RepairAction):
 
         path = self.path
         hook("build", path)
+        check_identity(path, journal.expected(path), "since ckptfix checked it")
         obj = self._build()
         tmp = tmp_name(path)
         journal.temps.append(tmp)
@@ -110,7 +118,7 @@ class SchedulerWrite(Record, RepairAction):
         fsync_file(tmp)
         hook("replace", path)
         journal.replaced.append(path)
-        replace_durable(tmp, path)
+        journal.written[path] = replace_durable(tmp, path, journal.expected(path))
         journal.temps.remove(tmp)
 
     def verify(self) -> None:
@@ -131,6 +139,8 @@ class SchedulerWrite(Record, RepairAction):
         path = self.path
         if path not in journal.replaced:
             return True
+        if journal.foreign(path):  # another process put its version there after ours: never overwrite it
+            return False
         try:
             if path in journal.originals:
                 assert journal.backup_dir is not None
@@ -139,7 +149,7 @@ class SchedulerWrite(Record, RepairAction):
                 tmp = tmp_name(path)
                 copy_durable(journal.backup_dir / path.name, tmp)
                 keep_mode(path, tmp)
-                replace_durable(tmp, path)
+                replace_durable(tmp, path, journal.written.get(path, ANY))
                 return sha256(path) == journal.originals[path]
             path.unlink(missing_ok=True)  # created: remove it
             fsync_dir(path.parent)

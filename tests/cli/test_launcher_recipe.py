@@ -1,0 +1,87 @@
+"""The launcher recipe of docs/exit-codes.md, run as a real shell script on real fixtures.
+
+The launch line is replaced by an ``echo``; everything else runs as printed in the docs, with the
+installed ``ckptfix`` on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FIXTURES, ROOT
+
+DOC = (ROOT / "docs" / "exit-codes.md").read_text()
+LAUNCH = "accelerate launch train.py --resume_from_checkpoint latest"
+
+
+def recipe() -> str:
+    m = re.search(r"<!-- launcher-recipe:.*?-->\n```sh\n(.*?)```", DOC, re.S)
+    assert m, "docs/exit-codes.md lost its launcher recipe block"
+    script = m.group(1)
+    assert script.count(LAUNCH) == 1
+    return script.replace(LAUNCH, 'echo "LAUNCHED $OUT"')
+
+
+def gate(tmp_path: Path, out: Path) -> subprocess.CompletedProcess:
+    script = tmp_path / "resume.sh"
+    script.write_text(recipe())
+    script.chmod(0o755)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               COLUMNS="80")
+    return subprocess.run(["sh", str(script), str(out)], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_first_launch_launches(tmp_path: Path) -> None:
+    out = tmp_path / "output" / "run1"  # the trainer creates it at its first save
+    p = gate(tmp_path, out)
+    assert p.returncode == 0 and f"LAUNCHED {out}" in p.stdout, p.stderr
+    assert "nothing to resume" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_first_launch_with_only_a_tmp_checkpoint_launches(tmp_path: Path) -> None:
+    out = tmp_path / "run1"
+    shutil.copytree(FIXTURES / "output-run" / "checkpoint-40-tmp", out / "checkpoint-10-tmp")
+    p = gate(tmp_path, out)
+    assert p.returncode == 0 and "LAUNCHED" in p.stdout, p.stderr
+
+
+def test_good_run_launches_without_writing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(FIXTURES / "output-run", out)
+    p = gate(tmp_path, out)
+    assert p.returncode == 0 and "LAUNCHED" in p.stdout, p.stderr
+    assert not list(out.rglob(".ckptfix")), "a consistent run must not be written to"
+
+
+def test_repairable_run_is_repaired_then_launched(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(FIXTURES / "sine-v1", out)
+    p = gate(tmp_path, out)
+    assert p.returncode == 0 and "LAUNCHED" in p.stdout, p.stdout + p.stderr
+    assert list((out / "checkpoint-30" / ".ckptfix").glob("backup-*/scheduler.bin"))
+    again = gate(tmp_path, out)  # the second launch finds it consistent
+    assert again.returncode == 0 and "LAUNCHED" in again.stdout
+
+
+def test_unrepairable_findings_stop(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(FIXTURES / "missing-scheduler", out)  # repair needs --lr-warmup-steps: refuses, exit 1
+    p = gate(tmp_path, out)
+    assert p.returncode == 1 and "LAUNCHED" not in p.stdout
+    assert "not launching" in p.stderr
+
+
+@pytest.mark.parametrize("fixture, code", [("hostile", 3), ("truncated", 3)])
+def test_hostile_or_broken_run_stops(tmp_path: Path, fixture: str, code: int) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(FIXTURES / fixture, out)
+    p = gate(tmp_path, out)
+    assert p.returncode == code and "LAUNCHED" not in p.stdout
+    assert "not launching" in p.stderr and "Traceback" not in p.stderr

@@ -1,0 +1,149 @@
+"""The repair lock (issue #12 item 12): it carries its owner from the moment it exists; an empty, ownerless or
+stale lock is cleared safely; a live one is respected."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from ckptfix.analysis.checks import analyse
+from ckptfix.errors import LockHeld
+from ckptfix.model.load import load_checkpoint
+from ckptfix.repair import lock as lock_mod
+from ckptfix.repair.apply import apply_plan
+from ckptfix.repair.lock import GRACE_SECONDS, acquire_lock, release_lock
+from ckptfix.repair.plan import plan_repair
+from tests.helpers import FIXTURES
+
+
+def copy(tmp_path: Path, name: str = "sine-v1") -> Path:
+    shutil.copytree(FIXTURES / name, tmp_path / name)
+    return tmp_path / name / "checkpoint-30"
+
+
+def plan(ck: Path):
+    return plan_repair(analyse(load_checkpoint(ck)))
+
+
+def work_files(ck: Path) -> list[str]:
+    d = ck / ".ckptfix"
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_full_disk_leaves_no_lock(tmp_path: Path) -> None:
+    """A real failing write (RLIMIT_FSIZE = 0: every write fails with EFBIG, as on a full disk): the lock is
+    never created, so no later repair is blocked by an empty one."""
+    ck = copy(tmp_path)
+    (ck / ".ckptfix").mkdir()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+            try:
+                acquire_lock(ck)
+            except OSError:
+                os._exit(7)
+            os._exit(0)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 7
+    assert work_files(ck) == []  # no lock, no temporary lock file
+    assert apply_plan(plan(ck)).status == "applied"
+
+
+def test_the_lock_holds_its_owner_when_it_appears(tmp_path: Path, monkeypatch) -> None:
+    ck = copy(tmp_path)
+    seen = []
+    real_link = os.link
+
+    def link(src, dst, *a, **kw):
+        seen.append(json.loads(Path(src).read_text()))  # what the lock will hold at its first instant
+        return real_link(src, dst, *a, **kw)
+
+    monkeypatch.setattr(lock_mod.os, "link", link)
+    lock = acquire_lock(ck)
+    assert seen and seen[0]["pid"] == os.getpid() and json.loads(lock.read_text()) == seen[0]
+    assert work_files(ck) == ["lock"]
+    release_lock(lock)
+    assert work_files(ck) == []
+
+
+def test_an_old_empty_lock_is_cleared(tmp_path: Path) -> None:
+    ck = copy(tmp_path)
+    (ck / ".ckptfix").mkdir()
+    lock = ck / ".ckptfix" / "lock"
+    lock.write_bytes(b"")
+    old = time.time() - GRACE_SECONDS - 5
+    os.utime(lock, (old, old))
+    report = analyse(load_checkpoint(ck))
+    assert [f.message.split(":")[0] for f in report.findings if f.code == "CKF005"] == [".ckptfix/lock"]
+    res = apply_plan(plan(ck))
+    assert res.status == "applied", res.error
+    assert any("cleared an empty lock" in c for c in res.cleaned)
+    assert "lock" not in work_files(ck)
+
+
+def test_a_fresh_empty_lock_is_respected(tmp_path: Path) -> None:
+    """An older ckptfix may be between creating its lock and writing it: wait, do not clear."""
+    ck = copy(tmp_path)
+    (ck / ".ckptfix").mkdir()
+    (ck / ".ckptfix" / "lock").write_bytes(b"")
+    res = apply_plan(plan(ck))
+    assert res.status == "locked" and "Run again in a minute" in res.error
+
+
+def test_a_stale_lock_of_a_dead_process_is_cleared(tmp_path: Path) -> None:
+    ck = copy(tmp_path)
+    (ck / ".ckptfix").mkdir()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)  # a pid that no longer runs
+    (ck / ".ckptfix" / "lock").write_text(json.dumps({"pid": pid, "host": os.uname().nodename, "time": "then"}))
+    res = apply_plan(plan(ck))
+    assert res.status == "applied" and any("stale lock" in c and str(pid) in c for c in res.cleaned)
+
+
+def test_a_live_or_foreign_host_lock_is_respected(tmp_path: Path) -> None:
+    ck = copy(tmp_path)
+    (ck / ".ckptfix").mkdir()
+    for owner in ({"pid": os.getpid(), "host": os.uname().nodename, "time": "now"},
+                  {"pid": 1, "host": "another-host", "time": "now"}):
+        (ck / ".ckptfix" / "lock").write_text(json.dumps(owner))
+        res = apply_plan(plan(ck))
+        assert res.status == "locked" and "another repair" in res.error
+
+
+def test_clearing_never_removes_a_lock_another_repair_just_took(tmp_path: Path, monkeypatch) -> None:
+    """Between our look at a stale lock and our rename, another repair clears it and takes its own: the
+    inode check puts that fresh lock back and we report it held."""
+    ck = copy(tmp_path)
+    d = ck / ".ckptfix"
+    d.mkdir()
+    lock = d / "lock"
+    lock.write_text(json.dumps({"pid": 999_999_999, "host": os.uname().nodename, "time": "then"}))
+    fresh = json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "time": "now"})
+    real_rename = os.rename
+
+    def racing_rename(src, dst):
+        if Path(src) == lock:  # the other repair wins the race
+            lock.unlink()
+            (d / "other.tmp").write_text(fresh)
+            os.link(d / "other.tmp", lock)
+            (d / "other.tmp").unlink()
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(lock_mod.os, "rename", racing_rename)
+    with pytest.raises(LockHeld, match="another repair"):
+        acquire_lock(ck)
+    assert lock.read_text() == fresh and work_files(ck) == ["lock"]
