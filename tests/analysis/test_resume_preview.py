@@ -123,3 +123,15 @@ def test_simpletuner_without_training_state_resumes_at_step_zero(tmp_path):
     (p,) = r.resume  # (at step 20, 0 would be two whole periods of T_0 10 off: the same LRs)
     assert p.resumed_last_epoch == 0 and p.true_last_epoch == 25 and p.scheduler_wrong == 27
     assert "CKF111" in [f.code for f in r.findings]
+
+
+def test_offset_of_a_hostile_position_never_overflows():
+    from ckptfix.analysis.report import ResumePreview
+
+    def offset(resumed: int, n: int):
+        return ResumePreview(("x",), "epoch_step", n, None, resumed, 30, "sine", "sine", ()).offset_steps
+
+    huge = int("7" * 4000)
+    assert offset(huge, 1) == huge - 30 and isinstance(offset(huge, 1), int)  # exact when whole
+    assert offset(huge, 2) == float("inf") and offset(-huge, 2) == float("-inf")  # 777...747: odd
+    assert offset(33, 2) == 1.5 and offset(22, 1) == -8
