@@ -65,7 +65,7 @@ StorageOption = Annotated[Optional[list[str]], typer.Option(
     "--storage-option", metavar="KEY=VALUE",
     help="For a URL PATH: an option of its fsspec backend (repeatable), e.g. endpoint_url=http://minio:9000, anon=true.")]
 NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", metavar="N", callback=_at_least(1),
-                                                help="Training processes N (default: the number of random_states_*.pkl).")]
+                                                help="Training processes N (default: from the evidence; the number of random_states_*.pkl is only a lower bound when only rank 0 saves).")]
 LrEnd = Annotated[Optional[float], typer.Option("--lr-end", metavar="E", callback=_at_least(0),
                                                 help="The run's --lr_end (eta_min).")]
 Warmup = Annotated[Optional[int], typer.Option("--lr-warmup-steps", metavar="W", callback=_at_least(1),
@@ -79,6 +79,13 @@ Step = Annotated[Optional[int], typer.Option("--step", metavar="G", callback=_at
 Latest = Annotated[bool, typer.Option("--latest", help="Only the checkpoint a resume would pick (highest N, not -tmp).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (docs/json.md).")]
 Strict = Annotated[bool, typer.Option("--strict", help="Warnings also give exit 1.")]
+Trainer = Annotated[Optional[str], typer.Option(
+    "--trainer", metavar="NAME[SPEC]", help="The trainer (and releases) that will resume: simpletuner, simpletuner>=4.10, "
+    "simpletuner==3.1.6, kohya, diffusers, accelerate, transformers. Default: detected from the files, with the "
+    "installed release when run in the training environment, else every modelled release.")]
+Target = Annotated[str, typer.Option(
+    "--target", metavar="PROFILE", help="The formula to check against and repair to: sine (the fixed formula) or "
+    "simpletuner-sine-v2 (what stock SimpleTuner runs).")]
 
 
 def _options(**kw):  # imported lazily: keeps `--help` light
@@ -209,6 +216,8 @@ def inspect(
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", metavar="FILE", help="Write the LR curve to a PNG file (needs matplotlib: pip install 'ckptfix[png]').")] = None,
     storage_option: StorageOption = None,
+    trainer: Trainer = None,
+    target: Target = "sine",
 ) -> None:
     """Report the scheduler and optimizer state of checkpoints, each finding with its fix, and the
     command to run next. Writes nothing.
@@ -224,7 +233,8 @@ def inspect(
     with _guard(ctx, "inspect", json_out):
         _inspect(path, storage_option, latest, json_out, verbose, quiet, jobs, plot, plot_file,
                  _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
-                          learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict))
+                          learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict, trainer=trainer,
+                          target=target))
 
 
 def _inspect(path: str, storage_option: Optional[list[str]], latest: bool, json_out: bool, verbose: bool, quiet: bool,
@@ -325,11 +335,15 @@ def repair(
     optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set the optimizer's stored lr (and initial_lr) to the scheduler's, patching 8 bytes each in optimizer*.bin; tensors are never read.")] = False,
     json_out: Json = False,
     storage_option: StorageOption = None,
+    trainer: Trainer = None,
+    target: Target = "sine",
 ) -> None:
-    """Rewrite inconsistent scheduler states to the fixed sine at the checkpoint's step, and create
-    missing ones. Prints the plan, then applies it: a backup in the checkpoint's .ckptfix/ folder, an
-    atomic replace, a verification. The exit code is computed after the repair: 0 repaired or nothing to
-    do, 1 something remains. ckptfix restore undoes a repair.
+    """Rewrite inconsistent scheduler states to the target formula at the checkpoint's step, and
+    create missing ones. For SimpleTuner before 4.10 it also sets training_state.json's epoch_step,
+    which that resume takes last_epoch from; it refuses (exit 1, nothing written) when N is unknown or
+    the resume cannot be made right. Prints the plan, then applies it: a backup in the checkpoint's
+    .ckptfix/ folder, an atomic replace, a verification. The exit code is computed after the repair:
+    0 repaired or nothing to do, 1 something remains. ckptfix restore undoes a repair.
 
     \b
     Examples:
@@ -343,7 +357,7 @@ def repair(
     with _guard(ctx, "repair", json_out):
         _repair(path, storage_option, dry_run, latest, recreate, optimizer_lr, json_out,
                 _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
-                         learning_rate=learning_rate, t_mult=t_mult, step=step))
+                         learning_rate=learning_rate, t_mult=t_mult, step=step, trainer=trainer, target=target))
 
 
 def _repair(path: str, storage_option: Optional[list[str]], dry_run: bool, latest: bool, recreate: bool,

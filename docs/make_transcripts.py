@@ -51,9 +51,12 @@ RUN_WITH_V1 = {"output": "output-run", "output/checkpoint-30": "sine-v1/checkpoi
 
 TRANSCRIPTS: dict[str, tuple[Setup, Commands]] = {
     "gate": (RUN_WITH_V1, [
-        ("ckptfix inspect output --latest", True),
-        ("ckptfix repair output --latest", True),
         ("ckptfix inspect output --latest --quiet", True),
+        ("ckptfix repair output --latest --optimizer-lr", True),
+        ("ckptfix inspect output --latest --quiet", True),
+    ]),
+    "inspect-latest": (RUN_WITH_V1, [
+        ("ckptfix inspect output --latest", True),
     ]),
     "dry-run": (RUN_WITH_V1, [
         ("ckptfix repair output --latest --dry-run", True),
@@ -81,6 +84,13 @@ TRANSCRIPTS: dict[str, tuple[Setup, Commands]] = {
     ]),
     "explain": ({}, [
         ("ckptfix explain CKF030", False),
+    ]),
+    # docs/trainers.md: a SimpleTuner 3.1.6 checkpoint at step 20 whose epoch_step drifted to 22 (7 batches
+    # per epoch), written by the fixed formula: the resume preview, the repair of epoch_step, and after
+    "trainers-preview": ({"out/checkpoint-20": "simpletuner_runs/b-n1-7-batches-per-epoch/fixed/checkpoint-20"}, [
+        ("ckptfix inspect out/checkpoint-20 --trainer simpletuner==3.1.6", True),
+        ("ckptfix repair out/checkpoint-20 --trainer simpletuner==3.1.6", True),
+        ("ckptfix inspect out/checkpoint-20 --trainer simpletuner==3.1.6 --quiet", True),
     ]),
 }
 

@@ -32,6 +32,7 @@ ALLOWED = {
 
 # Modules whose tests live in a file not named after them (module -> test file, relative to tests/).
 TESTED_ELSEWHERE = {
+    "ckptfix.repair.actions.whole_file": "repair/test_apply.py",  # through both actions that use it
     "ckptfix.exitcodes": "cli/test_exit_codes.py",
     "ckptfix.model.leftovers": "repair/test_leftovers.py",
     "ckptfix.analysis.leftover_checks": "repair/test_leftovers.py",
@@ -60,11 +61,19 @@ TESTED_ELSEWHERE = {
     "ckptfix.model.layouts.deepspeed": "model/test_layouts.py",
     "ckptfix.model.layouts.fsdp": "model/test_layouts.py",
     "ckptfix.model.layouts.hf_trainer": "model/test_layouts.py",
+    "ckptfix.model.trainers.interface": "model/test_trainers.py",
+    "ckptfix.model.trainers.simpletuner": "model/test_trainers.py",
+    "ckptfix.model.trainers.kohya": "model/test_trainers.py",
+    "ckptfix.model.trainers.diffusers": "model/test_trainers.py",
+    "ckptfix.model.trainers.accelerate": "model/test_trainers.py",
+    "ckptfix.model.trainers.transformers": "model/test_trainers.py",
+    "ckptfix.model.trainers.spec": "model/test_trainers.py",
     "ckptfix.schedulers.profiles": "schedulers/test_detect.py",
     "ckptfix.schedulers.reference": "schedulers/test_formulas.py",
     "ckptfix.analysis.findings": "analysis/test_checks.py",
     "ckptfix.analysis.trainer_checks": "model/test_layouts.py",
     "ckptfix.analysis.run": "cli/test_inspect_cli.py",
+    "ckptfix.analysis.resume_checks": "analysis/test_resume_preview.py",
     "ckptfix.repair.actions.interface": "repair/test_apply.py",
     "ckptfix.repair.actions.scheduler": "repair/test_apply.py",
     "ckptfix.repair.run": "cli/test_repair_cli.py",

@@ -6,18 +6,21 @@ from typing import Any
 
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.leftover_checks import leftover_findings
+from ckptfix.analysis.processes import estimate_processes
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport, StepInfo
+from ckptfix.analysis.resume_checks import processes_finding, resume_findings
 from ckptfix.analysis.resume_files import resume_file_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
+from ckptfix.analysis.trainer_rules import choose_rules
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
-from ckptfix.schedulers.detect import detect_profile
+from ckptfix.schedulers.detect import ProfileMatch, detect_profile
 from ckptfix.schedulers.formulas import lr_matches
 from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE, SINE_FAMILY
-from ckptfix.schedulers.reference import SineState, sine_state
+from ckptfix.schedulers.reference import TargetState, sine_state, target_state
 from ckptfix.text import clip
 
-__all__ = ["analyse", "processes_of", "reference_state", "steps_of"]
+__all__ = ["analyse", "reference_state", "steps_of"]
 
 
 def steps_of(ck: Checkpoint, opts: Options) -> StepInfo:
@@ -35,19 +38,8 @@ def steps_of(ck: Checkpoint, opts: Options) -> StepInfo:
     return StepInfo(ck.folder_step, ts, opt, ep, None, None, agree)
 
 
-_PROCESS_SOURCE = {"hf-trainer": "rng_state*.pth", "deepspeed": "random_states_*.pkl / dp_world_size"}
-
-
-def processes_of(ck: Checkpoint, opts: Options) -> tuple[int, str]:
-    if opts.num_processes is not None:
-        return opts.num_processes, "--num-processes"
-    if ck.num_processes:
-        return ck.num_processes, _PROCESS_SOURCE.get(ck.layout, "random_states_*.pkl")
-    return 1, "assumed (no random_states_*.pkl)"
-
-
-def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> SineState | None:
-    """The fixed sine's T_cur/T_i/_last_lr at ``last_epoch``, with flag overrides applied."""
+def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> TargetState | None:
+    """The target formula's (``--target``) T_cur/T_i/_last_lr at ``last_epoch``, with flag overrides applied."""
     t0 = as_int(state.get("T_0"))
     t_mult = opts.t_mult if opts.t_mult is not None else as_int(state.get("T_mult", 1))
     if t0 is None or t0 < 1 or t_mult is None or t_mult < 1 or last_epoch < 0:
@@ -59,7 +51,7 @@ def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> Si
         vals = [opts.learning_rate if opts.learning_rate is not None else as_real(b) for b in bases]
         if any(v is None for v in vals):
             vals = None
-    return sine_state(last_epoch, t0, t_mult, eta_min, vals)  # type: ignore[arg-type]
+    return target_state(opts.target, last_epoch, t0, t_mult, eta_min, vals)  # type: ignore[arg-type]
 
 
 def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
@@ -67,7 +59,13 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     for p in ck.problems:
         findings.append(_problem_finding(p))
     steps = steps_of(ck, opts)
-    n, n_source = processes_of(ck, opts)
+    choice = choose_rules(ck.trainer, opts)
+    step_ok = steps.agree or steps.source == "--step"
+    first = ck.schedulers[0] if ck.schedulers else None
+    match0 = detect_profile(first.state) if first is not None and first.state is not None else None
+    estimate = estimate_processes(ck, opts, choice.rules, steps.chosen if step_ok else None,
+                                  first.state if first is not None else None, match0)
+    n = estimate.value
     if not steps.agree:
         ts_label = ck.training_state.source if ck.training_state else "training_state.json"
         found = {ts_label: steps.training_state, "folder": steps.folder, "optimizer": steps.optimizer}
@@ -92,7 +90,11 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
 
     reports = []
     for i, sf in enumerate(ck.schedulers):
-        reports.append(_check_scheduler(ck, sf, i, g if steps.agree or steps.source == "--step" else None, n, opts, findings))
+        reports.append(_check_scheduler(ck, sf, i, g if step_ok else None, n, opts, findings,
+                                        match0 if i == 0 else None))
+    findings.extend(processes_finding(ck, estimate, reports, g if step_ok else None))
+    previews, stock, more = resume_findings(ck, steps if step_ok else None, estimate, choice, reports, opts)
+    findings.extend(more)
 
     findings.extend(trainer_findings(ck, steps))
     findings.extend(resume_file_findings(ck))
@@ -100,8 +102,8 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
                                  "no .guard file: SimpleTuner may not have finished writing this checkpoint"))
-    return CheckpointReport(ck, steps, n, n_source, tuple(reports), tuple(findings), opts.strict,
-                            checks_scheduler_position(ck))
+    return CheckpointReport(ck, steps, n, estimate.source, tuple(reports), tuple(findings), opts.strict,
+                            checks_scheduler_position(ck), estimate, choice, previews, opts.target, stock)
 
 
 def _problem_finding(p: FileProblem) -> Finding:
@@ -109,13 +111,13 @@ def _problem_finding(p: FileProblem) -> Finding:
     return make_finding(code, p.path, None, None, None, p.message)
 
 
-def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | None, n: int, opts: Options,
-                     findings: list[Finding]) -> SchedulerReport:
+def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | None, n: int | None, opts: Options,
+                     findings: list[Finding], match: ProfileMatch | None = None) -> SchedulerReport:
     if sf.state is None:
         return SchedulerReport(sf, None, None, None)
     state = sf.state
-    match = detect_profile(state)
-    expected_le = n * g if g is not None else None
+    match = match or detect_profile(state)
+    expected_le = n * g if g is not None and n is not None else None
     f = sf.path
     sine_layout = match.profile in SINE_FAMILY or match.scheduler_kind in ("Sine", "CosineAnnealingWarmRestarts")
     if not sine_layout:
@@ -127,23 +129,27 @@ def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | Non
 
     le = as_int(state.get("last_epoch"))
     assert le is not None
-    # 1. Which formula wrote it.
-    if match.profile != SINE and le >= 0 and not match.lr_consistent and any(c.checked for c in match.candidates):
+    # 1. Which formula wrote it, against the target (--target).
+    if match.profile != opts.target and le >= 0 and not match.lr_consistent and any(c.checked for c in match.candidates):
         findings.append(make_finding("CKF022", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
                                  f"_last_lr matches no known formula at the stored position (closest: {match.profile})"))
     elif match.profile == SIMPLETUNER_SINE_V1:
         findings.append(make_finding("CKF030", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
                                  "written by SimpleTuner's pre-fix sine (v1): the LR never goes below (base + eta_min) / 2"))
-    elif match.profile == SIMPLETUNER_SINE_V2:
+    elif match.profile == SINE and opts.target == SIMPLETUNER_SINE_V2:
+        findings.append(make_finding("CKF114", f, "_last_lr", state.get("_last_lr"), _target_lr(state, le, opts),
+                                     "written by the fixed sine; --target simpletuner-sine-v2 checks against what "
+                                     "stock SimpleTuner writes (v2)"))
+    elif match.profile == SIMPLETUNER_SINE_V2 and opts.target == SINE:
         extra = "; its total_steps key makes accelerate stop stepping the scheduler" if "total_steps" in state else ""
         findings.append(make_finding("CKF031", f, "_last_lr", state.get("_last_lr"), match.expected.last_lr if match.expected else None,
                                  "written by SimpleTuner's sin-based sine (v2): period 2*T_0, T_cur frozen at -1" + extra))
-    elif le >= 0:
+    elif le >= 0 and match.profile == SINE:
         _check_sine_internals(state, le, f, findings)
 
     # 2. Position against the training step.
     if expected_le is not None and le != expected_le:
-        if n > 1 and g is not None and le == g:
+        if n is not None and n > 1 and g is not None and le == g:
             findings.append(make_finding("CKF011", f, "last_epoch", le, expected_le,
                                      f"last_epoch is {le} = the step, not {n} processes x {g} = {expected_le}"))
         else:
@@ -166,6 +172,11 @@ def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | Non
     target = expected_le if expected_le is not None else le
     ref = reference_state(state, target, opts) if target >= 0 else None
     return SchedulerReport(sf, match, expected_le, ref)
+
+
+def _target_lr(state: dict[str, Any], le: int, opts: Options) -> list[float] | None:
+    ref = reference_state(state, le, opts) if le >= 0 else None
+    return ref.last_lr if ref else None
 
 
 def _bad_values(state: dict[str, Any], f: Any) -> list[Finding]:
@@ -224,7 +235,7 @@ def _check_optimizer_lrs(of: Any, state: dict[str, Any], findings: list[Finding]
                                          f"optimizer initial_lr {pg.initial_lr!r} differs from base_lrs[{i}] = {bases[i]!r}"))
 
 
-def _check_flags(state: dict[str, Any], f: Any, n: int, opts: Options, findings: list[Finding]) -> None:
+def _check_flags(state: dict[str, Any], f: Any, n: int | None, opts: Options, findings: list[Finding]) -> None:
     def differ(key: str, flag: str, found: Any, wanted: Any) -> None:
         findings.append(make_finding("CKF060", f, key, found, wanted,
                                  f"{flag} gives {key} = {wanted!r} but the state holds {found!r}; on resume the state wins"))
@@ -235,7 +246,7 @@ def _check_flags(state: dict[str, Any], f: Any, n: int, opts: Options, findings:
         bases = state.get("base_lrs") or []
         if not all(close(b, opts.learning_rate) for b in bases):
             differ("base_lrs", "--learning-rate", bases, [opts.learning_rate] * max(1, len(bases)))
-    if opts.lr_warmup_steps is not None and as_int(state.get("T_0")) != opts.lr_warmup_steps * n:
+    if opts.lr_warmup_steps is not None and n is not None and as_int(state.get("T_0")) != opts.lr_warmup_steps * n:
         differ("T_0", f"--lr-warmup-steps x {n} processes", state.get("T_0"), opts.lr_warmup_steps * n)
     if opts.t_mult is not None and as_int(state.get("T_mult", 1)) != opts.t_mult:
         differ("T_mult", "--t-mult", state.get("T_mult"), opts.t_mult)

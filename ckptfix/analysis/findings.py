@@ -206,6 +206,50 @@ _RULES = [
          "last_batch_iteration is global_steps - skipped_steps - 1 (it starts at -1), a torch scheduler's "
          "last_epoch is global_steps - skipped_steps.",
          "The scheduler state comes from another step or run: restore the tag folder from the matching checkpoint."),
+    # -- what the trainer will resume with (issue 11) ---------------------------------------------------
+    Rule("CKF110", "num-processes-unknown", "error", "the number of training processes N is not known",
+         "The scheduler's position is N x the step, so checking it (and repairing it) needs N. "
+         "random_states_*.pkl counts only the ranks that saved: SimpleTuner up to 4.9.2, kohya sd-scripts and "
+         "the diffusers scripts save on rank 0 only, so one file means N >= 1. ckptfix weighs every source "
+         "(--num-processes; per-rank files; T_0 = --lr-warmup-steps x N; last_epoch / step when the state is "
+         "consistent with its formula) and none settles it here; the message lists the candidates.",
+         "Pass the run's process count: ckptfix inspect/repair PATH --num-processes N (or --lr-warmup-steps W).",
+         repair="--num-processes N"),
+    Rule("CKF111", "resume-lr-off", "error", "the resumed run's LR differs from the target formula's",
+         "ckptfix replays what the trainer's resume does: accelerate's load_state restores scheduler.bin and "
+         "optimizer.bin; SimpleTuner then overwrites last_epoch (releases before 4.10 with training_state.json's "
+         "epoch_step x N, from 4.10.0 with global_step x N). The first optimizer step uses optimizer.bin's lr, "
+         "the next ones the formula the trainer runs from that last_epoch. Compared with the uninterrupted run "
+         "of the target formula at the true step, the LR goes wrong from the step the message names. "
+         "SimpleTuner's epoch_step drifts from global_step (+1 per epoch boundary, and after a resume with "
+         "gradient accumulation), so a state that is right in scheduler.bin can still resume off schedule.",
+         "ckptfix repair PATH: it rewrites the scheduler state and, for SimpleTuner before 4.10, the epoch_step "
+         "its resume reads; pass --trainer simpletuner==VERSION when the message names several releases.",
+         repair=""),
+    Rule("CKF115", "resume-first-step-lr", "warning", "the first step after the resume uses another LR than the target",
+         "accelerate's load_state restores optimizer.bin's param_groups lr, and the first optimizer step after "
+         "the resume runs with it, before the scheduler steps again; from the second step on the scheduler sets "
+         "the LR. Here that stored lr is not the target formula's value at the checkpoint's step (a state written "
+         "by another formula, or repaired without --optimizer-lr).",
+         "ckptfix repair PATH --optimizer-lr sets optimizer.bin's lr (8 bytes per value; tensors untouched).",
+         repair="--optimizer-lr"),
+    Rule("CKF112", "latest-undecided", "info", "the trainer's 'latest' rule does not decide between folders",
+         "SimpleTuner (and the diffusers scripts) sort checkpoint folders by the number after 'checkpoint-' with "
+         "a stable sort: checkpoint-30 and checkpoint-30-rolling tie, and os.listdir order (the filesystem's, "
+         "not a rule) decides which one a resume loads. ckptfix checks every folder the rule may pick.",
+         "Remove or rename the folder you do not want resumed, so that the rule picks one."),
+    Rule("CKF113", "latest-rule-fails", "error", "the trainer's 'latest' rule fails on a folder name",
+         "SimpleTuner sorts every entry of the output folder that starts with 'checkpoint' by "
+         "int(name.split('-')[1]); a name where that fails (a 'checkpoints' folder, 'checkpoint-best', a file "
+         "'checkpoint.txt') makes it return None, and the trainer starts a new training run instead of resuming, "
+         "silently. The diffusers scripts raise and stop; accelerate's load_state() raises on a name without a "
+         "digit. A folder ckptfix does not read (still being written) picked as latest fails the same way.",
+         "Move or rename the entry the message names, then inspect again."),
+    Rule("CKF114", "written-by-fixed-sine", "error", "written by the fixed sine, checked against SimpleTuner's v2",
+         "With --target simpletuner-sine-v2 the state should be what stock SimpleTuner writes: v2 at N x step, "
+         "total_steps = last_epoch, T_cur -1. This state holds the fixed formula; a stock trainer resumes it "
+         "with v2 anyway, from the stored optimizer lr on the first step.",
+         "ckptfix repair PATH --target simpletuner-sine-v2 rewrites it to v2 at the same step.", repair=""),
 ]
 
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
+from ckptfix.model.trainers import TrainerRules
 from ckptfix.records import Record
 from ckptfix.schedulers.detect import ProfileMatch
 from ckptfix.schedulers.profiles import UNCHECKED
-from ckptfix.schedulers.reference import SineState
+from ckptfix.schedulers.reference import TargetState
 
-__all__ = ["CheckpointReport", "Options", "SchedulerReport", "StepInfo", "Verdict"]
+__all__ = [
+    "CheckpointReport", "Options", "PreviewStep", "ProcessEstimate", "ResumePreview", "RulesChoice", "SchedulerReport",
+    "StepInfo", "Verdict",
+]
 
 #: What ``inspect`` says of one checkpoint, from its exit code; "unchecked" (exit 0): nothing wrong was
 #: found, but every scheduler is one ckptfix cannot check (LambdaLR, unknown classes).
@@ -19,7 +24,11 @@ Verdict = Literal["consistent", "unchecked", "findings", "unreadable"]
 
 
 class Options(Record):
-    """Values the user states on the command line; ``None`` means not given."""
+    """Values the user states on the command line; ``None`` means not given.
+
+    ``installed``: the trainer packages installed where ckptfix runs, as (distribution, version) pairs;
+    None until the pipeline looks them up (``analysis/run.py``, only when the releases disagree on a
+    checkpoint), () for none."""
 
     num_processes: int | None = None
     step: int | None = None
@@ -28,6 +37,11 @@ class Options(Record):
     lr_warmup_steps: int | None = None
     t_mult: int | None = None
     strict: bool = False
+    trainer: str | None = None  # --trainer NAME[SPEC]
+    target: str = "sine"  # --target PROFILE: the formula checked against and written
+    installed: tuple[tuple[str, str], ...] | None = None
+    #: N established by other checkpoints of the same output folder, and which: (N, "checkpoint-20 ...").
+    run_processes: tuple[int, str] | None = None
 
 
 class StepInfo(Record):
@@ -48,7 +62,7 @@ class SchedulerReport(Record):
     file: SchedulerFile
     match: ProfileMatch | None
     expected_last_epoch: int | None
-    reference: SineState | None  # the fixed sine at the checkpoint's N x step (what a repair writes)
+    reference: TargetState | None  # the target formula at the checkpoint's N x step (what a repair writes)
 
     @property
     def profile(self) -> str | None:
@@ -56,17 +70,101 @@ class SchedulerReport(Record):
         return self.match.profile if self.match else None
 
 
+class ProcessEstimate(Record):
+    """N with its source, or ``value`` None ("unknown") with the candidates and why."""
+
+    value: int | None
+    source: str
+    lower_bound: int = 1
+    candidates: tuple[int, ...] = ()
+    why: str = ""
+    exact: bool = False  # from the flag or from files that give N exactly
+    from_run: tuple[int, str] | None = None  # the ``Options.run_processes`` it came from
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+
+class RulesChoice(Record):
+    """The trainer whose resume is modelled, the rules (one per release range) and why those."""
+
+    trainer: str  # model name (simpletuner, kohya, ...)
+    title: str  # SimpleTuner
+    rules: tuple[TrainerRules, ...]
+    source: str  # how the releases were chosen, for users
+
+    @property
+    def label(self) -> str:
+        return " / ".join(r.label for r in self.rules)
+
+
+class PreviewStep(Record):
+    """One optimizer step after the resume: the LR it will use and the target's."""
+
+    step: int
+    lr: float | None  # None: not known (the optimizer file could not be read)
+    expected: float  # the target formula's LR, truncated as the trainer stores it
+    ok: bool
+
+
+class ResumePreview(Record):
+    """The first steps of a resume under one set of trainer rules."""
+
+    rules: tuple[str, ...]  # labels of the release ranges it holds for ("SimpleTuner 1.0 to < 4.9.3")
+    last_epoch_from: str  # "stored" | "epoch_step" | "global_step"
+    num_processes: int
+    stored_last_epoch: int | None
+    resumed_last_epoch: int  # L: what the scheduler holds after the trainer's resume
+    true_last_epoch: int  # N × g: where the uninterrupted run is
+    runs: str  # the formula the resumed trainer runs (a profile name)
+    target: str
+    steps: tuple[PreviewStep, ...]  # the first DISPLAY_STEPS, plus the first wrong one when later
+    first_wrong: int | None = None  # the first step whose LR differs from the target
+    #: The first step from g + 2 on (where the scheduler, not optimizer.bin's lr, sets the LR) that differs.
+    scheduler_wrong: int | None = None
+    scheduler_found: float | None = None  # the LR there
+    scheduler_expected: float | None = None  # the target's there
+    found: float | None = None  # its LR
+    expected: float | None = None  # the target's there
+    max_diff: float = 0.0  # over the steps scanned
+    scanned: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.first_wrong is None
+
+    @property
+    def offset_steps(self) -> int | float:
+        """How many optimizer steps ahead (> 0) or behind the resumed position is (an int when whole;
+        ±inf beyond a float, for a hostile 4,000-digit epoch_step)."""
+        d = self.resumed_last_epoch - self.true_last_epoch
+        q, r = divmod(d, self.num_processes)
+        if r == 0:
+            return q
+        try:
+            return d / self.num_processes
+        except OverflowError:
+            return math.inf if d > 0 else -math.inf
+
+
 class CheckpointReport(Record):
     """Everything ``inspect`` says about one checkpoint; its exit code follows from the findings."""
 
     checkpoint: Checkpoint
     steps: StepInfo
-    num_processes: int
+    num_processes: int | None  # None: unknown (see ``processes``)
     num_processes_source: str
     schedulers: tuple[SchedulerReport, ...]
     findings: tuple[Finding, ...] = ()
     strict: bool = False
     position_checked: bool = False  # a trainer check compared a scheduler's position (trainer_checks.py)
+    processes: ProcessEstimate | None = None  # N with its evidence, or the candidates
+    trainer: RulesChoice | None = None  # whose resume is modelled, for which releases
+    resume: tuple[ResumePreview, ...] = ()  # the resume preview, one per distinct resume rule
+    target: str = "sine"  # the formula checked against (--target)
+    #: When the stock trainer ships another formula than the target: a resume by the stock trainer.
+    stock: ResumePreview | None = None
 
     @property
     def exit_code(self) -> int:

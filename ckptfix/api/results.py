@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckptfix import __version__
 from ckptfix.analysis.findings import Finding
-from ckptfix.analysis.report import CheckpointReport
+from ckptfix.analysis.report import CheckpointReport, ResumePreview
 from ckptfix.api.values import SCHEDULER_KEYS, jsonable
 from ckptfix.exitcodes import status_of
 from ckptfix.model.checkpoint import Discovery
@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # the repair pipeline is imported only by what repairs (inspe
 
 __all__ = [
     "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "ErrorResult", "FileAction",
-    "FileProfile", "FindingResult", "OptimizerResult", "Processes", "Reference", "RefusalResult", "RepairResult",
-    "Result", "SchedulerResult", "SkippedResult", "Steps", "Tool", "WeightsResult", "check_result", "error_result", "repair_result",
+    "FileProfile", "FindingResult", "OptimizerResult", "PreviewResult", "PreviewStepResult", "Processes", "Reference",
+    "RefusalResult", "RepairResult", "Result", "SchedulerResult", "SkippedResult", "Steps", "Tool", "TrainerRead",
+    "TrainerRelease", "TrainerResult", "WeightsResult", "check_result", "error_result", "repair_result",
 ]
 
 #: Bumped on breaking changes of the document (a field removed or its meaning changed).
@@ -74,10 +75,76 @@ class Steps(Result):
 
 
 class Processes(Result):
-    """The number of training processes N, and where it comes from."""
+    """The number of training processes N and where it comes from; or None (unknown) with the
+    candidates and why (``analysis/processes.py``)."""
 
-    value: int
+    value: int | None
     source: str
+    exact: bool | None = None  # from --num-processes or files that give N exactly
+    lower_bound: int | None = None
+    candidates: tuple[int, ...] = ()
+    why: str = ""
+
+
+class TrainerRead(Result):
+    """A file the trainer's resume reads: whether it must exist, and what happens without it."""
+
+    file: str
+    required: bool
+    if_missing: str
+
+
+class TrainerRelease(Result):
+    """What one release range of the trainer does on resume (docs/trainers.md, with sources)."""
+
+    label: str
+    last_epoch_from: str  # stored | epoch_step | global_step
+    saves_on: str
+    step_from: str
+    formula: str
+    verified: bool
+    reads: tuple[TrainerRead, ...]
+    sources: tuple[str, ...]
+
+
+class TrainerResult(Result):
+    """Whose resume is modelled (``name``), which trainer the files say wrote it, and for which releases."""
+
+    name: str
+    detected: str | None
+    source: str
+    releases: tuple[TrainerRelease, ...]
+
+
+class PreviewStepResult(Result):
+    step: int
+    lr: Any
+    expected: Any
+    ok: bool
+
+
+class PreviewResult(Result):
+    """The LRs the resumed run uses for its first steps under one resume rule, against the target."""
+
+    releases: tuple[str, ...]
+    last_epoch_from: str
+    num_processes: int
+    stored_last_epoch: int | None
+    resumed_last_epoch: int
+    true_last_epoch: int
+    offset_steps: Any
+    runs: str
+    target: str
+    ok: bool
+    first_wrong_step: int | None
+    found: Any
+    expected: Any
+    scheduler_wrong_step: int | None
+    scheduler_found: Any
+    scheduler_expected: Any
+    max_diff: Any
+    steps_checked: int
+    steps: tuple[PreviewStepResult, ...]
 
 
 class OptimizerResult(Result):
@@ -94,12 +161,14 @@ class OptimizerResult(Result):
 
 
 class Reference(Result):
-    """The fixed sine at the checkpoint's N × step: what a repair writes."""
+    """The target formula at the checkpoint's N × step: what a repair writes."""
 
+    profile: str
     last_epoch: int
     T_cur: int
     T_i: int
     last_lr: tuple[Any, ...] | None
+    total_steps: int | None = None  # the v2 target only
 
 
 class SchedulerResult(Result):
@@ -144,6 +213,10 @@ class CheckpointResult(Result):
     layout: str
     steps: Steps
     num_processes: Processes
+    trainer: TrainerResult | None
+    target: str
+    resume_preview: tuple[PreviewResult, ...]
+    stock_resume_preview: PreviewResult | None  # what an unmodified trainer (its own formula) resumes with
     optimizers: tuple[OptimizerResult, ...]
     schedulers: tuple[SchedulerResult, ...]
     weights: tuple[WeightsResult, ...]
@@ -160,6 +233,11 @@ class CheckResult(Result):
     tool: Tool
     root: str
     latest: str | None
+    latest_candidates: tuple[str, ...]  # every checkpoint the trainer's resume may pick (two on a rolling tie)
+    latest_reason: str | None
+    latest_issue: str | None
+    trainer: str | None
+    trainer_source: str | None
     exit_code: int
     status: str  # the exit code in a word (ckptfix/exitcodes.py): ok, findings, unreadable, nothing-to-resume
     skipped: tuple[SkippedResult, ...]
@@ -289,25 +367,55 @@ def _checkpoint(r: CheckpointReport) -> CheckpointResult:
             {k: jsonable(sr.file.state.get(k)) for k in SCHEDULER_KEYS if k in sr.file.state}
             if sr.file.state is not None else None,
             sr.expected_last_epoch,
-            Reference(sr.reference.last_epoch, sr.reference.T_cur, sr.reference.T_i,
-                      tuple(jsonable(sr.reference.last_lr)) if sr.reference.last_lr is not None else None)
+            Reference(sr.reference.profile, sr.reference.last_epoch, sr.reference.T_cur, sr.reference.T_i,
+                      tuple(jsonable(sr.reference.last_lr)) if sr.reference.last_lr is not None else None,
+                      sr.reference.total_steps)
             if sr.reference else None)
         for sr in r.schedulers)
     return CheckpointResult(
         str(ck.path), ck.name, r.verdict, r.exit_code, ck.layout,
         Steps(s.folder, s.training_state, s.optimizer, s.epoch_step, s.chosen, s.source, s.agree),
-        Processes(r.num_processes, r.num_processes_source),
+        _processes(r),
+        _trainer(r), r.target, tuple(_preview(p) for p in r.resume),
+        _preview(r.stock) if r.stock is not None else None,
         optimizers, schedulers,
         tuple(WeightsResult(str(w.path), w.tensors, w.data_bytes) for w in ck.weights),
         ck.has_guard, ck.has_manifest, ck.bytes_read,
         tuple(_finding(f) for f in r.findings))
 
 
+def _processes(r: CheckpointReport) -> Processes:
+    e = r.processes
+    if e is None:
+        return Processes(r.num_processes, r.num_processes_source)
+    return Processes(r.num_processes, r.num_processes_source, e.exact, e.lower_bound, tuple(e.candidates), e.why)
+
+
+def _trainer(r: CheckpointReport) -> TrainerResult | None:
+    c = r.trainer
+    if c is None:
+        return None
+    return TrainerResult(c.trainer, r.checkpoint.trainer, c.source, tuple(
+        TrainerRelease(x.label, x.last_epoch_from, x.saves_on, x.step_from, x.formula, x.verified,
+                       tuple(TrainerRead(f.name, f.required, f.if_missing) for f in x.reads), tuple(x.sources))
+        for x in c.rules))
+
+
+def _preview(p: ResumePreview) -> PreviewResult:
+    return PreviewResult(
+        tuple(p.rules), p.last_epoch_from, p.num_processes, p.stored_last_epoch, p.resumed_last_epoch,
+        p.true_last_epoch, jsonable(p.offset_steps), p.runs, p.target, p.ok, p.first_wrong, jsonable(p.found),
+        jsonable(p.expected), p.scheduler_wrong, jsonable(p.scheduler_found), jsonable(p.scheduler_expected),
+        jsonable(p.max_diff), p.scanned,
+        tuple(PreviewStepResult(st.step, jsonable(st.lr), jsonable(st.expected), st.ok) for st in p.steps))
+
+
 def check_result(disc: Discovery, reports: list[CheckpointReport], exit_code: int, command: str = "inspect") -> CheckResult:
     """The typed result of an analysis (``analysis.run.inspect_path``)."""
     return CheckResult(SCHEMA_VERSION, Tool("ckptfix", __version__, command), str(disc.root),
-                       str(disc.latest) if disc.latest else None, exit_code, status_of(exit_code), _skipped(disc),
-                       tuple(_checkpoint(r) for r in reports))
+                       str(disc.latest) if disc.latest else None, tuple(str(p) for p in disc.picks),
+                       disc.latest_reason, disc.latest_issue, disc.trainer, disc.trainer_source,
+                       exit_code, status_of(exit_code), _skipped(disc), tuple(_checkpoint(r) for r in reports))
 
 
 def error_result(command: str, exit_code: int, error: str) -> ErrorResult:

@@ -61,6 +61,7 @@ class TrainingState(Record):
     # Which record the step came from: SimpleTuner's training_state.json, Hugging Face's
     # trainer_state.json, or DeepSpeed's global_steps (mp_rank_00_model_states.pt).
     source: str = "training_state.json"
+    raw: bytes = b""  # SimpleTuner's file as read: a repair of epoch_step edits one value in these bytes
 
 
 class LoggedLR(Record):
@@ -141,6 +142,12 @@ class Checkpoint(Record):
     # what the resume-files rule (analysis/resume_files.py) checks against
     files: tuple[str, ...] | None = None
     repair_leftovers: tuple[Leftover, ...] = ()  # what a killed ckptfix repair left (model/leftovers.py)
+    #: The trainer that wrote it (``model/trainers``: simpletuner, kohya, transformers, diffusers, accelerate).
+    trainer: str = "accelerate"
+    #: Ranks of the ``random_states_{rank}.pkl`` files (``num_processes`` counts them).
+    rng_ranks: tuple[int, ...] = ()
+    #: SimpleTuner's ``training_state-rank{r}.json`` (ranks r > 0 that called ``save_state``), by rank.
+    rank_states: tuple[tuple[int, TrainingState], ...] = ()
 
     @property
     def name(self) -> str:
@@ -153,6 +160,7 @@ class Checkpoint(Record):
         out += [o.problem for o in self.optimizers if o.problem]
         if self.training_state and self.training_state.problem:
             out.append(self.training_state.problem)
+        out += [ts.problem for _r, ts in self.rank_states if ts.problem]
         out += [w.problem for w in self.weights if w.problem]
         out += list(self.other_problems)
         return out
@@ -172,10 +180,28 @@ class Skipped(Record):
 
 
 class Discovery(Record):
-    """What PATH holds: checkpoint folders to check (oldest first), skipped ones, and the latest."""
+    """What PATH holds: checkpoint folders to check (oldest first), skipped ones, and the latest.
+
+    ``latest`` is the one folder the trainer's resume picks, when its rule decides; ``latest_candidates``
+    every folder it may pick (several on a tie its rule leaves to ``os.listdir`` order, or for a trainer
+    without a latest rule); ``latest_issue`` says when the rule itself fails (SimpleTuner then starts a new
+    run) or picks a folder ckptfix does not read."""
 
     root: Path
     checkpoints: tuple[Path, ...]
     skipped: tuple[Skipped, ...] = ()
     latest: Path | None = None
     is_single: bool = False
+    trainer: str | None = None  # whose latest rule was applied
+    trainer_source: str = ""  # "--trainer", "detected from checkpoint-30", ...
+    latest_candidates: tuple[Path, ...] = ()
+    latest_reason: str = ""
+    latest_sure: bool = True
+    latest_issue: str | None = None
+
+    @property
+    def picks(self) -> tuple[Path, ...]:
+        """What a resume may load: the candidates, else the latest, else nothing."""
+        if self.latest_candidates:
+            return self.latest_candidates
+        return (self.latest,) if self.latest is not None else ()

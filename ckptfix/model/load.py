@@ -14,6 +14,7 @@ from ckptfix.model.checkpoint import Checkpoint, FileProblem
 from ckptfix.model.discover import checkpoint_number
 from ckptfix.model.layouts import Folder, Listing, detect_layout
 from ckptfix.model.leftovers import TMP_MARKER, WORK_DIR, find_leftovers
+from ckptfix.model.trainers import detect_trainer, get_trainer
 from ckptfix.records import replace
 
 __all__ = ["load_checkpoint"]
@@ -28,7 +29,14 @@ def load_checkpoint(path: Any, limits: Limits = DEFAULT_LIMITS, store: Store = L
         problem = FileProblem(path, "unreadable", f"{path}: cannot list: {exc.strerror or exc}")
         return Checkpoint(path, checkpoint_number(path.name), None, (), (), 0, other_problems=(problem,))
     folder = Folder(store, path, listing)
-    ck = detect_layout(folder).load(folder, limits)
+    layout = detect_layout(folder)
+    ck = layout.load(folder, limits)
+    trainer = (get_trainer(layout.trainer) if layout.trainer != "accelerate"
+               else detect_trainer(path.name, listing.names, path.parent.name))
+    folder_step = trainer.folder_step(path.name)
+    if folder_step is None:
+        folder_step = ck.folder_step
+    ck = replace(ck, trainer=trainer.name, folder_step=folder_step)
     if WORK_DIR in listing.names or any(TMP_MARKER in n for n in listing.names):  # else nothing to look for
         ck = replace(ck, repair_leftovers=find_leftovers(store, path))
     return ck

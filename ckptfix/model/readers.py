@@ -12,7 +12,7 @@ from typing import Any
 
 from ckptfix.coerce import as_int
 from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
-from ckptfix.formats.jsonfile import read_json
+from ckptfix.formats.jsonfile import parse_json, read_json
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.safetensors_header import read_safetensors_header
 from ckptfix.formats.scan import UNSAFE, classify, scan_file
@@ -30,13 +30,17 @@ from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
 
 __all__ = [
     "OPTIMIZER_FILE", "RNG_FILE", "SCHEDULER_FILE", "file_index", "int_field", "optimizer_from", "param_group",
-    "problem_of", "read_optimizer", "read_scheduler", "read_training_state", "read_weights", "scan_other_pickles",
+    "problem_of", "RANK_STATE_FILE", "read_optimizer", "read_rank_states", "read_scheduler", "read_train_state",
+    "read_training_state", "read_weights", "rng_ranks", "scan_other_pickles",
 ]
 
 _NUMBERED = r"(?:_\d+)?"
 SCHEDULER_FILE = re.compile(rf"^scheduler{_NUMBERED}\.bin$")
 OPTIMIZER_FILE = re.compile(rf"^optimizer{_NUMBERED}\.bin$")
 RNG_FILE = re.compile(r"^random_states_(\d+)\.pkl$")
+#: SimpleTuner's per-rank trainer state (rank r > 0; not the sampler's training_state-rank{r}-<id>.json).
+RANK_STATE_FILE = re.compile(r"^training_state-rank(\d+)\.json$")
+KOHYA_STATE = "train_state.json"
 _HF_RNG = re.compile(r"^rng_state(?:_\d+)?\.pth$")
 # Files trainers write but never load on resume: not scanned (a pickled TrainingArguments is code).
 _NOT_LOADED = ("training_args.bin",)
@@ -108,9 +112,10 @@ def read_optimizer(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS, sto
 
 
 def read_training_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> TrainingState:
-    """SimpleTuner's ``training_state.json``: ``global_step``, ``epoch_step``, ``epoch``."""
+    """SimpleTuner's ``training_state.json``: ``global_step``, ``epoch_step``, ``epoch`` (and its bytes)."""
     try:
-        data = read_json(path, limits, store=store, root=root)
+        raw = store.read(path, limits.max_json_bytes, "JSON file", root=root)
+        data = parse_json(path, raw)
         if not isinstance(data, dict):
             raise UnreadableFile(path, "expected a JSON object")
         gs = int_field(data, "global_step")
@@ -118,7 +123,37 @@ def read_training_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS
             raise UnreadableFile(path, f"global_step is {data['global_step']!r}, not a step number")
     except UnreadableFile as exc:
         return TrainingState(path, None, None, None, problem_of(exc))
-    return TrainingState(path, gs, int_field(data, "epoch_step"), int_field(data, "epoch"))
+    return TrainingState(path, gs, int_field(data, "epoch_step"), int_field(data, "epoch"), raw=raw)
+
+
+def read_train_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> TrainingState:
+    """kohya sd-scripts' ``train_state.json``: ``current_step`` (the step) and ``current_epoch``."""
+    try:
+        data = read_json(path, limits, store=store, root=root)
+        if not isinstance(data, dict):
+            raise UnreadableFile(path, "expected a JSON object")
+        step = int_field(data, "current_step")
+        if "current_step" in data and (step is None or step < 0):
+            raise UnreadableFile(path, f"current_step is {data['current_step']!r}, not a step number")
+    except UnreadableFile as exc:
+        return TrainingState(path, None, None, None, problem_of(exc), source=KOHYA_STATE)
+    return TrainingState(path, step, None, int_field(data, "current_epoch"), source=KOHYA_STATE)
+
+
+def read_rank_states(folder: Any, names: list[str], *, limits: Limits = DEFAULT_LIMITS,
+                     store: Store = LOCAL) -> tuple[tuple[int, TrainingState], ...]:
+    """Every ``training_state-rank{r}.json`` (SimpleTuner's state of rank r > 0), by rank."""
+    out = []
+    for name in names:
+        m = RANK_STATE_FILE.match(name)
+        if m:
+            out.append((int(m.group(1)), read_training_state(folder / name, root=folder, limits=limits, store=store)))
+    return tuple(sorted(out, key=lambda t: t[0]))
+
+
+def rng_ranks(names: list[str]) -> tuple[int, ...]:
+    """The ranks of the ``random_states_{rank}.pkl`` files."""
+    return tuple(sorted(int(m.group(1)) for n in names if (m := RNG_FILE.match(n))))
 
 
 def read_weights(folder: Any, *, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> tuple[WeightFile, ...]:

@@ -19,9 +19,10 @@ from rich.text import Text
 
 from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
+from ckptfix.analysis.resume_checks import stock_note
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.render.next_steps import counts, next_command, placeholders
-from ckptfix.render.values import short
+from ckptfix.render.values import short, source_words
 
 __all__ = [
     "MAX_PANELS", "PROFILE_WORDS", "SEVERITY_STYLE", "checkpoint_panel", "closing", "findings_grid", "render_inspect", "summary_lines", "summary_table",
@@ -71,8 +72,8 @@ def _row(r: CheckpointReport, latest: bool) -> tuple[Any, ...]:
     return (r.checkpoint.name + (" *" if latest else ""), short(r.steps.chosen), profile, verdict_text(r), codes)
 
 
-def _folded(reports: list[CheckpointReport], latest: Any) -> list[tuple[Any, ...]]:
-    """One row per checkpoint, runs of three or more consistent ones (not the latest) folded into one."""
+def _folded(reports: list[CheckpointReport], picks: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """One row per checkpoint, runs of three or more consistent ones (not a latest pick) folded into one."""
     rows: list[tuple[Any, ...]] = []
     run: list[CheckpointReport] = []
 
@@ -85,15 +86,15 @@ def _folded(reports: list[CheckpointReport], latest: Any) -> list[tuple[Any, ...
                          profiles.pop() if len(profiles) == 1 else "(several)", Text("consistent", style="green"),
                          f"({len(run)} checkpoints)"))
         else:
-            rows.extend(_row(r, r.checkpoint.path == latest) for r in run)
+            rows.extend(_row(r, r.checkpoint.path in picks) for r in run)
         run.clear()
 
     for i, r in enumerate(reports):
-        if r.verdict == "consistent" and not _shown(r) and i < len(reports) - 1 and r.checkpoint.path != latest:
+        if r.verdict == "consistent" and not _shown(r) and i < len(reports) - 1 and r.checkpoint.path not in picks:
             run.append(r)
             continue
         flush()
-        rows.append(_row(r, r.checkpoint.path == latest))
+        rows.append(_row(r, r.checkpoint.path in picks))
     flush()
     return rows
 
@@ -107,10 +108,11 @@ def summary_table(disc: Discovery, reports: list[CheckpointReport], fold: bool =
     t.add_column("profile", no_wrap=True)
     t.add_column("verdict", no_wrap=True)
     t.add_column("findings", overflow="fold", min_width=6)
-    if disc.latest is not None:
-        t.caption = "* latest: the checkpoint a resume would pick"
+    if disc.picks:
+        t.caption = ("* latest: the checkpoint a resume would pick" if len(disc.picks) == 1 and disc.latest_sure
+                     else "* the trainer's resume may pick any of these (why: below)")
         t.caption_justify = "left"
-    rows = _folded(reports, disc.latest) if fold else [_row(r, r.checkpoint.path == disc.latest) for r in reports]
+    rows = _folded(reports, disc.picks) if fold else [_row(r, r.checkpoint.path in disc.picks) for r in reports]
     for row in rows:
         t.add_row(*row)
     for s in disc.skipped:
@@ -143,14 +145,14 @@ def _step_words(r: CheckpointReport) -> str:
 
 
 def _process_words(r: CheckpointReport) -> str:
-    src = r.num_processes_source
-    if src.startswith("--"):
-        how = f"given with {src}"
-    elif src.startswith("assumed"):
-        how = src
-    else:
-        how = f"counted from {src}"
-    return f"N = {r.num_processes}, {how}"
+    """N and where it comes from (``analysis/processes.py``), or why it is not known."""
+    est = r.processes
+    if r.num_processes is None:
+        candidates = ", ".join(map(str, est.candidates)) if est is not None and est.candidates else "none"
+        why = f": {est.why}" if est is not None and est.why else ""
+        return f"N unknown (candidates {candidates}){why}"
+    why = f"; {est.why}" if est is not None and est.why else ""
+    return f"N = {r.num_processes}, {source_words(r.num_processes_source)}{why}"
 
 
 def _facts_grid(r: CheckpointReport) -> Table:
@@ -160,6 +162,10 @@ def _facts_grid(r: CheckpointReport) -> Table:
     g.add_column(overflow="fold")
     g.add_row("step", _step_words(r))
     g.add_row("processes", _process_words(r))
+    if r.trainer is not None:
+        g.add_row("trainer", f"{r.trainer.label} ({r.trainer.source})")
+    if r.target != "sine":
+        g.add_row("target", r.target)
     if r.checkpoint.layout != "accelerate":
         g.add_row("layout", r.checkpoint.layout)
     for o in r.checkpoint.optimizers:
@@ -178,19 +184,43 @@ def _facts_grid(r: CheckpointReport) -> Table:
     return g
 
 
+def _resume_table(r: CheckpointReport) -> list:
+    """The resume preview: the first steps after the resume, per resume rule, against the target."""
+    out: list = []
+    for p in r.resume:
+        at = short(p.resumed_last_epoch, 24)
+        how = (f"last_epoch {at} as stored" if p.last_epoch_from == "stored" else
+               "last_epoch = " + " = ".join(f"{x} × N" for x in p.last_epoch_from.split("/")) + f" = {at}")
+        verdict = "on schedule" if p.ok else (f"wrong from step {p.scheduler_wrong}" if p.scheduler_wrong
+                                              else f"step {p.first_wrong} uses optimizer.bin's lr")
+        out.append(Text(f"resume preview, {', '.join(p.rules)}: {how}; {verdict}",
+                        style="green" if p.ok else "yellow"))
+        t = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
+        for col in ("step", "resumed LR", f"{p.target} at the step"):
+            t.add_column(col)
+        for row in p.steps:
+            t.add_row(str(row.step), Text(short(row.lr), style="" if row.ok else "yellow"), short(row.expected))
+        out.append(t)
+    if r.stock is not None and r.trainer is not None and r.steps.chosen is not None:
+        out.append(Text("note: " + stock_note(r.trainer.title, r.stock, r.steps.chosen), style="dim"))
+    return out
+
+
 def _scheduler_table(sr: SchedulerReport) -> Table:
     st = sr.file.state or {}
+    ref = sr.reference
     t = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
     t.add_column("key", no_wrap=True)
     t.add_column("stored", overflow="fold")
-    t.add_column("fixed sine at N × step", overflow="fold")
-    ref = sr.reference
+    t.add_column(f"{'fixed sine' if ref is None or ref.profile == 'sine' else ref.profile} at N × step", overflow="fold")
     expected = {
         "last_epoch": ref.last_epoch if ref else sr.expected_last_epoch,
         "T_cur": ref.T_cur if ref else None,
         "T_i": ref.T_i if ref else None,
         "_last_lr": ref.last_lr if ref else None,
     }
+    if ref is not None and ref.total_steps is not None:
+        expected["total_steps"] = ref.total_steps
     for key in ("last_epoch", "T_cur", "T_i", "T_0", "T_mult", "eta_min", "base_lrs", "_last_lr", "_step_count", "total_steps"):
         if key not in st and key not in expected:
             continue
@@ -239,6 +269,10 @@ def checkpoint_panel(r: CheckpointReport, latest: bool = False) -> Panel:
             parts.append(_scheduler_table(sr))
         elif sr.match is not None:
             parts.append(Text(" ".join(sr.match.evidence[:2]), style="dim"))
+    resume = _resume_table(r)
+    if resume:
+        parts.append(Text(""))
+        parts.extend(resume)
     parts.append(Text(""))
     parts.append(findings_grid(r))
     title = Text(r.checkpoint.name + (" (latest)" if latest else "") + " — ")
@@ -307,9 +341,12 @@ def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointRe
             console.print(Text(f"{hidden} older checkpoint{'s' if hidden != 1 else ''} with findings not shown "
                                "in detail (--verbose shows every one)", style="dim"))
         for r in detailed:
-            console.print(checkpoint_panel(r, latest=(disc.latest == r.checkpoint.path and not disc.is_single)))
+            console.print(checkpoint_panel(r, latest=(disc.picks == (r.checkpoint.path,) and not disc.is_single)))
         if len(reports) > 1 or (disc.skipped and not latest):
             console.print(summary_table(disc, reports, fold=not verbose and len(reports) > FOLD_ABOVE))
+        if disc.trainer and (len(disc.picks) > 1 or disc.latest_issue):  # the pick is not certain: say why
+            console.print(Text(f"latest ({disc.trainer}, {disc.trainer_source}): {disc.latest_reason}"
+                               + (f"; {disc.latest_issue}" if disc.latest_issue else ""), style="dim"))
         elif disc.skipped:  # the gate (--latest): say what was not read, in one line
             for s in disc.skipped:
                 console.print(Text(f"skipped {s.path.name}: {s.reason.split(':')[0]}", style="dim"))

@@ -17,14 +17,16 @@ __all__ = ["FLAG_OF", "PLACEHOLDERS", "counts", "given_flags", "next_command", "
 
 #: Options field -> the flag that states it.
 FLAG_OF = {"num_processes": "--num-processes", "step": "--step", "lr_warmup_steps": "--lr-warmup-steps",
-           "lr_end": "--lr-end", "learning_rate": "--learning-rate", "t_mult": "--t-mult"}
+           "lr_end": "--lr-end", "learning_rate": "--learning-rate", "t_mult": "--t-mult", "trainer": "--trainer",
+           "target": "--target"}
+_DEFAULTS = {"target": "sine"}  # options that are always set: carried only when not their default
 _SEVERITIES = ("fatal", "error", "warning", "info")
 _SCHEDULER_NAMES = ("scheduler", "scheduler_")
 
 
 #: What a placeholder in a suggested command stands for.
 PLACEHOLDERS = {"W": "W: the run's --lr_warmup_steps", "E": "E: the run's --lr_end",
-                "G": "G: the checkpoint's real optimizer step"}
+                "G": "G: the checkpoint's real optimizer step", "N": "N: the run's number of training processes"}
 
 
 def placeholders(command: str) -> str | None:
@@ -44,8 +46,8 @@ def given_flags(opts: Options) -> list[str]:
     out = []
     for field, flag in FLAG_OF.items():
         value = getattr(opts, field)
-        if value is not None:
-            out.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+        if value is not None and value != _DEFAULTS.get(field):
+            out.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {quote(value) if isinstance(value, str) else value}")
     return out
 
 

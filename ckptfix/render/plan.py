@@ -19,7 +19,7 @@ from ckptfix.render.console import SEVERITY_STYLE as _SEV_STYLE
 from ckptfix.render.console import closing
 from ckptfix.render.json_doc import dumps
 from ckptfix.render.next_steps import given_flags, next_command, quote
-from ckptfix.render.values import short
+from ckptfix.render.values import short, source_words
 from ckptfix.repair.actions.interface import ABSENT, Change
 from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
 
@@ -66,14 +66,6 @@ def _title(item: CheckpointOutcome, width: int = 80) -> Text:
     return t
 
 
-def _source_words(source: str) -> str:
-    if source.startswith("--"):
-        return f"given with {source}"
-    if source.startswith("assumed"):
-        return source
-    return f"counted from {source}"
-
-
 def _finding_lines(findings: list[Finding]) -> Table:
     t = Table.grid(padding=(0, 1))
     t.add_column(no_wrap=True)
@@ -90,11 +82,11 @@ def _finding_lines(findings: list[Finding]) -> Table:
 def outcome_panel(item: CheckpointOutcome, width: int = 80) -> Panel:
     plan, res = item.plan, item.result
     parts: list[Any] = []
-    if plan.step is not None:
+    if plan.step is not None and plan.num_processes is not None:
         source = {"folder name": "the folder name", "optimizer": "the optimizer's step count"}.get(
             plan.step_source or "", plan.step_source)
         parts.append(Text(
-            f"step {plan.step} from {source}; N = {plan.num_processes}, {_source_words(plan.num_processes_source)}; "
+            f"step {plan.step} from {source}; N = {plan.num_processes}, {source_words(plan.num_processes_source)}; "
             f"last_epoch = N × step = {plan.num_processes * plan.step}", style="dim"))
     for sr in plan.report.schedulers:
         written_by = "cannot be read safely" if sr.file.problem else (
@@ -111,6 +103,8 @@ def outcome_panel(item: CheckpointOutcome, width: int = 80) -> Panel:
     if res.status == "applied":
         checked = "ckptfix's reader and torch.load(weights_only=True)" if res.torch_checked else (
             "ckptfix's reader (torch is not installed: pip install 'ckptfix[torch]' adds a check with torch.load)")
+        if all(p.name.endswith(".json") for p in res.written):
+            checked = "a fresh read of each"  # training_state*.json: the one value changed, every other byte kept
         line.append(f": {', '.join(p.name for p in res.written)} written and verified with {checked}")
         parts.append(line)
         # named from the checkpoint (short: it does not fold), for a local path or an object storage one

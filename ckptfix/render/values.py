@@ -8,7 +8,7 @@ from typing import Any
 from ckptfix.api.values import SCHEDULER_KEYS, jsonable
 from ckptfix.text import clip
 
-__all__ = ["SCHEDULER_KEYS", "jsonable", "short"]  # SCHEDULER_KEYS, jsonable: from api/values.py (the --json data)
+__all__ = ["SCHEDULER_KEYS", "jsonable", "short", "source_words"]  # SCHEDULER_KEYS, jsonable: from api/values.py (the --json data)
 
 
 def short(v: Any, width: int = 48) -> str:
@@ -25,3 +25,13 @@ def short(v: Any, width: int = 48) -> str:
     else:
         text = str(jsonable(v))
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def source_words(source: str) -> str:
+    """Where N (the number of processes) comes from, in words: ``given with --num-processes``, ``from
+    last_epoch 30 ÷ step 30``, ``lower bound (...)``."""
+    if source.startswith("--"):
+        return f"given with {source}"
+    if source.startswith(("assumed", "lower bound")):
+        return source
+    return f"from {source}"

@@ -30,15 +30,18 @@ from typing import Any, Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
+from ckptfix.analysis.resume_checks import STOCK_TAIL, describe, preview_all, stock_note
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ABSENT, Change, RepairAction, same
 from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, human_size, plan_patch
 from ckptfix.repair.actions.scheduler import SchedulerWrite
+from ckptfix.repair.actions.training_state import KEY as EPOCH_STEP
+from ckptfix.repair.actions.training_state import TrainingStateWrite
 from ckptfix.schedulers.formulas import sine_step_count
-from ckptfix.schedulers.profiles import SINE_FAMILY
-from ckptfix.schedulers.reference import sine_state, sine_state_template
+from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V2, SINE_FAMILY
+from ckptfix.schedulers.reference import sine_state_template, target_state
 
 __all__ = ["DROPPED_KEYS", "OWNED_KEYS", "REWRITE_FIXES", "PlanAction", "Refusal", "RepairPlan", "plan_repair"]
 
@@ -47,8 +50,8 @@ OWNED_KEYS = ("T_0", "T_i", "T_mult", "T_cur", "eta_min", "last_epoch", "base_lr
 DROPPED_KEYS = ("total_steps",)
 #: Findings on a scheduler file that a rewrite fixes.
 REWRITE_FIXES = frozenset({"CKF011", "CKF012", "CKF020", "CKF021", "CKF022", "CKF030", "CKF031",
-                           "CKF050", "CKF060", "CKF070"})
-_PROFILE_CODES = frozenset({"CKF030", "CKF031"})
+                           "CKF050", "CKF060", "CKF070", "CKF114"})
+_PROFILE_CODES = frozenset({"CKF030", "CKF031", "CKF114"})
 _INPUT_KEYS = ("last_epoch", "T_0", "T_mult", "eta_min", "base_lrs")
 _DERIVED_KEYS = ("T_cur", "T_i", "_last_lr")
 
@@ -75,7 +78,7 @@ class RepairPlan(Record):
     notes: tuple[str, ...] = ()
     step: int | None = None
     step_source: str | None = None
-    num_processes: int = 1
+    num_processes: int | None = 1
     num_processes_source: str = ""
     #: Files examined and left as they are (consistent, unchecked, or refused).
     untouched: tuple[Path, ...] = ()
@@ -138,7 +141,7 @@ def _plain(v: Any, depth: int = 0) -> bool:
 class _Ctx:
     """What planning one checkpoint has decided so far."""
 
-    def __init__(self, report: CheckpointReport, opts: Options, recreate: bool, g: int | None, n: int) -> None:
+    def __init__(self, report: CheckpointReport, opts: Options, recreate: bool, g: int | None, n: int | None) -> None:
         self.report, self.opts, self.recreate, self.g, self.n = report, opts, recreate, g, n
         self.refusals: list[Refusal] = []
         self.notes: list[str] = []
@@ -186,18 +189,30 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
         ctx.refuse(ck.path, "the checkpoint's step is unknown (no training_state.json, folder number or "
                    "optimizer count): pass --step G")
 
+    if ctx.n is None and ctx.g is not None and (_needs_step(report, recreate)
+                                                 or any(f.code == "CKF110" for f in report.findings)):
+        est = report.processes
+        cands = ", ".join(str(c) for c in est.candidates) if est else ""
+        ctx.refuse(ck.path, f"N (training processes) is unknown ({est.why if est else 'no evidence'}; candidates "
+                   f"{cands}): what repair writes (last_epoch = N × step) depends on it. Pass --num-processes N")
+        # the rewrite those findings need is refused for N: one refusal says it, not one per finding
+        ctx.covered.update(id(f) for f in report.findings if f.code in REWRITE_FIXES | {"CKF110", "CKF111", "CKF001"})
+
     for i, sr in enumerate(report.schedulers):
-        w = _plan_scheduler(ctx, sr, i)
+        w = _plan_scheduler(ctx, sr, i) if ctx.n is not None else None
         if w is not None:
             writes.append(w)
 
-    if any(f.code == "CKF001" for f in report.findings):
+    if any(f.code == "CKF001" for f in report.findings) and ctx.n is not None:
         w = _plan_create(ctx, ck.path / "scheduler.bin", 0, "CKF001")
         if w is not None:
             writes.append(w)
         if len(ck.optimizers) > 1:
             ctx.notes.append(f"{len(ck.optimizers)} optimizer files but no scheduler file: only scheduler.bin "
                              "(for optimizer.bin) is created")
+
+    state_writes = _plan_epoch_step(ctx, writes)
+    _check_resume(ctx, writes, state_writes)
 
     # Catch-all: every error/fatal finding is either fixed by a file plan or refused.
     for f in report.findings:
@@ -217,12 +232,87 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
         patches = _plan_optimizer_lr(ctx, writes)
     actions: tuple[RepairAction, ...] = ()
     if not ctx.refusals:  # all or nothing: a refused checkpoint keeps every file as it is
-        actions = (*writes, *patches)
+        actions = (*writes, *state_writes, *patches)
     written = {a.path for a in actions}
     untouched = tuple(sf.path for sf in ck.schedulers if sf.path not in written)
     return RepairPlan(ck.path, report, actions, tuple(_dedupe(ctx.refusals)), tuple(ctx.notes),
                       ctx.g, steps.source if ctx.g is not None else None, ctx.n, report.num_processes_source,
                       untouched)
+
+
+def _plan_epoch_step(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[TrainingStateWrite]:
+    """SimpleTuner before 4.10 resumes with ``last_epoch = epoch_step × N``: when the releases in question
+    include one, and ``epoch_step`` is not the checkpoint's step in ``training_state.json`` (or a rank's
+    ``training_state-rank{r}.json``), set it to the step (``actions/training_state.py``)."""
+    report, g = ctx.report, ctx.g
+    choice, ck = report.trainer, report.checkpoint
+    if g is None or ctx.n is None or choice is None or ctx.refusals:
+        return []
+    reading = [r for r in choice.rules if r.last_epoch_from == "epoch_step"]
+    if not reading or not _resume_matters(report, writes):
+        return []
+    files = []
+    if ck.training_state is not None and ck.training_state.source == "training_state.json":
+        files.append(ck.training_state)
+    files += [ts for _r, ts in ck.rank_states]
+    out = []
+    fixes = tuple(sorted({f.code for f in report.findings if f.code == "CKF111" and f.key == EPOCH_STEP}))
+    for ts in files:
+        if ts.problem is not None or ts.epoch_step is None or ts.epoch_step == g:
+            continue
+        if ts.global_step is not None and ts.global_step != g:
+            ctx.refuse(ts.path, f"{ts.path.name} says global_step {ts.global_step}, not step {g}: SimpleTuner resumes "
+                       f"from global_step {ts.global_step} (its step count, and its LR position, restart there); "
+                       "ckptfix does not rewrite global_step. Use the checkpoint whose files agree")
+            continue
+        out.append(TrainingStateWrite(ts.path, (Change(ts.path, EPOCH_STEP, ts.epoch_step, g, fixes),),
+                                      (("global_step", ts.global_step), (EPOCH_STEP, ts.epoch_step)), ts.raw))
+    if out:
+        newer = [r.label for r in choice.rules if r.last_epoch_from != "epoch_step"]
+        ctx.notes.append(
+            f"{EPOCH_STEP} {', '.join(str(w.changes[0].old) for w in out)} -> {g} in "
+            f"{', '.join(w.path.name for w in out)}: {', '.join(r.label for r in reading)} resume with "
+            f"last_epoch = {EPOCH_STEP} × N, and nothing else reads the stored value (docs/trainers.md)"
+            + (f"; {', '.join(newer)} resume(s) with global_step × N and do(es) not read it" if newer else ""))
+    return out
+
+
+def _resume_matters(report: CheckpointReport, writes: list[SchedulerWrite]) -> bool:
+    """Whether the first scheduler is one whose resume position ckptfix models (a checked sine state)."""
+    if not report.schedulers:
+        return bool(writes)
+    return report.schedulers[0].profile in SINE_FAMILY or bool(writes)
+
+
+def _check_resume(ctx: _Ctx, writes: list[SchedulerWrite], state_writes: list[TrainingStateWrite]) -> None:
+    """Replay the resume on the files as the plan leaves them: CKF111 is covered when every release in
+    question then resumes on the target formula from the second step on; otherwise refuse, saying why.
+    Also says what the stock trainer does with the repaired state when it runs another formula."""
+    report, g, n = ctx.report, ctx.g, ctx.n
+    resume_findings = [f for f in report.findings if f.code == "CKF111"]
+    if g is None or n is None or report.trainer is None or not report.schedulers or ctx.refusals:
+        return
+    first = report.schedulers[0]
+    by_path = {w.path: w for w in writes}
+    state = by_path[first.file.path].target if first.file.path in by_path else first.file.state
+    if state is None or (first.profile not in SINE_FAMILY and first.file.path not in by_path):
+        return
+    new_epoch = next((w.new_value for w in state_writes if w.path.name == "training_state.json"), None)
+    after = preview_all(report.checkpoint, g, n, report.trainer, list(report.schedulers), ctx.opts, state=state,
+                        epoch_step=new_epoch)
+    wrong = [p for p in after if p.scheduler_wrong is not None]
+    if wrong:
+        for p in wrong:
+            how, what = describe(p, g)
+            ctx.refuse(report.checkpoint.path, f"after this repair, {how}: {what}. ckptfix cannot make that resume "
+                       "right" + ("; pass --trainer with the release that resumes" if len(after) > 1 else ""))
+    else:
+        ctx.covered.update(id(f) for f in resume_findings)
+    if (writes or state_writes) and report.stock is not None:
+        stock = preview_all(report.checkpoint, g, n, report.trainer, list(report.schedulers), ctx.opts,
+                            runs=report.stock.runs, state=state, epoch_step=new_epoch, tail=STOCK_TAIL)
+        if stock:
+            ctx.notes.append(stock_note(report.trainer.title, stock[-1], g))
 
 
 def _plan_optimizer_lr(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[OptimizerLrPatch]:
@@ -359,7 +449,7 @@ def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> SchedulerWrit
         if key in _DERIVED_KEYS:
             fixes |= input_codes
         changes.append(Change(sf.path, key, old, new, tuple(sorted(fixes))))
-    for key in DROPPED_KEYS:
+    for key in DROPPED_KEYS if ctx.opts.target != SIMPLETUNER_SINE_V2 else ():
         if key in state:
             changes.append(Change(sf.path, key, state[key], ABSENT, tuple(sorted(profile_codes | by_key.get(key, set())))))
     for f in fixable:
@@ -426,7 +516,8 @@ def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, A
     if not ok:
         return None
 
-    ref = sine_state(n * g, t0, t_mult, float(eta), base_vals)
+    assert n is not None
+    ref = target_state(opts.target, n * g, t0, t_mult, float(eta), base_vals)
     out: dict[str, Any] = {
         "T_0": t0_val,
         "T_i": ref.T_i,
@@ -437,12 +528,20 @@ def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, A
         "base_lrs": base_val,
         "_last_lr": ref.last_lr,
     }
+    if ref.total_steps is not None:
+        out["total_steps"] = ref.total_steps
     if "_step_count" not in state:
-        out["_step_count"] = sine_step_count(ref.last_epoch)
+        out["_step_count"] = _step_count(opts.target, ref.last_epoch)
     # Keep the stored container type (list) for lists.
     if isinstance(state.get("base_lrs"), tuple) and isinstance(out["base_lrs"], list) and base_val is not bases:
         out["base_lrs"] = list(out["base_lrs"])
     return out
+
+
+def _step_count(target: str, last_epoch: int) -> int:
+    """``_step_count`` for a state that lacks it: what the target's class holds at ``last_epoch`` (SimpleTuner's
+    v2 never increments it: 0)."""
+    return 0 if target == SIMPLETUNER_SINE_V2 else sine_step_count(last_epoch)
 
 
 def _plan_create(ctx: _Ctx, path: Path, index: int, code: str, replaces_unreadable: bool = False) -> SchedulerWrite | None:
@@ -474,13 +573,16 @@ def _plan_create(ctx: _Ctx, path: Path, index: int, code: str, replaces_unreadab
     if opts.lr_end is None:
         ctx.notes.append(f"{path.name}: eta_min = 0 (the Sine default) because --lr-end was not given; pass "
                          "--lr-end with the run's --lr_end to match it")
+    assert n is not None
     t0 = opts.lr_warmup_steps * n
     t_mult = opts.t_mult if opts.t_mult is not None else 1
-    ref = sine_state(n * g, t0, t_mult, eta, bases)
+    ref = target_state(opts.target, n * g, t0, t_mult, eta, bases)
     values = {
         "T_0": t0, "T_i": ref.T_i, "T_mult": t_mult, "T_cur": ref.T_cur, "eta_min": eta, "last_epoch": ref.last_epoch,
-        "base_lrs": bases, "_last_lr": ref.last_lr, "_step_count": sine_step_count(ref.last_epoch),
+        "base_lrs": bases, "_last_lr": ref.last_lr, "_step_count": _step_count(opts.target, ref.last_epoch),
     }
+    if ref.total_steps is not None:
+        values["total_steps"] = ref.total_steps
     template = sine_state_template(len(bases))
     target = {k: values.get(k, v) for k, v in template.items()}
     for k, v in values.items():

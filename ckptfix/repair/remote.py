@@ -30,9 +30,10 @@ from ckptfix.formats.torchfile import open_torch_file
 from ckptfix.records import replace
 from ckptfix.repair.actions.interface import Fault, Journal, same
 from ckptfix.repair.actions.scheduler import SchedulerWrite
+from ckptfix.repair.actions.training_state import TrainingStateWrite
 from ckptfix.repair.apply import Site
 from ckptfix.repair.durable import ANY, WORK_DIR, utc_stamp
-from ckptfix.repair.plan import RepairPlan
+from ckptfix.repair.plan import Refusal, RepairPlan
 from ckptfix.repair.torch_check import torch_installed
 
 __all__ = ["NOTE", "OPTIMIZER_LR_REFUSED", "ObjectSchedulerWrite", "ObjectSite", "for_object_storage"]
@@ -174,6 +175,12 @@ def for_object_storage(plan: RepairPlan, store: Store, optimizer_lr: bool) -> Re
     cannot give; ``UsageError`` for ``--optimizer-lr``."""
     if optimizer_lr:
         raise UsageError(OPTIMIZER_LR_REFUSED)
+    state_files = [a.path for a in plan.actions if isinstance(a, TrainingStateWrite)]
+    if state_files:  # writes there are scheduler files only; a trainer state file is the user's to edit
+        why = Refusal(state_files[0], f"on object storage ckptfix rewrites scheduler files only; this repair also sets "
+                      f"epoch_step in {', '.join(p.name for p in state_files)} (SimpleTuner before 4.10 resumes from "
+                      "it): repair a local copy, or pass --trainer simpletuner>=4.10 if that release resumes", 1)
+        return replace(plan, actions=(), refusals=plan.refusals + (why,))
     actions = tuple(ObjectSchedulerWrite(a.path, a.kind, a.changes, a.original, a.replaces_unreadable, store)
                     if isinstance(a, SchedulerWrite) else a for a in plan.actions)
     notes = plan.notes + ((NOTE,) if actions else ())

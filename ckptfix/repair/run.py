@@ -7,13 +7,14 @@ from pathlib import Path
 from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import exit_code
 from ckptfix.analysis.report import CheckpointReport, Options
+from ckptfix.analysis.run import discover_for, inspect_one, prepare_options, settle_processes, with_installed_release
 from ckptfix.errors import UsageError
 from ckptfix.exitcodes import NOTHING_TO_RESUME
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery
-from ckptfix.model.discover import discover, targets
+from ckptfix.model.discover import targets
 from ckptfix.model.load import load_checkpoint
-from ckptfix.records import Record
+from ckptfix.records import Record, replace
 from ckptfix.repair.actions.interface import Fault
 from ckptfix.repair.apply import LOCAL_SITE, ApplyResult, apply_plan
 from ckptfix.repair.plan import RepairPlan, plan_repair
@@ -72,11 +73,16 @@ def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False
         from ckptfix.repair.remote import OPTIMIZER_LR_REFUSED  # noqa: PLC0415 - object storage only
 
         raise UsageError(OPTIMIZER_LR_REFUSED)
-    disc = discover(path, store)
+    opts = prepare_options(opts)
+    disc = discover_for(path, opts, store)
     todo = targets(disc, latest_only)
-    reports = store.load_together(todo, lambda ck: analyse(load_checkpoint(ck, store=store), opts))
+    reports = list(store.load_together(todo, lambda ck: inspect_one(ck, opts, store, disc)))
+    reports, opts = with_installed_release(reports, opts, store, disc)
+    reports = settle_processes(reports, disc, opts, store)
     items = []
     for report in reports:
-        items.append(repair_checkpoint(report, opts, dry_run, recreate, fault, optimizer_lr, store))
+        from_run = report.processes.from_run if report.processes is not None else None
+        ck_opts = replace(opts, run_processes=from_run) if from_run else opts
+        items.append(repair_checkpoint(report, ck_opts, dry_run, recreate, fault, optimizer_lr, store))
     code = max((i.exit_code for i in items), default=NOTHING_TO_RESUME)
     return RepairOutcome(disc, tuple(items), dry_run, code)

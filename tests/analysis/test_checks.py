@@ -53,7 +53,11 @@ def test_v2_named_and_total_steps_called_out() -> None:
 
 
 def test_v2_without_step_count() -> None:
+    # Never stepped (last_epoch -1) and one random_states_0.pkl: nothing tells N (T_0 10 = W x N for W 10 or 5).
     r = report("sine-v2-no-step-count")
+    assert codes(r) == ["CKF031", "CKF050", "CKF110"] and r.num_processes is None
+    assert by_code(r, "CKF110").expected == "1, 2, 5, 10"
+    r = report("sine-v2-no-step-count", Options(num_processes=1))
     assert codes(r) == ["CKF012", "CKF031", "CKF050"]
     f = by_code(r, "CKF012")
     assert (f.found, f.expected) == (-1, 30)
@@ -72,7 +76,7 @@ def test_stale_t_cur() -> None:
 
 def test_not_multiplied_by_processes() -> None:
     r = report("not-multiplied")
-    assert r.num_processes == 2 and r.num_processes_source == "random_states_*.pkl"
+    assert r.num_processes == 2 and r.num_processes_source.startswith("random_states_*.pkl (rank 1 saved")
     f = by_code(r, "CKF011")
     assert (f.found, f.expected) == (30, 60)
     assert r.schedulers[0].reference.last_lr == [1e-4]  # e=60, T_0=20: a restart
@@ -92,9 +96,11 @@ def test_step_sources_disagree() -> None:
     r = report("step-mismatch")
     f = by_code(r, "CKF010")
     assert f.found == {"training_state.json": 25, "folder": 30, "optimizer": 30}
-    # With --step the user decides, and the state (last_epoch 30) is consistent with it.
+    # With --step the user decides, and the state (last_epoch 30) is consistent with it; but SimpleTuner's
+    # resume takes its step (and epoch_step) from training_state.json: 25, five steps behind, in every release.
     r = report("step-mismatch", Options(step=30))
-    assert r.steps.source == "--step" and codes(r) == ["CKF010"]
+    assert r.steps.source == "--step" and codes(r) == ["CKF010", "CKF111"]  # one: both resume rules land alike
+    assert {p.resumed_last_epoch for p in r.resume} == {25} and all(p.true_last_epoch == 30 for p in r.resume)
 
 
 def test_unreadable_and_hostile() -> None:

@@ -76,7 +76,8 @@ def test_json_document_shape() -> None:
     v = sch["values"]
     assert (v["last_epoch"], v["T_cur"], v["T_i"], v["T_0"], v["T_mult"]) == (30, 0, 10, 10, 1)
     assert v["eta_min"] == 1e-6 and v["base_lrs"] == [1e-4] and v["_last_lr"] == [5.0499e-05]
-    assert sch["reference"] == {"last_epoch": 30, "T_cur": 0, "T_i": 10, "last_lr": [1e-4]}
+    assert sch["reference"] == {"profile": "sine", "last_epoch": 30, "T_cur": 0, "T_i": 10, "last_lr": [1e-4],
+                                "total_steps": None}
     (f,) = [f for f in ck["findings"] if f["code"] == "CKF030"]
     assert f["severity"] == "error" and f["file"].endswith("scheduler.bin")
     assert f["found"] == [5.0499e-05] and f["expected"] == [1e-4]

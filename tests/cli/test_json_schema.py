@@ -54,7 +54,8 @@ def test_applied_created_refused_and_patched_repair_documents(tmp_path: Path) ->
         document("repair", tmp_path / "missing-scheduler", "--json"),  # refused: needs --lr-warmup-steps
         document("repair", tmp_path / "missing-scheduler", "--json", "--lr-warmup-steps", "10"),
         document("repair", tmp_path / "hostile", "--json"),  # refused, exit 3
-        document("repair", tmp_path / "step-mismatch", "--json", "--step", "25"),
+        # N: one random_states file is a lower bound for SimpleTuner < 4.9.3 (only rank 0 saves)
+        document("repair", tmp_path / "step-mismatch", "--json", "--step", "25", "--num-processes", "1"),
     ]
     assert [d["checkpoints"][0]["status"] for d in docs] == ["applied", "refused", "applied", "refused", "applied"]
     for doc in docs:

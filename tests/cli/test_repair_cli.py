@@ -18,7 +18,7 @@ NAMES = ["sine-ok", "sine-v1", "sine-v2", "sine-v2-no-step-count", "stale-tcur",
          "missing-scheduler", "truncated", "hostile", "lambdalr", "step-mismatch", "legacy-format"]
 # Exit of `repair` with no flags (after the repair), and of `repair --dry-run`.
 EXPECTED = {
-    "sine-ok": (0, 0), "sine-v1": (0, 1), "sine-v2": (0, 1), "sine-v2-no-step-count": (0, 1),
+    "sine-ok": (0, 0), "sine-v1": (0, 1), "sine-v2": (0, 1), "sine-v2-no-step-count": (1, 1),
     "stale-tcur": (0, 1), "not-multiplied": (0, 1), "two-procs": (0, 0), "missing-scheduler": (1, 1),
     "truncated": (3, 3), "hostile": (3, 3), "lambdalr": (0, 0), "step-mismatch": (1, 1), "legacy-format": (0, 0),
 }
@@ -86,12 +86,15 @@ def test_repair_exit_codes_then_idempotent(all_fixtures, name):
 def test_flags_make_the_unfixable_fixable(all_fixtures):
     before = tree(all_fixtures)
     assert run("repair", all_fixtures / "missing-scheduler", "--lr-warmup-steps", "10", "--lr-end", "1e-6").exit_code == 0
-    assert run("repair", all_fixtures / "step-mismatch", "--step", "30").exit_code == 0
+    assert run("repair", all_fixtures / "sine-v2-no-step-count", "--num-processes", "1").exit_code == 0
+    # the state is right at --step 30, but SimpleTuner resumes from training_state.json's 25: refused
+    r = run("repair", all_fixtures / "step-mismatch", "--step", "30")
+    assert r.exit_code == 1 and "global_step 25" in " ".join(r.output.split())
     assert run("repair", all_fixtures / "hostile", "--recreate").exit_code == 3  # needs W
     assert run("repair", all_fixtures / "hostile", "--recreate", "--lr-warmup-steps", "10").exit_code == 0
     assert run("inspect", all_fixtures / "hostile").exit_code == 0
     assert not (Path((FIX / "hostile" / "MARKER").read_text())).exists()
-    assert torch_loads_what_changed(all_fixtures, before) == 2  # created and re-created (--step 30 changes nothing)
+    assert torch_loads_what_changed(all_fixtures, before) == 3  # created, rewritten, re-created (step-mismatch: refused)
 
 
 def test_lr_end_finally_takes_effect(all_fixtures):

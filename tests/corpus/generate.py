@@ -1035,9 +1035,14 @@ def build_checkpoints(k: Checkpoints) -> None:
                       ("nan", b'{"global_step": NaN}'), ("infinity", b'{"global_step": Infinity}'),
                       ("string", b'{"global_step": "30"}'), ("nested_20k", b"[" * 20_000 + b"]" * 20_000),
                       ("epoch_step_digits_4000", b'{"global_step": 30, "epoch_step": ' + b"7" * 4000 + b"}")):
+        # a 4,000-digit epoch_step is what SimpleTuner before 4.10 takes last_epoch from: the resume preview
+        # says so (CKF111, exit 1); repair --dry-run plans to set it to the step (exit 1)
         k.add(f"training_state_{tag}", f"training_state.json: {text[:48].decode()}",
-              0 if tag == "epoch_step_digits_4000" else 3, files={"training_state.json": text},
-              contains=None if tag == "epoch_step_digits_4000" else "training_state.json")
+              1 if tag == "epoch_step_digits_4000" else 3, files={"training_state.json": text},
+              contains="epoch_step" if tag == "epoch_step_digits_4000" else "training_state.json")
+    # without epoch_step SimpleTuner's resume takes global_step (training_state.get("epoch_step", global_resume_step))
+    k.add("training_state_no_epoch_step", "training_state.json without epoch_step: the resume uses global_step", 0,
+          files={"training_state.json": b'{"global_step": 30}'})
     # -- item 9: FIFOs, devices and folders named like checkpoint files, directly or through a symlink
     for name in ("scheduler.bin", "optimizer.bin", "training_state.json", "model.safetensors", "random_states_0.pkl"):
         k.add(f"fifo_{name}", f"{name} is a FIFO", 3, remove=(name,), special={name: "fifo"}, contains="not a regular file")

@@ -21,8 +21,9 @@ def test_each_finding_with_its_fix_and_the_command_last():
     assert "CKF030" in out and "fix: ckptfix repair PATH rewrites the state" in out
     assert "in scheduler.bin, key _last_lr" in out
     last = out.rstrip("\n").splitlines()[-2:]
-    assert last[0] == f"{FIXTURES / 'sine-v1' / 'checkpoint-30'}: findings, 1 error (CKF030); exit 1"
-    assert last[1] == f"→ ckptfix repair {FIXTURES / 'sine-v1' / 'checkpoint-30'} --dry-run"
+    # CKF115: the resume's first step would use optimizer.bin's v1 lr, hence --optimizer-lr in the command
+    assert last[0] == f"{FIXTURES / 'sine-v1' / 'checkpoint-30'}: findings, 1 error (CKF030), 1 warning (CKF115); exit 1"
+    assert last[1] == f"→ ckptfix repair {FIXTURES / 'sine-v1' / 'checkpoint-30'} --optimizer-lr --dry-run"
 
 
 def test_no_internal_labels_or_markup_left():
@@ -43,8 +44,9 @@ def test_warnings_show_without_verbose_on_an_output_folder(tmp_path):
 def test_quiet_prints_the_summary_and_the_next_command_only():
     res = run("inspect", FIXTURES / "sine-v2", "--latest", "--quiet")
     assert res.exit_code == 1
-    assert res.output.splitlines() == [f"{FIXTURES / 'sine-v2' / 'checkpoint-30'}: findings, 1 error (CKF031); exit 1",
-                                       f"→ ckptfix repair {FIXTURES / 'sine-v2'} --latest --dry-run"]
+    assert res.output.splitlines() == [
+        f"{FIXTURES / 'sine-v2' / 'checkpoint-30'}: findings, 1 error (CKF031), 1 warning (CKF115); exit 1",
+        f"→ ckptfix repair {FIXTURES / 'sine-v2'} --latest --optimizer-lr --dry-run"]
     res = run("inspect", FIXTURES / "output-run", "--latest", "-q")
     assert res.exit_code == 0 and res.output.splitlines() == [f"{FIXTURES / 'output-run' / 'checkpoint-30'}: consistent; exit 0",
                                                               "→ nothing to fix: safe to resume"]
@@ -60,7 +62,8 @@ def test_a_long_folder_folds_and_keeps_the_summary_last(tmp_path):
     assert len(lines) < 250  # 40 checkpoints, 7 with findings
     assert text.count("╭─") == MAX_PANELS and "2 older checkpoints with findings not shown" in text
     assert "checkpoint-12 " in text and "… checkpoint-39" in text and "(28 checkpoints)" in text
-    assert lines[-2].startswith(f"{out}: 40 checkpoints, 33 consistent, 7 with findings; 7 errors (CKF030); exit 1")
+    assert lines[-2].startswith(f"{out}: 40 checkpoints, 33 consistent, 7 with findings; 7 errors (CKF030), "
+                                "7 warnings (CKF115); exit 1")
     verbose = run("inspect", out, "--step", "30", "--verbose").output
     assert verbose.count("╭─") == 40 and "…" not in verbose.split("checkpoint  ")[-1].split("* latest")[0]
 

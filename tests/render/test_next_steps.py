@@ -17,8 +17,8 @@ def findings(name: str, opts: Options = Options()):
 
 
 @pytest.mark.parametrize("name, latest, command", [
-    ("sine-v1", True, "ckptfix repair out --latest --dry-run"),
-    ("sine-v2-no-step-count", False, "ckptfix repair out --dry-run"),
+    ("sine-v1", True, "ckptfix repair out --latest --optimizer-lr --dry-run"),  # CKF115: the stored v1 lr
+    ("sine-v2-no-step-count", False, "ckptfix repair out --num-processes N --dry-run"),  # CKF110: one RNG file
     ("missing-scheduler", False, "ckptfix repair out --lr-warmup-steps W --lr-end E --dry-run"),
     ("step-mismatch", False, "ckptfix repair out --step G --dry-run"),
     ("hostile", False, "ckptfix repair out --recreate --lr-warmup-steps W --lr-end E --dry-run"),
@@ -41,7 +41,7 @@ def test_the_flags_given_are_carried_and_a_warning_gets_its_own_flag():
 
 
 def test_counts_and_placeholders():
-    assert counts(findings("sine-v2", Options(lr_end=1e-5))) == "1 error (CKF031), 1 warning (CKF060)"
+    assert counts(findings("sine-v2", Options(lr_end=1e-5))) == "1 error (CKF031), 2 warnings (CKF060, CKF115)"
     assert counts(findings("hostile")) == "1 fatal (CKF003)"
     assert placeholders("ckptfix repair x --lr-warmup-steps W --lr-end E") == \
         "W: the run's --lr_warmup_steps; E: the run's --lr_end"

@@ -59,7 +59,9 @@ def test_v2_drops_total_steps_and_keeps_step_count():
 
 
 def test_v2_without_step_count_gets_the_reference_value():
-    p = plan("sine-v2-no-step-count")
+    p = plan("sine-v2-no-step-count")  # N unknown: the rewrite depends on it
+    assert p.action == "refuse" and "--num-processes" in p.refusals[0].reason and len(p.refusals) == 1
+    p = plan("sine-v2-no-step-count", Options(num_processes=1))
     ch = changed(p)
     assert ch["_step_count"] == (ABSENT, 31)
     assert ch["last_epoch"] == (-1, 30)
@@ -81,10 +83,17 @@ def test_stale_tcur():
 def test_step_mismatch_needs_step_then_uses_it():
     p = plan("step-mismatch")
     assert p.action == "refuse" and p.refusals[0].exit_code == 1 and "--step" in p.refusals[0].reason
-    p = plan("step-mismatch", Options(step=25))
+    assert "--num-processes" in plan("step-mismatch", Options(step=25)).refusals[0].reason  # 30 / 25: N unknown
+    p = plan("step-mismatch", Options(step=25, num_processes=1))
     assert p.action == "rewrite" and p.step == 25 and p.step_source == "--step"
     assert changed(p)["last_epoch"] == (30, 25)
-    assert plan("step-mismatch", Options(step=30)).action == "nothing"
+    # at --step 30 the state is right, but SimpleTuner resumes from training_state.json's step 25: refused
+    p = plan("step-mismatch", Options(step=30))
+    assert p.action == "refuse" and "resumes from global_step 25" in p.refusals[0].reason and not p.actions
+    # 4.10 does not read epoch_step: the plan replays its resume (global_step 25 x 1) and refuses, saying why
+    p = plan("step-mismatch", Options(step=30, trainer="simpletuner>=4.10"))
+    assert p.action == "refuse" and not p.actions
+    assert "after this repair" in p.refusals[0].reason and "5 step(s) behind" in p.refusals[0].reason
 
 
 def test_missing_scheduler_needs_warmup_then_creates_the_sine_key_set():
@@ -137,8 +146,9 @@ def _synthetic(state: dict, g: int, n: int, folder: Path = Path("/nonexistent/ch
 def test_target_is_the_reference_sine_and_keeps_other_keys(t0, t_mult, g, n, base, eta, stored_le, t_cur, extra):
     state = {"T_0": t0, "T_i": t0, "T_mult": t_mult, "T_cur": t_cur, "eta_min": eta, "steps_per_epoch": -1,
              **extra, "base_lrs": [base], "last_epoch": stored_le, "_step_count": 7, "_last_lr": [base / 3]}
-    report = analyse(_synthetic(state, g, n))
-    p = plan_repair(report, Options())
+    opts = Options(num_processes=n)  # one training_state.json and no RNG file: N is the user's to say
+    report = analyse(_synthetic(state, g, n), opts)
+    p = plan_repair(report, opts)
     le = n * g
     t_cur_ref, t_i_ref = sine_position(le, t0, t_mult)
     want = {"T_0": t0, "T_mult": t_mult, "T_cur": t_cur_ref, "T_i": t_i_ref, "last_epoch": le,

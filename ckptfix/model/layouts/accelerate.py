@@ -12,14 +12,18 @@ from ckptfix.model.checkpoint import Checkpoint
 from ckptfix.model.discover import checkpoint_number
 from ckptfix.model.layouts.interface import Folder, Layout
 from ckptfix.model.readers import (
+    KOHYA_STATE,
     OPTIMIZER_FILE,
     RNG_FILE,
     SCHEDULER_FILE,
     file_index,
     read_optimizer,
+    read_rank_states,
     read_scheduler,
+    read_train_state,
     read_training_state,
     read_weights,
+    rng_ranks,
     scan_other_pickles,
 )
 
@@ -42,7 +46,8 @@ def load_accelerate(folder: Folder, limits: Limits) -> Checkpoint:
         optimizers.append(of)
         bytes_read += of.bytes_read
     ts = (read_training_state(path / "training_state.json", root=path, limits=limits, store=store)
-          if "training_state.json" in names else None)
+          if "training_state.json" in names else
+          read_train_state(path / KOHYA_STATE, root=path, limits=limits, store=store) if KOHYA_STATE in names else None)
     weights = read_weights(path, limits=limits, store=store)
     below = store.walk(path, skip=frozenset({".ckptfix"}))
     others, n = scan_other_pickles(path, names, limits=limits, store=store)
@@ -54,6 +59,8 @@ def load_accelerate(folder: Folder, limits: Limits) -> Checkpoint:
         optimizers=tuple(optimizers),
         schedulers=tuple(schedulers),
         num_processes=sum(1 for n in names if RNG_FILE.match(n)),
+        rng_ranks=rng_ranks(names),
+        rank_states=read_rank_states(path, names, limits=limits, store=store),
         weights=weights,
         has_guard=".guard" in names,
         has_manifest="checkpoint_manifest.json" in names,

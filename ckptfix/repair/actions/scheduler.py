@@ -1,9 +1,7 @@
 """Write a scheduler state file: rewrite an inconsistent one, or create a missing (or unreadable) one.
 
 The new file is the planned state in ``torch.save``'s format, written by ``formats/torch_writer.py``
-without torch: its bytes are known before anything is written, so the backup's manifest records the
-SHA-256 of the new file as well as the original's (``ckptfix restore`` checks both). The backup is a
-byte-identical copy of the old file; ``undo`` (and ``restore``) put it back by the same durable route.
+without torch; backup, write and undo are a whole-file write's (``whole_file.py``).
 """
 
 from __future__ import annotations
@@ -15,31 +13,9 @@ from ckptfix.errors import RepairFailed, UnreadableFile
 from ckptfix.formats.torch_writer import archive_name_for, dumps
 from ckptfix.formats.torchfile import open_torch_file
 from ckptfix.records import Record
-from ckptfix.repair.actions.interface import (
-    ActionKind,
-    Change,
-    Fault,
-    Journal,
-    RepairAction,
-    apply_changes,
-    same,
-)
-from ckptfix.repair.durable import (
-    ANY,
-    WORK_DIR,
-    check_identity,
-    copy_durable,
-    fsync_dir,
-    fsync_file,
-    is_regular,
-    keep_mode,
-    put_back,
-    replace_durable,
-    sha256,
-    sha256_bytes,
-    tmp_name,
-    write_new,
-)
+from ckptfix.repair.actions.interface import ActionKind, Change, apply_changes, same
+from ckptfix.repair.actions.whole_file import WholeFileWrite
+from ckptfix.repair.durable import is_regular
 from ckptfix.repair.torch_check import torch_installed, torch_load
 
 __all__ = ["SchedulerWrite"]
@@ -50,7 +26,7 @@ def _decoded(path: Path) -> Any:
         return tf.obj
 
 
-class SchedulerWrite(Record, RepairAction):
+class SchedulerWrite(Record, WholeFileWrite):
     """The planned new content of one ``scheduler*.bin``."""
 
     path: Path
@@ -82,49 +58,16 @@ class SchedulerWrite(Record, RepairAction):
         except (TypeError, ValueError) as exc:
             raise RepairFailed(f"{self.path.name}: the planned state cannot be written in torch's format: {exc}") from None
 
-    def backup(self, journal: Journal) -> dict[str, Any]:
-        assert journal.backup_dir is not None
-        path, backup = self.path, journal.backup_dir
-        entry: dict[str, Any] = {"file": path.name, "action": self.kind}
-        if path.exists():
-            digest = sha256(path)
-            copy_durable(path, backup / path.name)
-            if sha256(backup / path.name) != digest:
-                raise RepairFailed(f"backup of {path} does not match the original")
-            journal.originals[path] = digest
-            entry["sha256"] = digest
-            entry["restore"] = f"cp {WORK_DIR}/{backup.name}/{path.name} {path.name}"
-        else:
-            entry["restore"] = f"rm {path.name}  # did not exist before"
-        entry["sha256_new"] = sha256_bytes(self.data())
-        entry["changes"] = [{"key": c.key, "old": repr(c.old), "new": repr(c.new), "fixes": list(c.fixes)}
-                            for c in self.changes]
-        return entry
-
-    def write(self, journal: Journal, hook: Fault) -> None:
-        path = self.path
-        hook("build", path)
-        check_identity(path, journal.expected(path), "since ckptfix checked it")
-        if self.kind == "rewrite" and torch_installed() and not same(torch_load(path), self.original):
+    def before_write(self) -> None:
+        if self.kind == "rewrite" and torch_installed() and not same(torch_load(self.path), self.original):
             # the rewrite keeps every key it does not own as decoded: torch must read the original the same way
-            raise RepairFailed(f"{path}: torch.load(weights_only=True) gives other values than ckptfix's reader")
-        data = self.data()
-        tmp = tmp_name(path)
-        journal.temps.append(tmp)
-        hook("write", path)
-        write_new(tmp, data)
-        keep_mode(path, tmp)
-        fsync_file(tmp)  # the mode too
-        hook("replace", path)
-        journal.replaced.append(path)
-        journal.written[path] = replace_durable(tmp, path, journal.expected(path))
-        journal.temps.remove(tmp)
+            raise RepairFailed(f"{self.path}: torch.load(weights_only=True) gives other values than ckptfix's reader")
 
     def verify(self) -> None:
         """The file holds exactly the planned bytes; ckptfix's reader decodes them to the planned state,
         and so does ``torch.load(weights_only=True)`` when torch is installed."""
         want = self.target
-        if sha256(self.path) != sha256_bytes(self.data()):
+        if not self.written_as_planned():
             raise RepairFailed(f"verification: the new {self.path.name} does not hold the bytes written")
         try:
             ours = _decoded(self.path)
@@ -134,23 +77,3 @@ class SchedulerWrite(Record, RepairAction):
             raise RepairFailed(f"verification: the new {self.path.name} decodes to other values than planned")
         if torch_installed() and not same(torch_load(self.path), want):
             raise RepairFailed(f"verification: torch.load(weights_only=True) of the new {self.path.name} differs from the plan")
-
-    def undo(self, journal: Journal) -> bool:
-        path = self.path
-        if path not in journal.replaced:
-            return True
-        if journal.foreign(path):  # another process put its version there after ours: never overwrite it
-            return False
-        try:
-            if path in journal.originals:
-                assert journal.backup_dir is not None
-                if path.exists() and sha256(path) == journal.originals[path]:
-                    return True  # os.replace never ran
-                put_back(journal.backup_dir / path.name, path, journal.originals[path],
-                         journal.written.get(path, ANY))
-                return True
-            path.unlink(missing_ok=True)  # created: remove it
-            fsync_dir(path.parent)
-            return True
-        except Exception:  # noqa: BLE001 - report "not restored", never mask the original failure
-            return False

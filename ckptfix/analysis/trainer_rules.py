@@ -1,0 +1,53 @@
+"""Which trainer's rules a verdict uses, and for which of its releases (pure).
+
+In this order: ``--trainer NAME[SPEC]``; else the trainer detected from the checkpoint's files, with the
+rules of its installed release when ckptfix runs in the training environment (``Options.installed``);
+else every modelled release, each evaluated, the report saying which releases the verdict holds for.
+"""
+
+from __future__ import annotations
+
+from ckptfix.analysis.report import Options, RulesChoice
+from ckptfix.errors import UsageError
+from ckptfix.model.trainers import get_trainer, parse_spec, parse_version
+from ckptfix.schedulers.reference import TARGETS
+
+__all__ = ["check_trainer_option", "choose_rules"]
+
+
+def check_trainer_option(opts: Options) -> None:
+    """``UsageError`` for a ``--trainer`` or ``--target`` ckptfix cannot use (before any file is read)."""
+    if opts.target not in TARGETS:
+        raise UsageError(f"--target {opts.target!r}: one of {', '.join(TARGETS)}")
+    if opts.trainer is None:
+        return
+    try:
+        spec = parse_spec(opts.trainer)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    model = get_trainer(spec.name)
+    if not model.rules_for(spec.versions):
+        modelled = ", ".join(r.versions.label for r in model.rules)
+        raise UsageError(f"--trainer {opts.trainer!r}: ckptfix models {model.title} {modelled} only")
+
+
+def choose_rules(detected: str, opts: Options) -> RulesChoice:
+    """The rules for a checkpoint whose files say ``detected`` wrote it (see the module docstring)."""
+    if opts.trainer is not None:
+        spec = parse_spec(opts.trainer)
+        model = get_trainer(spec.name)
+        return RulesChoice(model.name, model.title, model.rules_for(spec.versions), f"--trainer {spec.text}")
+    model = get_trainer(detected)
+    if len(model.rules) == 1:
+        return RulesChoice(model.name, model.title, model.rules, "detected from the checkpoint's files")
+    version = dict(opts.installed or ()).get(model.package or "")
+    if version is not None:
+        v = parse_version(version)
+        rules = tuple(r for r in model.rules if v is not None and r.versions.contains(v))
+        if rules:
+            return RulesChoice(model.name, model.title, rules, f"{model.package} {version} installed here")
+        return RulesChoice(model.name, model.title, model.rules,
+                           f"{model.package} {version} installed here is not a modelled release: every modelled release")
+    return RulesChoice(model.name, model.title, model.rules,
+                       f"every modelled release (pass --trainer {model.name}==VERSION, or run ckptfix where "
+                       f"{model.package} is installed, to check one)")

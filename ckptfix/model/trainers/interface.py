@@ -1,0 +1,197 @@
+"""The trainer-model interface: what a trainer's resume does with a checkpoint it wrote.
+
+A ``TrainerModel`` is pure data and pure functions over names and records (the model layer's loaders
+read the files; a trainer model only interprets them). For each trainer it answers:
+
+* ``detect``: whether a checkpoint folder (its name and file names) was written by this trainer;
+* ``rules``: per version range (``TrainerRules``), which ranks call ``save_state``, where the resume
+  takes the step from, what it does to the LR scheduler after ``accelerator.load_state``
+  (``last_epoch_from``), which files its resume reads, and which sine formula the stock trainer ships;
+* ``latest``: which folder of an output folder its resume picks as "latest", and how sure that is
+  (``LatestPick``);
+* ``is_checkpoint_name`` / ``folder_step``: the folder names it writes, and the step a name carries.
+
+Every rule cites its source in ``docs/trainers.md``. *To add a trainer*, write a module with a
+``TrainerModel`` subclass and add an instance to ``TRAINERS`` in ``__init__.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Literal
+
+from ckptfix.records import Record
+
+__all__ = [
+    "LastEpochFrom", "LatestPick", "ResumeFile", "SavesOn", "TrainerModel", "TrainerRules", "Version",
+    "VersionRange", "format_version", "highest", "parse_version",
+]
+
+#: A release number as a tuple of ints: ``(4, 10, 1)``.
+Version = tuple[int, ...]
+
+#: Where the resume puts the scheduler's ``last_epoch`` after ``load_state``: ``stored`` = left as
+#: ``scheduler.bin`` holds it; ``epoch_step`` / ``global_step`` = that value of the trainer's state file
+#: times the *resuming* process count (SimpleTuner's override).
+LastEpochFrom = Literal["stored", "epoch_step", "global_step"]
+
+#: Which ranks call ``accelerator.save_state`` in a plain multi-process (DDP) run: ``main`` = rank 0 only,
+#: so ``random_states_*.pkl`` counts only 1; ``all`` = every rank writes its own.
+SavesOn = Literal["main", "all"]
+
+_VERSION = re.compile(r"^\s*v?(\d+(?:\.\d+)*)")
+
+
+def parse_version(text: str) -> Version | None:
+    """``"4.10.1"`` -> ``(4, 10, 1)``; the leading numeric part only (``"3.1.6.dev0"`` -> ``(3, 1, 6)``);
+    None when there is none."""
+    m = _VERSION.match(text or "")
+    if m is None:
+        return None
+    return tuple(int(p) for p in m.group(1).split("."))
+
+
+def format_version(v: Version) -> str:
+    return ".".join(str(p) for p in v)
+
+
+def _cmp(a: Version, b: Version) -> int:
+    n = max(len(a), len(b))
+    a2, b2 = a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
+    return (a2 > b2) - (a2 < b2)
+
+
+class VersionRange(Record):
+    """Releases ``low`` (inclusive) to ``high`` (exclusive); None = unbounded."""
+
+    low: Version | None = None
+    high: Version | None = None
+
+    def contains(self, v: Version) -> bool:
+        return (self.low is None or _cmp(v, self.low) >= 0) and (self.high is None or _cmp(v, self.high) < 0)
+
+    def intersect(self, other: VersionRange) -> VersionRange | None:
+        """The releases in both ranges, or None when there are none."""
+        lows = [x for x in (self.low, other.low) if x is not None]
+        highs = [x for x in (self.high, other.high) if x is not None]
+        low = max(lows, key=_key) if lows else None
+        high = min(highs, key=_key) if highs else None
+        if low is not None and high is not None and _cmp(low, high) >= 0:
+            return None
+        return VersionRange(low, high)
+
+    @property
+    def label(self) -> str:
+        if self.low is None and self.high is None:
+            return "every version"
+        if self.low is None:
+            return f"< {format_version(self.high)}"  # type: ignore[arg-type]
+        if self.high is None:
+            return f">= {format_version(self.low)}"
+        return f"{format_version(self.low)} to < {format_version(self.high)}"
+
+
+def highest(names: Sequence[str], key: Callable[[str], int | None]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names with the highest ``key`` (several on a tie), and the names whose ``key`` fails (None); both sorted."""
+    keyed: list[tuple[int, str]] = []
+    broken: list[str] = []
+    for n in names:
+        k = key(n)
+        if k is None:
+            broken.append(n)
+        else:
+            keyed.append((k, n))
+    if not keyed:
+        return (), tuple(sorted(broken))
+    top = max(k for k, _ in keyed)
+    return tuple(sorted(n for k, n in keyed if k == top)), tuple(sorted(broken))
+
+
+def _key(v: Version) -> tuple[int, ...]:
+    return v + (0,) * (8 - len(v))
+
+
+class ResumeFile(Record):
+    """A file the trainer's own resume code reads (beyond accelerate's ``load_state``)."""
+
+    name: str
+    required: bool  # False: read when present, the resume goes on without it
+    if_missing: str  # what the resume does without it
+
+
+class TrainerRules(Record):
+    """What one trainer does on resume, for one range of its releases (sources: docs/trainers.md)."""
+
+    trainer: str
+    versions: VersionRange
+    last_epoch_from: LastEpochFrom
+    saves_on: SavesOn
+    step_from: str  # where the resume takes its step ("training_state.json global_step", ...)
+    #: The sine formula the stock trainer ships (a profile name), or None when the trainer runs whatever
+    #: scheduler the user configures (its scheduler.bin is restored as saved).
+    formula: str | None
+    reads: tuple[ResumeFile, ...] = ()
+    #: Verified on these releases; a range open to the future says so.
+    verified: str = ""
+    sources: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``SimpleTuner >= 4.10.0`` (the name alone for a trainer without version ranges)."""
+        if self.versions.low is None and self.versions.high is None:
+            return self.trainer
+        return f"{self.trainer} {self.versions.label}"
+
+
+class LatestPick(Record):
+    """Which folders of an output folder a trainer's "latest" rule picks (names, not paths).
+
+    ``chosen``: one name when the rule decides; several when the rule leaves it to something undefined
+    (``os.listdir`` order on a tie) — the resume may take any of them; none when it picks nothing.
+    ``sure``: the rule decides (False: a tie, or a trainer without a latest rule). ``broken_by``: names that
+    make the rule fail (SimpleTuner: a fresh start instead of a resume; the diffusers scripts: a crash),
+    with ``chosen`` then holding what the rule would pick without them. ``reason``: one sentence for users.
+    """
+
+    chosen: tuple[str, ...]
+    sure: bool
+    reason: str
+    broken_by: tuple[str, ...] = ()
+    broken_effect: str = ""
+
+
+class TrainerModel(ABC):
+    """One trainer's resume, as data and pure functions (see the module docstring)."""
+
+    #: The name users pass to ``--trainer`` and reports show (``simpletuner``, ``kohya`` ...).
+    name: ClassVar[str]
+    #: How reports name it (``SimpleTuner``).
+    title: ClassVar[str]
+    #: The distribution whose installed version selects the rules (``importlib.metadata``), or None.
+    package: ClassVar[str | None] = None
+    #: Rules per version range, oldest first; a trainer without version ranges has one.
+    rules: ClassVar[tuple[TrainerRules, ...]]
+
+    @abstractmethod
+    def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:
+        """Whether the checkpoint folder ``folder_name`` holding ``names`` was written by this trainer."""
+
+    @abstractmethod
+    def is_checkpoint_name(self, name: str) -> bool:
+        """Whether this trainer names a checkpoint folder like ``name``."""
+
+    @abstractmethod
+    def latest(self, names: Sequence[str]) -> LatestPick:
+        """The folder(s) this trainer's resume picks among the folder ``names`` of an output folder."""
+
+    def folder_step(self, name: str) -> int | None:
+        """The optimizer step a folder's name carries (None: the name carries none)."""
+        return None
+
+    def rules_for(self, versions: VersionRange | None) -> tuple[TrainerRules, ...]:
+        """The rules of every range that meets ``versions`` (None: all of them), oldest first."""
+        if versions is None:
+            return self.rules
+        return tuple(r for r in self.rules if r.versions.intersect(versions) is not None)

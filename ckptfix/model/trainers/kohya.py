@@ -1,0 +1,53 @@
+"""kohya-ss/sd-scripts (``train_network.py``): state folders and ``train_state.json`` (docs/trainers.md, "kohya").
+
+Folder names (``library/train_util.py`` L90-98): ``<name>-step00000100-state`` (every N steps),
+``<name>-000001-state`` (every N epochs), ``<name>-state`` (end of training). The save hook writes
+``train_state.json`` ``{"current_epoch", "current_step"}`` (``train_network.py`` L930-948). Only rank 0
+saves; the scheduler is restored by ``load_state`` and never touched; ``--resume`` loads the one folder
+it names: there is no "latest".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ckptfix.model.trainers.interface import LatestPick, ResumeFile, TrainerModel, TrainerRules, VersionRange
+
+__all__ = ["KOHYA", "KohyaModel", "STATE_NAME"]
+
+#: ``<name>-step{:08d}-state``, ``<name>-{:06d}-state``, ``<name>-state``.
+STATE_NAME = re.compile(r"^(?P<name>.+?)(?:-step(?P<step>\d{8})|-(?P<epoch>\d{6}))?-state$")
+TRAIN_STATE = "train_state.json"
+
+
+class KohyaModel(TrainerModel):
+    name = "kohya"
+    title = "kohya sd-scripts"
+    rules = (
+        TrainerRules("kohya sd-scripts", VersionRange(), "stored", "main",
+                     "train_state.json current_step (skips batches only with --skip_until_initial_step; "
+                     "otherwise global_step restarts at 0)", None,
+                     (ResumeFile(TRAIN_STATE, False, "the resume starts at step 0 (steps_from_state stays None)"),),
+                     "sd-scripts 48d368f",
+                     ("train_network.py save_model_hook L930-948, load hook L950-968, L1232-1275",
+                      "train_util.py resume_from_local_or_hf_if_specified L4772-4822")),
+    )
+
+    def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:
+        return TRAIN_STATE in names
+
+    def is_checkpoint_name(self, name: str) -> bool:
+        return STATE_NAME.match(name) is not None
+
+    def folder_step(self, name: str) -> int | None:
+        m = STATE_NAME.match(name)
+        return int(m.group("step")) if m and m.group("step") else None
+
+    def latest(self, names: Sequence[str]) -> LatestPick:
+        states = tuple(sorted(n for n in names if self.is_checkpoint_name(n)))
+        return LatestPick(states, False, "kohya sd-scripts has no 'latest': --resume loads the one folder you name, "
+                          "so every state folder is checked (give the folder you resume to check only it)")
+
+
+KOHYA = KohyaModel()

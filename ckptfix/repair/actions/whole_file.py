@@ -1,0 +1,107 @@
+"""The stages every action that writes a whole new file shares (the scheduler state, the trainer's JSON).
+
+The new file's bytes are known before anything is written (``data()``), so the backup's manifest records
+the SHA-256 of the new file as well as the original's (``ckptfix restore`` checks both). The backup is a
+byte-identical copy of the old file; ``write`` goes through a temporary file beside it (``durable.py``),
+checking right before the rename that no other process replaced the file; ``undo`` puts the copy back by
+the same route, or removes a file that did not exist before.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any
+
+from ckptfix.errors import RepairFailed
+from ckptfix.repair.actions.interface import Fault, Journal, RepairAction
+from ckptfix.repair.durable import (
+    ANY,
+    WORK_DIR,
+    check_identity,
+    copy_durable,
+    fsync_dir,
+    fsync_file,
+    keep_mode,
+    put_back,
+    replace_durable,
+    sha256,
+    sha256_bytes,
+    tmp_name,
+    write_new,
+)
+
+__all__ = ["WholeFileWrite"]
+
+
+class WholeFileWrite(RepairAction):
+    """A repair action that replaces (or creates) a whole file with ``data()``."""
+
+    path: Path
+
+    @abstractmethod
+    def data(self) -> bytes:
+        """The new file's bytes (the same on every call while the file is unchanged)."""
+
+    def before_write(self) -> None:
+        """A last check of the old file, right before the new one is written (default: none)."""
+
+    def backup(self, journal: Journal) -> dict[str, Any]:
+        assert journal.backup_dir is not None
+        path, backup = self.path, journal.backup_dir
+        entry: dict[str, Any] = {"file": path.name, "action": self.kind}
+        if path.exists():
+            digest = sha256(path)
+            copy_durable(path, backup / path.name)
+            if sha256(backup / path.name) != digest:
+                raise RepairFailed(f"backup of {path} does not match the original")
+            journal.originals[path] = digest
+            entry["sha256"] = digest
+            entry["restore"] = f"cp {WORK_DIR}/{backup.name}/{path.name} {path.name}"
+        else:
+            entry["restore"] = f"rm {path.name}  # did not exist before"
+        entry["sha256_new"] = sha256_bytes(self.data())
+        entry["changes"] = [{"key": c.key, "old": repr(c.old), "new": repr(c.new), "fixes": list(c.fixes)}
+                            for c in self.changes]
+        return entry
+
+    def write(self, journal: Journal, hook: Fault) -> None:
+        path = self.path
+        hook("build", path)
+        check_identity(path, journal.expected(path), "since ckptfix checked it")
+        self.before_write()
+        data = self.data()
+        tmp = tmp_name(path)
+        journal.temps.append(tmp)
+        hook("write", path)
+        write_new(tmp, data)
+        keep_mode(path, tmp)
+        fsync_file(tmp)  # the mode too
+        hook("replace", path)
+        journal.replaced.append(path)
+        journal.written[path] = replace_durable(tmp, path, journal.expected(path))
+        journal.temps.remove(tmp)
+
+    def written_as_planned(self) -> bool:
+        """The file holds exactly the planned bytes (for ``verify``)."""
+        return sha256(self.path) == sha256_bytes(self.data())
+
+    def undo(self, journal: Journal) -> bool:
+        path = self.path
+        if path not in journal.replaced:
+            return True
+        if journal.foreign(path):  # another process put its version there after ours: never overwrite it
+            return False
+        try:
+            if path in journal.originals:
+                assert journal.backup_dir is not None
+                if path.exists() and sha256(path) == journal.originals[path]:
+                    return True  # os.replace never ran
+                put_back(journal.backup_dir / path.name, path, journal.originals[path],
+                         journal.written.get(path, ANY))
+                return True
+            path.unlink(missing_ok=True)  # created: remove it
+            fsync_dir(path.parent)
+            return True
+        except Exception:  # noqa: BLE001 - report "not restored", never mask the original failure
+            return False

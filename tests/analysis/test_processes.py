@@ -1,0 +1,78 @@
+"""N from evidence (analysis/processes.py): the strongest source wins, a lone random_states_0.pkl is only a
+lower bound where the trainer saves on rank 0, and "unknown" comes with the candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ckptfix.analysis.processes import estimate_processes
+from ckptfix.analysis.report import Options
+from ckptfix.model.checkpoint import Checkpoint, SchedulerFile, TrainingState
+from ckptfix.model.load import load_checkpoint
+from ckptfix.model.trainers import SIMPLETUNER, TRANSFORMERS
+from ckptfix.schedulers.detect import detect_profile
+from tests.helpers import FIXTURES
+
+RUNS = FIXTURES / "simpletuner_runs"
+OLD, NEW = SIMPLETUNER.rules[:1], SIMPLETUNER.rules[2:]  # 3.1.6 (rank 0 saves) / 4.10 (every rank)
+
+
+def estimate(ck: Checkpoint, opts: Options = Options(), rules=SIMPLETUNER.rules, step: int | None = None):
+    st = ck.schedulers[0].state if ck.schedulers else None
+    return estimate_processes(ck, opts, rules, ck.training_state.global_step if step is None else step, st,
+                              detect_profile(st) if st is not None else None)
+
+
+def synthetic(le: int, g: int, t0: int, rng=(0,), ranks=(), lr=None) -> Checkpoint:
+    folder = Path("/nonexistent/checkpoint-x")
+    from ckptfix.schedulers.reference import sine_state
+
+    ref = sine_state(le, t0, 1, 1e-6, [1e-4])
+    state = {"T_0": t0, "T_i": ref.T_i, "T_mult": 1, "T_cur": ref.T_cur, "eta_min": 1e-6, "base_lrs": [1e-4],
+             "last_epoch": le, "_last_lr": lr or ref.last_lr, "_step_count": le + 1, "steps_per_epoch": -1}
+    ts = TrainingState(folder / "training_state.json", g, g, 1)
+    rank_states = tuple((r, TrainingState(folder / f"training_state-rank{r}.json", g, g, 1)) for r in ranks)
+    return Checkpoint(folder, None, ts, (), (SchedulerFile(folder / "scheduler.bin", state, "zip"),), len(rng),
+                      rng_ranks=tuple(rng), rank_states=rank_states)
+
+
+def test_two_process_torchrun_with_one_rng_file_is_two_from_last_epoch():
+    ck = load_checkpoint(RUNS / "c-n2-torchrun/stock/checkpoint-20")
+    assert ck.rng_ranks == (0,)
+    e = estimate(ck)
+    assert (e.value, e.exact, e.lower_bound) == (2, False, 1) and e.source == "last_epoch 40 ÷ step 20"
+    assert "lower bound" in e.why
+    assert estimate(ck, Options(num_processes=2)).source == "--num-processes"
+    assert estimate(ck, Options(lr_warmup_steps=10)).source == "T_0 20 = --lr-warmup-steps 10 × N"
+
+
+def test_files_that_give_n_exactly():
+    assert estimate(synthetic(60, 30, 20, rng=(0, 1))).value == 2
+    e = estimate(synthetic(30, 30, 20, rng=(0,), ranks=(1, 2, 3)))
+    assert (e.value, e.exact) == (4, True) and "training_state-rank" in e.source
+    e = estimate(synthetic(60, 30, 20, rng=(0,)), rules=NEW)  # 4.10 saves on every rank: one file is N = 1
+    assert (e.value, e.exact) == (1, True)
+    ck = load_checkpoint(FIXTURES / "trainers/hf-trainer-tf4/checkpoint-8")
+    assert estimate(ck, rules=TRANSFORMERS.rules).exact
+
+
+def test_unknown_lists_the_candidates_and_why():
+    e = estimate(synthetic(45, 30, 20))  # 45 / 30 is no whole N
+    assert e.value is None and e.candidates == (1, 2, 4, 5, 10, 20)
+    assert "not a whole multiple" in e.why and "--lr-warmup-steps" in e.why
+    e = estimate(synthetic(60, 30, 20, lr=[5e-5]))  # 60 / 30 = 2, but _last_lr is not the formula's there
+    assert e.value is None and "not evidence" in e.why
+    e = estimate(synthetic(90, 30, 20))  # 3 does not divide T_0 = W x N
+    assert e.value is None
+    e = estimate(synthetic(45, 30, 20), Options(lr_warmup_steps=7))  # T_0 20 is no 7 x N
+    assert e.value is None and "not --lr-warmup-steps 7" in e.why
+    e = estimate(synthetic(45, 30, 20), Options(run_processes=(2, "checkpoint-20: last_epoch 40 ÷ step 20")))
+    assert e.value == 2 and e.from_run is not None and "other checkpoints" in e.source
+    assert estimate(synthetic(45, 30, 20), Options(run_processes=(3, "x"))).value is None  # 3 does not divide 20
+
+
+def test_step_zero_and_schedulers_that_do_not_need_n():
+    assert estimate(synthetic(0, 0, 20), step=0).value == 1
+    ck = load_checkpoint(FIXTURES / "lambdalr/checkpoint-30")
+    e = estimate(ck)
+    assert e.value == 1 and "not needed" in e.source
