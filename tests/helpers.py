@@ -17,3 +17,16 @@ def tree_hashes(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and not p.is_symlink()
     }
+
+
+def adamw_state(shapes: list[tuple[int, ...]], steps: int = 3) -> dict:
+    """A real ``torch.optim.AdamW`` state dict after ``steps`` steps on parameters of ``shapes``."""
+    import torch
+
+    params = [torch.nn.Parameter(torch.zeros(s)) for s in shapes]
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    for _ in range(steps):
+        for p in params:
+            p.grad = torch.ones_like(p)
+        opt.step()
+    return opt.state_dict()

@@ -29,17 +29,20 @@ def check(
     t_mult: int | None = None,
     strict: bool = False,
     jobs: int = 1,
+    trainer: str | None = None,
+    target: str = "sine",
 ) -> CheckResult:
     """Check the scheduler state of the checkpoint(s) under ``path``; write nothing.
 
     ``path`` is a ``checkpoint-N`` folder or a run's output folder. ``latest`` (the default) checks only
     the checkpoint a resume would pick; ``latest=False`` checks every one. The keyword options are the
-    CLI's flags (``--num-processes`` ...): what the run was launched with, ``None`` when not known.
-    ``result.exit_code`` is the gate's exit code (``result.ok``: 0). Raises ``ckptfix.UsageError`` when
+    CLI's flags (``--num-processes`` ...): what the run was launched with, ``None`` when not known;
+    ``trainer`` (``"simpletuner==3.1.6"``) and ``target`` (``"simpletuner-sine-v2"``) are ``--trainer`` and
+    ``--target``. ``result.exit_code`` is the gate's exit code (``result.ok``: 0). Raises ``ckptfix.UsageError`` when
     ``path`` is not a checkpoint or output folder; an unreadable or hostile file is a finding, not an error.
     """
     opts = Options(num_processes=num_processes, step=step, learning_rate=learning_rate, lr_end=lr_end,
-                   lr_warmup_steps=lr_warmup_steps, t_mult=t_mult, strict=strict)
+                   lr_warmup_steps=lr_warmup_steps, t_mult=t_mult, strict=strict, trainer=trainer, target=target)
     disc, reports = inspect_path(Path(path), opts, latest_only=latest, jobs=jobs)
     return check_result(disc, reports, worst_exit(reports), "inspect")
 
@@ -57,6 +60,8 @@ def repair(
     t_mult: int | None = None,
     recreate: bool = False,
     optimizer_lr: bool = False,
+    trainer: str | None = None,
+    target: str = "sine",
 ) -> RepairResult:
     """Repair the scheduler state of the checkpoint(s) under ``path``, as ``ckptfix repair`` does.
 
@@ -66,7 +71,7 @@ def repair(
     ``ckptfix.UsageError`` for a bad ``path``. Undo with ``ckptfix restore``.
     """
     opts = Options(num_processes=num_processes, step=step, learning_rate=learning_rate, lr_end=lr_end,
-                   lr_warmup_steps=lr_warmup_steps, t_mult=t_mult)
+                   lr_warmup_steps=lr_warmup_steps, t_mult=t_mult, trainer=trainer, target=target)
     outcome = repair_path(Path(path), opts, latest_only=latest, dry_run=dry_run, recreate=recreate,
                           optimizer_lr=optimizer_lr)
     return repair_result(outcome)

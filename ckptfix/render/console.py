@@ -344,10 +344,10 @@ def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointRe
             console.print(checkpoint_panel(r, latest=(disc.picks == (r.checkpoint.path,) and not disc.is_single)))
         if len(reports) > 1 or (disc.skipped and not latest):
             console.print(summary_table(disc, reports, fold=not verbose and len(reports) > FOLD_ABOVE))
-        if disc.trainer and (len(disc.picks) > 1 or disc.latest_issue):  # the pick is not certain: say why
-            console.print(Text(f"latest ({disc.trainer}, {disc.trainer_source}): {disc.latest_reason}"
-                               + (f"; {disc.latest_issue}" if disc.latest_issue else ""), style="dim"))
         elif disc.skipped:  # the gate (--latest): say what was not read, in one line
             for s in disc.skipped:
                 console.print(Text(f"skipped {s.path.name}: {s.reason.split(':')[0]}", style="dim"))
+        if disc.trainer and (len(disc.picks) > 1 or disc.latest_issue):  # the pick is not certain: say why
+            console.print(Text(f"latest ({disc.trainer}, {disc.trainer_source}): {disc.latest_reason}"
+                               + (f"; {disc.latest_issue}" if disc.latest_issue else ""), style="dim"))
     closing(console, *summary_lines(reports, code, target if target is not None else disc.root, latest, opts))

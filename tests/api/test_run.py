@@ -38,6 +38,15 @@ def test_check_options_are_the_cli_flags():
     assert ckptfix.check(FIXTURES / "sine-ok", lr_end=2e-6, strict=True).exit_code == 1
 
 
+def test_trainer_and_target_are_the_cli_flags():
+    result = ckptfix.check(FIXTURES / "sine-v2", trainer="simpletuner==3.1.6", target="simpletuner-sine-v2")
+    (ck,) = result.checkpoints
+    assert ck.target == "simpletuner-sine-v2" and ck.trainer.source == "--trainer simpletuner==3.1.6"
+    assert [r.label for r in ck.trainer.releases] == ["SimpleTuner 1.0 to < 4.9.3"]
+    assert "CKF031" not in {f.code for f in result.findings}  # v2 is the target: not a finding
+    assert "CKF031" in {f.code for f in ckptfix.check(FIXTURES / "sine-v2").findings}
+
+
 def test_usage_error_for_a_bad_path(tmp_path):
     with pytest.raises(ckptfix.UsageError):
         ckptfix.check(tmp_path / "nope")

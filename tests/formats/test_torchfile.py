@@ -12,20 +12,11 @@ import torch
 from ckptfix.errors import UnreadableFile, UnsafePickle
 from ckptfix.formats.objects import TensorRef
 from ckptfix.formats.torchfile import open_torch_file
-
-
-def _adamw_state(shapes: list[tuple[int, ...]], steps: int = 3) -> dict:
-    params = [torch.nn.Parameter(torch.zeros(s)) for s in shapes]
-    opt = torch.optim.AdamW(params, lr=1e-3)
-    for _ in range(steps):
-        for p in params:
-            p.grad = torch.ones_like(p)
-        opt.step()
-    return opt.state_dict()
+from tests.helpers import adamw_state
 
 
 def test_optimizer_values_match_torch(tmp_path: Path) -> None:
-    sd = _adamw_state([(3, 4), (5,)], steps=7)
+    sd = adamw_state([(3, 4), (5,)], steps=7)
     f = tmp_path / "optimizer.bin"
     torch.save(sd, f)
     with open_torch_file(f) as tf:
@@ -42,7 +33,7 @@ def test_optimizer_values_match_torch(tmp_path: Path) -> None:
 
 
 def test_legacy_format_decoded(tmp_path: Path) -> None:
-    sd = _adamw_state([(2, 2)], steps=4)
+    sd = adamw_state([(2, 2)], steps=4)
     f = tmp_path / "optimizer.bin"
     torch.save(sd, f, _use_new_zipfile_serialization=False)
     with open_torch_file(f) as tf:
@@ -62,8 +53,8 @@ def test_scalar_dtypes(tmp_path: Path, dtype: torch.dtype) -> None:
 def test_bytes_read_do_not_grow_with_tensor_size(tmp_path: Path) -> None:
     """The step count of a large optimizer costs the same few KB as a small one's."""
     small, big = tmp_path / "small.bin", tmp_path / "big.bin"
-    torch.save(_adamw_state([(4, 4), (4,)]), small)
-    torch.save(_adamw_state([(2048, 2048), (2048, 2048)]), big)  # 64 MB of moments
+    torch.save(adamw_state([(4, 4), (4,)]), small)
+    torch.save(adamw_state([(2048, 2048), (2048, 2048)]), big)  # 64 MB of moments
     read = {}
     for f in (small, big):
         with open_torch_file(f) as tf:
@@ -76,7 +67,7 @@ def test_bytes_read_do_not_grow_with_tensor_size(tmp_path: Path) -> None:
 
 def test_reading_does_not_import_torch(tmp_path: Path) -> None:
     f = tmp_path / "optimizer.bin"
-    torch.save(_adamw_state([(2, 2)]), f)
+    torch.save(adamw_state([(2, 2)]), f)
     code = (
         "import sys\n"
         "from ckptfix.formats.torchfile import open_torch_file\n"
@@ -149,7 +140,7 @@ def test_not_torch_files(tmp_path: Path, content: bytes, words: str) -> None:
 
 def test_truncated_file(tmp_path: Path) -> None:
     f = tmp_path / "optimizer.bin"
-    torch.save(_adamw_state([(8, 8)]), f)
+    torch.save(adamw_state([(8, 8)]), f)
     data = f.read_bytes()
     for cut in (len(data) // 3, len(data) // 2, len(data) - 10):
         f.write_bytes(data[:cut])
@@ -162,7 +153,7 @@ def test_no_file_descriptor_left_open(tmp_path: Path) -> None:
     import os
 
     good = tmp_path / "optimizer.bin"
-    torch.save(_adamw_state([(3,)], steps=2), good)
+    torch.save(adamw_state([(3,)], steps=2), good)
     bad = tmp_path / "bad.bin"
     bad.write_bytes(good.read_bytes()[:-40])  # truncated: refused after the file was opened
     fds = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").exists() else None

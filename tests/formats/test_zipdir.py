@@ -16,17 +16,7 @@ from ckptfix.errors import UnreadableFile
 from ckptfix.formats.source import LOCAL
 from ckptfix.formats.torchfile import data_pkl_entry, open_torch_file
 from ckptfix.formats.zipdir import ZipDirectory, ZipLayoutError, zip64_extra, zip64_fields
-from tests.helpers import FIXTURES
-
-
-def adamw_state(shapes: list[tuple[int, ...]], steps: int = 3) -> dict:
-    params = [torch.nn.Parameter(torch.zeros(s)) for s in shapes]
-    opt = torch.optim.AdamW(params, lr=1e-3)
-    for _ in range(steps):
-        for p in params:
-            p.grad = torch.ones_like(p)
-        opt.step()
-    return opt.state_dict()
+from tests.helpers import FIXTURES, adamw_state
 
 
 def test_small_entries_behind_a_long_extra_field(tmp_path: Path) -> None:

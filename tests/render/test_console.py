@@ -87,3 +87,11 @@ def test_repair_says_what_remains_and_what_to_run(tmp_path):
         "  (W: the run's --lr_warmup_steps; E: the run's --lr_end)"]
     res = run("repair", tmp_path / "m", "--dry-run", "--lr-warmup-steps", "10")
     assert res.output.rstrip().splitlines()[-1] == f"→ ckptfix repair {tmp_path / 'm'} --lr-warmup-steps 10"
+
+
+def test_a_skipped_folder_is_said_once():
+    """In the summary table when there is one; as a line of its own for the gate (--latest)."""
+    out = run("inspect", FIXTURES / "output-run").output
+    assert out.count("checkpoint-40-tmp") == 1
+    gate = run("inspect", FIXTURES / "output-run", "--latest").output
+    assert gate.count("skipped checkpoint-40-tmp: being written (-tmp)") == 1
