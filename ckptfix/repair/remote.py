@@ -79,24 +79,19 @@ class ObjectSchedulerWrite(SchedulerWrite):
         elif self.store.stat(self.path) is not None and not self.replaces_unreadable:
             raise RepairFailed(f"{self.path} appeared since the plan was made; run repair again")
 
-    def backup(self, journal: Journal) -> dict[str, Any]:
-        assert journal.backup_dir is not None
-        path, backup = self.path, journal.backup_dir / self.path.name
-        entry: dict[str, Any] = {"file": path.name, "action": self.kind}
-        if self.store.stat(path) is not None:
-            digest = _sha256(self._fresh())
-            self.store.copy(path, backup)
-            if _sha256(self.store.read_fresh(backup, _MAX_SCHEDULER, "backup")) != digest:
-                raise RepairFailed(f"backup of {path} does not match the original")
-            journal.originals[path] = digest
-            entry["sha256"] = digest
-            entry["restore"] = f"copy {backup} to {path}"
-        else:
-            entry["restore"] = f"delete {path}  # did not exist before"
-        entry["sha256_new"] = _sha256(self.data())
-        entry["changes"] = [{"key": c.key, "old": repr(c.old), "new": repr(c.new), "fixes": list(c.fixes)}
-                            for c in self.changes]
-        return entry
+    def copy_original(self, copy: Any) -> str | None:
+        if self.store.stat(self.path) is None:
+            return None
+        digest = _sha256(self._fresh())
+        self.store.copy(self.path, copy)  # server-side: the bytes do not travel through this machine
+        if _sha256(self.store.read_fresh(copy, _MAX_SCHEDULER, "backup")) != digest:
+            raise RepairFailed(f"backup of {self.path} does not match the original")
+        return digest
+
+    def restore_hint(self, copy: Any) -> str:
+        if copy is None:
+            return f"delete {self.path}  # did not exist before"
+        return f"copy {copy} to {self.path}"
 
     def write(self, journal: Journal, hook: Fault) -> None:
         path = self.path

@@ -160,6 +160,7 @@ def test_repair_backs_up_writes_one_object_and_verifies(s3: CountingMotoServer, 
     assert s3_bytes(f"{backup}/scheduler.bin") == original
     manifest = json.loads(s3_bytes(f"{backup}/manifest.json"))
     assert manifest["files"][0]["sha256"] == hashlib.sha256(original).hexdigest()
+    assert manifest["files"][0]["restore"] == f"copy {backup}/scheduler.bin to {ck}/scheduler.bin"
     new = s3_bytes(f"{ck}/scheduler.bin")
     assert new != original
     assert run("inspect", ck).exit_code == 0  # consistent now

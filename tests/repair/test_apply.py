@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -76,8 +77,10 @@ def test_rewrite_backup_and_bit_for_bit_restore(tmp_path):
     assert {k: v for k, v in after.items() if k != "scheduler.bin" and not k.startswith(".ckptfix")} == others
     assert torch.load(ck / "scheduler.bin", weights_only=True)["_last_lr"] == [1e-4]
     assert analyse(load_checkpoint(ck)).exit_code == 0
-    # Restoring the backup gives the original bit for bit.
-    shutil.copyfile(backup, ck / "scheduler.bin")
+    # The manifest's restore hint, run in the checkpoint as it says, gives the original bit for bit.
+    hint = manifest["files"][0]["restore"]
+    assert hint == f"cp .ckptfix/{res.backup_dir.name}/scheduler.bin scheduler.bin"
+    subprocess.run(hint, shell=True, cwd=ck, check=True)
     assert (ck / "scheduler.bin").read_bytes() == original
     # Zip entries keep accelerate's "scheduler/" prefix.
     import zipfile
@@ -130,6 +133,16 @@ def test_failure_while_creating_removes_the_new_file(tmp_path, stage):
     assert res.status == "failed" and res.restored is True
     assert not (ck / "scheduler.bin").exists()
     assert not [p for p in ck.iterdir() if "ckptfix-tmp" in p.name]
+
+
+def test_created_file_manifest_says_it_did_not_exist(tmp_path):
+    ck = copy(tmp_path, "missing-scheduler")
+    res = apply_plan(make_plan(ck, Options(lr_warmup_steps=10, lr_end=1e-6)))
+    assert res.status == "applied", res.error
+    (entry,) = json.loads((res.backup_dir / "manifest.json").read_text())["files"]
+    assert entry["action"] == "create" and "sha256" not in entry
+    assert entry["restore"] == "rm scheduler.bin  # did not exist before"
+    assert entry["sha256_new"] == digest(ck / "scheduler.bin")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -48,22 +48,35 @@ class WholeFileWrite(RepairAction):
 
     def backup(self, journal: Journal) -> dict[str, Any]:
         assert journal.backup_dir is not None
-        path, backup = self.path, journal.backup_dir
-        entry: dict[str, Any] = {"file": path.name, "action": self.kind}
-        if path.exists():
-            digest = sha256(path)
-            copy_durable(path, backup / path.name)
-            if sha256(backup / path.name) != digest:
-                raise RepairFailed(f"backup of {path} does not match the original")
-            journal.originals[path] = digest
+        copy = journal.backup_dir / self.path.name
+        entry: dict[str, Any] = {"file": self.path.name, "action": self.kind}
+        digest = self.copy_original(copy)
+        if digest is not None:
+            journal.originals[self.path] = digest
             entry["sha256"] = digest
-            entry["restore"] = f"cp {WORK_DIR}/{backup.name}/{path.name} {path.name}"
-        else:
-            entry["restore"] = f"rm {path.name}  # did not exist before"
+        entry["restore"] = self.restore_hint(copy if digest is not None else None)
         entry["sha256_new"] = sha256_bytes(self.data())
         entry["changes"] = [{"key": c.key, "old": repr(c.old), "new": repr(c.new), "fixes": list(c.fixes)}
                             for c in self.changes]
         return entry
+
+    def copy_original(self, copy: Path) -> str | None:
+        """Copy the file as it is now to ``copy``, checked against its SHA-256; that SHA-256, or None when
+        there is no file (a ``create``)."""
+        path = self.path
+        if not path.exists():
+            return None
+        digest = sha256(path)
+        copy_durable(path, copy)
+        if sha256(copy) != digest:
+            raise RepairFailed(f"backup of {path} does not match the original")
+        return digest
+
+    def restore_hint(self, copy: Path | None) -> str:
+        """How to put the original back by hand (the manifest's ``restore``), run from the checkpoint."""
+        if copy is None:
+            return f"rm {self.path.name}  # did not exist before"
+        return f"cp {WORK_DIR}/{copy.parent.name}/{copy.name} {self.path.name}"
 
     def write(self, journal: Journal, hook: Fault) -> None:
         path = self.path
