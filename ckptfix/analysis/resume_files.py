@@ -9,9 +9,9 @@ this rule compares it with the checkpoint's files.
 from __future__ import annotations
 
 import re
-from fnmatch import fnmatchcase
 
 from ckptfix.analysis.findings import Finding, make_finding
+from ckptfix.formats.scan import name_matches
 from ckptfix.model.checkpoint import Checkpoint
 from ckptfix.model.resume_files import RESUME_FILES, ResumeFiles, resume_files_for
 
@@ -32,7 +32,7 @@ def resume_file_findings(ck: Checkpoint, registry: dict[str, ResumeFiles] = RESU
     for req in spec.required:
         if req.judged_elsewhere_when_optimizer_present and ck.optimizers:
             continue
-        if any(fnmatchcase(f, pat) for f in files for pat in req.patterns):
+        if any(name_matches(f, pat) for f in files for pat in req.patterns):
             continue
         out.append(make_finding(
             "CKF004", ck.path / req.patterns[0], None, "missing", "present",

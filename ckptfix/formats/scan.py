@@ -41,7 +41,6 @@ file is ``unreadable`` and never opened. Only regular files are opened (a FIFO w
 from __future__ import annotations
 
 from collections.abc import Callable
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,10 +99,32 @@ KINDS = frozenset(k for _, k in _PATTERNS)
 SKIPPED_DIRS = frozenset({".ckptfix"})
 
 
+def name_matches(name: str, pattern: str) -> bool:
+    """``fnmatch.fnmatchcase(name, pattern)`` for the patterns of checkpoint files: literal text and ``*``
+    (any run of characters, ``/`` included); no ``?`` or ``[...]``.
+
+    fnmatch translates each pattern into a regular expression on first use: the gate's 17 patterns cost
+    6.4 M instructions per run, 1.5 % of an 8 GB gate (bench/instructions.py); this costs none.
+    """
+    if "*" not in pattern:
+        return name == pattern
+    first, *middle, last = pattern.split("*")
+    end = len(name) - len(last)
+    if end < len(first) or not name.startswith(first) or not name.endswith(last):
+        return False
+    pos = len(first)
+    for piece in middle:  # leftmost placement of each piece leaves the most room for the next ones
+        pos = name.find(piece, pos, end)
+        if pos < 0:
+            return False
+        pos += len(piece)
+    return True
+
+
 def classify(name: str) -> str | None:
     """The kind of a checkpoint file by its name, or None when it holds no pickle to scan."""
     for pattern, kind in _PATTERNS:
-        if fnmatchcase(name, pattern):
+        if name_matches(name, pattern):
             return kind
     return None
 

@@ -14,13 +14,16 @@ import subprocess
 import sys
 import threading
 import zipfile
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.allowlist import RNG_STATE
-from ckptfix.formats.scan import classify, scan_file, scan_folder
+from ckptfix.formats.scan import classify, name_matches, scan_file, scan_folder
 from ckptfix.formats.torchfile import open_torch_file
 from tests.helpers import CORPUS
 
@@ -122,6 +125,18 @@ def test_hostile_file_reports_module_name_and_opcode_offset(ckpt: Path):
 ])
 def test_classify(name, kind):
     assert classify(name) == kind
+
+
+_GLOB_TEXT = st.text(alphabet="ab*/._", max_size=8)
+
+
+@given(name=st.text(alphabet="ab/._", max_size=10), pattern=_GLOB_TEXT)
+@example(name="a/b.safetensors", pattern="*/*.safetensors")
+@example(name="ab", pattern="a*b*")  # a piece must not be placed over the last one
+@example(name="aba", pattern="a*a*a")
+@example(name="a", pattern="a*a")  # first and last overlap
+def test_name_matches_is_fnmatchcase_for_star_patterns(name, pattern):
+    assert name_matches(name, pattern) == fnmatchcase(name, pattern)
 
 
 # -- symlinks, special files, permissions ----------------------------------------------------------
