@@ -8,6 +8,8 @@ Every file is written by real torch (``torch.save``), laid out like an accelerat
     scheduler.bin          a ``ckptfix.schedulers.Sine`` state dict, stepped as far as the optimizer
     training_state.json    SimpleTuner's trainer state (global_step == optimizer step)
     random_states_0.pkl    copied from fixtures/sine-ok/checkpoint-30 (accelerate's RNG pickle)
+    pytorch_lora_weights.safetensors  the trainer's weights (a token tensor, written by safetensors):
+                           without weights the resume would stop, and ckptfix says so (CKF004)
     .guard                 SimpleTuner's "checkpoint complete" marker
 
 Cases (``--cases``, default all):
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+WEIGHTS = "pytorch_lora_weights.safetensors"
 RNG_PKL = REPO / "fixtures" / "sine-ok" / "checkpoint-30" / "random_states_0.pkl"
 DEFAULT_OUT = Path("/tmp/ckptfix-bench")
 
@@ -151,10 +154,20 @@ def write_checkpoint(ckpt: Path, trainer: Trainer, moments: list[tuple]) -> None
         {"global_step": step, "epoch_step": step, "epoch": 1, "exhausted_backends": [], "repeats": {}}
     ))
     shutil.copyfile(RNG_PKL, tmp / "random_states_0.pkl")
+    write_weights(tmp)
     (tmp / ".guard").write_text("complete\n")
     if ckpt.exists():
         shutil.rmtree(ckpt)
     tmp.rename(ckpt)
+
+
+def write_weights(ckpt: Path) -> None:
+    """The weights file a resume loads first (CKF004 without one); its size does not matter to ckptfix,
+    which reads only the safetensors header."""
+    import torch  # noqa: PLC0415
+    from safetensors.torch import save_file  # noqa: PLC0415 - the dev extra's; only when checkpoints are made
+
+    save_file({"lora_A.weight": torch.zeros(8, 8)}, str(ckpt / WEIGHTS))
 
 
 # -- cases ---------------------------------------------------------------------------------------
@@ -182,6 +195,9 @@ def _reuse_or_clear(case_dir: Path, name: str, params: dict, force: bool) -> dic
     """The cached case's info when it was made with the same parameters; else an empty folder and None."""
     if not force and _cached(case_dir, params):
         print(f"[cached] {name}")
+        for ckpt in sorted(case_dir.glob("checkpoint-*")):  # cases made before the weights file existed
+            if not (ckpt / WEIGHTS).exists():
+                write_weights(ckpt)
         return json.loads(_marker(case_dir).read_text())
     if case_dir.exists():
         shutil.rmtree(case_dir)
