@@ -16,7 +16,7 @@ from ckptfix.formats.jsonfile import parse_json, read_json
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.safetensors_header import read_safetensors_header
 from ckptfix.formats.scan import UNSAFE, classify, scan_file
-from ckptfix.formats.source import LOCAL, Store
+from ckptfix.formats.source import LOCAL, Entry, Store
 from ckptfix.formats.torchfile import TorchFile, open_torch_file
 from ckptfix.model.checkpoint import (
     FileProblem,
@@ -29,9 +29,9 @@ from ckptfix.model.checkpoint import (
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
 
 __all__ = [
-    "OPTIMIZER_FILE", "RNG_FILE", "SCHEDULER_FILE", "file_index", "int_field", "optimizer_from", "param_group",
-    "problem_of", "RANK_STATE_FILE", "read_optimizer", "read_rank_states", "read_scheduler", "read_train_state",
-    "read_training_state", "read_weights", "rng_ranks", "scan_other_pickles",
+    "NOT_WALKED", "OPTIMIZER_FILE", "RNG_FILE", "SCHEDULER_FILE", "file_index", "int_field", "optimizer_from",
+    "param_group", "problem_of", "RANK_STATE_FILE", "read_optimizer", "read_rank_states", "read_scheduler",
+    "read_train_state", "read_training_state", "read_weights", "rng_ranks", "scan_other_pickles",
 ]
 
 _NUMBERED = r"(?:_\d+)?"
@@ -45,6 +45,9 @@ _HF_RNG = re.compile(r"^rng_state(?:_\d+)?\.pth$")
 # Files trainers write but never load on resume: not scanned (a pickled TrainingArguments is code).
 _NOT_LOADED = ("training_args.bin",)
 
+
+#: What a checkpoint's walk leaves out: ckptfix's own backups and lock.
+NOT_WALKED = frozenset({".ckptfix"})
 
 def problem_of(exc: UnreadableFile) -> FileProblem:
     """The model's record of a file that could not be read safely."""
@@ -156,18 +159,26 @@ def rng_ranks(names: list[str]) -> tuple[int, ...]:
     return tuple(sorted(int(m.group(1)) for n in names if (m := RNG_FILE.match(n))))
 
 
-def read_weights(folder: Any, *, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> tuple[WeightFile, ...]:
-    """Every ``*.safetensors`` below ``folder`` (not in ``.ckptfix/``), from its header alone."""
-    out = []
-    try:  # a folder named like a weight file: the resume would try to load it as one
-        odd = [e.name for e in store.list(folder) if e.is_dir and e.name.endswith(".safetensors")]
-    except OSError:
-        odd = []
-    for name in odd:
-        out.append(WeightFile(folder / name, None, None, FileProblem(
-            folder / name, "unreadable", f"{folder / name}: not a regular file (a directory): not read")))
-    for p, _entry in store.walk(folder, skip=frozenset({".ckptfix"}) | frozenset(odd)):
-        if not p.name.endswith(".safetensors"):
+def read_weights(folder: Any, *, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL,
+                 dirs: frozenset[str] | None = None, below: list[tuple[Any, Entry]] | None = None,
+                 ) -> tuple[WeightFile, ...]:
+    """Every ``*.safetensors`` below ``folder`` (not in ``.ckptfix/``), from its header alone.
+
+    ``dirs`` (the names of ``folder``'s subfolders) and ``below`` (``store.walk(folder, skip={".ckptfix"})``):
+    what the caller has listed already, so that a checkpoint's folders are listed once."""
+    if dirs is None:
+        try:
+            dirs = frozenset(e.name for e in store.list(folder) if e.is_dir)
+        except OSError:
+            dirs = frozenset()
+    odd = sorted(d for d in dirs if d.endswith(".safetensors"))  # the resume would try to load it as a file
+    out = [WeightFile(folder / name, None, None, FileProblem(
+        folder / name, "unreadable", f"{folder / name}: not a regular file (a directory): not read")) for name in odd]
+    if below is None:
+        below = store.walk(folder, skip=NOT_WALKED)
+    prefix = len(str(folder)) + 1
+    for p, _entry in below:
+        if not p.name.endswith(".safetensors") or str(p)[prefix:].replace("\\", "/").split("/")[0] in odd:
             continue
         try:
             h = read_safetensors_header(p, limits, store=store, root=folder)

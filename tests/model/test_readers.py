@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
 from ckptfix.formats.jsonfile import read_json
 from ckptfix.formats.limits import Limits
 from ckptfix.formats.safetensors_header import read_safetensors_header
+from ckptfix.formats.source import Entry, LocalStore
+from ckptfix.model.load import load_checkpoint
 from ckptfix.model.readers import (
     file_index,
     int_field,
@@ -87,6 +90,38 @@ def test_weights_found_below_the_folder_not_in_ckptfix(ck: Path) -> None:
     names = {w.path.relative_to(ck).as_posix(): w for w in read_weights(ck)}
     assert set(names) == {"broken.safetensors", "ema/model.safetensors", "model.safetensors", "pytorch_lora_weights.safetensors"}
     assert names["broken.safetensors"].problem is not None and names["model.safetensors"].problem is None
+
+
+class CountingStore(LocalStore):
+    """The local disk, counting how often each folder is listed."""
+
+    def __init__(self) -> None:
+        self.listed: Counter[str] = Counter()
+
+    def list(self, folder: Path) -> tuple[Entry, ...]:
+        self.listed[Path(folder).name] += 1
+        return super().list(folder)
+
+
+def test_a_checkpoint_folder_is_listed_once_for_its_layout_and_once_for_its_files(ck: Path) -> None:
+    (ck / "ema").mkdir()
+    shutil.copy(ck / "model.safetensors", ck / "ema" / "model.safetensors")
+    store = CountingStore()
+    checkpoint = load_checkpoint(ck, store=store)
+    # the checkpoint: Listing.of for the layouts, then one walk for every file below it; a subfolder: the
+    # DeepSpeed layout looks for a tag's model states in it, and the walk
+    assert store.listed == {ck.name: 2, "ema": 2}
+    assert "ema/model.safetensors" in checkpoint.files
+    assert {w.path.relative_to(ck).as_posix() for w in checkpoint.weights} >= {"ema/model.safetensors"}
+
+
+def test_a_folder_named_like_weights_is_one_problem_and_its_files_are_not_weights(ck: Path) -> None:
+    (ck / "unet.safetensors").mkdir()
+    shutil.copy(ck / "model.safetensors", ck / "unet.safetensors" / "inner.safetensors")
+    for weights in (read_weights(ck), load_checkpoint(ck).weights):
+        odd = [w for w in weights if w.path.name == "unet.safetensors"]
+        assert len(odd) == 1 and "a directory" in odd[0].problem.message
+        assert not [w for w in weights if w.path.name == "inner.safetensors"]
 
 
 def test_other_pickles_are_scanned(ck: Path) -> None:

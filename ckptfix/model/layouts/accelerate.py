@@ -13,6 +13,7 @@ from ckptfix.model.discover import checkpoint_number
 from ckptfix.model.layouts.interface import Folder, Layout
 from ckptfix.model.readers import (
     KOHYA_STATE,
+    NOT_WALKED,
     OPTIMIZER_FILE,
     RNG_FILE,
     SCHEDULER_FILE,
@@ -48,8 +49,8 @@ def load_accelerate(folder: Folder, limits: Limits) -> Checkpoint:
     ts = (read_training_state(path / "training_state.json", root=path, limits=limits, store=store)
           if "training_state.json" in names else
           read_train_state(path / KOHYA_STATE, root=path, limits=limits, store=store) if KOHYA_STATE in names else None)
-    weights = read_weights(path, limits=limits, store=store)
-    below = store.walk(path, skip=frozenset({".ckptfix"}))
+    below = store.walk(path, skip=NOT_WALKED)
+    weights = read_weights(path, limits=limits, store=store, dirs=folder.listing.dirs, below=below)
     others, n = scan_other_pickles(path, names, limits=limits, store=store)
     bytes_read += n
     return Checkpoint(

@@ -88,19 +88,21 @@ def read_latest(store: Store, folder: Any) -> str | None:
     return tag
 
 
-def find_tag(store: Store, folder: Any) -> Any:
-    """The tag folder a resume would load: named by ``latest``, else accelerate's, else the only one."""
+def find_tag(store: Store, folder: Any, dirs: frozenset[str] | None = None) -> Any:
+    """The tag folder a resume would load: named by ``latest``, else accelerate's, else the only one.
+    ``dirs``: the names of ``folder``'s subfolders, when the caller has listed it already."""
     tag = read_latest(store, folder)
     if tag is not None and store.kind(folder / tag) == "dir":
         return folder / tag
     if store.kind(folder / ACCELERATE_TAG) == "dir" and model_states_file(store, folder / ACCELERATE_TAG):
         return folder / ACCELERATE_TAG
-    try:
-        entries = store.list(folder)
-    except OSError:
-        return None
-    candidates = [folder / e.name for e in entries if e.is_dir and not e.name.startswith(".")
-                  and model_states_file(store, folder / e.name) is not None]
+    if dirs is None:
+        try:
+            dirs = frozenset(e.name for e in store.list(folder) if e.is_dir)
+        except OSError:
+            return None
+    candidates = [folder / d for d in sorted(dirs) if not d.startswith(".")
+                  and model_states_file(store, folder / d) is not None]
     return candidates[0] if len(candidates) == 1 else None
 
 
@@ -204,7 +206,7 @@ class DeepSpeedLayout(Layout):
         listing = folder.listing
         if "latest" not in listing.names and not any(not d.startswith(".") for d in listing.dirs):
             return False  # no tag file and no sub-folder: the common accelerate case, decided without I/O
-        return find_tag(folder.store, folder.path) is not None
+        return find_tag(folder.store, folder.path, listing.dirs) is not None
 
     def load(self, folder: Folder, limits: Limits) -> Checkpoint:
         ck = load_accelerate(folder, limits)  # scheduler.bin, random_states_*.pkl, training_state.json
