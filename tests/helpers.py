@@ -1,8 +1,11 @@
-"""Shared test helpers: where things are, and tree hashes (fixtures are in ``conftest.py``)."""
+"""Shared test helpers: where things are, tree hashes, a state dict, a repair killed in a child process
+(fixtures are in ``conftest.py``)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,3 +33,25 @@ def adamw_state(shapes: list[tuple[int, ...]], steps: int = 3) -> dict:
             p.grad = torch.ones_like(p)
         opt.step()
     return opt.state_dict()
+
+
+def in_forked_child(fn: Callable[[], bool]) -> int:
+    """Run ``fn`` in a forked child; its exit code: 0 when ``fn`` returned true, 1 when false, 2 when it raised,
+    ``n`` when something in it called ``os._exit(n)`` (no except/finally runs: as after a kill)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os._exit(0 if fn() else 1)
+        except BaseException:
+            os._exit(2)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def kill_at(stage: str, code: int = 17) -> Callable[[str, Path], None]:
+    """A repair fault hook that ends the process when the repair reaches ``stage``, like a kill."""
+
+    def hook(s: str, path: Path) -> None:
+        if s == stage:
+            os._exit(code)
+
+    return hook

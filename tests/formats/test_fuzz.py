@@ -314,34 +314,31 @@ def _typed_or_value(fn, path: Path) -> None:
         assert str(exc).startswith(str(path))
 
 
-@FUZZ
-@given(safetensors_files())
-def test_fuzz_safetensors_header(tmp_path_factory, data):
-    p = tmp_path_factory.mktemp("st") / "model.safetensors"
+def _fuzz_reader(tmp_path_factory, name: str, data: bytes, read) -> None:
+    """Write ``data`` as ``name``; ``read`` it: a value or a typed error naming the file, never anything
+    else; failing and slow inputs are kept (``_save_finding``)."""
+    p = tmp_path_factory.mktemp("fuzz") / name
     p.write_bytes(data)
     t0 = time.perf_counter()
     try:
-        _typed_or_value(lambda: read_safetensors_header(p), p)
+        _typed_or_value(lambda: read(p), p)
     except BaseException:
-        _save_finding("model.safetensors", data)
+        _save_finding(name, data)
         raise
     if time.perf_counter() - t0 > SLOW:
-        _save_finding("slow-model.safetensors", data)
+        _save_finding(f"slow-{name}", data)
+
+
+@FUZZ
+@given(safetensors_files())
+def test_fuzz_safetensors_header(tmp_path_factory, data):
+    _fuzz_reader(tmp_path_factory, "model.safetensors", data, read_safetensors_header)
 
 
 @FUZZ
 @given(training_states())
 def test_fuzz_json(tmp_path_factory, data):
-    p = tmp_path_factory.mktemp("json") / "training_state.json"
-    p.write_bytes(data)
-    t0 = time.perf_counter()
-    try:
-        _typed_or_value(lambda: read_json(p), p)
-    except BaseException:
-        _save_finding("training_state.json", data)
-        raise
-    if time.perf_counter() - t0 > SLOW:
-        _save_finding("slow-training_state.json", data)
+    _fuzz_reader(tmp_path_factory, "training_state.json", data, read_json)
 
 
 # Three CLI runs per example (~50 ms on an idle machine): a third of the examples in CI, all in a long run.

@@ -22,6 +22,7 @@ from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
 from ckptfix.repair.plan import plan_repair  # noqa: E402
 from ckptfix.repair.run import repair_path  # noqa: E402
 from tests.helpers import FIXTURES as ROOT_FIXTURES  # noqa: E402
+from tests.helpers import in_forked_child, kill_at  # noqa: E402
 
 FIX = ROOT_FIXTURES
 
@@ -154,19 +155,7 @@ def test_killed_at_each_stage_leaves_original_or_complete_new_file(tmp_path, sta
     p = make_plan(ck)
     target = p.actions[0].target
 
-    def kill(s: str, path: Path) -> None:
-        if s == stage:
-            os._exit(17)
-
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            r = apply_plan(p, fault=kill)
-            os._exit(0 if r.status == "applied" else 1)
-        except BaseException:
-            os._exit(2)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
+    code = in_forked_child(lambda: apply_plan(p, fault=kill_at(stage)).status == "applied")
     assert code == (0 if stage == "done" else 17)
     data = (ck / "scheduler.bin").read_bytes()
     if data != original:

@@ -20,7 +20,7 @@ from ckptfix.model.load import load_checkpoint
 from ckptfix.repair.apply import apply_plan
 from ckptfix.repair.durable import sha256
 from ckptfix.repair.plan import plan_repair
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, in_forked_child
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 runner = CliRunner()
@@ -34,13 +34,7 @@ def copy(tmp_path: Path) -> Path:
 def in_child(ck: Path, fault) -> int:
     """Apply the --optimizer-lr repair of ``ck`` in a forked child (a kill there runs no cleanup at all)."""
     p = plan_repair(analyse(load_checkpoint(ck)), Options(), False, optimizer_lr=True)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os._exit(0 if apply_plan(p, fault=fault).status == "applied" else 1)
-        except BaseException:
-            os._exit(2)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return in_forked_child(lambda: apply_plan(p, fault=fault).status == "applied")
 
 
 def leftovers(ck: Path) -> list[str]:

@@ -26,6 +26,7 @@ from ckptfix.repair.actions.optimizer_lr import NotPatchable, patch_file, plan_p
 from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
 from ckptfix.repair.plan import plan_repair  # noqa: E402
 from tests.helpers import FIXTURES as ROOT_FIXTURES  # noqa: E402
+from tests.helpers import in_forked_child  # noqa: E402
 
 FIX = ROOT_FIXTURES
 
@@ -210,15 +211,8 @@ def test_killed_at_each_stage_leaves_original_or_complete_new_file(tmp_path, sta
     ck = copy(tmp_path, "sine-v1")
     original = sha(ck / "optimizer.bin")
     p = make_plan(ck)
-    pid = os.fork()
-    if pid == 0:  # child: os._exit runs no except/finally, like a kill
-        try:
-            r = apply_plan(p, fault=_stage_hook(stage, lambda: os._exit(17)))
-            os._exit(0 if r.status == "applied" else 1)
-        except BaseException:
-            os._exit(2)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == (0 if stage == "done" else 17)
+    code = in_forked_child(lambda: apply_plan(p, fault=_stage_hook(stage, lambda: os._exit(17))).status == "applied")
+    assert code == (0 if stage == "done" else 17)
     now = sha(ck / "optimizer.bin")
     assert now == (repaired_sha if stage in ("verify", "done") else original)
     if now == repaired_sha:

@@ -17,7 +17,7 @@ from ckptfix.repair.actions.training_state import TrainingStateWrite
 from ckptfix.repair.apply import STAGES, apply_plan
 from ckptfix.repair.plan import plan_repair
 from ckptfix.repair.run import repair_path
-from tests.helpers import FIXTURES, tree_hashes
+from tests.helpers import FIXTURES, in_forked_child, kill_at, tree_hashes
 
 SRC = FIXTURES / "simpletuner_runs/b-n1-7-batches-per-epoch/fixed/checkpoint-20"  # epoch_step 22 at step 20
 OPTS = Options(trainer="simpletuner==3.1.6")
@@ -94,18 +94,8 @@ def test_killed_at_each_stage_leaves_the_original_or_the_new_file(tmp_path, stag
     original = (ck / "training_state.json").read_bytes()
     p = make_plan(ck)
 
-    def kill(s: str, path: Path) -> None:
-        if s == stage:
-            os._exit(17)
-
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os._exit(0 if apply_plan(p, fault=kill).status == "applied" else 1)
-        except BaseException:
-            os._exit(2)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == (0 if stage == "done" else 17)
+    code = in_forked_child(lambda: apply_plan(p, fault=kill_at(stage)).status == "applied")
+    assert code == (0 if stage == "done" else 17)
     data = (ck / "training_state.json").read_bytes()
     assert data in (original, original.replace(b'"epoch_step": 22', b'"epoch_step": 20'))
     assert (data == original) == (stage in ("lock", "recheck", "backup", "build", "write", "replace"))
