@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -55,3 +58,16 @@ def kill_at(stage: str, code: int = 17) -> Callable[[str, Path], None]:
             os._exit(code)
 
     return hook
+
+
+def fixture_generator() -> ModuleType:
+    """``fixtures/generate.py`` as a module (it defines constants and functions only; nothing runs on
+    import), for tests that make files the way the fixtures are made. Needs torch and accelerate."""
+    name = "ckptfix_fixtures_generate"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FIXTURES / "generate.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]

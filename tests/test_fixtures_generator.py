@@ -26,22 +26,13 @@ if importlib.util.find_spec("accelerate") is None:
     )
 torch = pytest.importorskip("torch", reason="the fixture generator needs torch")
 
-from tests.helpers import ROOT  # noqa: E402
+from tests.helpers import ROOT, fixture_generator  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"
 GENERATOR = FIXTURES / "generate.py"
 
 
-def _load_generator_module():
-    # fixtures/generate.py defines constants and functions only; nothing runs on import.
-    spec = importlib.util.spec_from_file_location("ckptfix_fixtures_generate", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator_module()
+generate = fixture_generator()
 CASES = generate.CASES
 HOSTILE_MARKER = Path((FIXTURES / "hostile" / "MARKER").read_text())
 

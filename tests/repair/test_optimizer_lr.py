@@ -26,7 +26,7 @@ from ckptfix.repair.actions.optimizer_lr import NotPatchable, patch_file, plan_p
 from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
 from ckptfix.repair.plan import plan_repair  # noqa: E402
 from tests.helpers import FIXTURES as ROOT_FIXTURES  # noqa: E402
-from tests.helpers import in_forked_child  # noqa: E402
+from tests.helpers import fixture_generator, in_forked_child  # noqa: E402
 
 FIX = ROOT_FIXTURES
 
@@ -219,24 +219,6 @@ def test_killed_at_each_stage_leaves_original_or_complete_new_file(tmp_path, sta
         assert torch.load(ck / "optimizer.bin", weights_only=True)["param_groups"][0]["lr"] == 1e-4
 
 
-def _rewrite_data_pkl(path: Path, data_pkl: bytes) -> None:
-    """Rewrite a torch zip with torch's own writer, replacing only data.pkl (as fixtures/generate.py does)."""
-    reader = torch._C.PyTorchFileReader(str(path))
-    records = [(name, reader.get_record(name)) for name in reader.get_all_records()]
-    del reader
-    scratch = path.parent / "scratch"
-    scratch.mkdir()
-    tmp = scratch / path.name  # the zip prefix comes from the file's stem
-    with torch.serialization._open_zipfile_writer(str(tmp)) as writer:
-        for name, data in records:
-            if name in ("version", ".data/serialization_id"):
-                continue
-            data = data_pkl if name == "data.pkl" else data
-            writer.write_record(name, data, len(data))
-    tmp.replace(path)
-    scratch.rmdir()
-
-
 def test_memo_shared_lr_is_refused(tmp_path):
     """Hand-crafted: lr's float is memoized (BINPUT 200) and initial_lr is a BINGET of it."""
     ck = copy(tmp_path, "sine-v1")
@@ -251,7 +233,7 @@ def test_memo_shared_lr_is_refused(tmp_path):
     at = data.index(ini_key) + len(ini_key) + 2
     assert data[at:at + 1] == b"G"
     data = data[:at] + b"h\xc8" + data[at + 9:]
-    _rewrite_data_pkl(opt, data)
+    fixture_generator().rewrite_torch_zip_pickle(opt, data)
     groups = torch.load(opt, weights_only=True)["param_groups"]
     assert groups[0]["initial_lr"] == groups[0]["lr"] == 5.0499e-05
     before = tree(ck)
