@@ -25,6 +25,7 @@ so), base LRs from ``--learning-rate`` else the optimizer's ``initial_lr`` else 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
 from ckptfix.analysis.resume_checks import STOCK_TAIL, describe, preview_all, stock_note
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
+from ckptfix.formats.objects import TorchDevice, TorchSize
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ABSENT, Change, RepairAction, same
 from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, human_size, plan_patch
@@ -42,6 +44,7 @@ from ckptfix.repair.actions.training_state import TrainingStateWrite
 from ckptfix.schedulers.formulas import sine_step_count
 from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V2, SINE_FAMILY
 from ckptfix.schedulers.reference import sine_state_template, target_state
+from ckptfix.text import clip
 
 __all__ = ["DROPPED_KEYS", "OWNED_KEYS", "REWRITE_FIXES", "PlanAction", "Refusal", "RepairPlan", "plan_repair"]
 
@@ -120,19 +123,29 @@ class RepairPlan(Record):
         return code
 
 
-def _plain(v: Any, depth: int = 0) -> bool:
-    """Only builtin scalars and containers, of exactly those types (no ``OrderedDict``, no ``bool``
-    subclass): what ``formats/torch_writer.py`` writes and torch.load(weights_only=True) gives back identically."""
+def _not_writable(v: Any, path: str = "", depth: int = 0) -> str | None:
+    """What ``formats/torch_writer.py`` cannot write back with its type, and where (``a set at 'extra'``),
+    or None: builtin scalars and containers of exactly those types, ``OrderedDict``, ``torch.Size`` and
+    ``torch.device`` (the reader's ``TorchSize`` / ``TorchDevice``) are written as torch.save writes them;
+    a tensor, a set, bytes, a dtype or any other object would change type or lose its data."""
+    at = f" at {path}" if path else ""
     if depth > 16:
-        return False
+        return f"values nested more than 16 levels deep{at}"
     t = type(v)
-    if v is None or t in (bool, int, float, str):
-        return True
+    if v is None or t in (bool, int, float, str, TorchSize, TorchDevice):
+        return None
     if t in (list, tuple):
-        return all(_plain(x, depth + 1) for x in v)
-    if t is dict:
-        return all(type(k) in (str, int) and _plain(x, depth + 1) for k, x in v.items())
-    return False
+        return next((w for i, x in enumerate(v) if (w := _not_writable(x, f"{path}[{i}]", depth + 1))), None)
+    if t is dict or t is OrderedDict:
+        for k, x in v.items():
+            if type(k) not in (str, int):
+                return f"a key of type {type(k).__name__}{at}"
+            w = _not_writable(x, f"{path}[{k!r:.40}]" if path else f"{k!r:.40}", depth + 1)
+            if w:
+                return w
+        return None
+    what = v.describe() if hasattr(v, "describe") else f"a {type(v).__name__}"
+    return f"{what}{at}"
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -423,9 +436,12 @@ def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> SchedulerWrit
     if ctx.g is None:
         return None  # refused for the step already
     state = sf.state
-    if not _plain(state):
-        ctx.refuse(sf.path, "the state holds tensors or objects, not plain numbers: ckptfix cannot rewrite it "
-                   "without losing their type")
+    odd = _not_writable(state)
+    if odd:
+        ctx.refuse(sf.path, f"{sf.path.name} holds {clip(odd, 120)}: ckptfix writes back numbers, strings, lists, "
+                   "dicts, OrderedDict, torch.Size and torch.device with their type, and does not rewrite a state "
+                   "whose other values would change type or lose their data")
+        ctx.covered.update(id(f) for f in fixable)  # refused once, for this reason
         return None
 
     target = _rewrite_values(ctx, sf.path, state)

@@ -34,7 +34,7 @@ from ckptfix.repair.actions.training_state import TrainingStateWrite
 from ckptfix.repair.apply import Site
 from ckptfix.repair.durable import ANY, WORK_DIR, utc_stamp
 from ckptfix.repair.plan import Refusal, RepairPlan
-from ckptfix.repair.torch_check import torch_installed
+from ckptfix.repair.torch_check import as_read, torch_installed
 
 __all__ = ["NOTE", "OPTIMIZER_LR_REFUSED", "ObjectSchedulerWrite", "ObjectSite", "for_object_storage"]
 
@@ -56,7 +56,7 @@ def _torch_load(data: bytes) -> Any:
     """torch.load(weights_only=True) of the object's bytes; only when ``torch_installed()``."""
     import torch  # noqa: PLC0415 - only repair loads with torch: the second opinion of verify
 
-    return torch.load(io.BytesIO(data), weights_only=True)
+    return as_read(torch.load(io.BytesIO(data), weights_only=True))
 
 
 class ObjectSchedulerWrite(SchedulerWrite):
