@@ -172,9 +172,10 @@ def for_object_storage(plan: RepairPlan, store: Store, optimizer_lr: bool) -> Re
         raise UsageError(OPTIMIZER_LR_REFUSED)
     state_files = [a.path for a in plan.actions if isinstance(a, TrainingStateWrite)]
     if state_files:  # writes there are scheduler files only; a trainer state file is the user's to edit
-        why = Refusal(state_files[0], f"on object storage ckptfix rewrites scheduler files only; this repair also sets "
-                      f"epoch_step in {', '.join(p.name for p in state_files)} (SimpleTuner before 4.10 resumes from "
-                      "it): repair a local copy, or pass --trainer simpletuner>=4.10 if that release resumes", 1)
+        why = Refusal(state_files[0], f"on object storage ckptfix rewrites scheduler files only; this repair also "
+                      f"rewrites {', '.join(p.name for p in state_files)} (its epoch_step, which SimpleTuner before "
+                      "4.10 resumes from, or its encoding): repair a local copy, or pass --trainer simpletuner>=4.10 "
+                      "if that release resumes and the file needs no new encoding", 1)
         return replace(plan, actions=(), refusals=plan.refusals + (why,))
     actions = tuple(ObjectSchedulerWrite(a.path, a.kind, a.changes, a.original, a.replaces_unreadable, store)
                     if isinstance(a, SchedulerWrite) else a for a in plan.actions)
