@@ -12,7 +12,6 @@ from typing import Any
 
 from ckptfix.coerce import as_int
 from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
-from ckptfix.formats.json_edit import top_level_text
 from ckptfix.formats.jsonfile import decode_json_text, foreign_encoding, json_kind, parse_json
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.safetensors_header import read_safetensors_header
@@ -144,6 +143,8 @@ def _values(data: dict[str, Any], keys: tuple[str, ...], raw: bytes) -> tuple[St
             kind = "zero"
         text = ""
         if present and kind != "int":  # an odd value: shown as written (1e400, not the Infinity it parses to)
+            from ckptfix.formats.json_edit import top_level_text  # noqa: PLC0415 - rare: keeps its regex off the gate's import
+
             try:
                 text = top_level_text(decode_json_text(raw), key) or ""
             except (UnicodeDecodeError, LookupError):
