@@ -49,6 +49,7 @@ CASES = [
     "st3-sine-v2-drift",
     "st3-to-st4-n2-polynomial",
     "st3-to-st4-n2-sine-v2",
+    "st3-to-st4-n2-sine-v2-advised-repair",
     "st4-constant_with_warmup-in-warmup-drift",
     "st4-cosine-drift",
     "st4-n2-polynomial-drift",
@@ -70,25 +71,29 @@ def trunc(lr: float) -> float:
     return math.floor(lr * 1e9) / 1e9
 
 
-def formula(doc: dict, e: int) -> float:
+def formula(doc: dict, e: int, state: dict | None = None) -> float:
     """The LR SimpleTuner's scheduler gives at scheduler position ``e`` (custom_schedule.py, 3.1.6 = 4.10.1
     for these classes; diffusers' get_scheduler for linear / constant*). Positions count scheduler steps:
-    N per optimizer step, and T_0 / warmup / total are × N (the factory's accelerator.num_processes)."""
+    N per optimizer step, and T_0 / warmup / total are × N (the factory's accelerator.num_processes).
+    ``state``: a loaded scheduler.bin, whose T_0 / eta_min / base_lrs replace the configuration's for the
+    classes that keep them (load_state_dict is __dict__.update); a LambdaLR's lambda is never saved."""
     s = doc["scheduler"]
     p = s["params"]
     n = doc["writer"]["processes"]
     name = s["name"]
     base = p.get("learning_rate", p.get("base_lr"))
-    if doc["case"].endswith("advice-two-rounds"):  # the fixed sine the resuming run runs (T_0 = W·N)
-        t0, eta = p["T_0"] * n, p["eta_min"]
+    eta = p.get("lr_end", p.get("eta_min"))
+    t0 = p.get("T_0", p.get("lr_warmup_steps")) * n
+    if state is not None and "T_0" in state:
+        t0, eta, base = state["T_0"], state["eta_min"], state["base_lrs"][0]
+    if doc["resumer"].get("formula", "").startswith("sine"):  # the fixed sine the resuming run runs
         return trunc(eta + (base - eta) * (0.5 + 0.5 * math.cos(2 * math.pi * (e % t0) / t0)))
-    eta = p["lr_end"]
     wn = p["lr_warmup_steps"] * n
     tn = p["max_train_steps"] * n
     if name == "sine":  # v2: total_steps = last_epoch (L389-433)
-        return trunc(eta + (base - eta) * 0.5 * (1 + math.sin(math.pi * e / wn)))
+        return trunc(eta + (base - eta) * 0.5 * (1 + math.sin(math.pi * e / t0)))
     if name == "cosine":  # T_cur = -e with steps_per_epoch -1 (L195-281)
-        return trunc(eta + (base - eta) * (1 + math.cos(math.pi * e / wn)) / 2)
+        return trunc(eta + (base - eta) * (1 + math.cos(math.pi * e / t0)) / 2)
     if name == "cosine_with_restarts":  # T_cur = e % -1 = 0 (L283-386)
         return trunc(base)
     if name == "polynomial":  # L103-154
@@ -158,7 +163,9 @@ def test_checkpoint_files_say_what_the_truth_says(name):
     assert CLASS_KEYS[doc["scheduler"]["class"]] <= set(sched), sorted(sched)
     assert ("total_steps" in sched) == ("simpletuner-sine-v2" in doc["ckptfix_args"])  # v2 Sine (L389-433)
     n = doc["writer"]["processes"]
-    if doc["scheduler"]["name"] != "cosine_with_restarts":
+    if doc["output_dir"] == "repaired":  # ckptfix's repair wrote this scheduler.bin
+        assert sched["last_epoch"] == doc["details"]["checkpoint_facts_after_repair"]["last_epoch"]
+    elif doc["scheduler"]["name"] != "cosine_with_restarts":
         assert sched["last_epoch"] == n * g
     else:  # CosineAnnealingHardRestarts.step() moves last_step only, and raises from the second epoch on
         assert sched["last_epoch"] == -1 and sched["last_step"] < g
@@ -193,7 +200,8 @@ def test_trajectories_follow_the_formula_and_the_resume_rule(name):
         opt_lr = doc["scheduler"]["params"]["learning_rate"]  # reset on resume (trainer.py L3365-3372)
     if name_.startswith("constant") and doc["resumer"]["trainer_version"] == "4.10.1":
         opt_lr = formula(doc, g * n)  # _restore_constant_scheduler_lr (4.10.1 L5006-5042)
-    want = [opt_lr] + [formula(doc, position + n * k) for k in range(1, len(doc["steps"]))]
+    sched = torch.load(ckpt / "scheduler.bin", weights_only=True)
+    want = [opt_lr] + [formula(doc, position + n * k, sched) for k in range(1, len(doc["steps"]))]
     for s, got, w in zip(doc["steps"], doc["resumed_lrs"], want):
         assert same(got, w), (s, got, w)
 
