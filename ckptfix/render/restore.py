@@ -204,7 +204,7 @@ def render_prune(console: Console, outcome: PruneOutcome, target: object | None 
             console.print(Text(f"  {r.error}", style="red"))
     n = sum(len(r.removed) for r in outcome.items)
     where = target if target is not None else outcome.disc.root
-    what = f"{n} backup{'s' if n != 1 else ''} {verb}" + ("; nothing written" if outcome.dry_run else "")
+    what = f"{n} backup{'s' if n != 1 else ''} " + ("to remove (dry run: nothing written)" if outcome.dry_run else "removed")
     command = f"ckptfix restore {quote(where)} --prune --keep {outcome.keep}" if outcome.dry_run and n else None
     closing(console, f"{where}: {what}; exit {outcome.exit_code}", command, "nothing to do")
 

@@ -121,6 +121,12 @@ def _fifo_manifest(ck: Path, outside: Path) -> None:
     os.mkfifo(m)
 
 
+def _manifest_link_dev_zero(ck: Path, outside: Path) -> None:
+    m = backup_of(ck) / "manifest.json"
+    m.unlink()
+    m.symlink_to("/dev/zero")
+
+
 def _names(file: object) -> Build:
     return _entry_field("scheduler.bin", "file", file)
 
@@ -189,6 +195,7 @@ CASES: dict[str, tuple[Build, int, tuple[str, ...]]] = {
     "backup-dir-link": (_backup_link, 3, ("backup-", "symlink")),
     "target-link": (_target_link, 3, ("scheduler.bin", "symlink")),
     "fifo-manifest": (_fifo_manifest, 3, ("manifest.json", "pipe")),
+    "manifest-link-dev-zero": (_manifest_link_dev_zero, 3, ("manifest.json", "symlink")),
     "names-weights": (_other_file, 3, ("entry 3", "not a file ckptfix repair writes")),
     "names-parent": (_names("../scheduler.bin"), 3, ("entry 1", "not a file ckptfix repair writes")),
     "names-absolute": (_names("/etc/passwd"), 3, ("entry 1", "not a file ckptfix repair writes")),
