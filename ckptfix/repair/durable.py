@@ -256,7 +256,7 @@ def _chown(fd: int, st: os.stat_result) -> None:
 def _copy_fd(fi: int, fo: int, size: int, what: Path, h: Any = None) -> None:
     """Copy the first ``size`` bytes of ``fi`` to ``fo`` (never more: a file that grows is not followed),
     updating the hash ``h`` when given; ``RepairFailed`` when ``fi`` is shorter."""
-    offset = 0
+    offset = 0 if h is not None else _copy_in_kernel(fi, fo, size)
     while offset < size:
         chunk = os.pread(fi, min(_CHUNK, size - offset), offset)
         if not chunk:
@@ -267,6 +267,22 @@ def _copy_fd(fi: int, fo: int, size: int, what: Path, h: Any = None) -> None:
         while view:
             view = view[os.write(fo, view):]
         offset += len(chunk)
+
+
+def _copy_in_kernel(fi: int, fo: int, size: int) -> int:
+    """Copy from the start of ``fi`` to ``fo``'s position with ``copy_file_range`` (in the kernel, a reflink where
+    the filesystem has them, as ``shutil.copyfile`` does); how many bytes it copied (0 where it is not supported:
+    the caller copies the rest)."""
+    offset = 0
+    try:
+        while offset < size:
+            n = os.copy_file_range(fi, fo, min(size - offset, 1 << 30), offset)
+            if n == 0:
+                break
+            offset += n
+    except (AttributeError, OSError):  # not Linux, or not between these filesystems: the caller copies the rest
+        pass
+    return offset
 
 
 class Folder:

@@ -15,9 +15,10 @@ Actions are plan data (immutable); what happens while applying lives in the ``Jo
 
 ``ckptfix restore`` undoes a repair later, from its backup, through the same classes: each action class
 says which files it writes (``FILES``, matched against the whole name) and how (``KINDS``), reads its own
-fields of a manifest entry (``read_entry``) and puts the original back (``restore``). A backup found in a
-checkpoint is untrusted input: ``repair/restore.py`` validates its manifest whole into ``BackupEntry``
-records before anything is touched, and ``restore`` reads and writes only through ``durable.Folder``.
+fields of a manifest entry (``entry_fields``, called by ``read_entry``), checks its backup (``check_backup``,
+``backup_files``) and puts the original back (``restore_backup``). A backup found in a checkpoint is
+untrusted input: ``repair/restore.py`` validates its manifest whole into ``BackupEntry`` records before
+anything is touched, and ``restore`` reads and writes only through ``durable.Folder``.
 """
 
 from __future__ import annotations
