@@ -391,45 +391,59 @@ def restore(
     latest: Latest = False,
     list_backups: Annotated[bool, typer.Option("--list", help="List the backups of each checkpoint; restore nothing.")] = False,
     backup: Annotated[Optional[str], typer.Option("--backup", metavar="NAME", help="Undo the repair of this backup (a name from --list) instead of the last one.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be restored; write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be restored (or pruned); write nothing.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove old backups of ckptfix's own (see --keep); restore nothing.")] = False,
+    keep: Annotated[Optional[int], typer.Option("--keep", metavar="K", callback=_at_least(0), help="With --prune: keep the K newest backups of each checkpoint (default 1).")] = None,
+    json_out: Json = False,
 ) -> None:
     """Undo the last repair of a checkpoint from its .ckptfix/ backup, verified byte for byte
     (SHA-256). Each file the repair changed must be the repaired one (it is restored) or already the
-    original (left as it is); if any file changed since the repair, nothing is touched (exit 1).
+    original (left as it is); if any file changed since the repair, nothing is touched (exit 1). A
+    backup that is not exactly what repair writes (a symlink, a file repair never writes, a bad
+    manifest) is refused whole (exit 3). Nothing to restore is exit 0.
 
     \b
     Examples:
       ckptfix restore out/checkpoint-300          undo its last repair
       ckptfix restore out/ --latest               the same, latest checkpoint
       ckptfix restore out/checkpoint-300 --list   the backups, newest first
+      ckptfix restore out/ --prune --keep 1       remove all but the newest backup
     """
-    with _guard(ctx, "restore"):
-        _restore(path, latest, list_backups, backup, dry_run)
+    with _guard(ctx, "restore", json_out):
+        _restore(path, latest, list_backups, backup, dry_run, prune, keep, json_out)
 
 
-def _restore(path: str, latest: bool, list_backups: bool, backup: Optional[str], dry_run: bool) -> None:
+def _restore(path: str, latest: bool, list_backups: bool, backup: Optional[str], dry_run: bool, prune: bool,
+             keep: Optional[int], json_out: bool) -> None:
     from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
-    from ckptfix.model.discover import discover, targets  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.render import restore as render  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.repair import restore as undo  # noqa: PLC0415 - each command imports only what it runs
 
     try:
+        if list_backups + prune > 1 or (backup is not None and (list_backups or prune)):
+            raise UsageError("--list, --prune and --backup are separate uses of restore: give one of them")
+        if keep is not None and not prune:
+            raise UsageError("--keep goes with --prune (how many backups each checkpoint keeps)")
         if open_location(path, None)[0].remote:
             raise UsageError(f"{path}: restore works on a local checkpoint; on object storage, copy the backup "
                              "in .ckptfix/backup-*/ back over the file (docs/remote.md)")
         if list_backups:
-            from ckptfix.render.restore import render_backups  # noqa: PLC0415 - only the renderer asked for
-
-            chosen = targets(discover(path), latest)
-            if not render_backups(Console(), chosen):
-                raise UsageError(f"{path}: no ckptfix backup (.ckptfix/backup-*): nothing to restore")
-            raise typer.Exit(0)
-        from ckptfix.repair.restore import restore_path  # noqa: PLC0415 - each command imports only what it runs
-
-        outcome = restore_path(path, latest_only=latest, backup_name=backup, dry_run=dry_run)
+            outcome = undo.list_path(Path(path), latest)
+        elif prune:
+            outcome = undo.prune_path(Path(path), 1 if keep is None else keep, latest, dry_run)
+        else:
+            outcome = undo.restore_path(Path(path), latest_only=latest, backup_name=backup, dry_run=dry_run)
     except UsageError as exc:
-        _fail("restore", USAGE, str(exc), False)
-    from ckptfix.render.restore import render_restore  # noqa: PLC0415 - only the renderer asked for
-
-    render_restore(Console(), outcome, target=path, latest=latest)
+        _fail("restore", USAGE, str(exc), json_out)
+    if json_out:
+        document = (render.list_document if list_backups else render.prune_document if prune else render.restore_document)
+        sys.stdout.write(document(outcome) + "\n")
+    elif list_backups:
+        render.render_backups(Console(), outcome, target=path)
+    elif prune:
+        render.render_prune(Console(), outcome, target=path)
+    else:
+        render.render_restore(Console(), outcome, target=path, latest=latest)
     raise typer.Exit(outcome.exit_code)
 
 

@@ -82,3 +82,36 @@ def test_the_schema_refuses_what_ckptfix_never_prints() -> None:
     doc = document("inspect", FIXTURES / "sine-v1", "--json")
     doc["checkpoints"][0]["surprise"] = 1
     assert not VALIDATOR.is_valid(doc)
+
+
+def test_restore_documents(tmp_path: Path) -> None:
+    """restore --json (restored, dry run, nothing to restore, refused), --list --json, --prune --json."""
+    shutil.copytree(FIXTURES / "sine-v2", tmp_path / "run")
+    ck = tmp_path / "run" / "checkpoint-30"
+
+    def doc(*args: object, code: int = 0) -> dict:
+        res = CliRunner().invoke(app, ["restore", str(ck), "--json", *map(str, args)])
+        assert res.exit_code == code, res.output
+        d = json.loads(res.stdout)
+        valid(d)
+        assert d["tool"]["command"] == "restore"
+        return d
+
+    assert doc()["nothing_to_restore"] is True
+    assert doc("--list")["checkpoints"][0]["backups"] == []
+    assert CliRunner().invoke(app, ["repair", str(ck), "--optimizer-lr"]).exit_code == 0
+    listed = doc("--list")
+    assert listed["mode"] == "list" and listed["checkpoints"][0]["next"] == listed["checkpoints"][0]["backups"][0]["name"]
+    assert doc("--dry-run")["checkpoints"][0]["status"] == "dry-run"
+    assert doc()["checkpoints"][0]["status"] == "restored"
+    assert doc("--prune", "--keep", "0", "--dry-run")["checkpoints"][0]["status"] == "dry-run"
+    assert CliRunner().invoke(app, ["repair", str(ck)]).exit_code == 0
+    (backup,) = [p for p in sorted((ck / ".ckptfix").glob("backup-*")) if not (p / "restored.json").exists()]
+    (backup / "manifest.json").write_text('{"files": [{"file": "model.safetensors", "action": "rewrite"}]}')
+    refused = doc(code=3)
+    assert refused["status"] == "unreadable" and refused["checkpoints"][0]["backup"]["problem"]
+    valid(doc("--list", code=3))
+    assert doc("--prune", "--keep", "0")["checkpoints"][0]["left"]
+    res = CliRunner().invoke(app, ["restore", str(ck), "--json", "--backup", "nope"])
+    assert res.exit_code == 2
+    valid(json.loads(res.stdout))
