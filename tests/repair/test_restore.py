@@ -7,11 +7,14 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.repair.restore import RESTORED_MARK, read_backups, restore_checkpoint
 from tests.helpers import FIXTURES, tree_hashes
+
+pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
 
 
 def run(*args: object):
