@@ -28,7 +28,9 @@ def test_every_torch_scheduler_class_has_a_family():
 
 def test_every_family_says_where_its_math_comes_from_and_what_it_needs():
     for f in FAMILIES:
-        assert f.source.startswith("torch 2.13.0 torch/optim/lr_scheduler.py:"), f.name
+        assert f.source, f.name
+        if not f.truncated:  # torch's own
+            assert f.source.startswith("torch 2.13.0 torch/optim/lr_scheduler.py:"), f.name
         assert f.has_position == bool(f.position_keys), f.name
     assert get_family("LambdaLR").from_config and get_family("OneCycleLR").from_optimizer == ("max_lr", "min_lr")
     assert not get_family("ReduceLROnPlateau").has_position

@@ -40,8 +40,11 @@ def test_override_moves_last_epoch_but_not_t_cur():
 
 
 def test_simpletuner_and_ckptfix_sine_layouts_are_not_claimed():
+    """torch's layout at a restart also fits the sine classes' (their LR is base_lr there too): all are named;
+    a layout only SimpleTuner's or ckptfix's classes write is never torch's."""
     state = {"T_0": 10, "T_i": 10, "T_mult": 1, "T_cur": 0, "eta_min": 0.0, "base_lrs": [1e-3], "last_epoch": 0,
              "_last_lr": [1e-3]}
-    assert [m.family for m in recognise_all(state)] == ["CosineAnnealingWarmRestarts"]
+    assert [m.family for m in recognise_all(state)][:1] == ["CosineAnnealingWarmRestarts"]
+    assert "sine" in [m.family for m in recognise_all(state)]
     for extra in ("steps_per_epoch", "total_steps", "last_step"):
-        assert not recognise_all({**state, extra: -1})
+        assert "CosineAnnealingWarmRestarts" not in [m.family for m in recognise_all({**state, extra: -1})]

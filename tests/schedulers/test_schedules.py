@@ -19,9 +19,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ckptfix.schedulers.families import Context, get_family
+from ckptfix.model.run_config import read_trainer_state, read_training_args
 from ckptfix.schedulers.families.schedules import (
     Schedule,
     diffusers_schedule,
+    hf_trainer_schedule,
     kohya_schedule,
     simpletuner_schedule,
     transformers_schedule,
@@ -118,6 +120,41 @@ def test_diffusers_get_scheduler(cfg, lrs, steps, set_to, more):
     run = Run(make, lrs, steps, set_to, more)
     check(run, diffusers_schedule(name, step_rules=rules, num_warmup_steps=w, num_training_steps=t,
                                   num_cycles=cycles, power=power, optimizer_lr=lrs[0]), set_to, more)
+
+
+HF_RUNS = sorted(p.parent for p in (FIXTURES / "run_configs").glob("hf-*/*/scheduler.pt")) + sorted(
+    p.parent for p in (FIXTURES / "trainers").glob("hf-trainer-tf[45]/checkpoint-*/scheduler.pt"))
+
+
+@pytest.mark.parametrize("folder", HF_RUNS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_hf_trainer_configuration_rebuilds_the_schedule_it_ran(folder):
+    """End to end on real Trainer checkpoints (transformers 4.30.2 to 5.24.0): the configuration read from
+    training_args.bin and trainer_state.json gives the schedule whose LR at the stored last_epoch is the stored
+    _last_lr, bit for bit."""
+    from ckptfix.formats.torchfile import open_torch_file
+
+    args, state = read_training_args(folder / "training_args.bin"), read_trainer_state(folder / "trainer_state.json")
+    schedule = hf_trainer_schedule(args.get("lr_scheduler"), num_training_steps=state.get("max_steps"),
+                                   warmup_steps=args.get("warmup_steps"), warmup_ratio=args.get("warmup_ratio"),
+                                   lr_scheduler_kwargs=args.get("lr_scheduler_kwargs"),
+                                   learning_rate=args.get("learning_rate"))
+    with open_torch_file(folder / "scheduler.pt") as tf:
+        stored = tf.obj
+    m = the_match(stored, "LambdaLR")
+    assert m.position == state.get("global_step")
+    got = get_family("LambdaLR").lrs_at(m, m.position, Context(lr_lambda=schedule.factor))
+    assert got == list(stored["_last_lr"])
+    earlier = get_family("LambdaLR").lrs_at(m, 1, Context(lr_lambda=schedule.factor))
+    assert earlier != got or schedule.name == "constant"  # the position matters: the check can fail
+
+
+def test_hf_warmup_rules_by_version():
+    """5.x: a float warmup_steps below 1 is a ratio; 4.x: warmup_ratio when warmup_steps is 0."""
+    five = hf_trainer_schedule("linear", num_training_steps=10, warmup_steps=0.25)
+    four = hf_trainer_schedule("linear", num_training_steps=10, warmup_steps=0, warmup_ratio=0.25)
+    assert five.params["num_warmup_steps"] == four.params["num_warmup_steps"] == 3
+    assert hf_trainer_schedule("linear", num_training_steps=10, warmup_steps=2, warmup_ratio=0.5).params[
+        "num_warmup_steps"] == 2
 
 
 def test_libraries_differ_where_the_docs_say():

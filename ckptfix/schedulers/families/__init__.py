@@ -27,6 +27,7 @@ from .interface import ABS_TOL, FAR_REL_TOL, REL_TOL, Context, Family, FamilyMat
 from .lambda_lr import LAMBDA_LR, MULTIPLICATIVE_LR
 from .plateau import REDUCE_LR_ON_PLATEAU
 from .restarts import WARM_RESTARTS
+from .simpletuner import SIMPLETUNER_FAMILIES
 
 __all__ = [
     "ABS_TOL",
@@ -48,14 +49,15 @@ _LEAVES: tuple[Family, ...] = (
     LAMBDA_LR, MULTIPLICATIVE_LR, STEP_LR, MULTI_STEP_LR, CONSTANT_LR, LINEAR_LR, EXPONENTIAL_LR, POLYNOMIAL_LR,
     COSINE_ANNEALING_LR, WARM_RESTARTS, CYCLIC_LR, ONE_CYCLE_LR,
 )
+#: torch's built-ins, then SimpleTuner's own classes and ckptfix's fixed sine (named by profile)
 FAMILIES: tuple[Family, ...] = _LEAVES + (
     SequentialFamily(_LEAVES), ChainedFamily(_LEAVES), REDUCE_LR_ON_PLATEAU,
-)
+) + SIMPLETUNER_FAMILIES
 _BY_NAME = {f.name: f for f in FAMILIES}
 
 
 def get_family(name: str) -> Family:
-    """The family called ``name`` (torch's class name); ``KeyError`` listing the names otherwise."""
+    """The family called ``name`` (torch's class name, or a sine profile's name); ``KeyError`` otherwise."""
     try:
         return _BY_NAME[name]
     except KeyError:

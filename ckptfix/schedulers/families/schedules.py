@@ -38,6 +38,7 @@ __all__ = [
     "KOHYA_SOURCE",
     "Schedule",
     "diffusers_schedule",
+    "hf_trainer_schedule",
     "kohya_schedule",
     "simpletuner_schedule",
     "transformers_schedule",
@@ -328,6 +329,27 @@ def transformers_schedule(name: str, *, num_warmup_steps: int | None = None, num
     if name == "cosine_with_min_lr":
         return _tf_lambda(name, params, "326-386")
     return _tf_lambda(name, {**params, "warmup_lr_rate": kw.get("warmup_lr_rate")}, "389-467")
+
+
+def hf_trainer_schedule(lr_scheduler_type: str, *, num_training_steps: int, warmup_steps: int | float = 0,
+                        warmup_ratio: float | None = None, lr_scheduler_kwargs: Mapping[str, Any] | None = None,
+                        learning_rate: float | None = None) -> Schedule:
+    """What the HF Trainer builds (``create_scheduler``, transformers 5.24.0 ``trainer.py`` L1347-1374):
+    ``get_scheduler(lr_scheduler_type, num_warmup_steps=args.get_warmup_steps(T), num_training_steps=T,
+    scheduler_specific_kwargs=args.lr_scheduler_kwargs)`` with ``T`` the run's total (``trainer_state.json``
+    ``max_steps``). ``get_warmup_steps``: from 5.0 a float ``warmup_steps < 1`` is a ratio, ``int(w)`` else
+    (``training_args.py`` L2154-2161); before 5.0 ``warmup_steps`` if positive, else ``ceil(T × warmup_ratio)``
+    (4.57.6 L2551-2558, 4.30.2 L1976-1983) -- the 4.x rule applies when ``warmup_ratio`` is given. Transformers
+    before about 4.36 saved its lambdas as closures (``lr_lambdas [None]``); the values are the same."""
+    t = num_training_steps
+    if warmup_ratio is not None:
+        w = warmup_steps if warmup_steps > 0 else math.ceil(t * warmup_ratio)
+    else:
+        w = int(warmup_steps) if warmup_steps >= 1 else math.ceil(t * warmup_steps)
+    s = transformers_schedule(lr_scheduler_type, num_warmup_steps=w, num_training_steps=t,
+                              scheduler_specific_kwargs=lr_scheduler_kwargs, optimizer_lr=learning_rate)
+    return Schedule(s.library, s.name, s.params, s.kind, f"{s.source}; via transformers 5.24.0 trainer.py:1347-1374",
+                    s.saved_lambda)
 
 
 def _lr_init(optimizer_lr: float | None, lr_end: float) -> None:
