@@ -18,8 +18,8 @@ import transformers.optimization as topt
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ckptfix.schedulers.families import Context, get_family
 from ckptfix.model.run_config import read_trainer_state, read_training_args
+from ckptfix.schedulers.families import Context, get_family
 from ckptfix.schedulers.families.schedules import (
     Schedule,
     diffusers_schedule,
