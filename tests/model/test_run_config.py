@@ -86,6 +86,7 @@ def test_kohya_metadata():
                                     "num_batches_per_epoch")} == {
         "lr_scheduler": "cosine_with_restarts", "warmup_steps": 10, "max_steps": 400, "learning_rate": 1e-4,
         "global_step": 100, "num_batches_per_epoch": 40}
+    assert all(type(cfg.get(k)) is int for k in ("warmup_steps", "max_steps", "global_step"))  # counts, not ratios
     assert cfg.source("warmup_steps") == "cosine-with-restarts-step00000100.safetensors metadata: ss_lr_warmup_steps"
     ratio = read_kohya_metadata(d / "linear-ratio-warmup-000002.safetensors")
     assert ratio.get("warmup_steps") == 0.05 and isinstance(ratio.get("warmup_steps"), float)

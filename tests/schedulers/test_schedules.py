@@ -157,6 +157,51 @@ def test_hf_warmup_rules_by_version():
         "num_warmup_steps"] == 2
 
 
+TF_FIXED = [
+    ("linear", {}), ("cosine", {"num_cycles": 1.5}), ("cosine_with_restarts", {"num_cycles": 3}),
+    ("polynomial", {"lr_end": 1e-6, "power": 2.0}), ("constant", {}), ("constant_with_warmup", {}),
+    ("inverse_sqrt", {"timescale": 7}), ("cosine_with_min_lr", {"min_lr": 1e-5, "num_cycles": 2}),
+    ("cosine_warmup_with_min_lr", {"min_lr_rate": 0.1, "warmup_lr_rate": 0.2}),
+    ("warmup_stable_decay", {"num_decay_steps": 12, "decay_type": "cosine", "warmup_type": "1-sqrt", "min_lr_ratio": 0.1}),
+]
+
+
+@pytest.mark.parametrize(("name", "kw"), TF_FIXED, ids=[n for n, _ in TF_FIXED])
+def test_transformers_every_step(name, kw):
+    """Every position of a whole run (warmup, decay, several cycles, past the end), step by step."""
+    import torch
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sched = topt.get_scheduler(name, opt, num_warmup_steps=4, num_training_steps=40, scheduler_specific_kwargs=kw)
+        schedule = transformers_schedule(name, num_warmup_steps=4, num_training_steps=40, scheduler_specific_kwargs=kw,
+                                         optimizer_lr=1e-3)
+        for e in range(50):
+            assert schedule.lrs([1e-3], e) == sched.get_last_lr(), e
+            opt.step()
+            sched.step()
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+                                  "constant_with_warmup", "piecewise_constant"])
+def test_diffusers_every_step(name):
+    import torch
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    rules = "1:5,0.5:20,0.1:30,0.05"
+    sched = dopt.get_scheduler(name, opt, step_rules=rules, num_warmup_steps=4, num_training_steps=40, num_cycles=3,
+                               power=2.0)
+    schedule = diffusers_schedule(name, step_rules=rules, num_warmup_steps=4, num_training_steps=40, num_cycles=3,
+                                  power=2.0, optimizer_lr=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for e in range(50):
+            assert schedule.lrs([1e-3], e) == sched.get_last_lr(), e
+            opt.step()
+            sched.step()
+
+
 def test_libraries_differ_where_the_docs_say():
     """diffusers' cosine keeps num_cycles 0.5 whatever get_scheduler's num_cycles; its polynomial's lr_end is 1e-7;
     transformers' polynomial takes lr_end from scheduler_specific_kwargs; the lambdas are saved differently."""
