@@ -283,7 +283,7 @@ def test_simpletuner_own_classes_are_named_not_lambdas(name, cls):
 # --- kohya sd-scripts get_scheduler_fix, replicated -----------------------------------------------------------
 
 def kohya_get_scheduler_fix(args, optimizer, num_processes):
-    """kohya-ss/sd-scripts library/train_util.py L5265-5398 (48d368f), the branches a configured name takes; the
+    """kohya-ss/sd-scripts library/train_util.py L5265-5399 (48d368f), the branches a configured name takes; the
     calls are the real transformers/diffusers functions."""
     name = args.lr_scheduler
     num_training_steps = args.max_train_steps * num_processes  # L5274
@@ -311,9 +311,9 @@ def kohya_get_scheduler_fix(args, optimizer, num_processes):
     if name == "cosine_with_min_lr":  # L5360-5368
         return func(optimizer, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps,
                     num_cycles=args.lr_scheduler_num_cycles / 2, min_lr_rate=args.lr_scheduler_min_lr_ratio, **kw)
-    if name in ("linear", "cosine"):  # L5371-5377
+    if name in ("linear", "cosine"):  # L5371-5376
         return func(optimizer, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps, **kw)
-    assert name == "warmup_stable_decay"  # L5384-5393
+    assert name == "warmup_stable_decay"  # L5382-5391
     ratio = args.lr_scheduler_min_lr_ratio
     return func(optimizer, num_warmup_steps=num_warmup_steps, num_stable_steps=num_stable_steps,
                 num_decay_steps=num_decay_steps, num_cycles=args.lr_scheduler_num_cycles / 2,

@@ -12,8 +12,8 @@ their order (bit-identical LRs: ``base_lr * factor(last_epoch)``). Sources (line
   ``min_lr_rate = 0.0``, is the one ``cosine`` uses: the same values).
 - diffusers 0.42.1 ``diffusers/optimization.py`` (lambdas L39-282, ``get_scheduler`` L296-368).
 - SimpleTuner 3.1.6 ``simpletuner/helpers/training/custom_schedule.py`` (polynomial L102-154,
-  ``get_lr_scheduler`` L467-569).
-- kohya-ss/sd-scripts ``library/train_util.py`` at 48d368f (2026-02-16): ``get_scheduler_fix`` L5265-5398,
+  ``get_lr_scheduler`` L467-542).
+- kohya-ss/sd-scripts ``library/train_util.py`` at 48d368f (2026-02-16): ``get_scheduler_fix`` L5265-5399,
   which calls transformers' ``TYPE_TO_SCHEDULER_FUNCTION`` (its requirements pin transformers 4.54.1) and
   diffusers' for ``piecewise_constant``.
 
@@ -165,7 +165,7 @@ def _tf_wsd(step: int, p: Mapping[str, Any]) -> float:
 
 
 def _df_constant(step: int, p: Mapping[str, Any]) -> float:
-    return 1  # lambda _: 1 (L53)
+    return 1  # lambda _: 1 (L52)
 
 
 def _df_linear(step: int, p: Mapping[str, Any]) -> float:
@@ -402,7 +402,7 @@ def diffusers_schedule(name: str, *, step_rules: str | None = None, num_warmup_s
         return Schedule("diffusers", name, params, "lambda", f"{DF}:{lines}", "None")
 
     if name == "constant":
-        return make({}, "39-53")
+        return make({}, "39-52")
     if name == "piecewise_constant":
         return make(_step_rules(step_rules), "80-119")
     if num_warmup_steps is None:
@@ -441,7 +441,7 @@ def _step_rules(step_rules: str | None) -> dict[str, Any]:
 def simpletuner_schedule(name: str, *, lr_warmup_steps: int, max_train_steps: int, num_processes: int,
                          lr_end: float = 4e-7, lr_power: float = 0.8, lr_num_cycles: int = 1,
                          learning_rate: float | None = None) -> Schedule:
-    """SimpleTuner 3.1.6 ``get_lr_scheduler`` (L467-569): warmup and total are multiplied by the number of
+    """SimpleTuner 3.1.6 ``get_lr_scheduler`` (L467-542): warmup and total are multiplied by the number of
     processes. ``sine``, ``cosine`` and ``cosine_with_restarts`` are its own classes (``kind="class"``, with
     ``T_0 = warmup × N`` and ``eta_min = lr_end``); ``polynomial`` its own LambdaLR (L102-154); anything else
     goes to diffusers' ``get_scheduler`` with ``num_cycles`` and ``power``. (Defaults of 3.1.6's ``--lr_end``
@@ -450,17 +450,17 @@ def simpletuner_schedule(name: str, *, lr_warmup_steps: int, max_train_steps: in
     w, t = lr_warmup_steps * num_processes, max_train_steps * num_processes
     if name in ("sine", "cosine", "cosine_with_restarts"):
         cls = {"sine": "Sine", "cosine": "Cosine", "cosine_with_restarts": "CosineAnnealingHardRestarts"}[name]
-        lines = {"sine": "513-525", "cosine": "526-537", "cosine_with_restarts": "499-512"}[name]
+        lines = {"sine": "497-508", "cosine": "509-520", "cosine_with_restarts": "482-496"}[name]
         return Schedule("simpletuner", name, {"class": cls, "T_0": int(w), "T_mult": 1, "eta_min": float(lr_end)},
                         "class", f"{ST}:{lines}")
     if name == "polynomial":
         _lr_init(learning_rate, lr_end)
         return Schedule("simpletuner", name, {"num_warmup_steps": w, "num_training_steps": t, "lr_end": lr_end,
                                               "power": lr_power, "lr_init": learning_rate}, "lambda",
-                        f"{ST}:102-154, 538-547", "None")
+                        f"{ST}:102-154, 521-530", "None")
     s = diffusers_schedule(name, num_warmup_steps=w, num_training_steps=t, num_cycles=lr_num_cycles, power=lr_power,
                            optimizer_lr=learning_rate)
-    return Schedule("diffusers", s.name, s.params, s.kind, f"{s.source}; via {ST}:548-557", s.saved_lambda)
+    return Schedule("diffusers", s.name, s.params, s.kind, f"{s.source}; via {ST}:531-540", s.saved_lambda)
 
 
 def kohya_schedule(name: str, *, lr_warmup_steps: int | float = 0, lr_decay_steps: int | float = 0,
@@ -468,14 +468,14 @@ def kohya_schedule(name: str, *, lr_warmup_steps: int | float = 0, lr_decay_step
                    lr_scheduler_power: float = 1.0, lr_scheduler_timescale: int | None = None,
                    lr_scheduler_min_lr_ratio: float | None = None, lr_scheduler_args: Mapping[str, Any] | None = None,
                    lr_scheduler_type: str = "", learning_rate: float | None = None) -> Schedule:
-    """kohya sd-scripts ``get_scheduler_fix`` (``library/train_util.py`` L5265-5398): the total is
+    """kohya sd-scripts ``get_scheduler_fix`` (``library/train_util.py`` L5265-5399): the total is
     ``max_train_steps × N`` (L5274); an integer warmup (or decay) is taken as given, *not* multiplied by N, a
     float is a ratio of the total (L5275-5280); ``adafactor:<lr>`` is transformers' ``AdafactorSchedule`` (the
     LR comes from the optimizer, L5313-5319); ``piecewise_constant`` is diffusers' (L5321-5324); everything else
     transformers' lambda with kohya's own arguments: ``num_cycles`` for ``cosine_with_restarts`` (L5346-5353),
     ``num_cycles / 2`` and ``min_lr_rate`` for ``cosine_with_min_lr`` (L5360-5368) and ``warmup_stable_decay``
-    (L5384-5393), ``timescale`` for ``inverse_sqrt`` (L5339-5340). ``lr_scheduler_type`` (any class by name,
-    L5296-5307) is not a configured lambda: ``ValueError``."""
+    (L5382-5391), ``timescale`` for ``inverse_sqrt`` (L5339-5340). ``lr_scheduler_type`` (any class by name,
+    L5300-5311) is not a configured lambda: ``ValueError``."""
     kwargs = dict(lr_scheduler_args or {})
     if lr_scheduler_type:
         raise ValueError(f"--lr_scheduler_type {lr_scheduler_type}: a scheduler class built from its name; its "
@@ -483,9 +483,9 @@ def kohya_schedule(name: str, *, lr_warmup_steps: int | float = 0, lr_decay_step
     t = max_train_steps * num_processes
     w = int(lr_warmup_steps * t) if isinstance(lr_warmup_steps, float) else lr_warmup_steps
     d = int(lr_decay_steps * t) if isinstance(lr_decay_steps, float) else lr_decay_steps
-    src = f"{KOHYA_SOURCE}:5265-5398"
+    src = f"{KOHYA_SOURCE}:5265-5399"
 
-    def no_warmup() -> None:  # wrap_check_needless_num_warmup_steps (L5290-5293)
+    def no_warmup() -> None:  # wrap_check_needless_num_warmup_steps (L5294-5297)
         if w is not None and w != 0:
             raise ValueError(f"{name} does not require `num_warmup_steps`. Set None or 0.")
 
@@ -506,7 +506,7 @@ def kohya_schedule(name: str, *, lr_warmup_steps: int | float = 0, lr_decay_step
         except (IndexError, ValueError):
             raise ValueError(f"--lr_scheduler {name}: expected adafactor:<initial lr>") from None
         return Schedule("transformers", "adafactor", {"initial_lr": initial_lr}, "optimizer",
-                        f"{TF}:1297-1339; via {src}")
+                        f"{TF}:1297-1338; via {src}")
     if name == "piecewise_constant":
         _unknown(kwargs, ("step_rules", "last_epoch"), "get_piecewise_constant_schedule")
         return via(diffusers_schedule(name, step_rules=kwargs.get("step_rules")))

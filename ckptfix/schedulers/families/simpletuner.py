@@ -12,7 +12,7 @@ SimpleTuner 3.1.6 and torch 2.13, tests/schedulers/test_simpletuner.py). ``param
 
 Their LR is a function of the position alone (``step()`` derives everything from ``last_epoch + 1``), so a
 ``last_epoch`` set from outside moves them along the formula (``Family.advance``). SimpleTuner 3.1.6 builds them
-in ``get_lr_scheduler`` (``custom_schedule.py`` L467-569): ``sine`` -> ``Sine`` (v2 since 05a3c37), ``cosine`` ->
+in ``get_lr_scheduler`` (``custom_schedule.py`` L467-542): ``sine`` -> ``Sine`` (v2 since 05a3c37), ``cosine`` ->
 ``Cosine``, ``cosine_with_restarts`` -> ``CosineAnnealingHardRestarts``, each with ``T_0 = lr_warmup_steps × N``,
 ``T_mult = 1``, ``eta_min = lr_end``.
 """
