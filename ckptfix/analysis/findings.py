@@ -284,10 +284,12 @@ _RULES = [
     Rule("CKF119", "epoch-step-unusable", "error", "SimpleTuner's epoch_step is not an integer its resume can use",
          "SimpleTuner before 4.10 resumes with lr_scheduler.last_epoch = epoch_step × N, epoch_step taken from "
          "training_state.json as it is. A boolean counts as 1 or 0; null and objects raise a TypeError right after "
-         "load_state; a string or a list becomes a string or list last_epoch that the first scheduler step rejects; "
-         "a float (even 22.0) is rejected by ckptfix's Sine (the fixed formula), and a fraction makes stock v2 run "
-         "between its steps; NaN and infinities make the first step raise. (A missing epoch_step is 0 to "
-         "SimpleTuner: the resume preview, CKF111, judges that one.)",
+         "load_state and the resume stops; a string or a list becomes a string or list last_epoch that every "
+         "scheduler step rejects; a float (even 22.0) is rejected by ckptfix's Sine (the fixed formula), and a "
+         "fraction makes stock v2 run between its steps; NaN and infinities make every step raise. SimpleTuner "
+         "catches a scheduler step's error and only logs it (\"Failed to get the last learning rate from the "
+         "scheduler\"): the run goes on at the LR optimizer.bin holds, its schedule frozen. (A missing epoch_step "
+         "is 0 to SimpleTuner: the resume preview, CKF111, judges that one.)",
          "ckptfix repair PATH sets epoch_step to the checkpoint's step, an integer (nothing else reads the stored "
          "value; docs/trainers.md).", repair=""),
     Rule("CKF114", "written-by-fixed-sine", "error", "written by the fixed sine, checked against SimpleTuner's v2",

@@ -84,18 +84,19 @@ def off_schedule(result: harness.ResumeResult, variant: str) -> bool:
 # --- item 5: epoch_step values SimpleTuner before 4.10 cannot use -------------------------------------------
 
 # (JSON text, words of the message, what SimpleTuner 3.1.6 does with the fixed formula (ckptfix's Sine, the recipe),
-# and with its own v2 Sine: "raises" or "off" (resumes off the uninterrupted run))
+# and with its own v2 Sine: "crash" (the resume raises), "frozen" (every scheduler step raises, the trainer logs it
+# and trains on at optimizer.bin's LR), "off" (resumes off the uninterrupted run), "on")
 EPOCH_STEP_CASES = {
     "true": (b"true", "takes it as 1 or 0", "off", "off"),
-    "null": (b"null", "raises a TypeError right after load_state", "raises", "raises"),
-    "string": (b'"25"', "becomes a string", "raises", "raises"),
-    "fraction": (b"25.5", "becomes a fraction", "raises", "off"),
-    "list": (b"[25]", "becomes a list", "raises", "raises"),
-    "object": (b'{"step": 25}', "raises a TypeError right after load_state", "raises", "raises"),
-    "1e400": (b"1e400", "NaN or infinite", "raises", "raises"),
-    "nan": (b"NaN", "NaN or infinite", "raises", "raises"),
-    "float": (b"25.0", "ckptfix's Sine (the fixed formula) raises", "raises", "on"),
-    "negative": (b"-5", "is negative", "raises", "off"),
+    "null": (b"null", "raises a TypeError right after load_state", "crash", "crash"),
+    "string": (b'"25"', "the schedule is frozen", "frozen", "frozen"),
+    "fraction": (b"25.5", "stock v2 runs between its steps", "frozen", "off"),
+    "list": (b"[25]", "the schedule is frozen", "frozen", "frozen"),
+    "object": (b'{"step": 25}', "raises a TypeError right after load_state", "crash", "crash"),
+    "1e400": (b"1e400", "NaN or infinite", "frozen", "frozen"),
+    "nan": (b"NaN", "NaN or infinite", "frozen", "frozen"),
+    "float": (b"25.0", "ckptfix's Sine (the fixed formula) raises", "frozen", "on"),
+    "negative": (b"-5", "stock v2 stops moving", "frozen", "off"),
 }
 
 
@@ -115,15 +116,20 @@ def test_epoch_step_the_resume_cannot_use_is_a_finding(tmp_path: Path, name: str
 @needs_simpletuner
 @pytest.mark.parametrize("name", sorted(EPOCH_STEP_CASES))
 def test_what_simpletuner_does_with_that_epoch_step(tmp_path: Path, name: str) -> None:
-    """The finding's claims, by SimpleTuner 3.1.6's own resume: it raises, or resumes off the uninterrupted run."""
+    """The finding's claims, by SimpleTuner 3.1.6's own resume: it stops, its schedule freezes (every step raises,
+    the trainer logs it and trains on at optimizer.bin's LR), or it resumes off the uninterrupted run."""
     text, _words, fixed, stock = EPOCH_STEP_CASES[name]
     for formula, variant, expected in (("sine", "fixed", fixed), ("simpletuner", "stock", stock)):
         ck = st_copy(tmp_path, text, variant=variant)
-        if expected == "raises":
-            with pytest.raises((TypeError, ValueError)):
+        if expected == "crash":
+            with pytest.raises(TypeError):
                 simpletuner_resume(ck, formula)
-        else:
-            assert off_schedule(simpletuner_resume(ck, formula), variant) == (expected == "off"), (formula, name)
+            continue
+        r = simpletuner_resume(ck, formula)
+        assert bool(r.scheduler_errors) == (expected == "frozen"), (formula, r.scheduler_errors)
+        if expected == "frozen":
+            assert len(set(r.lrs.values())) == 1  # the LR never moves
+        assert off_schedule(r, variant) == (expected != "on"), formula
 
 
 @needs_simpletuner

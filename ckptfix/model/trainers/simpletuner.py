@@ -49,38 +49,42 @@ _GLOBAL_STEP = ResumeValue("training_state.json", "global_step", (
     ("bool", "SimpleTuner computes with it as 1 or 0: the resumed run counts its steps from there, not from the "
              "checkpoint's step (from 4.10 its LR position too)"),
     ("negative", "the resumed run counts its steps from a negative number and trains steps again (from 4.10 last_epoch "
-                 "is negative, which ckptfix's Sine refuses with a ValueError)"),
+                 "is negative: ckptfix's Sine rejects every step, SimpleTuner logs it and the LR stays at optimizer.bin's)"),
     ("null", _TYPE_ERROR.format("global_step += 1; from 4.10 already at last_epoch = global_step × N")),
     ("string", _TYPE_ERROR.format("global_step += 1 on a string")),
     ("list", _TYPE_ERROR.format("global_step += 1 on a list")),
     ("object", _TYPE_ERROR.format("global_step += 1 on a dict; from 4.10 already at last_epoch = global_step × N")),
     ("float", "SimpleTuner counts on in floats and saves checkpoint-40.0, a name its own latest rule cannot sort (a "
-              "later resume starts a new run); from 4.10 last_epoch is a float, which ckptfix's Sine refuses (ValueError)"),
+              "later resume starts a new run); from 4.10 last_epoch is a float: ckptfix's Sine rejects every step, "
+              "SimpleTuner logs it and the LR stays at optimizer.bin's"),
     ("fraction", "SimpleTuner counts on in fractions and saves checkpoint-40.5, a name its own latest rule cannot sort "
-                 "(a later resume starts a new run); from 4.10 the LR runs between its steps (stock v2) or stops with a "
-                 "ValueError (ckptfix's Sine)"),
+                 "(a later resume starts a new run); from 4.10 the LR runs between its steps (stock v2) or stays at "
+                 "optimizer.bin's (ckptfix's Sine rejects every step; SimpleTuner logs it)"),
     ("non-finite", "SimpleTuner's step count is no number any more (global_step < max_train_steps never holds: the "
                    "resumed run trains nothing, or saves checkpoint-inf); from 4.10 last_epoch is not a number either"),
     ("huge", "global_step >= max_train_steps at once, so the resumed run trains nothing"),
 ), "3.1.6 state_tracker.py load_training_state L280-295, trainer.py L3404-3405, L4593-4595, L4103-4110; "
    "4.10.1 trainer.py L5173, L5227-5228")
+_FROZEN = ("SimpleTuner catches that error and logs \"Failed to get the last learning rate from the scheduler\" "
+           "(trainer.py L4535-4551), so the rest of the run trains at the LR optimizer.bin holds: the schedule is frozen")
 _EPOCH_STEP = ResumeValue("training_state.json", "epoch_step", (
     ("bool", "last_epoch = epoch_step × N takes it as 1 or 0: the LR goes back to the start of the schedule"),
     ("negative", "last_epoch = epoch_step × N is negative: ckptfix's Sine raises a ValueError (last_epoch must be >= "
-                 "-1) at the first step; stock v2 stops moving (accelerate reads its negative total_steps as a spent "
-                 "step budget)"),
+                 f"-1) at every step, and {_FROZEN}; stock v2 stops moving (accelerate reads its negative total_steps "
+                 "as a spent step budget)"),
     ("null", "last_epoch = None × N raises a TypeError right after load_state: the resume stops"),
     ("object", "last_epoch = {...} × N raises a TypeError right after load_state: the resume stops"),
-    ("string", "last_epoch becomes a string (repeated N times) and the first scheduler step raises (a TypeError in "
-               "SimpleTuner's v2 Sine, a ValueError in ckptfix's Sine): the run stops"),
-    ("list", "last_epoch becomes a list (repeated N times) and the first scheduler step raises (a TypeError in "
-             "SimpleTuner's v2 Sine, a ValueError in ckptfix's Sine): the run stops"),
+    ("string", "last_epoch becomes a string (repeated N times) and every scheduler step raises (a TypeError in "
+               f"SimpleTuner's v2 Sine, a ValueError in ckptfix's Sine); {_FROZEN}"),
+    ("list", "last_epoch becomes a list (repeated N times) and every scheduler step raises (a TypeError in "
+             f"SimpleTuner's v2 Sine, a ValueError in ckptfix's Sine); {_FROZEN}"),
     ("float", "last_epoch becomes a float: stock v2 runs it as the whole number, but ckptfix's Sine (the fixed "
-              "formula) raises a ValueError (last_epoch must be an int) at the first step"),
+              f"formula) raises a ValueError (last_epoch must be an int) at every step; {_FROZEN}"),
     ("fraction", "last_epoch becomes a fraction: stock v2 runs between its steps from then on (another LR at every "
-                 "step); ckptfix's Sine raises a ValueError at the first step"),
-    ("non-finite", "last_epoch becomes NaN or infinite and the first scheduler step raises (SimpleTuner's v2 Sine: "
-                   "math domain error, or cannot convert float NaN to integer; ckptfix's Sine: a ValueError): the run stops"),
+                 f"step); ckptfix's Sine raises a ValueError at every step, and {_FROZEN}"),
+    ("non-finite", "last_epoch becomes NaN or infinite and every scheduler step raises (SimpleTuner's v2 Sine: math "
+                   "domain error, or cannot convert float NaN to integer; ckptfix's Sine: a ValueError); "
+                   f"{_FROZEN}"),
 ), "3.1.6 trainer.py init_resume_checkpoint L3434-3437, state_tracker.py L280-295; custom_schedule.py Sine.step L417-427")
 _MARKERS = frozenset({"training_state.json", "checkpoint_manifest.json", ".guard"})
 

@@ -21,6 +21,7 @@ Only those change: the file's other text (key order, spacing, other values) stay
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,12 @@ from ckptfix.repair.actions.interface import ABSENT, ActionKind, Change, apply_c
 from ckptfix.repair.actions.whole_file import WholeFileWrite
 from ckptfix.repair.durable import is_regular, read_regular
 
-__all__ = ["ENCODING", "KEY", "PLAIN", "TrainingStateWrite", "read_state_file"]
+__all__ = ["ENCODING", "FILES", "KEY", "PLAIN", "TrainingStateWrite", "read_state_file"]
 
 KEY = "epoch_step"
+#: The files repair rewrites (epoch_step, encoding): SimpleTuner's training_state.json and its ranks'
+#: (``readers.RANK_STATE_FILE``); kohya's and the Trainer's state files are never rewritten.
+FILES = re.compile(r"^training_state(?:-rank\d+)?\.json$")
 #: The ``Change`` key of a re-encoding (old: the file's encoding, new: ``PLAIN``); never a JSON key.
 ENCODING = "(encoding)"
 PLAIN = "UTF-8"
@@ -66,6 +70,9 @@ def read_state_file(path: Path) -> tuple[bytes, dict[str, Any]]:
 
 class TrainingStateWrite(Record, WholeFileWrite):
     """The planned change of one trainer state file: its ``epoch_step``, its encoding, or both."""
+
+    FILES = FILES
+    KINDS = frozenset({"rewrite"})
 
     path: Path
     changes: tuple[Change, ...]
