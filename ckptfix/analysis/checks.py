@@ -10,6 +10,7 @@ from ckptfix.analysis.processes import estimate_processes
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport, StepInfo
 from ckptfix.analysis.resume_checks import processes_finding, resume_findings
 from ckptfix.analysis.resume_files import resume_file_findings
+from ckptfix.analysis.state_checks import state_file_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
 from ckptfix.analysis.trainer_rules import choose_rules
 from ckptfix.coerce import as_int, as_real, close
@@ -55,6 +56,8 @@ def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> Ta
 
 
 def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
+    if ck.not_a_folder is not None:
+        return _not_a_folder(ck, opts)
     findings: list[Finding] = []
     for p in ck.problems:
         findings.append(_problem_finding(p))
@@ -97,13 +100,28 @@ def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
     findings.extend(more)
 
     findings.extend(trainer_findings(ck, steps))
+    findings.extend(state_file_findings(ck, choice))
     findings.extend(resume_file_findings(ck))
     findings.extend(leftover_findings(ck))
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
                                  "no .guard file: SimpleTuner may not have finished writing this checkpoint"))
+    if ck.link_target is not None:
+        findings.append(make_finding("CKF118", ck.path, None, str(ck.link_target), None,
+                                     f"{ck.name} is a symbolic link to {ck.link_target}: the files were read there, "
+                                     "as the trainer's resume reads them; repair writes there"))
     return CheckpointReport(ck, steps, n, estimate.source, tuple(reports), tuple(findings), opts.strict,
                             checks_scheduler_position(ck), estimate, choice, previews, opts.target, stock)
+
+
+def _not_a_folder(ck: Checkpoint, opts: Options) -> CheckpointReport:
+    """An entry a latest rule picked by its name that is no folder (CKF116): nothing else to check."""
+    f = make_finding("CKF116", ck.path, None, ck.not_a_folder, "a checkpoint folder",
+                     f"{ck.name} is {ck.not_a_folder}, not a checkpoint folder; a resume that picks the latest by its "
+                     "name (SimpleTuner, the diffusers scripts, accelerate) loads it and stops: load_state raises "
+                     f"\"Tried to find {ck.name} but folder does not exist\". Move it out of the output folder (or "
+                     "make the link lead to the checkpoint folder); the previous checkpoint then becomes the latest")
+    return CheckpointReport(ck, steps_of(ck, opts), None, "", (), (f,), opts.strict)
 
 
 def _problem_finding(p: FileProblem) -> Finding:

@@ -111,6 +111,17 @@ _RULES = [
          "original or the complete new file); the leftovers only take space and, for a lock, block repairs.",
          "Run ckptfix repair on the checkpoint: under its lock it removes the leftovers whose names are exactly "
          "its own and says what it removed. Anything else is reported and left for you to look at.", repair=""),
+    Rule("CKF006", "state-file-encoding", "error", "the trainer cannot decode its state file",
+         "ckptfix reads the trainer's JSON state file in any encoding JSON allows, but the trainers read it as UTF-8 "
+         "text without a byte-order mark: SimpleTuner with json.load(open(path)), kohya and the transformers Trainer "
+         "with open(path, encoding='utf-8'). A file saved with a byte-order mark, or as UTF-16 or UTF-32 (an editor, "
+         "a Windows tool, a conversion script), makes that read fail. SimpleTuner catches the error, logs \"Error "
+         "loading training state\" and resumes from global_step 0 with epoch_step 0: its step count and, through "
+         "last_epoch, the whole LR schedule start again. kohya and the Trainer stop.",
+         "SimpleTuner's training_state*.json: ckptfix repair PATH writes it again as plain UTF-8, every value and the "
+         "rest of the text kept (backed up, atomic, verified; ckptfix restore undoes it). kohya's train_state.json and "
+         "the Trainer's trainer_state.json: save it as UTF-8 without a byte-order mark (iconv -f UTF-16 -t UTF-8, "
+         "or an editor's plain 'UTF-8').", repair=""),
     Rule("CKF010", "step-sources-disagree", "error", "the checkpoint's step sources disagree",
          "The step of a checkpoint comes from training_state.json's global_step, else the folder name "
          "checkpoint-N, else the optimizer's step count. When they disagree ckptfix cannot know which "
@@ -245,6 +256,42 @@ _RULES = [
          "silently. The diffusers scripts raise and stop; accelerate's load_state() raises on a name without a "
          "digit. A folder ckptfix does not read (still being written) picked as latest fails the same way.",
          "Move or rename the entry the message names, then inspect again."),
+    Rule("CKF116", "latest-not-a-folder", "error", "the entry the trainer resumes as latest is not a checkpoint folder",
+         "SimpleTuner, the diffusers scripts and accelerate's load_state() pick the latest checkpoint from the "
+         "output folder's names (os.listdir), folders or not: a checkpoint-50 that is a dangling symbolic link "
+         "(its target moved, or on a disk that is not mounted), a symbolic link loop or a plain file, next to a good "
+         "checkpoint-30, is what a resume picks. accelerate's load_state then raises (\"Tried to find ... but folder "
+         "does not exist\") and the run does not start. Starting training without --resume_from_checkpoint instead "
+         "would throw the run away. (The transformers Trainer keeps folders only: it skips such an entry.)",
+         "Move the entry out of the output folder, or make the link lead to the checkpoint folder again; then the "
+         "previous checkpoint is the latest: inspect again."),
+    Rule("CKF117", "resume-value-unusable", "error", "a value the trainer's resume computes with is not usable",
+         "The trainer's resume takes some values of its state file as they are: SimpleTuner's global_step "
+         "(training_state.json), kohya's current_step (train_state.json), the transformers Trainer's global_step, "
+         "logging_steps, eval_steps and save_steps (trainer_state.json). ckptfix takes a step only from a JSON "
+         "integer; the trainer computes with whatever is there: null, a string, a list or an object stops the resume "
+         "with a TypeError, a float or a fraction changes its step arithmetic, a missing step is 0 (the run counts "
+         "from the start again). The message says what the resume does with this value.",
+         "Set the value by hand to what it should be (the checkpoint's step: the folder name and the optimizer's "
+         "count say it), or resume from an earlier checkpoint; ckptfix does not rewrite these values."),
+    Rule("CKF118", "checkpoint-folder-link", "info", "the checkpoint folder is a symbolic link",
+         "The output folder holds a symbolic link where a checkpoint folder is expected. The trainer's resume "
+         "follows it, and so does ckptfix: the files are read where the link leads (symbolic links inside the "
+         "checkpoint are followed only when they stay inside it), and repair writes its changes, its backup and its "
+         "lock there, which may be outside the output folder.",
+         "Nothing to do when the link is meant (a checkpoint moved to another disk); otherwise replace it with the "
+         "folder."),
+    Rule("CKF119", "epoch-step-unusable", "error", "SimpleTuner's epoch_step is not an integer its resume can use",
+         "SimpleTuner before 4.10 resumes with lr_scheduler.last_epoch = epoch_step × N, epoch_step taken from "
+         "training_state.json as it is. A boolean counts as 1 or 0; null and objects raise a TypeError right after "
+         "load_state and the resume stops; a string or a list becomes a string or list last_epoch that every "
+         "scheduler step rejects; a float (even 22.0) is rejected by ckptfix's Sine (the fixed formula), and a "
+         "fraction makes stock v2 run between its steps; NaN and infinities make every step raise. SimpleTuner "
+         "catches a scheduler step's error and only logs it (\"Failed to get the last learning rate from the "
+         "scheduler\"): the run goes on at the LR optimizer.bin holds, its schedule frozen. (A missing epoch_step "
+         "is 0 to SimpleTuner: the resume preview, CKF111, judges that one.)",
+         "ckptfix repair PATH sets epoch_step to the checkpoint's step, an integer (nothing else reads the stored "
+         "value; docs/trainers.md).", repair=""),
     Rule("CKF114", "written-by-fixed-sine", "error", "written by the fixed sine, checked against SimpleTuner's v2",
          "With --target simpletuner-sine-v2 the state should be what stock SimpleTuner writes: v2 at N x step, "
          "total_steps = last_epoch, T_cur -1. This state holds the fixed formula; a stock trainer resumes it "

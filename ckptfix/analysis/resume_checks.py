@@ -19,12 +19,13 @@ from ckptfix.analysis.report import (
     StepInfo,
 )
 from ckptfix.analysis.resume_preview import preview_resume
-from ckptfix.model.checkpoint import Checkpoint
+from ckptfix.model.checkpoint import Checkpoint, TrainingState
 from ckptfix.model.trainers import TrainerRules
 from ckptfix.records import replace
 from ckptfix.schedulers.profiles import SINE_FAMILY
 
-__all__ = ["describe", "group_rules", "preview_all", "processes_finding", "resume_findings", "stock_note"]
+__all__ = ["describe", "group_rules", "preview_all", "processes_finding", "resume_findings", "stock_note",
+           "trainer_reads"]
 
 
 #: Steps the stock-trainer note scans past its first wrong step: it says where, not the largest gap.
@@ -78,20 +79,44 @@ def preview_all(ck: Checkpoint, step: int, n: int, choice: RulesChoice, reports:
     if state is None:
         state = reports[0].file.state
     own = ck.training_state if ck.training_state is not None and ck.training_state.source == "training_state.json" else None
-    if epoch_step is None and own is not None:
-        epoch_step = own.epoch_step
+    usable = {"epoch_step": True, "global_step": True}
+    if epoch_step is None:
+        epoch_step, usable["epoch_step"] = trainer_reads(own, "epoch_step")
     # SimpleTuner's resume takes global_step from training_state.json (StateTracker: 0 without the file)
-    trainer_step = (own.global_step if own is not None and own.global_step is not None
-                    else 0 if choice.trainer == "simpletuner" else step)
+    if choice.trainer == "simpletuner":
+        trainer_step, usable["global_step"] = trainer_reads(own, "global_step")
+    else:
+        trainer_step = own.global_step if own is not None and own.global_step is not None else step
     opt = ck.optimizers[0] if ck.optimizers and ck.optimizers[0].problem is None else None
     lrs = [g.lr for g in opt.param_groups] if opt is not None else None
     out = []
     for group in group_rules(choice.rules):
-        p = preview_resume(state or {}, lrs, step, trainer_step, epoch_step, n, group, runs or opts.target,
+        if not usable.get(group[0].last_epoch_from, True):
+            continue  # the resume crashes or runs off its steps on this value: state_checks.py says so (CKF117/119)
+        p = preview_resume(state or {}, lrs, step, trainer_step, epoch_step or 0, n, group, runs or opts.target,
                            opts.target, tail)
         if p is not None:
             out.append(p)
     return tuple(out)
+
+
+def _missing(ts: TrainingState | None, key: str) -> bool:
+    v = ts.value(key) if ts is not None else None
+    return v is not None and v.kind == "missing"
+
+
+def trainer_reads(ts: TrainingState | None, key: str) -> tuple[int, bool]:
+    """The value SimpleTuner's resume computes with for ``key`` of ``training_state.json``, and whether the
+    resume preview can model it: 0 without the file or the key (``StateTracker.load_training_state`` defaults,
+    3.1.6 ``state_tracker.py`` L280-295: the override's own fallback to ``global_resume_step`` never applies, the
+    loaded state always holds ``epoch_step``); the integer as stored; not modelled for any other kind (a crash,
+    or a position that is no step: ``state_checks.py`` reports it)."""
+    v = ts.value(key) if ts is not None else None
+    if v is None or v.kind == "missing":
+        return 0, True
+    if v.kind == "int":
+        return v.value, True
+    return 0, False
 
 
 def merge_same(previews: tuple[ResumePreview, ...]) -> tuple[ResumePreview, ...]:
@@ -165,6 +190,8 @@ def resume_findings(ck: Checkpoint, steps: StepInfo | None, estimate: ProcessEst
         key = "epoch_step" if "epoch_step" in p.last_epoch_from.split("/") and p.resumed_last_epoch != p.true_last_epoch else "_last_lr"
         file = ck.training_state.path if key == "epoch_step" and ck.training_state else f
         msg = f"{how}: {what}" + (f"; {' and '.join(good)} resume(s) on schedule" if good else "")
+        if key == "epoch_step" and _missing(ck.training_state, "epoch_step"):
+            msg += f" ({ck.training_state.path.name} has no epoch_step: SimpleTuner reads 0)"
         out.append(make_finding("CKF111", file, key, p.found, p.expected, msg))
     out += _rank_findings(ck, g, n, choice, reports, opts)
     shipped = [r for r in choice.rules if r.formula is not None and r.formula != opts.target]

@@ -35,9 +35,10 @@ SCAN_STEPS = 512
 
 def resume_position(rule: str, stored_last_epoch: int | None, trainer_step: int, epoch_step: int | None,
                     n: int) -> int | None:
-    """``last_epoch`` after the trainer's resume: stored, ``epoch_step × N`` (the trainer's step when the key is
-    missing: SimpleTuner's ``training_state.get("epoch_step", global_resume_step)``) or ``global_step × N``.
-    ``trainer_step``: the step the trainer's resume takes (SimpleTuner: ``training_state.json`` ``global_step``)."""
+    """``last_epoch`` after the trainer's resume: stored, ``epoch_step × N`` or ``global_step × N``.
+    ``epoch_step`` and ``trainer_step``: the values the trainer's resume computes with (``resume_checks.trainer_reads``:
+    SimpleTuner reads 0 for a missing key, so its ``training_state.get("epoch_step", global_resume_step)`` never
+    falls back); an ``epoch_step`` of None stands for the trainer's step."""
     if rule == "stored":
         return stored_last_epoch
     if rule == "epoch_step":

@@ -6,11 +6,11 @@ of the decoded arguments. Anything not listed is refused by the decoder, reporte
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ckptfix.formats.objects import DTYPES, STORAGE_TYPES, Opaque, StorageRef, TensorRef
+from ckptfix.formats.objects import DTYPES, STORAGE_TYPES, Opaque, StorageRef, TensorRef, TorchDevice, TorchSize
 from ckptfix.records import Record
 
 
@@ -119,10 +119,11 @@ def _rebuild_parameter(args: tuple) -> TensorRef:
     return args[0]
 
 
-def _ordered_dict(args: tuple) -> dict:
+def _ordered_dict(args: tuple) -> OrderedDict:
+    """A real ``collections.OrderedDict`` (a plain builtin, nothing to run): a rewrite writes it back as one."""
     if args and not (len(args) == 1 and isinstance(args[0], (list, tuple))):
         raise BadArguments("OrderedDict expects no arguments or a list of pairs")
-    return dict(args[0]) if args else {}
+    return OrderedDict(args[0]) if args else OrderedDict()
 
 
 def _counter(args: tuple) -> Counter:
@@ -160,16 +161,16 @@ def _container(kind: type) -> Callable[[tuple], Any]:
     return build
 
 
-def _size(args: tuple) -> tuple:
+def _size(args: tuple) -> TorchSize:
     if len(args) != 1:
         raise BadArguments("torch.Size expects one tuple")
-    return _tuple_arg(args, 0)
+    return TorchSize(_tuple_arg(args, 0))
 
 
-def _device(args: tuple) -> str:
-    if not args or not all(isinstance(a, (str, int)) for a in args):
-        raise BadArguments("torch.device expects a name")
-    return ":".join(str(a) for a in args)
+def _device(args: tuple) -> TorchDevice:
+    if not args or len(args) > 2 or not all(type(a) in (str, int) for a in args):
+        raise BadArguments("torch.device expects a name (and an index)")
+    return TorchDevice(args)
 
 
 def _opaque(kind: str) -> Callable[[tuple], Opaque]:

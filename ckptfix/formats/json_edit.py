@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-__all__ = ["JsonEditError", "replace_top_level_value"]
+__all__ = ["JsonEditError", "insert_top_level_value", "replace_top_level_value", "top_level_text"]
 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
@@ -73,5 +73,39 @@ def replace_top_level_value(text: str, key: str, value: object) -> str:
     before, after = json.loads(text), json.loads(new)
     before[key] = value
     if before != after or list(before) != list(after):
+        raise JsonEditError("the edited text does not parse to the planned object")
+    return new
+
+
+def top_level_text(text: str, key: str) -> str | None:
+    """The JSON text of top-level ``key``'s value as written (``1e400``, not the ``Infinity`` it parses to); None
+    when the key is absent or the text is not a JSON object ckptfix can edit."""
+    try:
+        spans = _spans(text).get(key)
+    except JsonEditError:
+        return None
+    return text[spans[-1][0]:spans[-1][1]] if spans else None
+
+
+def insert_top_level_value(text: str, key: str, value: object, after: str | None = None) -> str:
+    """``text`` with ``"key": json.dumps(value)`` added right after top-level key ``after``'s value (before the
+    first key when ``after`` is None or absent), every other byte kept. ``JsonEditError`` when ``text`` is not a
+    JSON object, already holds ``key``, or holds ``after`` more than once."""
+    spans = _spans(text)
+    if key in spans:
+        raise JsonEditError(f"key {key!r} is there already")
+    member = json.dumps(key) + ": " + json.dumps(value)
+    where = spans.get(after) if after is not None else None
+    if where is not None and len(where) > 1:
+        raise JsonEditError(f"key {after!r} appears {len(where)} times")
+    if where:
+        end = where[0][1]
+        new = text[:end] + ", " + member + text[end:]
+    else:
+        start = _skip(text, 0) + 1  # just after "{"
+        rest = text[_skip(text, start):]
+        new = text[:start] + member + (", " if not rest.startswith("}") else "") + text[start:]
+    before, got = json.loads(text), json.loads(new)
+    if key not in got or got.pop(key) != value or got != before:
         raise JsonEditError("the edited text does not parse to the planned object")
     return new

@@ -113,3 +113,29 @@ class Refused(Record):
     module: str
     name: str
     offset: int
+
+
+# torch types a state may hold next to its numbers, decoded as the builtin they derive from but remembering
+# the type, so that a rewrite (formats/torch_writer.py) writes them back as torch.save does.
+class TorchSize(tuple):
+    """A ``torch.Size``: a tuple of ints (``torch.Size([2, 3])`` pickles as ``torch.Size((2, 3))``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)!r})"
+
+
+class TorchDevice(str):
+    """A ``torch.device``: its text (``"cuda:1"``), and the arguments its pickle rebuilt it from
+    (``("cuda", 1)``; torch pickles ``torch.device("cpu")`` as ``("cpu",)``)."""
+
+    args: tuple[str | int, ...]
+
+    def __new__(cls, args: tuple[str | int, ...]) -> TorchDevice:
+        obj = super().__new__(cls, ":".join(str(a) for a in args))
+        obj.args = tuple(args)
+        return obj
+
+    def __repr__(self) -> str:
+        return f"torch.device({', '.join(repr(a) for a in self.args)})"

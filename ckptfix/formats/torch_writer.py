@@ -31,14 +31,26 @@ over the CRC-32 of each record in write order. :func:`dumps` computes it the sam
 equals ``torch.save``'s byte for byte (torch builds on macOS or Windows hash the names with another
 ``std::hash`` and differ in those 20 digits only; torch.load reads the id for logging, never checks it).
 
+Three more types a state may hold keep their type (issue 19): ``collections.OrderedDict`` (pickled
+by the standard pickler as torch's does: ``GLOBAL collections OrderedDict``, ``REDUCE``, ``SETITEMS``),
+and ``torch.Size`` / ``torch.device``, which ckptfix's reader decodes as ``formats.objects.TorchSize`` /
+``TorchDevice``. torch pickles those two as ``GLOBAL torch Size`` (``torch device``) and ``REDUCE`` of
+their arguments; without torch the pickler cannot name a ``torch`` global (it imports the module to
+check it), so it names a stand-in class of this module, with the same arguments and the same memo
+entries, and the finished pickle's ``GLOBAL`` opcodes naming a stand-in are rewritten to name torch's
+class (found by walking the opcodes with ``pickletools.genops``, never by searching the bytes: a string
+value may hold any text). Protocol 2 has no frames or offsets, so the rest of the pickle is unchanged:
+the bytes equal ``torch.save``'s for states holding these types too.
+
 Why it is safe: before anything is written, every value reachable from ``obj`` is checked for its
-*exact* type (subclasses such as ``numpy.float64``, ``OrderedDict`` or ``Counter`` are refused, as are
-cycles), and the error names the path of the offending value (``state['base_lrs'][1]``). The pickle
-is then produced by the standard ``pickle.Pickler`` that torch itself uses, in a subclass whose
-``persistent_id`` hook (called by the pickler for every object before anything else, like torch's
-own hook) refuses any object of another type. For these exact builtin types the pickler writes fixed
-opcodes (no ``__reduce__``, ``copyreg`` or global lookup), so no path can pickle code or an arbitrary
-object, and the pickle's bytes are the ones torch's pickler produces on the same interpreter.
+*exact* type (subclasses such as ``numpy.float64`` or ``Counter`` are refused, as are cycles), and the
+error names the path of the offending value (``state['base_lrs'][1]``). The pickle is then produced by
+the standard ``pickle.Pickler`` that torch itself uses, in a subclass whose ``persistent_id`` hook
+(called by the pickler for every object before anything else, like torch's own hook) refuses any object
+of another type. For the exact builtin types the pickler writes fixed opcodes (no ``__reduce__``,
+``copyreg`` or global lookup); ``OrderedDict`` and the two stand-ins are the only globals a pickle can
+name, so no path can pickle code or an arbitrary object, and the pickle's bytes are the ones torch's
+pickler produces on the same interpreter.
 
 What it writes reads back: ``torch.load(weights_only=True)`` reads every file ``dumps`` accepts to
 write (ints needing LONG4, which that loader rejects, are refused: ``MAX_INT_BYTES``), and so does
@@ -52,10 +64,14 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import pickletools
 import struct
 import sys
 import zlib
+from collections import OrderedDict
 from typing import Any
+
+from ckptfix.formats.objects import TorchDevice, TorchSize
 
 __all__ = ["MAX_DEPTH", "MAX_INT_BYTES", "archive_name_for", "dumps"]
 
@@ -68,10 +84,12 @@ MAX_DEPTH = 64
 MAX_INT_BYTES = 255
 
 _ATOMS = (str, int, float, bool, type(None))
-_CONTAINERS = (dict, list, tuple)
-_PLAIN = frozenset(_ATOMS + _CONTAINERS)
+_CONTAINERS = (dict, list, tuple, OrderedDict)
+#: torch types written back as torch.save writes them (the reader's stand-ins for them, their arguments).
+_TORCH_VALUES = (TorchSize, TorchDevice)
+_PLAIN = frozenset(_ATOMS + _CONTAINERS + _TORCH_VALUES)
 _KEY_TYPES = (str, int)
-_PLAIN_NAMES = "dict, list, tuple, str, int, float, bool or None"
+_PLAIN_NAMES = "dict, list, tuple, str, int, float, bool, None, OrderedDict, torch.Size or torch.device"
 
 # torch 2.13: torch/serialization.py _save() and caffe2/serialize/inline_container.cc.
 _PICKLE_PROTOCOL = 2  # torch.serialization.DEFAULT_PROTOCOL
@@ -107,9 +125,13 @@ def dumps(obj: Any, archive_name: str, *, serialization_id: str | None = None) -
     _check_archive_name(archive_name)
     _check(obj, "state", 0, set(), set())
     buf = io.BytesIO()
-    _PlainPickler(buf, protocol=_PICKLE_PROTOCOL).dump(obj)
+    pickler = _PlainPickler(buf, protocol=_PICKLE_PROTOCOL)
+    pickler.dump(obj)
+    pkl = buf.getvalue()
+    if pickler.stand_ins:
+        pkl = _name_torch_globals(pkl)
     records = [
-        ("data.pkl", buf.getvalue()),
+        ("data.pkl", pkl),
         (".format_version", _FORMAT_VERSION),
         (".storage_alignment", str(_STORAGE_ALIGNMENT).encode("ascii")),
         ("byteorder", sys.byteorder.encode("ascii")),
@@ -166,6 +188,12 @@ def _type_name(t: type) -> str:
 def _check(obj: Any, path: str, depth: int, active: set[int], done: set[int]) -> None:
     """Refuse anything but exact plain types, naming the path; visit each container once."""
     t = type(obj)
+    if t in _TORCH_VALUES:  # what is pickled is its arguments: ints (a Size), a name and an index (a device)
+        args = tuple(obj) if t is TorchSize else obj.args
+        if any(type(a) not in (int, str) for a in args):
+            raise TypeError(f"{path} is a {_type_name(t)} holding {args!r:.80}, not ints and a name")
+        _check(args, path, depth, set(), set())  # fresh sets: the tuple is a temporary (its id may be reused)
+        return
     if t in _ATOMS:
         if t is int and obj.bit_length() >= 8 * MAX_INT_BYTES - 8 and len(pickle.encode_long(obj)) > MAX_INT_BYTES:
             raise ValueError(f"{path} is an int of {obj.bit_length():,} bits: more than {MAX_INT_BYTES} bytes "
@@ -181,7 +209,7 @@ def _check(obj: Any, path: str, depth: int, active: set[int], done: set[int]) ->
     if depth >= MAX_DEPTH:
         raise ValueError(f"{path} is a container inside {MAX_DEPTH} others: more than {MAX_DEPTH} levels deep")
     active.add(i)
-    if t is dict:
+    if t is dict or t is OrderedDict:
         for k, v in obj.items():
             if type(k) not in _KEY_TYPES:
                 raise TypeError(f"{path} has a key of type {_type_name(type(k))}; keys must be str or int")
@@ -198,18 +226,71 @@ def _key_repr(k: str | int) -> str:
     return r if len(r) <= 80 else r[:77] + "..."
 
 
+class _SizeStandIn:
+    """Named in place of ``torch.Size`` while pickling; ``_name_torch_globals`` renames it (never built)."""
+
+
+class _DeviceStandIn:
+    """Named in place of ``torch.device`` while pickling; ``_name_torch_globals`` renames it (never built)."""
+
+
+#: GLOBAL argument (module and name, as pickletools shows it) of each stand-in -> torch's.
+_TORCH_GLOBALS = {
+    f"{__name__} {_SizeStandIn.__qualname__}": b"torch\nSize\n",
+    f"{__name__} {_DeviceStandIn.__qualname__}": b"torch\ndevice\n",
+}
+
+
+#: The only globals a pickle written here names (as classes, never built here).
+_GLOBALS = (OrderedDict, _SizeStandIn, _DeviceStandIn)
+
+
 class _PlainPickler(pickle.Pickler):
     """torch's pickler setup (``pickle.Pickler``, a ``persistent_id`` hook, protocol 2).
 
     The hook is a second line of defence behind ``_check``: the pickler calls it for every object
     before looking at it, and it refuses any type outside the plain ones. It returns ``None``
     otherwise, which writes nothing: the bytes are those of torch's pickler for a state without tensors.
+    ``reducer_override`` gives a ``TorchSize`` / ``TorchDevice`` the reduction torch's class has
+    (``torch.Size((2, 3))``, ``torch.device("cuda", 1)``), naming a stand-in (see the module docstring).
     """
 
+    stand_ins = False
+
     def persistent_id(self, obj: Any) -> None:
-        if type(obj) not in _PLAIN:
+        if type(obj) not in _PLAIN and obj not in _GLOBALS:
             raise TypeError(f"refusing to pickle a {_type_name(type(obj))}: not a plain value")
         return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        t = type(obj)
+        if t is TorchSize:
+            self.stand_ins = True
+            return _SizeStandIn, (tuple(obj),)
+        if t is TorchDevice:
+            self.stand_ins = True
+            # torch's __reduce__ makes a new str object each time (PyUnicode_FromStringAndSize), so pickle's
+            # memo never shares it between devices: a copy here, not the reader's object, gives the same bytes
+            return _DeviceStandIn, tuple(_fresh(a) if type(a) is str else a for a in obj.args)
+        return NotImplemented
+
+
+def _fresh(text: str) -> str:
+    """A new str object equal to ``text`` (CPython's cached empty and one-character strings stay shared,
+    as in torch's)."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+
+
+def _name_torch_globals(pkl: bytes) -> bytes:
+    """``pkl`` with each ``GLOBAL`` naming a stand-in renamed to torch's class; every other byte kept."""
+    out, last = [], 0
+    ops = list(pickletools.genops(pkl))
+    for (op, arg, pos), nxt in zip(ops, ops[1:] + [(None, None, len(pkl))]):
+        if op.name == "GLOBAL" and arg in _TORCH_GLOBALS:
+            out += [pkl[last:pos], b"c", _TORCH_GLOBALS[arg]]
+            last = nxt[2]
+    out.append(pkl[last:])
+    return b"".join(out)
 
 
 def _serialization_id(crcs: list[int]) -> str:

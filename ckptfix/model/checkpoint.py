@@ -50,18 +50,34 @@ class OptimizerFile(Record):
     size: int = 0
 
 
+class StateValue(Record):
+    """One value of a trainer state file that the trainer's resume computes with, as the file holds it."""
+
+    key: str
+    kind: str  # formats.jsonfile.json_kind: "int", "missing", "bool", "null", "string", "float", "fraction", ...
+    value: Any = None  # as decoded (None when missing): what a repair's recheck compares with
+    text: str = ""  # the value's JSON text as written (clipped), for messages; "" when missing
+
+
 class TrainingState(Record):
     """The trainer's own record of the step."""
 
     path: Path
-    global_step: int | None
+    global_step: int | None  # None: missing, or not a usable step (``values`` says which)
     epoch_step: int | None
     epoch: int | None
     problem: FileProblem | None = None
     # Which record the step came from: SimpleTuner's training_state.json, Hugging Face's
     # trainer_state.json, or DeepSpeed's global_steps (mp_rank_00_model_states.pt).
     source: str = "training_state.json"
-    raw: bytes = b""  # SimpleTuner's file as read: a repair of epoch_step edits one value in these bytes
+    raw: bytes = b""  # the file as read: a repair (epoch_step, the encoding) edits these bytes
+    #: The values the trainer's resume reads from this file (model/readers.py ``RESUME_KEYS``), as written.
+    values: tuple[StateValue, ...] = ()
+    #: How the file is encoded when it is not plain UTF-8 without a byte-order mark (what the trainers read).
+    encoding: str | None = None
+
+    def value(self, key: str) -> StateValue | None:
+        return next((v for v in self.values if v.key == key), None)
 
 
 class LoggedLR(Record):
@@ -148,6 +164,11 @@ class Checkpoint(Record):
     rng_ranks: tuple[int, ...] = ()
     #: SimpleTuner's ``training_state-rank{r}.json`` (ranks r > 0 that called ``save_state``), by rank.
     rank_states: tuple[tuple[int, TrainingState], ...] = ()
+    #: What the entry is when it is not a folder (a dangling symlink, a loop, a file): a trainer's latest rule
+    #: picked it by name (``discover``); nothing was read.
+    not_a_folder: str | None = None
+    #: Where the folder leads when it is a symbolic link (the files were read there, as the trainer reads them).
+    link_target: Any = None
 
     @property
     def name(self) -> str:

@@ -120,6 +120,7 @@ def _discover_in(store: Store, root: Any, folder: Any, entries: Any, trainer: Tr
                  trainer_source: str) -> Discovery:
     found: list[tuple[Any, str, Any]] = []
     skipped: list[Skipped] = []
+    not_folders: dict[str, Any] = {}  # checkpoint-like names that are no folder: a latest rule may still pick them
     auto = folder != root or folder.name == AUTO_DIR
     for e in entries:
         child = folder / e.name
@@ -127,6 +128,7 @@ def _discover_in(store: Store, root: Any, folder: Any, entries: Any, trainer: Tr
         if not (e.name.startswith("checkpoint") or is_kohya):
             continue
         if not _is_dir(store, folder, e):
+            not_folders[e.name] = child
             continue
         if is_in_progress(e.name):
             skipped.append(Skipped(child, "being written (-tmp): not read"))
@@ -153,7 +155,8 @@ def _discover_in(store: Store, root: Any, folder: Any, entries: Any, trainer: Tr
     if trainer is None:
         trainer, trainer_source = _detect(store, found, [e.name for e in entries])
     return _with_latest(Discovery(root, ordered, tuple(skipped), None, trainer=trainer.name,
-                                  trainer_source=trainer_source), trainer, [e.name for e in entries], found)
+                                  trainer_source=trainer_source), trainer, [e.name for e in entries], found,
+                        not_folders)
 
 
 def _detect(store: Store, found: list[tuple[Any, str, Any]], names: list[str]) -> tuple[TrainerModel, str]:
@@ -177,22 +180,28 @@ def _detect(store: Store, found: list[tuple[Any, str, Any]], names: list[str]) -
 
 
 def _with_latest(disc: Discovery, trainer: TrainerModel, entry_names: list[str],
-                 found: list[tuple[Any, str, Any]]) -> Discovery:
+                 found: list[tuple[Any, str, Any]], not_folders: dict[str, Any]) -> Discovery:
+    """The latest pick of ``trainer``'s rule. An entry that is no folder but that the rule picks by its name (a
+    dangling symlink ``checkpoint-50``, a loop, a file) is a pick too, and a checkpoint to check: the resume
+    would load it and fail (``load_checkpoint`` marks it ``not_a_folder``, the analysis reports it)."""
+    if trainer.picks_folders_only:
+        entry_names = [n for n in entry_names if n not in not_folders]
     pick = trainer.latest(entry_names)
     by_name = {name: p for _, name, p in found}
-    candidates = tuple(by_name[n] for n in pick.chosen if n in by_name)
+    blocked = tuple(not_folders[n] for n in pick.chosen if n in not_folders)
+    candidates = tuple(by_name[n] for n in pick.chosen if n in by_name) + blocked
     issue = None
     if pick.broken_by:
         issue = pick.broken_effect
-    unread = [n for n in pick.chosen if n not in by_name]
+    unread = [n for n in pick.chosen if n not in by_name and n not in not_folders]
     if unread:
         what = ", ".join(unread)
         issue = ((issue + "; ") if issue else "") + (
             f"its latest rule picks {what}, which ckptfix does not read (being written, or not a checkpoint folder): "
             "the resume would load it")
     latest = candidates[0] if len(candidates) == 1 and pick.sure and not issue else None
-    return replace(disc, latest=latest, latest_candidates=candidates, latest_reason=pick.reason,
-                   latest_sure=pick.sure and not issue, latest_issue=issue)
+    return replace(disc, checkpoints=disc.checkpoints + blocked, latest=latest, latest_candidates=candidates,
+                   latest_reason=pick.reason, latest_sure=pick.sure and not issue, latest_issue=issue)
 
 
 def targets(disc: Discovery, latest_only: bool) -> tuple[Any, ...]:

@@ -26,6 +26,8 @@ def load_checkpoint(path: Any, limits: Limits = DEFAULT_LIMITS, store: Store = L
     try:
         listing = Listing.of(store, path)
     except OSError as exc:  # permission denied, or removed (a rolling checkpoint deleted) since discovery
+        if store.kind(path) not in ("dir", None):  # a dangling symlink, a loop, a file a latest rule picked
+            return Checkpoint(path, checkpoint_number(path.name), None, (), (), 0, not_a_folder=store.describe(path))
         problem = FileProblem(path, "unreadable", f"{path}: cannot list: {exc.strerror or exc}")
         return Checkpoint(path, checkpoint_number(path.name), None, (), (), 0, other_problems=(problem,))
     folder = Folder(store, path, listing)
@@ -36,7 +38,7 @@ def load_checkpoint(path: Any, limits: Limits = DEFAULT_LIMITS, store: Store = L
     folder_step = trainer.folder_step(path.name)
     if folder_step is None:
         folder_step = ck.folder_step
-    ck = replace(ck, trainer=trainer.name, folder_step=folder_step)
+    ck = replace(ck, trainer=trainer.name, folder_step=folder_step, link_target=store.link_target(path))
     if WORK_DIR in listing.names or any(TMP_MARKER in n for n in listing.names):  # else nothing to look for
         ck = replace(ck, repair_leftovers=find_leftovers(store, path))
     return ck

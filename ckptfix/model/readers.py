@@ -12,7 +12,7 @@ from typing import Any
 
 from ckptfix.coerce import as_int
 from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
-from ckptfix.formats.jsonfile import parse_json, read_json
+from ckptfix.formats.jsonfile import decode_json_text, foreign_encoding, json_kind, parse_json
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.safetensors_header import read_safetensors_header
 from ckptfix.formats.scan import UNSAFE, classify, scan_file
@@ -23,15 +23,19 @@ from ckptfix.model.checkpoint import (
     OptimizerFile,
     ParamGroup,
     SchedulerFile,
+    StateValue,
     TrainingState,
     WeightFile,
 )
 from ckptfix.model.optimizer_step import StepCount, optimizer_step_count
+from ckptfix.records import replace
+from ckptfix.text import clip
 
 __all__ = [
-    "NOT_WALKED", "OPTIMIZER_FILE", "RNG_FILE", "SCHEDULER_FILE", "file_index", "int_field", "optimizer_from",
-    "param_group", "problem_of", "RANK_STATE_FILE", "read_optimizer", "read_rank_states", "read_scheduler",
-    "read_train_state", "read_training_state", "read_weights", "rng_ranks", "scan_other_pickles",
+    "NOT_WALKED", "OPTIMIZER_FILE", "RESUME_KEYS", "RNG_FILE", "SCHEDULER_FILE", "TRAINER_STATE", "file_index",
+    "int_field", "optimizer_from", "param_group", "problem_of", "RANK_STATE_FILE", "read_optimizer",
+    "read_rank_states", "read_scheduler", "read_state_file", "read_train_state", "read_training_state",
+    "read_weights", "rng_ranks", "scan_other_pickles",
 ]
 
 _NUMBERED = r"(?:_\d+)?"
@@ -41,6 +45,19 @@ RNG_FILE = re.compile(r"^random_states_(\d+)\.pkl$")
 #: SimpleTuner's per-rank trainer state (rank r > 0; not the sampler's training_state-rank{r}-<id>.json).
 RANK_STATE_FILE = re.compile(r"^training_state-rank(\d+)\.json$")
 KOHYA_STATE = "train_state.json"
+TRAINER_STATE = "trainer_state.json"
+#: The values each trainer's resume reads from its state file (by the file's kind; the trainer models'
+#: ``ResumeValue`` rules say what the resume does when one is not a JSON integer).
+RESUME_KEYS: dict[str, tuple[str, ...]] = {
+    "training_state.json": ("global_step", "epoch_step"),  # SimpleTuner (and its training_state-rank{r}.json)
+    KOHYA_STATE: ("current_step",),
+    TRAINER_STATE: ("global_step", "logging_steps", "eval_steps", "save_steps"),
+}
+#: Step counters: an int64 in every trainer; a larger integer is no step ("huge").
+_STEP_KEYS = frozenset({"global_step", "current_step"})
+#: Divisors of the transformers Trainer (global_step % logging_steps): 0 or false is "zero".
+_DIVISOR_KEYS = frozenset({"logging_steps", "eval_steps"})
+_INT64 = 1 << 63
 _HF_RNG = re.compile(r"^rng_state(?:_\d+)?\.pth$")
 # Files trainers write but never load on resume: not scanned (a pickled TrainingArguments is code).
 _NOT_LOADED = ("training_args.bin",)
@@ -114,33 +131,62 @@ def read_optimizer(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS, sto
         return OptimizerFile(path, None, problem=problem_of(exc))
 
 
-def read_training_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> TrainingState:
-    """SimpleTuner's ``training_state.json``: ``global_step``, ``epoch_step``, ``epoch`` (and its bytes)."""
+def _values(data: dict[str, Any], keys: tuple[str, ...], raw: bytes) -> tuple[StateValue, ...]:
+    out = []
+    for key in keys:
+        present = key in data
+        v = data.get(key)
+        kind = json_kind(v, present)
+        if kind == "int" and key in _STEP_KEYS and v >= _INT64:
+            kind = "huge"
+        elif key in _DIVISOR_KEYS and present and (v is False or (kind == "int" and v == 0)):
+            kind = "zero"
+        text = ""
+        if present and kind != "int":  # an odd value: shown as written (1e400, not the Infinity it parses to)
+            from ckptfix.formats.json_edit import top_level_text  # noqa: PLC0415 - rare: keeps its regex off the gate's import
+
+            try:
+                text = top_level_text(decode_json_text(raw), key) or ""
+            except (UnicodeDecodeError, LookupError):
+                text = ""
+        out.append(StateValue(key, kind, v, clip(text, 40) if text else repr(v) if present else ""))
+    return tuple(out)
+
+
+def read_state_file(path: Any, source: str, *, root: Any, limits: Limits = DEFAULT_LIMITS,
+                    store: Store = LOCAL) -> tuple[TrainingState, dict[str, Any] | None]:
+    """A trainer state file (``source``: ``training_state.json``, ``train_state.json`` or ``trainer_state.json``):
+    its step, the values its resume reads (``RESUME_KEYS``) and its encoding, plus the decoded object (None when
+    unreadable). A value the resume cannot use is recorded, not an error: the analysis says what the resume
+    does with it; only a file that is no JSON object is unreadable."""
     try:
         raw = store.read(path, limits.max_json_bytes, "JSON file", root=root)
         data = parse_json(path, raw)
         if not isinstance(data, dict):
             raise UnreadableFile(path, "expected a JSON object")
-        gs = int_field(data, "global_step")
-        if "global_step" in data and (gs is None or gs < 0 or gs >= 1 << 63):  # a step counter is an int64
-            raise UnreadableFile(path, f"global_step is {data['global_step']!r}, not a step number")
     except UnreadableFile as exc:
-        return TrainingState(path, None, None, None, problem_of(exc))
-    return TrainingState(path, gs, int_field(data, "epoch_step"), int_field(data, "epoch"), raw=raw)
+        return TrainingState(path, None, None, None, problem_of(exc), source=source), None
+    values = _values(data, RESUME_KEYS[source], raw)
+    step_key = "current_step" if source == KOHYA_STATE else "global_step"
+    step = next((v.value for v in values if v.key == step_key and v.kind == "int"), None)
+    return TrainingState(path, step, None, None, source=source, raw=raw, values=values,
+                         encoding=foreign_encoding(raw)), data
+
+
+def read_training_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> TrainingState:
+    """SimpleTuner's ``training_state.json``: ``global_step``, ``epoch_step``, ``epoch`` (and its bytes)."""
+    ts, data = read_state_file(path, "training_state.json", root=root, limits=limits, store=store)
+    if data is None:
+        return ts
+    es = ts.value("epoch_step")
+    return replace(ts, epoch_step=es.value if es is not None and es.kind in ("int", "negative") else None,
+                   epoch=int_field(data, "epoch"))
 
 
 def read_train_state(path: Any, *, root: Any, limits: Limits = DEFAULT_LIMITS, store: Store = LOCAL) -> TrainingState:
     """kohya sd-scripts' ``train_state.json``: ``current_step`` (the step) and ``current_epoch``."""
-    try:
-        data = read_json(path, limits, store=store, root=root)
-        if not isinstance(data, dict):
-            raise UnreadableFile(path, "expected a JSON object")
-        step = int_field(data, "current_step")
-        if "current_step" in data and (step is None or step < 0):
-            raise UnreadableFile(path, f"current_step is {data['current_step']!r}, not a step number")
-    except UnreadableFile as exc:
-        return TrainingState(path, None, None, None, problem_of(exc), source=KOHYA_STATE)
-    return TrainingState(path, step, None, int_field(data, "current_epoch"), source=KOHYA_STATE)
+    ts, data = read_state_file(path, KOHYA_STATE, root=root, limits=limits, store=store)
+    return ts if data is None else replace(ts, epoch=int_field(data, "current_epoch"))
 
 
 def read_rank_states(folder: Any, names: list[str], *, limits: Limits = DEFAULT_LIMITS,

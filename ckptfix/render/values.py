@@ -16,7 +16,10 @@ def short(v: Any, width: int = 48) -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
-        return f"{v:.6g}" if math.isfinite(v) else repr(v)
+        if not math.isfinite(v):
+            return repr(v)
+        text = f"{v:.6g}"
+        return text + ".0" if v.is_integer() and text.lstrip("-").isdigit() else text  # 22.0 is not the int 22
     if isinstance(v, (list, tuple)):
         items = [short(x, width) for x in v[:4]]
         text = "[" + ", ".join(items) + (f", … (+{len(v) - 4})" if len(v) > 4 else "") + "]"

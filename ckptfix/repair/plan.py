@@ -25,23 +25,27 @@ so), base LRs from ``--learning-rate`` else the optimizer's ``initial_lr`` else 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
 from ckptfix.analysis.resume_checks import STOCK_TAIL, describe, preview_all, stock_note
+from ckptfix.analysis.state_checks import trainer_state_files
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
+from ckptfix.formats.objects import TorchDevice, TorchSize
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ABSENT, Change, RepairAction, same
 from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, human_size, plan_patch
 from ckptfix.repair.actions.scheduler import SchedulerWrite
+from ckptfix.repair.actions.training_state import ENCODING, PLAIN, TrainingStateWrite
 from ckptfix.repair.actions.training_state import KEY as EPOCH_STEP
-from ckptfix.repair.actions.training_state import TrainingStateWrite
 from ckptfix.schedulers.formulas import sine_step_count
 from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V2, SINE_FAMILY
 from ckptfix.schedulers.reference import sine_state_template, target_state
+from ckptfix.text import clip
 
 __all__ = ["DROPPED_KEYS", "OWNED_KEYS", "REWRITE_FIXES", "PlanAction", "Refusal", "RepairPlan", "plan_repair"]
 
@@ -120,19 +124,29 @@ class RepairPlan(Record):
         return code
 
 
-def _plain(v: Any, depth: int = 0) -> bool:
-    """Only builtin scalars and containers, of exactly those types (no ``OrderedDict``, no ``bool``
-    subclass): what ``formats/torch_writer.py`` writes and torch.load(weights_only=True) gives back identically."""
+def _not_writable(v: Any, path: str = "", depth: int = 0) -> str | None:
+    """What ``formats/torch_writer.py`` cannot write back with its type, and where (``a set at 'extra'``),
+    or None: builtin scalars and containers of exactly those types, ``OrderedDict``, ``torch.Size`` and
+    ``torch.device`` (the reader's ``TorchSize`` / ``TorchDevice``) are written as torch.save writes them;
+    a tensor, a set, bytes, a dtype or any other object would change type or lose its data."""
+    at = f" at {path}" if path else ""
     if depth > 16:
-        return False
+        return f"values nested more than 16 levels deep{at}"
     t = type(v)
-    if v is None or t in (bool, int, float, str):
-        return True
+    if v is None or t in (bool, int, float, str, TorchSize, TorchDevice):
+        return None
     if t in (list, tuple):
-        return all(_plain(x, depth + 1) for x in v)
-    if t is dict:
-        return all(type(k) in (str, int) and _plain(x, depth + 1) for k, x in v.items())
-    return False
+        return next((w for i, x in enumerate(v) if (w := _not_writable(x, f"{path}[{i}]", depth + 1))), None)
+    if t is dict or t is OrderedDict:
+        for k, x in v.items():
+            if type(k) not in (str, int):
+                return f"a key of type {type(k).__name__}{at}"
+            w = _not_writable(x, f"{path}[{k!r:.40}]" if path else f"{k!r:.40}", depth + 1)
+            if w:
+                return w
+        return None
+    what = v.describe() if hasattr(v, "describe") else f"a {type(v).__name__}"
+    return f"{what}{at}"
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -211,7 +225,7 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
             ctx.notes.append(f"{len(ck.optimizers)} optimizer files but no scheduler file: only scheduler.bin "
                              "(for optimizer.bin) is created")
 
-    state_writes = _plan_epoch_step(ctx, writes)
+    state_writes = _plan_state_files(ctx, writes)
     _check_resume(ctx, writes, state_writes)
 
     # Catch-all: every error/fatal finding is either fixed by a file plan or refused.
@@ -240,40 +254,57 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
                       untouched)
 
 
-def _plan_epoch_step(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[TrainingStateWrite]:
-    """SimpleTuner before 4.10 resumes with ``last_epoch = epoch_step × N``: when the releases in question
-    include one, and ``epoch_step`` is not the checkpoint's step in ``training_state.json`` (or a rank's
-    ``training_state-rank{r}.json``), set it to the step (``actions/training_state.py``)."""
+def _plan_state_files(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[TrainingStateWrite]:
+    """Rewrites of SimpleTuner's ``training_state.json`` (and each ``training_state-rank{r}.json``,
+    ``actions/training_state.py``):
+
+    * its encoding, when SimpleTuner cannot decode it (CKF006): plain UTF-8, every value kept;
+    * its ``epoch_step``, when the releases in question include one before 4.10 (they resume with
+      ``last_epoch = epoch_step × N``) and it is not the checkpoint's step as a JSON integer: a wrong integer
+      (CKF111), a value that is no integer (CKF119), or none (SimpleTuner reads 0)."""
     report, g = ctx.report, ctx.g
     choice, ck = report.trainer, report.checkpoint
-    if g is None or ctx.n is None or choice is None or ctx.refusals:
+    if ctx.refusals:
         return []
-    reading = [r for r in choice.rules if r.last_epoch_from == "epoch_step"]
-    if not reading or not _resume_matters(report, writes):
-        return []
-    files = []
-    if ck.training_state is not None and ck.training_state.source == "training_state.json":
-        files.append(ck.training_state)
-    files += [ts for _r, ts in ck.rank_states]
+    reading = [r for r in choice.rules if r.last_epoch_from == "epoch_step"] if choice is not None else []
+    sets_epoch = g is not None and ctx.n is not None and bool(reading) and _resume_matters(report, writes)
+    resume_fix = tuple(sorted({f.code for f in report.findings if f.code == "CKF111" and f.key == EPOCH_STEP}))
     out = []
-    fixes = tuple(sorted({f.code for f in report.findings if f.code == "CKF111" and f.key == EPOCH_STEP}))
-    for ts in files:
-        if ts.problem is not None or ts.epoch_step is None or ts.epoch_step == g:
+    for ts in trainer_state_files(ck):
+        if ts.source != "training_state.json":
+            continue  # kohya's and the Trainer's files: reported, not rewritten (CKF006's fix says how)
+        own = [f for f in report.findings if f.file == str(ts.path) and f.code in ("CKF006", "CKF119")]
+        changes = []
+        if ts.encoding is not None and any(f.code == "CKF006" for f in own):
+            changes.append(Change(ts.path, ENCODING, ts.encoding, PLAIN, ("CKF006",)))
+        v = ts.value(EPOCH_STEP)
+        if sets_epoch and v is not None and not (v.kind == "int" and v.value == g):
+            if ts.global_step is not None and ts.global_step != g:
+                ctx.refuse(ts.path, f"{ts.path.name} says global_step {ts.global_step}, not step {g}: SimpleTuner "
+                           f"resumes from global_step {ts.global_step} (its step count, and its LR position, restart "
+                           "there); ckptfix does not rewrite global_step. Use the checkpoint whose files agree")
+                continue
+            fixes = tuple(sorted(set(resume_fix) | {f.code for f in own if f.code == "CKF119"}))
+            changes.append(Change(ts.path, EPOCH_STEP, ABSENT if v.kind == "missing" else v.value, g, fixes))
+        if not changes:
             continue
-        if ts.global_step is not None and ts.global_step != g:
-            ctx.refuse(ts.path, f"{ts.path.name} says global_step {ts.global_step}, not step {g}: SimpleTuner resumes "
-                       f"from global_step {ts.global_step} (its step count, and its LR position, restart there); "
-                       "ckptfix does not rewrite global_step. Use the checkpoint whose files agree")
-            continue
-        out.append(TrainingStateWrite(ts.path, (Change(ts.path, EPOCH_STEP, ts.epoch_step, g, fixes),),
-                                      (("global_step", ts.global_step), (EPOCH_STEP, ts.epoch_step)), ts.raw))
-    if out:
-        newer = [r.label for r in choice.rules if r.last_epoch_from != "epoch_step"]
+        ctx.covered.update(id(f) for f in own)
+        expect = tuple((sv.key, ABSENT if sv.kind == "missing" else sv.value) for sv in ts.values)
+        out.append(TrainingStateWrite(ts.path, tuple(changes), expect, ts.raw))
+    epoch_changes = [(w.path.name, c.old) for w in out for c in w.changes if c.key == EPOCH_STEP]
+    if epoch_changes:
+        newer = [r.label for r in choice.rules if r.last_epoch_from != "epoch_step"]  # type: ignore[union-attr]
+        olds = ", ".join("none" if old is ABSENT else clip(repr(old), 40) for _name, old in epoch_changes)
         ctx.notes.append(
-            f"{EPOCH_STEP} {', '.join(str(w.changes[0].old) for w in out)} -> {g} in "
-            f"{', '.join(w.path.name for w in out)}: {', '.join(r.label for r in reading)} resume with "
-            f"last_epoch = {EPOCH_STEP} × N, and nothing else reads the stored value (docs/trainers.md)"
+            f"{EPOCH_STEP} {olds} -> {g} in {', '.join(name for name, _old in epoch_changes)}: "
+            f"{', '.join(r.label for r in reading)} resume with last_epoch = {EPOCH_STEP} × N, and nothing else reads "
+            "the stored value (docs/trainers.md)"
             + (f"; {', '.join(newer)} resume(s) with global_step × N and do(es) not read it" if newer else ""))
+    recoded = [w for w in out if any(c.key == ENCODING for c in w.changes)]
+    if recoded:
+        ctx.notes.append(f"{', '.join(w.path.name for w in recoded)}: written again as plain UTF-8 (SimpleTuner "
+                         "reads it with json.load(open(path)), which fails on a byte-order mark or UTF-16/32); every "
+                         "value and the rest of the text are kept")
     return out
 
 
@@ -297,7 +328,7 @@ def _check_resume(ctx: _Ctx, writes: list[SchedulerWrite], state_writes: list[Tr
     state = by_path[first.file.path].target if first.file.path in by_path else first.file.state
     if state is None or (first.profile not in SINE_FAMILY and first.file.path not in by_path):
         return
-    new_epoch = next((w.new_value for w in state_writes if w.path.name == "training_state.json"), None)
+    new_epoch = next((w.new_value() for w in state_writes if w.path.name == "training_state.json"), None)
     after = preview_all(report.checkpoint, g, n, report.trainer, list(report.schedulers), ctx.opts, state=state,
                         epoch_step=new_epoch)
     wrong = [p for p in after if p.scheduler_wrong is not None]
@@ -423,9 +454,12 @@ def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> SchedulerWrit
     if ctx.g is None:
         return None  # refused for the step already
     state = sf.state
-    if not _plain(state):
-        ctx.refuse(sf.path, "the state holds tensors or objects, not plain numbers: ckptfix cannot rewrite it "
-                   "without losing their type")
+    odd = _not_writable(state)
+    if odd:
+        ctx.refuse(sf.path, f"{sf.path.name} holds {clip(odd, 120)}: ckptfix writes back numbers, strings, lists, "
+                   "dicts, OrderedDict, torch.Size and torch.device with their type, and does not rewrite a state "
+                   "whose other values would change type or lose their data")
+        ctx.covered.update(id(f) for f in fixable)  # refused once, for this reason
         return None
 
     target = _rewrite_values(ctx, sf.path, state)

@@ -34,7 +34,7 @@ from ckptfix.repair.actions.training_state import TrainingStateWrite
 from ckptfix.repair.apply import Site
 from ckptfix.repair.durable import ANY, WORK_DIR, utc_stamp
 from ckptfix.repair.plan import Refusal, RepairPlan
-from ckptfix.repair.torch_check import torch_installed
+from ckptfix.repair.torch_check import as_read, torch_installed
 
 __all__ = ["NOTE", "OPTIMIZER_LR_REFUSED", "ObjectSchedulerWrite", "ObjectSite", "for_object_storage"]
 
@@ -56,7 +56,7 @@ def _torch_load(data: bytes) -> Any:
     """torch.load(weights_only=True) of the object's bytes; only when ``torch_installed()``."""
     import torch  # noqa: PLC0415 - only repair loads with torch: the second opinion of verify
 
-    return torch.load(io.BytesIO(data), weights_only=True)
+    return as_read(torch.load(io.BytesIO(data), weights_only=True))
 
 
 class ObjectSchedulerWrite(SchedulerWrite):
@@ -172,9 +172,10 @@ def for_object_storage(plan: RepairPlan, store: Store, optimizer_lr: bool) -> Re
         raise UsageError(OPTIMIZER_LR_REFUSED)
     state_files = [a.path for a in plan.actions if isinstance(a, TrainingStateWrite)]
     if state_files:  # writes there are scheduler files only; a trainer state file is the user's to edit
-        why = Refusal(state_files[0], f"on object storage ckptfix rewrites scheduler files only; this repair also sets "
-                      f"epoch_step in {', '.join(p.name for p in state_files)} (SimpleTuner before 4.10 resumes from "
-                      "it): repair a local copy, or pass --trainer simpletuner>=4.10 if that release resumes", 1)
+        why = Refusal(state_files[0], f"on object storage ckptfix rewrites scheduler files only; this repair also "
+                      f"rewrites {', '.join(p.name for p in state_files)} (its epoch_step, which SimpleTuner before "
+                      "4.10 resumes from, or its encoding): repair a local copy, or pass --trainer simpletuner>=4.10 "
+                      "if that release resumes and the file needs no new encoding", 1)
         return replace(plan, actions=(), refusals=plan.refusals + (why,))
     actions = tuple(ObjectSchedulerWrite(a.path, a.kind, a.changes, a.original, a.replaces_unreadable, store)
                     if isinstance(a, SchedulerWrite) else a for a in plan.actions)

@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
@@ -129,3 +130,83 @@ def test_only_skipped_or_unrecognised_folders_is_never_exit_0(tmp_path):
     empty_auto = tmp_path / "proj"
     (empty_auto / "checkpoints").mkdir(parents=True)
     assert run("inspect", empty_auto, "--latest")[0] == 4
+
+
+def _not_folder(root: Path, kind: str) -> Path:
+    """``root/checkpoint-50`` as an entry that is no folder: a dangling symlink, a loop, or a plain file."""
+    entry = root / "checkpoint-50"
+    if kind == "dangling":
+        entry.symlink_to(root.parent / "moved-away" / "checkpoint-50")
+    elif kind == "loop":
+        entry.symlink_to("checkpoint-50")
+    else:
+        entry.write_text("not a checkpoint\n")
+    return entry
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop", "file"])
+def test_a_latest_that_is_no_folder_is_a_finding_not_a_first_launch(tmp_path, kind):
+    """Issue 19 item 7: SimpleTuner's rule picks checkpoint-50 by its name; the gate said "nothing to resume ...
+    start training" (exit 4), which throws the run away. Now: a finding on the entry (exit 1), naming it and
+    saying to move it away; repair refuses and writes nothing; once moved, checkpoint-30 is the latest."""
+    root = _run_folder(tmp_path)
+    entry = _not_folder(root, kind)
+    code, doc = run("inspect", root, "--latest", "--json")
+    assert code == 1, doc
+    (ck,) = doc["checkpoints"]
+    assert ck["name"] == "checkpoint-50" and doc["latest"] == str(entry)
+    (f,) = ck["findings"]
+    what = {"dangling": "a dangling symbolic link", "loop": "a symbolic link loop", "file": "a regular file"}[kind]
+    assert f["code"] == "CKF116" and f["severity"] == "error" and what in f["message"]
+    assert "Move it out of the output folder" in f["message"]
+    code, doc = run("inspect", root, "--json")  # every checkpoint: the latest entry is among them
+    assert code == 1 and [c["name"] for c in doc["checkpoints"]][-1] == "checkpoint-50"
+    before = tree_hashes(root)
+    code, out = run("repair", root, "--latest")
+    assert code == 1 and "CKF116" in out and tree_hashes(root) == before
+    entry.unlink()
+    code, doc = run("inspect", root, "--latest", "--json")
+    assert code == 0 and doc["checkpoints"][0]["name"] == "checkpoint-30"
+
+
+def test_simpletuners_own_rule_picks_the_entry_and_its_resume_fails(tmp_path):
+    """What the finding says, with SimpleTuner 3.1.6's CheckpointManager and accelerate's load_state."""
+    manager = pytest.importorskip("simpletuner.helpers.utils.checkpoint_manager")
+    accelerate = pytest.importorskip("accelerate")
+    root = _run_folder(tmp_path)
+    for kind in ("dangling", "loop", "file"):
+        entry = _not_folder(root, kind)
+        assert manager.CheckpointManager(str(root)).get_latest_checkpoint() == "checkpoint-50"
+        with pytest.raises(ValueError, match="folder does not exist"):
+            accelerate.Accelerator(cpu=True).load_state(str(entry))
+        entry.unlink()
+    assert manager.CheckpointManager(str(root)).get_latest_checkpoint() == "checkpoint-30"
+
+
+def test_the_trainer_that_keeps_folders_only_skips_the_entry(tmp_path):
+    """transformers' get_last_checkpoint keeps os.path.isdir names: a file checkpoint-50 is not its pick."""
+    root = tmp_path / "hf"
+    shutil.copytree(FIXTURES / "trainers" / "hf-trainer-tf5", root)
+    _not_folder(root, "file")
+    code, doc = run("inspect", root, "--latest", "--json")
+    assert code == 0 and [c["name"] for c in doc["checkpoints"]] == ["checkpoint-8"]
+
+
+def test_a_symlinked_checkpoint_folder_is_read_where_it_leads(tmp_path):
+    """A checkpoint folder that is a symbolic link (to outside the output folder): read and repaired there, as
+    the trainer resumes it, and said (CKF118, info: the exit code is the checkpoint's own)."""
+    root = tmp_path / "out"
+    root.mkdir()
+    elsewhere = tmp_path / "other-disk" / "checkpoint-30"
+    shutil.copytree(FIXTURES / "sine-v1" / "checkpoint-30", elsewhere)
+    (root / "checkpoint-30").symlink_to(elsewhere)
+    code, doc = run("inspect", root, "--latest", "--json")
+    (ck,) = doc["checkpoints"]
+    codes = [f["code"] for f in ck["findings"]]
+    assert code == 1 and "CKF030" in codes and "CKF118" in codes
+    (link,) = [f for f in ck["findings"] if f["code"] == "CKF118"]
+    assert link["severity"] == "info" and str(elsewhere) in link["message"]
+    assert run("repair", root, "--latest")[0] == 0
+    assert (elsewhere / ".ckptfix").is_dir() and (root / "checkpoint-30").is_symlink()
+    code, doc = run("inspect", root, "--latest", "--json")
+    assert code == 0 and "CKF118" in [f["code"] for f in doc["checkpoints"][0]["findings"]]

@@ -1031,18 +1031,43 @@ def build_checkpoints(k: Checkpoints) -> None:
     k.add("safetensors_info_not_object", "model.safetensors whose tensor entry is a number", 3,
           files={"model.safetensors": safetensors(b'{"w": 5}')})
     for tag, text in (("digits_5000", b'{"global_step": ' + b"1" * 5000 + b"}"),
-                      ("beyond_int64", b'{"global_step": 9223372036854775808}'),
-                      ("nan", b'{"global_step": NaN}'), ("infinity", b'{"global_step": Infinity}'),
-                      ("string", b'{"global_step": "30"}'), ("nested_20k", b"[" * 20_000 + b"]" * 20_000),
-                      ("epoch_step_digits_4000", b'{"global_step": 30, "epoch_step": ' + b"7" * 4000 + b"}")):
-        # a 4,000-digit epoch_step is what SimpleTuner before 4.10 takes last_epoch from: the resume preview
-        # says so (CKF111, exit 1); repair --dry-run plans to set it to the step (exit 1)
-        k.add(f"training_state_{tag}", f"training_state.json: {text[:48].decode()}",
-              1 if tag == "epoch_step_digits_4000" else 3, files={"training_state.json": text},
-              contains="epoch_step" if tag == "epoch_step_digits_4000" else "training_state.json")
-    # without epoch_step SimpleTuner's resume takes global_step (training_state.get("epoch_step", global_resume_step))
-    k.add("training_state_no_epoch_step", "training_state.json without epoch_step: the resume uses global_step", 0,
-          files={"training_state.json": b'{"global_step": 30}'})
+                      ("nested_20k", b"[" * 20_000 + b"]" * 20_000)):
+        k.add(f"training_state_{tag}", f"training_state.json: {text[:48].decode()}", 3,
+              files={"training_state.json": text}, contains="training_state.json")
+    # issue 19: a global_step SimpleTuner cannot resume from is CKF117 (exit 1: the file is read, the value is the
+    # problem), saying what the resume does; repair leaves global_step alone and refuses (exit 1)
+    for tag, text in (("beyond_int64", b'{"global_step": 9223372036854775808, "epoch_step": 30}'),
+                      ("nan", b'{"global_step": NaN, "epoch_step": 30}'),
+                      ("infinity", b'{"global_step": Infinity, "epoch_step": 30}'),
+                      ("string", b'{"global_step": "30", "epoch_step": 30}'),
+                      ("global_step_null", b'{"global_step": null, "epoch_step": 30}'),
+                      ("global_step_float", b'{"global_step": 30.0, "epoch_step": 30}'),
+                      ("no_global_step", b'{"epoch_step": 30}')):
+        k.add(f"training_state_{tag}", f"training_state.json: {text[:60].decode()} (CKF117)", 1,
+              files={"training_state.json": text}, contains="global_step is")
+    # a 4,000-digit epoch_step is what SimpleTuner before 4.10 takes last_epoch from: the resume preview
+    # says so (CKF111, exit 1); repair --dry-run plans to set it to the step (exit 1)
+    k.add("training_state_epoch_step_digits_4000", "training_state.json: epoch_step of 4,000 digits", 1,
+          files={"training_state.json": b'{"global_step": 30, "epoch_step": ' + b"7" * 4000 + b"}"}, contains="epoch_step")
+    # issue 19: an epoch_step that is no JSON integer: SimpleTuner before 4.10 crashes or runs off its steps
+    # (CKF119, exit 1); repair --dry-run plans to write the integer step (exit 1)
+    for tag, value in (("true", b"true"), ("null", b"null"), ("string", b'"30"'), ("fraction", b"30.5"),
+                       ("list", b"[30]"), ("object", b'{"step": 30}'), ("1e400", b"1e400"), ("float", b"30.0"),
+                       ("negative", b"-30")):
+        k.add(f"training_state_epoch_step_{tag}", f"training_state.json epoch_step {value.decode()} (CKF119)", 1,
+              files={"training_state.json": b'{"global_step": 30, "epoch_step": ' + value + b', "epoch": 1}'},
+              contains="epoch_step is")
+    # without epoch_step SimpleTuner takes 0 (StateTracker.load_training_state: training_state.get("epoch_step", 0));
+    # at step 30 with T_0 = 10 the fixed sine is at a restart either way, so the resume is on schedule (exit 0);
+    # repair --dry-run plans to add "epoch_step": 30 (exit 1)
+    k.add("training_state_no_epoch_step", "training_state.json without epoch_step: SimpleTuner reads 0, on schedule "
+          "here", 0, files={"training_state.json": b'{"global_step": 30}'}, repair_exit=1)
+    # issue 19: encodings SimpleTuner's json.load(open(path)) cannot read: it would resume from step 0 (CKF006)
+    state = '{"global_step": 30, "epoch_step": 30, "epoch": 1, "exhausted_backends": [], "repeats": {}}'
+    for tag, data in (("bom", b"\xef\xbb\xbf" + state.encode()), ("utf16", state.encode("utf-16")),
+                      ("utf16be", state.encode("utf-16-be")), ("utf32", state.encode("utf-32"))):
+        k.add(f"training_state_encoding_{tag}", f"training_state.json in {tag} (CKF006)", 1,
+              files={"training_state.json": data}, contains="not plain UTF-8")
     # -- item 9: FIFOs, devices and folders named like checkpoint files, directly or through a symlink
     for name in ("scheduler.bin", "optimizer.bin", "training_state.json", "model.safetensors", "random_states_0.pkl"):
         k.add(f"fifo_{name}", f"{name} is a FIFO", 3, remove=(name,), special={name: "fifo"}, contains="not a regular file")
@@ -1064,6 +1089,14 @@ def build_checkpoints(k: Checkpoints) -> None:
     k.add("latest_only_model", "checkpoint-50 holding only model.safetensors (a killed save)", 1, layout="run",
           files={"checkpoint-50/model.safetensors": (REAL / "simpletuner" / "checkpoint-30" / "model.safetensors").read_bytes()},
           latest=True, contains="optimizer.bin is missing")
+    # -- issue 19 item 7: a latest that is no folder (the trainer picks it by its name): CKF116, never exit 4
+    k.add("latest_dangling_symlink", "checkpoint-50 a dangling symlink next to a complete checkpoint-30", 1,
+          layout="run", special={"checkpoint-50": "symlink:/nonexistent-ckptfix-corpus/checkpoint-50"}, latest=True,
+          contains="dangling symbolic link")
+    k.add("latest_symlink_loop", "checkpoint-50 a symlink to itself next to a complete checkpoint-30", 1,
+          layout="run", special={"checkpoint-50": "symlink:checkpoint-50"}, latest=True, contains="loop")
+    k.add("latest_plain_file", "checkpoint-50 a plain file next to a complete checkpoint-30", 1, layout="run",
+          files={"checkpoint-50": b"not a checkpoint\n"}, latest=True, contains="a regular file")
     # -- items 2 and 4: nothing to resume; names that look like console markup
     k.add("only_tmp", "an output folder holding only checkpoint-60-tmp", 4, layout="tmp-only", latest=True)
 

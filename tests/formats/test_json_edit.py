@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ckptfix.formats.json_edit import JsonEditError, replace_top_level_value
+from ckptfix.formats.json_edit import JsonEditError, insert_top_level_value, replace_top_level_value, top_level_text
 
 
 def test_simpletuners_file_keeps_its_bytes():
@@ -51,3 +51,26 @@ def test_any_object_any_layout(obj, indent, new):
     want["epoch_step"] = new
     assert json.loads(out) == want and list(json.loads(out)) == list(want)
     assert len(out) - len(text) == len(str(new)) - 1  # only the value's characters changed
+
+
+def test_insert_puts_the_key_after_another_and_keeps_every_byte():
+    text = '{"global_step": 20, "epoch": 3, "repeats": {}}'
+    assert insert_top_level_value(text, "epoch_step", 20, after="global_step") == (
+        '{"global_step": 20, "epoch_step": 20, "epoch": 3, "repeats": {}}')
+    assert insert_top_level_value(text, "epoch_step", 20, after="nope") == (
+        '{"epoch_step": 20, "global_step": 20, "epoch": 3, "repeats": {}}')
+    assert insert_top_level_value(" {\n} ", "epoch_step", 5) == ' {"epoch_step": 5\n} '
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"epoch_step": 1}', "there already"), ('{"global_step": 1, "global_step": 2}', "2 times"), ("[1]", "not a JSON object"),
+])
+def test_insert_refuses(text, message):
+    with pytest.raises(JsonEditError, match=message):
+        insert_top_level_value(text, "epoch_step", 20, after="global_step")
+
+
+def test_top_level_text_is_the_value_as_written():
+    text = '{"a": {"epoch_step": 1}, "epoch_step": 1e400, "s": "x\\"y", "l": [1 , 2]}'
+    assert [top_level_text(text, k) for k in ("epoch_step", "s", "l", "missing")] == ["1e400", '"x\\"y"', "[1 , 2]", None]
+    assert top_level_text("[1]", "a") is None and top_level_text("{bad", "a") is None

@@ -2,8 +2,9 @@
 
 Each written file is checked three ways: byte for byte against ``torch.save`` (torch 2.13, serialization
 id included), loaded back by ``torch.load(weights_only=True)`` and by ckptfix's own reader with a strict
-equality (1, 1.0 and True differ; so do lists and tuples, key orders and -0.0). Non-plain values are
-refused with their path, and nothing of theirs runs.
+equality (1, 1.0 and True differ; so do lists and tuples, dicts and OrderedDicts, key orders and -0.0).
+``OrderedDict``, ``torch.Size`` and ``torch.device`` (the reader's ``TorchSize`` / ``TorchDevice``) keep
+their type. Other values are refused with their path, and nothing of theirs runs.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from torch.optim import lr_scheduler as L
 
 from ckptfix.formats import torch_writer
 from ckptfix.formats.limits import DEFAULT_LIMITS
+from ckptfix.formats.objects import TorchDevice, TorchSize
 from ckptfix.formats.torch_writer import MAX_DEPTH, MAX_INT_BYTES, archive_name_for, dumps
 from ckptfix.formats.torchfile import open_torch_file
+from ckptfix.repair.torch_check import as_read
 from ckptfix.schedulers import Sine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,11 +62,13 @@ TORCH_RECORDS = ["data.pkl", ".format_version", ".storage_alignment", "byteorder
 def assert_strict_equal(a: Any, b: Any, path: str = "state") -> None:
     """Equal values of the same exact types: 1 != 1.0 != True, [] != (), key order counts, floats by bits."""
     assert type(a) is type(b), f"{path}: {type(a).__name__} {a!r:.60} vs {type(b).__name__} {b!r:.60}"
-    if type(a) is dict:
+    if type(a) is TorchDevice:
+        assert (a, a.args) == (b, b.args), f"{path}: {a!r} vs {b!r}"
+    elif type(a) in (dict, collections.OrderedDict):
         assert [(type(k), k) for k in a] == [(type(k), k) for k in b], f"{path}: keys {list(a)!r:.200} vs {list(b)!r:.200}"
         for k in a:
             assert_strict_equal(a[k], b[k], f"{path}[{k!r}]")
-    elif type(a) in (list, tuple):
+    elif type(a) in (list, tuple, TorchSize):
         assert len(a) == len(b), f"{path}: length {len(a)} vs {len(b)}"
         for i, (x, y) in enumerate(zip(a, b)):
             assert_strict_equal(x, y, f"{path}[{i}]")
@@ -84,13 +89,36 @@ def torch_serialization_id(data: bytes) -> str:
         return z.read(name).decode("ascii")
 
 
+def as_torch(obj: Any, seen: dict[int, Any] | None = None) -> Any:
+    """``obj`` with the reader's ``TorchSize`` / ``TorchDevice`` made the real torch objects (shared parts kept
+    shared): what torch.save is given for the same state."""
+    seen = {} if seen is None else seen
+    if id(obj) in seen:
+        return seen[id(obj)]
+    t = type(obj)
+    if t is TorchSize:
+        out: Any = torch.Size(obj)
+    elif t is TorchDevice:
+        out = torch.device(*obj.args)
+    elif t in (dict, collections.OrderedDict):
+        out = t((k, as_torch(v, seen)) for k, v in obj.items())
+    elif t is list:
+        out = [as_torch(x, seen) for x in obj]
+    elif t is tuple:
+        out = tuple(as_torch(x, seen) for x in obj)
+    else:
+        return obj
+    seen[id(obj)] = out
+    return out
+
+
 def check_written(obj: Any, path: Path) -> None:
     """dumps == torch.save byte for byte; torch.load and ckptfix's reader give obj back, strictly."""
-    expected = torch_save_bytes(obj, path)
+    expected = torch_save_bytes(as_torch(obj), path)
     got = dumps(obj, archive_name_for(path))
     assert got == expected, _first_difference(got, expected)
     path.write_bytes(got)
-    assert_strict_equal(torch.load(io.BytesIO(got), weights_only=True), obj)
+    assert_strict_equal(as_read(torch.load(io.BytesIO(got), weights_only=True)), obj)
     with open_torch_file(path) as tf:
         assert tf.format == "zip"
         assert_strict_equal(tf.obj, obj)
@@ -316,7 +344,17 @@ OPCODE_CASES = {
     "shared": _shared(),
     "deep": None,  # filled below
     "single-item": {"only": [7]},
+    "ordered-dict": collections.OrderedDict([("a", 1), ("o", collections.OrderedDict()), ("n", {"x": collections.OrderedDict(b=[2])})]),
+    "ordered-dict-root": collections.OrderedDict(last_epoch=3, base_lrs=[1e-4]),
+    "torch-size": {"s": TorchSize((2, 3)), "e": TorchSize(()), "one": TorchSize((1,)), "big": TorchSize((2**40, -1)),
+                   "in": [TorchSize((4,)), (TorchSize((5, 6)),)]},
+    "torch-device": [TorchDevice(("cpu",)), TorchDevice(("cuda", 1)), TorchDevice(("cuda",)), TorchDevice(("meta", 0))],
+    "torch-shared": None,  # filled below
+    "torch-global-text": {"x": "ckptfix.formats.torch_writer _SizeStandIn", "y": "c" + torch_writer.__name__ + "\n_SizeStandIn\n",
+                          "s": TorchSize((7,))},
 }
+_size, _dev = TorchSize((3,)), TorchDevice(("cuda", 0))
+OPCODE_CASES["torch-shared"] = {"a": _size, "b": _size, "c": [_dev, _dev, TorchSize((3,))], "od": collections.OrderedDict(s=_size)}
 _deep: Any = 1
 for _ in range(MAX_DEPTH):
     _deep = [_deep]
@@ -349,12 +387,18 @@ _atoms = st.one_of(
     st.text(st.characters(codec="utf-8"), max_size=4),
 )
 _keys = st.one_of(st.text(max_size=10), st.integers(), st.integers(-3, 3))
+_torch_values = st.one_of(
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=4).map(lambda x: TorchSize(tuple(x))),
+    st.tuples(st.sampled_from(["cpu", "cuda", "mps", "meta"])).map(TorchDevice),
+    st.tuples(st.sampled_from(["cuda", "xpu"]), st.integers(0, 127)).map(TorchDevice),  # torch keeps an int8 index
+)
 plain_states = st.recursive(
-    _atoms,
+    st.one_of(_atoms, _torch_values),
     lambda inner: st.one_of(
         st.lists(inner, max_size=6),
         st.lists(inner, max_size=6).map(tuple),
         st.dictionaries(_keys, inner, max_size=6),
+        st.dictionaries(_keys, inner, max_size=6).map(collections.OrderedDict),
         inner.map(lambda x: [x, x]),  # the same object twice: pickle's memo (BINGET)
     ),
     max_leaves=30,
@@ -421,7 +465,12 @@ REFUSALS = [
     ("numpy-array", {"a": np.zeros(2)}, TypeError, r"state\['a'\] is a numpy\.ndarray"),
     ("numpy-float", {"lr": [np.float64(1e-4)]}, TypeError, r"state\['lr'\]\[0\] is a numpy\.float64 \(a subclass of float\)"),
     ("numpy-int", {"e": np.int64(3)}, TypeError, r"state\['e'\] is a numpy\.int64"),
-    ("ordered-dict", collections.OrderedDict(a=1), TypeError, r"^state is a collections\.OrderedDict \(a subclass of dict\)"),
+    ("ordered-dict-subclass", type("OD", (collections.OrderedDict,), {})(a=1), TypeError, r"^state is a .*OD \(a subclass of dict\)"),
+    ("real-torch-size", {"s": torch.Size([2])}, TypeError, r"state\['s'\] is a torch\.Size \(a subclass of tuple\)"),
+    ("real-torch-device", {"d": torch.device("cpu")}, TypeError, r"state\['d'\] is a torch\.device"),
+    ("size-of-floats", {"s": TorchSize((1.5,))}, TypeError, r"state\['s'\] is a .*TorchSize \(a subclass of tuple\) holding \(1\.5,\)"),
+    ("device-of-a-list", {"d": TorchDevice(("cuda", [1]))}, TypeError, r"state\['d'\] is a .*TorchDevice"),
+    ("size-long4", {"s": TorchSize((2**2039,))}, ValueError, r"state\['s'\]\[0\] is an int of 2,040 bits"),
     ("multisteplr", None, TypeError, r"state\['milestones'\] is a collections\.Counter"),
     ("set", {"s": {1, 2}}, TypeError, r"state\['s'\] is a set"),
     ("frozenset", {"s": frozenset()}, TypeError, r"state\['s'\] is a frozenset"),

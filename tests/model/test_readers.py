@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ckptfix.errors import ResourceLimit, UnreadableFile, UnsafePickle
-from ckptfix.formats.jsonfile import read_json
+from ckptfix.formats.jsonfile import decode_json_text, foreign_encoding, json_kind, read_json
 from ckptfix.formats.limits import Limits
 from ckptfix.formats.safetensors_header import read_safetensors_header
 from ckptfix.formats.source import Entry, LocalStore
@@ -60,14 +60,40 @@ def test_unreadable_files_become_problems(ck: Path) -> None:
 
 def test_training_state(ck: Path) -> None:
     ts = read_training_state(ck / "training_state.json", root=ck)
-    assert (ts.global_step, ts.epoch_step, ts.problem) == (30, 30, None)
-    for bad, words in (([1], "JSON object"), ({"global_step": -3}, "not a step number"),
-                       ({"global_step": "30"}, "not a step number")):
-        (ck / "training_state.json").write_text(json.dumps(bad))
-        ts = read_training_state(ck / "training_state.json", root=ck)
-        assert ts.global_step is None and words in ts.problem.message
+    assert (ts.global_step, ts.epoch_step, ts.problem, ts.encoding) == (30, 30, None, None)
+    assert [(v.key, v.kind, v.value) for v in ts.values] == [("global_step", "int", 30), ("epoch_step", "int", 30)]
+    (ck / "training_state.json").write_text(json.dumps([1]))
+    ts = read_training_state(ck / "training_state.json", root=ck)
+    assert ts.global_step is None and "JSON object" in ts.problem.message
     (ck / "training_state.json").write_text("{not json")
     assert "not valid JSON" in read_training_state(ck / "training_state.json", root=ck).problem.message
+
+
+@pytest.mark.parametrize("text,kind,shown", [
+    ('{"global_step": -3, "epoch_step": 30}', "negative", "-3"),
+    ('{"global_step": "30", "epoch_step": 30}', "string", '"30"'),
+    ('{"global_step": 30.0, "epoch_step": 30}', "float", "30.0"),
+    ('{"global_step": 1e400, "epoch_step": 30}', "non-finite", "1e400"),
+    ('{"global_step": true, "epoch_step": 30}', "bool", "true"),
+    ('{"global_step": 9223372036854775808, "epoch_step": 30}', "huge", "9223372036854775808"),
+    ('{"epoch_step": 30}', "missing", ""),
+])
+def test_a_step_the_resume_cannot_use_is_recorded_not_unreadable(ck: Path, text: str, kind: str, shown: str) -> None:
+    """Issue 19: the file is read (not exit 3); the value is recorded as written, and is no step."""
+    (ck / "training_state.json").write_text(text)
+    ts = read_training_state(ck / "training_state.json", root=ck)
+    assert ts.problem is None and ts.global_step is None
+    v = ts.value("global_step")
+    assert (v.kind, v.text) == (kind, shown)
+
+
+@pytest.mark.parametrize("encoding,name", [("utf-8-sig", "UTF-8 with a byte-order mark"), ("utf-16", "UTF-16-LE"),
+                                           ("utf-16-be", "UTF-16-BE"), ("utf-32", "UTF-32-LE")])
+def test_the_encoding_the_trainer_cannot_read_is_recorded(ck: Path, encoding: str, name: str) -> None:
+    text = (ck / "training_state.json").read_text()
+    (ck / "training_state.json").write_bytes(text.encode(encoding))
+    ts = read_training_state(ck / "training_state.json", root=ck)
+    assert (ts.global_step, ts.epoch_step, ts.encoding, ts.problem) == (30, 30, name, None)
 
 
 def test_json_and_safetensors_readers_are_bounded(ck: Path) -> None:
@@ -140,3 +166,24 @@ def test_small_helpers() -> None:
     assert (g.lr, g.initial_lr, g.keys) == (1.0, None, ("lr", "initial_lr", "betas"))
     p = problem_of(UnsafePickle("f.bin", [("os", "system", 7)]))
     assert (p.kind, p.refused) == ("unsafe-pickle", (("os", "system", 7),))
+
+
+@pytest.mark.parametrize("value, kind", [
+    (0, "int"), (30, "int"), (-1, "negative"), (True, "bool"), (False, "bool"), (None, "null"), ("30", "string"),
+    (30.0, "float"), (-2.0, "float"), (30.5, "fraction"), (float("inf"), "non-finite"), (float("nan"), "non-finite"),
+    ([30], "list"), ({"a": 1}, "object"), (10**400, "int"),
+])
+def test_json_kind(value, kind) -> None:
+    assert json_kind(value) == kind
+    assert json_kind(value, present=False) == "missing"
+
+
+def test_foreign_encoding_is_what_json_detects_but_the_trainers_cannot_read() -> None:
+    text = '{"global_step": 30}'
+    assert foreign_encoding(text.encode()) is None and foreign_encoding(b"") is None
+    for enc, name in (("utf-8-sig", "UTF-8 with a byte-order mark"), ("utf-16", "UTF-16-LE"), ("utf-16-le", "UTF-16-LE"),
+                      ("utf-16-be", "UTF-16-BE"), ("utf-32", "UTF-32-LE"), ("utf-32-le", "UTF-32-LE"),
+                      ("utf-32-be", "UTF-32-BE")):
+        data = text.encode(enc)
+        assert foreign_encoding(data) == name, enc
+        assert json.loads(decode_json_text(data)) == {"global_step": 30}

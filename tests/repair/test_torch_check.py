@@ -3,6 +3,7 @@ byte what torch.save writes."""
 
 from __future__ import annotations
 
+import collections
 import json
 import shutil
 import subprocess
@@ -66,3 +67,69 @@ def test_repair_writes_and_verifies_without_torch(tmp_path: Path) -> None:
 
 def test_torch_installed_here() -> None:
     assert torch_installed()  # the tests always run with torch: every written file is also loaded by it
+
+
+def _with_extras(src: Path, dest: Path) -> dict:
+    """``src`` copied to ``dest`` with a scheduler.bin re-saved by torch.save holding keys repair does not own of
+    every type torch gives back with its own type: OrderedDict (nested), torch.Size (shared), torch.device."""
+    shutil.copytree(src, dest)
+    path = dest / "scheduler.bin"
+    state = torch.load(path, weights_only=True)
+    size = torch.Size([2, 3])
+    state["extra_od"] = collections.OrderedDict([("a", 1), ("b", collections.OrderedDict([("c", [size, (size,)])]))])
+    state["extra_size"] = size
+    state["extra_empty_size"] = torch.Size([])
+    state["extra_devices"] = [torch.device("cpu"), torch.device("cuda", 1)]
+    torch.save(state, path)
+    return state
+
+
+def _extras(state: dict) -> dict:
+    return {k: v for k, v in state.items() if k.startswith("extra")}
+
+
+def test_repair_keeps_ordered_dict_size_and_device_without_torch(tmp_path: Path) -> None:
+    """Issue 19 item 9: a base install (no torch) rewrites the owned keys and writes every other key back with
+    its type, as torch.save would: byte for byte what torch.save writes for the repaired state."""
+    ck = tmp_path / "checkpoint-30"
+    before = _with_extras(FIXTURES / "sine-v1" / "checkpoint-30", ck)
+    r = no_torch("repair", ck, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stderr.strip().endswith("NO_TORCH")
+    after = torch.load(ck / "scheduler.bin", weights_only=True)
+    assert after["_last_lr"] != before["_last_lr"]  # the repair did rewrite it
+    for key, value in _extras(before).items():
+        got = after[key]
+        assert type(got) is type(value) and got == value, key
+    assert type(after["extra_od"]["b"]) is collections.OrderedDict
+    assert type(after["extra_od"]["b"]["c"][1][0]) is torch.Size
+    assert [type(d) for d in after["extra_devices"]] == [torch.device, torch.device]
+    torch.save(after, tmp_path / "scheduler.bin")
+    assert (tmp_path / "scheduler.bin").read_bytes() == (ck / "scheduler.bin").read_bytes()
+
+
+def test_repair_with_torch_checks_the_kept_types(tmp_path: Path) -> None:
+    """With torch installed, the same state passes the torch cross-checks (before the write and after it)."""
+    ck = tmp_path / "checkpoint-30"
+    before = _with_extras(FIXTURES / "sine-v1" / "checkpoint-30", ck)
+    r = subprocess.run([sys.executable, "-m", "ckptfix", "repair", str(ck), "--json"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    after = torch.load(ck / "scheduler.bin", weights_only=True)
+    assert {k: (type(v), v) for k, v in _extras(after).items()} == {k: (type(v), v) for k, v in _extras(before).items()}
+
+
+def test_repair_refuses_a_state_whose_values_would_change_type(tmp_path: Path) -> None:
+    """A set or a tensor among the keys repair does not own: refused, naming the key, nothing written."""
+    for extra, shown in ((frozenset({1}), "a frozenset at 'extra'"), (torch.zeros(2), "tensor(float32, shape=[2]) at 'extra'")):
+        ck = tmp_path / type(extra).__name__ / "checkpoint-30"
+        shutil.copytree(FIXTURES / "sine-v1" / "checkpoint-30", ck)
+        state = torch.load(ck / "scheduler.bin", weights_only=True)
+        state["extra"] = extra
+        torch.save(state, ck / "scheduler.bin")
+        original = (ck / "scheduler.bin").read_bytes()
+        r = no_torch("repair", ck, "--json")
+        assert r.returncode == 1, r.stdout + r.stderr
+        (refusal,) = json.loads(r.stdout)["checkpoints"][0]["refusals"]
+        assert shown in refusal["reason"] and "does not rewrite a state" in refusal["reason"]
+        assert (ck / "scheduler.bin").read_bytes() == original

@@ -104,6 +104,12 @@ class Store(ABC):
         """Where a symbolic link at ``path`` leads (for messages), None when it is not one."""
         return None
 
+    def describe(self, path: Any) -> str:
+        """What is at ``path``, for a message about an entry that is not a folder ("a regular file", "a
+        dangling symbolic link to /x", ...)."""
+        kind = self.kind(path)
+        return {"file": "a regular file", "dir": "a folder", None: "nothing (it is gone)"}.get(kind, "not a regular file or folder")
+
     def read(self, path: Any, limit: int, what: str, *, root: Any = None) -> bytes:
         """A whole small file (JSON, a tag file), through the guarded ``open``; refused past ``limit``."""
         with self.open(path, root=root) as src:

@@ -182,6 +182,24 @@ class LocalStore(Store):
     def link_target(self, path: Path) -> Path | None:
         return Path(os.path.realpath(path)) if os.path.islink(path) else None
 
+    def describe(self, path: Path) -> str:
+        try:
+            is_link = os.path.islink(path)
+            os.stat(path)
+        except FileNotFoundError:
+            if not is_link:
+                return "nothing (it is gone)"
+            try:
+                return f"a dangling symbolic link (to {os.readlink(path)}, which does not exist)"
+            except OSError:
+                return "a dangling symbolic link"
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "a symbolic link loop (it leads back to itself)"
+            return f"an entry that cannot be inspected ({exc.strerror or exc})"
+        what = super().describe(path)
+        return f"a symbolic link to {what} ({os.path.realpath(path)})" if is_link else what
+
     def kind(self, path: Path) -> str | None:
         try:
             st = os.stat(path)

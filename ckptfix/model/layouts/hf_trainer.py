@@ -35,12 +35,11 @@ from ckptfix.model.checkpoint import Checkpoint, LoggedLR, TrainerState, Trainin
 from ckptfix.model.layouts.accelerate import load_accelerate
 from ckptfix.model.layouts.deepspeed import attach_engine, find_tag
 from ckptfix.model.layouts.interface import Folder, Layout
-from ckptfix.model.readers import problem_of, read_optimizer, read_scheduler
+from ckptfix.model.readers import TRAINER_STATE, read_optimizer, read_scheduler, read_state_file
 from ckptfix.records import replace
 
 __all__ = ["TRAINER_STATE", "HfTrainerLayout", "count_processes", "last_logged_lr", "read_trainer_state"]
 
-TRAINER_STATE = "trainer_state.json"
 TRAINER_TORCH_FILES = ("scheduler.pt", "optimizer.pt")
 _RNG = re.compile(r"^rng_state(?:_(\d+))?\.pth$")
 
@@ -62,23 +61,18 @@ def last_logged_lr(log_history: Any) -> LoggedLR | None:
 
 
 def read_trainer_state(store: Store, folder: Any, limits: Limits) -> tuple[TrainerState, TrainingState]:
-    """``trainer_state.json`` (and the transformers version from ``config.json``)."""
+    """``trainer_state.json`` (and the transformers version from ``config.json``). ``global_step`` is the step only
+    when it is a JSON integer (``TrainerState.load_from_json`` keeps the value as written, and the resume's
+    ``global_step // steps_per_epoch`` and ``range()`` need an int); the values the resume reads are recorded."""
     path = folder / TRAINER_STATE
     version = _transformers_version(store, folder, limits)
-    try:
-        data = read_json(path, limits, store=store, root=folder)
-        if not isinstance(data, dict):
-            raise UnreadableFile(path, "expected a JSON object")
-        gs = as_int(data.get("global_step"))
-        if "global_step" in data and (gs is None or gs < 0):
-            raise UnreadableFile(path, f"global_step is {data['global_step']!r}, not a step number")
-    except UnreadableFile as exc:
-        problem = problem_of(exc)
-        return (TrainerState(path, None, None, None, None, version, problem),
-                TrainingState(path, None, None, None, problem, source=TRAINER_STATE))
+    training, data = read_state_file(path, TRAINER_STATE, root=folder, limits=limits, store=store)
+    if data is None:
+        return TrainerState(path, None, None, None, None, version, training.problem), training
+    gs = training.global_step
     ts = TrainerState(path, gs, as_int(data.get("max_steps")), as_int(data.get("logging_steps")),
                       last_logged_lr(data.get("log_history")), version)
-    return ts, TrainingState(path, gs, None, None, source=TRAINER_STATE)
+    return ts, training
 
 
 def _transformers_version(store: Store, folder: Any, limits: Limits) -> str | None:

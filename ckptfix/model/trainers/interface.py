@@ -25,7 +25,7 @@ from typing import ClassVar, Literal
 from ckptfix.records import Record
 
 __all__ = [
-    "LastEpochFrom", "LatestPick", "ResumeFile", "SavesOn", "TrainerModel", "TrainerRules", "Version",
+    "LastEpochFrom", "LatestPick", "ResumeFile", "ResumeValue", "SavesOn", "TrainerModel", "TrainerRules", "Version",
     "VersionRange", "format_version", "highest", "parse_version",
 ]
 
@@ -119,6 +119,23 @@ class ResumeFile(Record):
     name: str
     required: bool  # False: read when present, the resume goes on without it
     if_missing: str  # what the resume does without it
+    #: How the resume reads it, and what it does when the file is not plain UTF-8 without a byte-order mark
+    #: (a UTF-16/32 file, a byte-order mark): "" when ckptfix does not check it.
+    if_undecodable: str = ""
+
+
+class ResumeValue(Record):
+    """A value of a trainer state file that the resume computes with, and what the resume does when it is not a
+    JSON integer: ``effects`` maps a kind (``formats.jsonfile.json_kind``, plus ``huge`` for a step beyond int64)
+    to what happens; a kind not listed is what the resume expects (or is judged elsewhere: the resume preview)."""
+
+    file: str  # the state file ("training_state.json" stands for SimpleTuner's training_state-rank{r}.json too)
+    key: str
+    effects: tuple[tuple[str, str], ...]
+    source: str = ""
+
+    def effect(self, kind: str) -> str | None:
+        return next((text for k, text in self.effects if k == kind), None)
 
 
 class TrainerRules(Record):
@@ -136,6 +153,8 @@ class TrainerRules(Record):
     #: Verified on these releases; a range open to the future says so.
     verified: str = ""
     sources: tuple[str, ...] = ()
+    #: Values of its state files the resume computes with (what it does with a value that is no JSON integer).
+    values: tuple[ResumeValue, ...] = ()
 
     @property
     def label(self) -> str:
@@ -173,6 +192,10 @@ class TrainerModel(ABC):
     package: ClassVar[str | None] = None
     #: Rules per version range, oldest first; a trainer without version ranges has one.
     rules: ClassVar[tuple[TrainerRules, ...]]
+    #: Whether ``latest`` only ever sees folders: the trainer's rule checks ``os.path.isdir`` (the transformers
+    #: Trainer), or a folder is named by hand (kohya). False: the rule lists names, and a file, a dangling
+    #: symbolic link or a loop named like a checkpoint can be its pick.
+    picks_folders_only: ClassVar[bool] = False
 
     @abstractmethod
     def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:

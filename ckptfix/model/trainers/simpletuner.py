@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ckptfix.model.trainers.interface import LatestPick, ResumeFile, TrainerModel, TrainerRules, VersionRange, highest
+from ckptfix.model.trainers.interface import (
+    LatestPick,
+    ResumeFile,
+    ResumeValue,
+    TrainerModel,
+    TrainerRules,
+    VersionRange,
+    highest,
+)
 
 __all__ = ["SIMPLETUNER", "SimpleTunerModel", "simpletuner_key"]
 
@@ -26,8 +34,58 @@ _V2 = "simpletuner-sine-v2"
 _STEP = "training_state.json global_step (0 when the file is missing)"
 _READS = (
     ResumeFile("training_state.json", False, "the resume takes global_step 0 and epoch_step 0: the run restarts its "
-               "step count (and, with the override, its LR position) at 0"),
+               "step count (and, with the override, its LR position) at 0",
+               "StateTracker.load_training_state reads it with json.load(open(path)), as text in the locale's encoding "
+               "(UTF-8, no byte-order mark); here that raises, SimpleTuner logs \"Error loading training state\" and "
+               "resumes with global_step 0 and epoch_step 0: its step count and, through last_epoch, the whole LR "
+               "schedule restart from the beginning"),
 )
+#: What the resume does with the values of training_state.json (and training_state-rank{r}.json) that are no
+#: JSON integer; each checked with SimpleTuner 3.1.6's own StateTracker and Sine (tests/analysis/test_state_checks.py).
+_TYPE_ERROR = "the resume stops with a TypeError ({})"
+_GLOBAL_STEP = ResumeValue("training_state.json", "global_step", (
+    ("missing", "SimpleTuner takes global_step 0 (StateTracker's default): the resumed run counts its steps from 0 and "
+                "trains the whole run again (from 4.10 its LR schedule restarts too: last_epoch = 0)"),
+    ("bool", "SimpleTuner computes with it as 1 or 0: the resumed run counts its steps from there, not from the "
+             "checkpoint's step (from 4.10 its LR position too)"),
+    ("negative", "the resumed run counts its steps from a negative number and trains steps again (from 4.10 last_epoch "
+                 "is negative: ckptfix's Sine rejects every step, SimpleTuner logs it and the LR stays at optimizer.bin's)"),
+    ("null", _TYPE_ERROR.format("global_step += 1; from 4.10 already at last_epoch = global_step × N")),
+    ("string", _TYPE_ERROR.format("global_step += 1 on a string")),
+    ("list", _TYPE_ERROR.format("global_step += 1 on a list")),
+    ("object", _TYPE_ERROR.format("global_step += 1 on a dict; from 4.10 already at last_epoch = global_step × N")),
+    ("float", "SimpleTuner counts on in floats and saves checkpoint-40.0, a name its own latest rule cannot sort (a "
+              "later resume starts a new run); from 4.10 last_epoch is a float: ckptfix's Sine rejects every step, "
+              "SimpleTuner logs it and the LR stays at optimizer.bin's"),
+    ("fraction", "SimpleTuner counts on in fractions and saves checkpoint-40.5, a name its own latest rule cannot sort "
+                 "(a later resume starts a new run); from 4.10 the LR runs between its steps (stock v2) or stays at "
+                 "optimizer.bin's (ckptfix's Sine rejects every step; SimpleTuner logs it)"),
+    ("non-finite", "SimpleTuner's step count is no number any more (global_step < max_train_steps never holds: the "
+                   "resumed run trains nothing, or saves checkpoint-inf); from 4.10 last_epoch is not a number either"),
+    ("huge", "global_step >= max_train_steps at once, so the resumed run trains nothing"),
+), "3.1.6 state_tracker.py load_training_state L280-295, trainer.py L3404-3405, L4593-4595, L4103-4110; "
+   "4.10.1 trainer.py L5173, L5227-5228")
+_FROZEN = ("SimpleTuner catches that error and logs \"Failed to get the last learning rate from the scheduler\" "
+           "(trainer.py L4535-4551), so the rest of the run trains at the LR optimizer.bin holds: the schedule is frozen")
+_EPOCH_STEP = ResumeValue("training_state.json", "epoch_step", (
+    ("bool", "last_epoch = epoch_step × N takes it as 1 or 0: the LR goes back to the start of the schedule"),
+    ("negative", "last_epoch = epoch_step × N is negative: ckptfix's Sine raises a ValueError (last_epoch must be >= "
+                 f"-1) at every step, and {_FROZEN}; stock v2 stops moving (accelerate reads its negative total_steps "
+                 "as a spent step budget)"),
+    ("null", "last_epoch = None × N raises a TypeError right after load_state: the resume stops"),
+    ("object", "last_epoch = {...} × N raises a TypeError right after load_state: the resume stops"),
+    ("string", "last_epoch becomes a string (repeated N times) and every scheduler step raises (a TypeError in "
+               f"SimpleTuner's v2 Sine, a ValueError in ckptfix's Sine); {_FROZEN}"),
+    ("list", "last_epoch becomes a list (repeated N times) and every scheduler step raises (a TypeError in "
+             f"SimpleTuner's v2 Sine, a ValueError in ckptfix's Sine); {_FROZEN}"),
+    ("float", "last_epoch becomes a float: stock v2 runs it as the whole number, but ckptfix's Sine (the fixed "
+              f"formula) raises a ValueError (last_epoch must be an int) at every step; {_FROZEN}"),
+    ("fraction", "last_epoch becomes a fraction: stock v2 runs between its steps from then on (another LR at every "
+                 f"step); ckptfix's Sine raises a ValueError at every step, and {_FROZEN}"),
+    ("non-finite", "last_epoch becomes NaN or infinite and every scheduler step raises (SimpleTuner's v2 Sine: math "
+                   "domain error, or cannot convert float NaN to integer; ckptfix's Sine: a ValueError); "
+                   f"{_FROZEN}"),
+), "3.1.6 trainer.py init_resume_checkpoint L3434-3437, state_tracker.py L280-295; custom_schedule.py Sine.step L417-427")
 _MARKERS = frozenset({"training_state.json", "checkpoint_manifest.json", ".guard"})
 
 
@@ -50,12 +108,13 @@ class SimpleTunerModel(TrainerModel):
         TrainerRules("SimpleTuner", VersionRange((1, 0), (4, 9, 3)), "epoch_step", "main", _STEP, _V2, _READS,
                      "3.1.6 (wheel), 4.9.2 (wheel)",
                      ("3.1.6 trainer.py init_resume_checkpoint L3434-3437", "3.1.6 trainer.py _run_standard_checkpoint L3742-3743",
-                      "4.9.2 trainer.py L5213-5216, L5760-5761")),
+                      "4.9.2 trainer.py L5213-5216, L5760-5761"), (_GLOBAL_STEP, _EPOCH_STEP)),
         TrainerRules("SimpleTuner", VersionRange((4, 9, 3), (4, 10, 0)), "epoch_step", "all", _STEP, _V2, _READS,
-                     "4.9.3 (wheel)", ("4.9.3 trainer.py L5213-5216, L5759, L6688-6690",)),
+                     "4.9.3 (wheel)", ("4.9.3 trainer.py L5213-5216, L5759, L6688-6690",), (_GLOBAL_STEP, _EPOCH_STEP)),
         TrainerRules("SimpleTuner", VersionRange((4, 10, 0), None), "global_step", "all", _STEP, _V2, _READS,
                      "4.10.0, 4.10.1 (wheels); later releases assumed unchanged",
-                     ("4.10.1 trainer.py init_resume_checkpoint L5227-5228", "4.10.1 trainer.py L5771, L6700-6702")),
+                     ("4.10.1 trainer.py init_resume_checkpoint L5227-5228", "4.10.1 trainer.py L5771, L6700-6702"),
+                     (_GLOBAL_STEP,)),
     )
 
     def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:

@@ -86,8 +86,9 @@ def same(a: Any, b: Any) -> bool:
 
 
 def apply_changes(state: dict[str, Any], changes: tuple[Change, ...] | list[Change]) -> dict[str, Any]:
-    """A new dict: ``state`` with the changes applied; key order kept, new keys appended."""
-    out = dict(state)
+    """A new dict of ``state``'s type (an ``OrderedDict`` stays one): ``state`` with the changes applied; key
+    order kept, new keys appended."""
+    out = state.copy()
     for c in changes:
         if c.new is ABSENT:
             out.pop(c.key, None)

@@ -17,7 +17,7 @@ from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ActionKind, Change, apply_changes, same
 from ckptfix.repair.actions.whole_file import WholeFileWrite
 from ckptfix.repair.durable import is_regular
-from ckptfix.repair.torch_check import torch_installed, torch_load
+from ckptfix.repair.torch_check import as_read, torch_installed, torch_load
 
 __all__ = ["SchedulerWrite"]
 
@@ -63,7 +63,7 @@ class SchedulerWrite(Record, WholeFileWrite):
             raise RepairFailed(f"{self.path.name}: the planned state cannot be written in torch's format: {exc}") from None
 
     def before_write(self) -> None:
-        if self.kind == "rewrite" and torch_installed() and not same(torch_load(self.path), self.original):
+        if self.kind == "rewrite" and torch_installed() and not same(as_read(torch_load(self.path)), self.original):
             # the rewrite keeps every key it does not own as decoded: torch must read the original the same way
             raise RepairFailed(f"{self.path}: torch.load(weights_only=True) gives other values than ckptfix's reader")
 
@@ -79,5 +79,5 @@ class SchedulerWrite(Record, WholeFileWrite):
             raise RepairFailed(f"verification: ckptfix cannot read the new {self.path.name}: {exc}") from None
         if not same(ours, want):
             raise RepairFailed(f"verification: the new {self.path.name} decodes to other values than planned")
-        if torch_installed() and not same(torch_load(self.path), want):
+        if torch_installed() and not same(as_read(torch_load(self.path)), want):
             raise RepairFailed(f"verification: torch.load(weights_only=True) of the new {self.path.name} differs from the plan")

@@ -1,14 +1,21 @@
-"""Set ``epoch_step`` in SimpleTuner's ``training_state.json`` (and ``training_state-rank{r}.json``).
+"""Rewrite SimpleTuner's ``training_state.json`` (and ``training_state-rank{r}.json``): its ``epoch_step``,
+and its encoding.
 
 SimpleTuner before 4.10 resumes with ``lr_scheduler.last_epoch = epoch_step × N`` (3.1.6 ``trainer.py``
 L3434-3437), and ``epoch_step`` drifts from ``global_step`` (+1 per epoch boundary; after a resume with
 gradient accumulation). Nothing else in 3.1.6 reads the stored value before the data loader overwrites
 it on the first fetch after the resume (docs/trainers.md, "What epoch_step is and every use of it"), so
 setting it to the checkpoint's step makes the resume land on ``N × step``. From 4.10.0 the resume uses
-``global_step`` and does not read ``epoch_step``.
+``global_step`` and does not read ``epoch_step``. A value that is no JSON integer (``22.0``, ``true``,
+``"30"``) is replaced by the integer; a missing one (SimpleTuner reads 0) is added after ``global_step``.
 
-Only the value changes: the file's other bytes (key order, spacing, other values) stay as the trainer
-wrote them (``formats/json_edit.py``). Backup, write and undo: a whole-file write's (``whole_file.py``).
+SimpleTuner reads the file with ``json.load(open(path))``: UTF-8 text without a byte-order mark. A file in
+UTF-16/32 or with a BOM fails that read and the resume starts from step 0 (CKF006); the rewrite writes it
+as plain UTF-8 (a ``Change`` of the pseudo-key ``ENCODING``).
+
+Only those change: the file's other text (key order, spacing, other values) stays as the trainer wrote it
+(``formats/json_edit.py``), re-encoded when asked. Backup, write and undo: a whole-file write's
+(``whole_file.py``); ``verify`` reads the new file back and checks every value.
 """
 
 from __future__ import annotations
@@ -19,22 +26,30 @@ from pathlib import Path
 from typing import Any
 
 from ckptfix.errors import RepairFailed, UnreadableFile
-from ckptfix.formats.json_edit import JsonEditError, replace_top_level_value
+from ckptfix.formats.json_edit import JsonEditError, insert_top_level_value, replace_top_level_value
+from ckptfix.formats.jsonfile import decode_json_text, foreign_encoding
 from ckptfix.formats.limits import DEFAULT_LIMITS
 from ckptfix.records import Record
-from ckptfix.repair.actions.interface import ActionKind, Change, same
+from ckptfix.repair.actions.interface import ABSENT, ActionKind, Change, apply_changes, same
 from ckptfix.repair.actions.whole_file import WholeFileWrite
 from ckptfix.repair.durable import is_regular, read_regular
 
-__all__ = ["FILES", "KEY", "TrainingStateWrite", "read_state_file"]
+__all__ = ["ENCODING", "FILES", "KEY", "PLAIN", "TrainingStateWrite", "read_state_file"]
 
 KEY = "epoch_step"
-#: The files whose epoch_step repair sets: SimpleTuner's training_state.json and its ranks' (``readers.RANK_STATE_FILE``).
+#: The files repair rewrites (epoch_step, encoding): SimpleTuner's training_state.json and its ranks'
+#: (``readers.RANK_STATE_FILE``); kohya's and the Trainer's state files are never rewritten.
 FILES = re.compile(r"^training_state(?:-rank\d+)?\.json$")
+#: The ``Change`` key of a re-encoding (old: the file's encoding, new: ``PLAIN``); never a JSON key.
+ENCODING = "(encoding)"
+PLAIN = "UTF-8"
+#: Where a missing ``epoch_step`` goes: after ``global_step``, as SimpleTuner writes them.
+_AFTER = "global_step"
 
 
 def read_state_file(path: Path) -> tuple[bytes, dict[str, Any]]:
-    """The file's bytes and its object; ``RepairFailed`` when it is not a JSON object ckptfix can edit."""
+    """The file's bytes and its object (in any encoding JSON allows); ``RepairFailed`` when it is not a JSON
+    object ckptfix can edit."""
     if path.is_symlink() or not is_regular(path):
         raise RepairFailed(f"{path} is not a regular file")
     try:
@@ -45,33 +60,36 @@ def read_state_file(path: Path) -> tuple[bytes, dict[str, Any]]:
     if len(data) > DEFAULT_LIMITS.max_json_bytes:
         raise RepairFailed(f"{path} is larger than ckptfix reads")
     try:
-        obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise RepairFailed(f"{path} is not valid UTF-8 JSON: {exc}") from None
+        obj = json.loads(decode_json_text(data))
+    except (UnicodeDecodeError, LookupError, json.JSONDecodeError, RecursionError, ValueError) as exc:
+        raise RepairFailed(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise RepairFailed(f"{path} does not hold a JSON object")
     return data, obj
 
 
 class TrainingStateWrite(Record, WholeFileWrite):
-    """The planned change of one trainer state file's ``epoch_step``."""
+    """The planned change of one trainer state file: its ``epoch_step``, its encoding, or both."""
 
     FILES = FILES
     KINDS = frozenset({"rewrite"})
 
     path: Path
     changes: tuple[Change, ...]
-    expect: tuple[tuple[str, Any], ...]  # (key, value) the file held when the plan was made
+    expect: tuple[tuple[str, Any], ...]  # (key, value) the file held when the plan was made (ABSENT: no such key)
     original: bytes = b""  # the file's bytes when the plan was made: the new file is these, edited
     kind: ActionKind = "rewrite"
 
-    @property
-    def new_value(self) -> Any:
-        return self.changes[0].new
+    def new_value(self, key: str = KEY) -> Any:
+        """The value this write gives ``key`` (None when it does not change it)."""
+        return next((c.new for c in self.changes if c.key == key), None)
+
+    def _values(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.key != ENCODING)
 
     def _check_expected(self, obj: dict[str, Any]) -> None:
         for key, value in self.expect:
-            if key not in obj or not same(obj[key], value):
+            if (key in obj) != (value is not ABSENT) or (key in obj and not same(obj[key], value)):
                 raise RepairFailed(f"{self.path} changed since the plan was made ({key}); run repair again")
 
     def recheck(self) -> None:
@@ -81,22 +99,28 @@ class TrainingStateWrite(Record, WholeFileWrite):
             raise RepairFailed(f"{self.path} changed since the plan was made; run repair again")
 
     def data(self) -> bytes:
-        """The file as the plan read it, with only the changed values replaced (``formats/json_edit.py``)."""
+        """The file as the plan read it, with only the changed values replaced (``formats/json_edit.py``), as
+        plain UTF-8 (what the trainer reads; the same bytes as before when it already was)."""
         try:
-            text = self.original.decode("utf-8")
-            for c in self.changes:
-                text = replace_top_level_value(text, c.key, c.new)
-        except (UnicodeDecodeError, JsonEditError) as exc:
-            raise RepairFailed(f"{self.path}: cannot change {KEY} in place: {exc}") from None
+            text = decode_json_text(self.original)
+            for c in self._values():
+                text = (insert_top_level_value(text, c.key, c.new, after=_AFTER) if c.old is ABSENT
+                        else replace_top_level_value(text, c.key, c.new))
+        except (UnicodeDecodeError, LookupError, JsonEditError) as exc:
+            raise RepairFailed(f"{self.path}: cannot change it in place: {exc}") from None
         return text.encode("utf-8")
 
     def verify(self) -> None:
+        """The new file holds the planned bytes, is plain UTF-8, and decodes to the original object with exactly
+        the planned values changed."""
         if not self.written_as_planned():
             raise RepairFailed(f"verification: the new {self.path.name} does not hold the bytes written")
-        _data, obj = read_state_file(self.path)
-        for c in self.changes:
+        data, obj = read_state_file(self.path)
+        if foreign_encoding(data) is not None:
+            raise RepairFailed(f"verification: the new {self.path.name} is not plain UTF-8")
+        for c in self._values():
             if not same(obj.get(c.key), c.new):
                 raise RepairFailed(f"verification: {self.path.name} holds {c.key} = {obj.get(c.key)!r}, not {c.new!r}")
-        for key, value in self.expect:
-            if key not in {c.key for c in self.changes} and not same(obj.get(key), value):
-                raise RepairFailed(f"verification: {self.path.name} changed {key}")
+        want = apply_changes(json.loads(decode_json_text(self.original)), self._values())
+        if set(obj) != set(want) or any(not same(obj[k], want[k]) for k in want):  # an added key comes after global_step
+            raise RepairFailed(f"verification: {self.path.name} changed other values than planned")
