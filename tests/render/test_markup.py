@@ -17,11 +17,11 @@ from ckptfix._cli import app
 from tests.helpers import FIXTURES
 
 runner = CliRunner()
-WIDE = {"COLUMNS": "400"}  # no folding: the printed path is one piece
 
 
 def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args], env=WIDE)
+    """On the tests' fixed wide terminal (conftest.py): no folding, the printed path is one piece."""
+    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.mark.parametrize("run_dir", ["exp[lora]", "a[/b]", "[red]x[/red]", "[bold"])

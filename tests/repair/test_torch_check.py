@@ -4,6 +4,7 @@ byte what torch.save writes."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,7 @@ finally:
 
 def no_torch(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", NO_TORCH, *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}, timeout=120)
+                          cwd=ROOT, env={"COLUMNS": os.environ["COLUMNS"], "PATH": "/usr/bin:/bin"}, timeout=120)
 
 
 def decoded(p: Path):
