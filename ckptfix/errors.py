@@ -55,6 +55,12 @@ class PathMissing(UsageError):
     folder before its first checkpoint: nothing to resume (exit 4)."""
 
 
+class StorageUnreadable(CkptfixError):
+    """Object storage that cannot be read: PATH could not be listed (access refused, no credentials, the
+    endpoint unreachable or failing) or did not answer within the command's ``--timeout``. Exit 3, as
+    for a file that cannot be read; not a usage error (the command line was right)."""
+
+
 class RepairFailed(CkptfixError):
     """A repair step failed; what was written is undone (``ApplyResult.restored`` says whether it was)."""
 
