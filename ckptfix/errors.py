@@ -66,4 +66,9 @@ class RepairFailed(CkptfixError):
 
 
 class LockHeld(CkptfixError):
-    """Another repair holds the checkpoint's lock, or a killed one left it."""
+    """Another repair holds the checkpoint's lock, or a killed one left it. ``holder``: who, from the
+    lock (``pid 4242 on gpu-node-7 since 20261206T101500.000000Z``), None when it does not say."""
+
+    def __init__(self, message: str, holder: str | None = None):
+        self.holder = holder
+        super().__init__(message)

@@ -283,11 +283,15 @@ def checkpoint_panel(r: CheckpointReport, latest: bool = False) -> Panel:
 # --- the closing lines --------------------------------------------------------------------------
 
 
-def closing(console: Console, head: str, command: str | None, says: str | None = None, also: str | None = None) -> None:
+def closing(console: Console, head: str, command: str | None, says: str | None = None, also: str | None = None,
+            first: str | None = None) -> None:
     """The last lines: ``head`` (what was found and the exit code), then ``→`` and the command to run next
     (kept on one line, so that copying it gives the whole command) or what to do (``says``, then ``also``:
-    a line of its own, unwrapped, for a command that goes with it)."""
+    a line of its own, unwrapped, for a command that goes with it). ``first``: what must happen before the
+    command (another repair holds the lock: wait for it), on a line of its own above it."""
     console.print(Text(head, style="bold"))
+    if first:
+        console.print(Text(first, style="yellow"))
     if command is None:
         console.print(Text(f"→ {says or 'nothing to fix'}", style="green"))
         if also:
