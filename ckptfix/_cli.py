@@ -113,12 +113,12 @@ def _root(
 
 
 def Console(**kw):  # noqa: N802 - rich.console costs ~15 ms to import; the --json gate may never need it
-    """A Rich console that never parses markup: paths, keys, values and messages (``exp[lora]``, ``a[/b]``)
-    are printed as they are; styles come only from ``Text`` objects."""
-    from rich.console import Console as _Console  # noqa: PLC0415 - rich.console costs ~15 ms; the --json gate may never need it
+    """The Rich console on stdout (``stderr=True``: stderr): no markup parsed (``exp[lora]`` prints as it is),
+    no line of text wrapped when the output is not a terminal, ASCII where the encoding cannot hold a
+    character (render/output.py)."""
+    from ckptfix.render.output import make_console  # noqa: PLC0415 - rich.console costs ~15 ms; the --json gate may never need it
 
-    kw.setdefault("markup", False)
-    return _Console(**kw)
+    return make_console(sys.stderr if kw.pop("stderr", False) else sys.stdout, **kw)
 
 
 def _err():

@@ -297,7 +297,7 @@ def closing(console: Console, head: str, command: str | None, says: str | None =
         if also:
             console.print(Text(f"  {also}", style="dim"), soft_wrap=True)
         return
-    if len(command) + 2 <= console.width:
+    if len(command) + 2 <= console.width or not console.is_terminal:  # a script reads one line
         console.print(Text.assemble(("→ ", "bold"), (command, "bold cyan")), soft_wrap=True)
     else:  # longer than a line: on a line of its own, which the terminal wraps (a copy stays one command)
         console.print(Text("→ run next:", style="bold"))
