@@ -16,20 +16,25 @@ import typer
 from ckptfix import __version__
 from ckptfix.errors import PathMissing, StorageUnreadable, UsageError
 from ckptfix.exitcodes import CODES, INTERNAL, NOTHING_TO_RESUME, UNREADABLE, USAGE
+from ckptfix.links import REPOSITORY, doc_url
 
+# --help points to the web (an installed user has no docs/ folder): ckptfix/links.py holds the addresses.
 EXIT_CODES_HELP = (
-    "\n\b\nExit codes (the CI gate contract; docs/exit-codes.md has a launcher recipe):\n"
+    "\n\b\nExit codes (the CI gate contract):\n"
     + "".join(f"  {code}  {meaning}\n" for code, (_status, meaning) in CODES.items())
     + "The worst code over all checked checkpoints wins (3 > 1 > 0).\n"
+    + f"A launcher script that runs the gate (tested):\n  {doc_url('exit-codes.md')}\n"
 )
 
 # Every line of a \b block (printed as written) fits an 80-column terminal with click's indent.
 app = typer.Typer(
     name="ckptfix",
     help="Inspect and repair the learning-rate scheduler state in accelerate / SimpleTuner checkpoints.\n\n"
-    "\b\nGate a resume: launch on 0 and 4, repair on 1, stop on 2, 3 and 5\n"
-    "(the shell recipe is in docs/exit-codes.md):\n  ckptfix inspect OUTPUT_DIR --latest --quiet\n\n"
-    + EXIT_CODES_HELP,
+    "\b\nGate a resume: launch on 0 and 4, repair on 1, stop on 2, 3 and 5:\n"
+    "  ckptfix inspect OUTPUT_DIR --latest --quiet\n\n"
+    + EXIT_CODES_HELP
+    + f"\n\b\nDocumentation: {REPOSITORY}#readme\n"
+    "What a finding means: ckptfix explain CODE; the --json schema: ckptfix schema\n",
     no_args_is_help=True,
     add_completion=True,
     rich_markup_mode=None,
@@ -60,14 +65,15 @@ def _at_least(low: float):
 # A string, not a Path: a URL (s3://bucket/run) must reach ckptfix as typed (Path would fold "//").
 PathArg = Annotated[str, typer.Argument(metavar="PATH", show_default=False,
                                         help="A checkpoint-N folder, or a run's output folder holding several; "
-                                        "local, or a URL: s3://, gs://, az://, hf://, file://, memory:// (docs/remote.md).")]
+                                        "local, or a URL: s3://, gs://, az://, hf://, file://, memory:// (with the backend's extra: "
+                                        "pip install 'ckptfix[s3]').")]
 StorageOption = Annotated[Optional[list[str]], typer.Option(
     "--storage-option", metavar="KEY=VALUE",
     help="For a URL PATH: an option of its fsspec backend (repeatable), e.g. endpoint_url=http://minio:9000, anon=true.")]
 StorageTimeout = Annotated[Optional[float], typer.Option(
     "--timeout", metavar="SECONDS", callback=_at_least(0.1),
     help="For a URL PATH: wait for the storage SECONDS in all, then exit 3 naming what did not answer (default "
-    "300; each request also has its own timeouts: docs/remote.md).")]
+    "300; each request also has its own timeouts).")]
 NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", metavar="N", callback=_at_least(1),
                                                 help="Training processes N (default: from the evidence; the number of random_states_*.pkl is only a lower bound when only rank 0 saves).")]
 LrEnd = Annotated[Optional[float], typer.Option("--lr-end", metavar="E", callback=_at_least(0),
@@ -81,7 +87,7 @@ TMult = Annotated[Optional[int], typer.Option("--t-mult", metavar="M", callback=
 Step = Annotated[Optional[int], typer.Option("--step", metavar="G", callback=_at_least(0),
                                              help="The checkpoint's optimizer step, when its sources disagree.")]
 Latest = Annotated[bool, typer.Option("--latest", help="Only the checkpoint a resume would pick (highest N, not -tmp).")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (docs/json.md).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (its JSON Schema: ckptfix schema).")]
 Strict = Annotated[bool, typer.Option("--strict", help="Warnings also give exit 1.")]
 Trainer = Annotated[Optional[str], typer.Option(
     "--trainer", metavar="NAME[SPEC]", help="The trainer (and releases) that will resume: simpletuner, simpletuner>=4.10, "
@@ -279,7 +285,7 @@ def _inspect(path: str, storage_option: Optional[list[str]], timeout: Optional[f
     if json_out:
         from ckptfix.render.json_doc import document  # noqa: PLC0415 - only the renderer asked for
 
-        sys.stdout.write(document(disc, reports, code, "inspect") + "\n")
+        sys.stdout.write(document(disc, reports, code, "inspect", target=path, latest=latest, opts=opts) + "\n")
     else:
         from ckptfix.render.console import render_inspect  # noqa: PLC0415 - only the renderer asked for
 
@@ -297,25 +303,36 @@ def _inspect(path: str, storage_option: Optional[list[str]], timeout: Optional[f
 
 
 @app.command(cls=_Command, short_help="Explain a finding (CKF030, or its name); alone, list them all.")
-def explain(ctx: typer.Context, code: Annotated[Optional[str], typer.Argument(metavar="[CODE]", show_default=False, help="A finding code (CKF020) or name (t-cur-wrong); without it, every finding is listed.")] = None) -> None:
+def explain(ctx: typer.Context, code: Annotated[Optional[str], typer.Argument(metavar="[CODE]", show_default=False, help="A finding code (CKF020) or name (t-cur-wrong); without it, every finding is listed.")] = None,
+            json_out: Json = False) -> None:
     """Explain a finding: what it means, why it matters, how to fix it. Without CODE, list every finding.
 
     \b
     Examples:
       ckptfix explain              every finding code, one line each
       ckptfix explain CKF030       what CKF030 means and what to do
+      ckptfix explain --json       every code, with its explanation and fix
     """
-    with _guard(ctx, "explain"):
-        _explain(code)
+    with _guard(ctx, "explain", json_out):
+        _explain(code, json_out)
 
 
-def _explain(code: Optional[str]) -> None:
-    from rich.text import Text  # noqa: PLC0415 - each command imports only what it runs
-
+def _explain(code: Optional[str], json_out: bool) -> None:
     from ckptfix.analysis.findings import RULES, lookup  # noqa: PLC0415 - each command imports only what it runs
 
+    every = code is None or code.lower() == "all"
+    rule = None if every else lookup(code)
+    if not every and rule is None:
+        _fail("explain", USAGE, f"unknown finding {code!r}; ckptfix explain lists them", json_out)
+    if json_out:
+        from ckptfix.render.json_doc import explain_document  # noqa: PLC0415 - only the renderer asked for
+
+        sys.stdout.write(explain_document(RULES.values() if every else [rule]) + "\n")
+        raise typer.Exit(0)
+    from rich.text import Text  # noqa: PLC0415 - each command imports only what it runs
+
     out = Console()
-    if code is None or code.lower() == "all":
+    if every:
         from rich.table import Table  # noqa: PLC0415 - only for the list
 
         t = Table(box=None, show_edge=False, pad_edge=False)
@@ -328,13 +345,25 @@ def _explain(code: Optional[str]) -> None:
         out.print(t)
         out.print(Text("ckptfix explain CODE says what a finding means and what to do.", style="dim"))
         raise typer.Exit(0)
-    rule = lookup(code)
-    if rule is None:
-        _error_line(f"unknown finding {code!r}; ckptfix explain lists them")
-        raise typer.Exit(USAGE)
     out.print(Text.assemble((f"{rule.code} {rule.name}", "bold"), f" ({rule.severity}): {rule.summary}\n"))
     out.print(Text(rule.explanation + "\n"))
     out.print(Text.assemble(("fix: ", "bold"), rule.fix))
+
+
+@app.command(cls=_Command, short_help="Print the JSON Schema of the --json documents.")
+def schema(ctx: typer.Context) -> None:
+    """Print the JSON Schema (draft 2020-12) that every --json document of inspect, repair and explain
+    follows, as shipped inside the package.
+
+    \b
+    Example:
+      ckptfix schema > ckptfix.schema.json
+    """
+    with _guard(ctx, "schema"):
+        from ckptfix.api.schema import schema_text  # noqa: PLC0415 - each command imports only what it runs
+
+        sys.stdout.write(schema_text())
+        raise typer.Exit(0)
 
 
 @app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Fix inconsistent scheduler states; a backup is kept.")
@@ -416,45 +445,59 @@ def restore(
     latest: Latest = False,
     list_backups: Annotated[bool, typer.Option("--list", help="List the backups of each checkpoint; restore nothing.")] = False,
     backup: Annotated[Optional[str], typer.Option("--backup", metavar="NAME", help="Undo the repair of this backup (a name from --list) instead of the last one.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be restored; write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be restored (or pruned); write nothing.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove old backups of ckptfix's own (see --keep); restore nothing.")] = False,
+    keep: Annotated[Optional[int], typer.Option("--keep", metavar="K", callback=_at_least(0), help="With --prune: keep the K newest backups of each checkpoint (default 1).")] = None,
+    json_out: Json = False,
 ) -> None:
     """Undo the last repair of a checkpoint from its .ckptfix/ backup, verified byte for byte
     (SHA-256). Each file the repair changed must be the repaired one (it is restored) or already the
-    original (left as it is); if any file changed since the repair, nothing is touched (exit 1).
+    original (left as it is); if any file changed since the repair, nothing is touched (exit 1). A
+    backup that is not exactly what repair writes (a symlink, a file repair never writes, a bad
+    manifest) is refused whole (exit 3). Nothing to restore is exit 0.
 
     \b
     Examples:
       ckptfix restore out/checkpoint-300          undo its last repair
       ckptfix restore out/ --latest               the same, latest checkpoint
       ckptfix restore out/checkpoint-300 --list   the backups, newest first
+      ckptfix restore out/ --prune --keep 1       remove all but the newest backup
     """
-    with _guard(ctx, "restore"):
-        _restore(path, latest, list_backups, backup, dry_run)
+    with _guard(ctx, "restore", json_out):
+        _restore(path, latest, list_backups, backup, dry_run, prune, keep, json_out)
 
 
-def _restore(path: str, latest: bool, list_backups: bool, backup: Optional[str], dry_run: bool) -> None:
+def _restore(path: str, latest: bool, list_backups: bool, backup: Optional[str], dry_run: bool, prune: bool,
+             keep: Optional[int], json_out: bool) -> None:
     from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
-    from ckptfix.model.discover import discover, targets  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.render import restore as render  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.repair import restore as undo  # noqa: PLC0415 - each command imports only what it runs
 
     try:
+        if list_backups + prune > 1 or (backup is not None and (list_backups or prune)):
+            raise UsageError("--list, --prune and --backup are separate uses of restore: give one of them")
+        if keep is not None and not prune:
+            raise UsageError("--keep goes with --prune (how many backups each checkpoint keeps)")
         if open_location(path, None)[0].remote:
             raise UsageError(f"{path}: restore works on a local checkpoint; on object storage, copy the backup "
                              "in .ckptfix/backup-*/ back over the file (docs/remote.md)")
         if list_backups:
-            from ckptfix.render.restore import render_backups  # noqa: PLC0415 - only the renderer asked for
-
-            chosen = targets(discover(path), latest)
-            if not render_backups(Console(), chosen):
-                raise UsageError(f"{path}: no ckptfix backup (.ckptfix/backup-*): nothing to restore")
-            raise typer.Exit(0)
-        from ckptfix.repair.restore import restore_path  # noqa: PLC0415 - each command imports only what it runs
-
-        outcome = restore_path(path, latest_only=latest, backup_name=backup, dry_run=dry_run)
+            outcome = undo.list_path(Path(path), latest)
+        elif prune:
+            outcome = undo.prune_path(Path(path), 1 if keep is None else keep, latest, dry_run)
+        else:
+            outcome = undo.restore_path(Path(path), latest_only=latest, backup_name=backup, dry_run=dry_run)
     except UsageError as exc:
-        _fail("restore", USAGE, str(exc), False)
-    from ckptfix.render.restore import render_restore  # noqa: PLC0415 - only the renderer asked for
-
-    render_restore(Console(), outcome, target=path, latest=latest)
+        _fail("restore", USAGE, str(exc), json_out)
+    if json_out:
+        document = (render.list_document if list_backups else render.prune_document if prune else render.restore_document)
+        sys.stdout.write(document(outcome) + "\n")
+    elif list_backups:
+        render.render_backups(Console(), outcome, target=path)
+    elif prune:
+        render.render_prune(Console(), outcome, target=path)
+    else:
+        render.render_restore(Console(), outcome, target=path, latest=latest)
     raise typer.Exit(outcome.exit_code)
 
 

@@ -19,6 +19,11 @@ one of the same length, so a transcript changes only when the tool's output does
 
 A generated table sits between ``<!-- generated: NAME -->`` and ``<!-- /generated -->``; ``TABLES`` makes it
 (the findings catalogue, from ``ckptfix/analysis/findings.py``).
+
+It also writes what holds the repository's address as text, from ``ckptfix/links.py`` (the one place it is
+set): the long description (``docs/long-description.md``: the README with absolute links, as the package
+index shows it, without the parts between ``<!-- clone-only -->`` and ``<!-- /clone-only -->``),
+``pyproject.toml``'s ``[project.urls]`` and the schema's ``$id``.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ckptfix.analysis.findings import RULES  # noqa: E402
+from ckptfix.links import BRANCH, PROJECT_URLS, REPOSITORY, SCHEMA_ID, file_url  # noqa: E402
 
 COLUMNS = 80
 FIXTURES = ROOT / "fixtures"
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LONG_DESCRIPTION = ROOT / "docs" / "long-description.md"
+DOCS = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p != LONG_DESCRIPTION)]
 
 # (fixtures to copy: destination -> source under fixtures/, [(command, show the exit code)])
 Setup = dict[str, str]
@@ -171,13 +178,62 @@ def regenerate(text: str, cache: dict[str, str]) -> str:
     return _TABLE.sub(table, _TRANSCRIPT.sub(transcript, text))
 
 
+_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+_CLONE_ONLY = re.compile(r"<!-- clone-only -->\n.*?<!-- /clone-only -->\n\n?", re.S)
+
+
+def long_description(readme: str) -> str:
+    """The README as the package index shows it: no docs/ beside it, so every relative link becomes the
+    repository's web address, and what only makes sense in a clone is left out."""
+
+    def absolute(m: re.Match[str]) -> str:
+        image, text, target = m.groups()
+        if "://" in target or target.startswith(("#", "mailto:")):
+            return m.group(0)
+        url = f"{REPOSITORY}/raw/{BRANCH}/{target}" if image else file_url(target)
+        return f"{image}[{text}]({url})"
+
+    body = _LINK.sub(absolute, _CLONE_ONLY.sub("", readme))
+    return "<!-- Written by docs/make_transcripts.py from README.md (edit that): the package index's page. -->\n" + body
+
+
+def project_urls(pyproject: str) -> str:
+    """``pyproject.toml`` with its ``[project.urls]`` table written from ``ckptfix/links.py``."""
+    table = "".join(f'{name} = "{url}"\n' for name, url in PROJECT_URLS.items())
+    new, n = re.subn(r"(\[project\.urls\]\n)(?:[^\[\n][^\n]*\n)*", lambda m: m.group(1) + table, pyproject)
+    if n != 1:
+        raise SystemExit("pyproject.toml: no [project.urls] table")
+    return new
+
+
+def schema_id(schema: str) -> str:
+    """The schema file with its ``$id`` from ``ckptfix/links.py`` (only that line changes)."""
+    return re.sub(r'^(  "\$id": )"[^"\n]*"', lambda m: f'{m.group(1)}"{SCHEMA_ID}"', schema, count=1, flags=re.M)
+
+
 def stale(write: bool = False) -> list[str]:
-    """The files whose transcripts or tables are not what the tool prints now (rewritten when ``write``)."""
+    """The files whose transcripts, tables or addresses are not what the tool and ``ckptfix/links.py`` give
+    now (rewritten when ``write``)."""
     cache: dict[str, str] = {}
     out = []
+    readme = ""
     for path in DOCS:
         text = path.read_text()
         new = regenerate(text, cache)
+        if path.name == "README.md" and path.parent == ROOT:
+            readme = new
+        if new != text:
+            out.append(str(path.relative_to(ROOT)))
+            if write:
+                path.write_text(new)
+    derived = {
+        LONG_DESCRIPTION: lambda _old: long_description(readme),
+        ROOT / "pyproject.toml": project_urls,
+        ROOT / "ckptfix" / "schema" / "ckptfix.schema.json": schema_id,
+    }
+    for path, make in derived.items():
+        text = path.read_text() if path.exists() else ""
+        new = make(text)
         if new != text:
             out.append(str(path.relative_to(ROOT)))
             if write:

@@ -9,6 +9,8 @@ from hypothesis import settings
 
 from tests.helpers import FIXTURES
 
+SMOKE = "pytestmark = pytest.mark.smoke"
+
 # CI (CI=true) explores the same examples every run: a red CI must mean a change broke something.
 # Locally, property tests keep drawing new examples.
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
@@ -27,6 +29,14 @@ def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     or running on a pty chooses its own)."""
     monkeypatch.setenv("COLUMNS", WIDE_COLUMNS)
     monkeypatch.delenv("LINES", raising=False)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m smoke``, only the modules marked smoke (``pytestmark = pytest.mark.smoke``) are imported: they
+    need neither torch nor the dev extra, so the subset runs from the wheel on every Python (.ci/run)."""
+    if config.getoption("markexpr") == "smoke" and collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return SMOKE not in collection_path.read_text(encoding="utf-8")
+    return None
 
 
 @pytest.fixture

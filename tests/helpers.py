@@ -11,9 +11,27 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 CORPUS = ROOT / "tests" / "corpus"
+
+
+def installed(module: str) -> bool:
+    """Whether a module beyond the base install (torch, matplotlib, fsspec) is there for a test to use.
+
+    The smoke subset (``pytest -m smoke``: .ci/run runs it from the wheel on every Python the package declares,
+    without extras, with ``CKPTFIX_SMOKE=1``) skips what needs it. CI's full run (``CI`` set, the dev extra
+    installed) never skips: there a missing module fails the test."""
+    if os.environ.get("CI") and not os.environ.get("CKPTFIX_SMOKE"):
+        return True
+    return importlib.util.find_spec(module) is not None
+
+
+def needs(module: str) -> pytest.MarkDecorator:
+    """Skip a test where ``module`` is not installed (the smoke run); see ``installed``."""
+    return pytest.mark.skipif(not installed(module), reason=f"needs {module}, not in the base install")
 
 
 def tree_hashes(root: Path) -> dict[str, str]:

@@ -19,7 +19,8 @@ PACKAGE = ROOT / "ckptfix"
 TESTS = ROOT / "tests"
 
 # Which layers each layer may import (besides itself and the shared base modules).
-BASE = {"ckptfix", "ckptfix.records", "ckptfix.errors", "ckptfix.coerce", "ckptfix.text", "ckptfix.exitcodes"}
+BASE = {"ckptfix", "ckptfix.records", "ckptfix.errors", "ckptfix.coerce", "ckptfix.text", "ckptfix.exitcodes",
+        "ckptfix.links"}
 ALLOWED = {
     "formats": {"formats"},
     "model": {"formats", "model"},
@@ -78,6 +79,7 @@ TESTED_ELSEWHERE = {
     "ckptfix.repair.actions.scheduler": "repair/test_apply.py",
     "ckptfix.repair.run": "cli/test_repair_cli.py",
     "ckptfix.render.json_doc": "cli/test_inspect_cli.py",
+    "ckptfix.api.schema": "cli/test_json_schema.py",  # ckptfix schema, and every document validated against it
     "ckptfix.render.plan": "cli/test_repair_cli.py",
     "ckptfix.render.restore": "repair/test_restore.py",
     "ckptfix.render.values": "cli/test_inspect_cli.py",

@@ -3,17 +3,20 @@
 One source for both: the CLI's ``--json`` document is ``result.to_json()`` of these records
 (``render/json_doc.py``, ``render/plan.py``), and ``ckptfix.check()`` / ``ckptfix.repair()`` return
 them. Field names and meanings are the JSON document's (``docs/json.md``, schema in
-``docs/ckptfix.schema.json``); lists are tuples, values taken from a checkpoint (``found``,
+``ckptfix/schema/ckptfix.schema.json``); lists are tuples, values taken from a checkpoint (``found``,
 ``expected``, a scheduler's ``values``) are plain JSON values (non-finite floats as ``"nan"``/``"inf"``).
 """
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ckptfix import __version__
-from ckptfix.analysis.findings import Finding
-from ckptfix.analysis.report import CheckpointReport, ResumePreview
+from ckptfix.analysis.findings import Finding, Rule
+from ckptfix.analysis.report import CheckpointReport, Options, ResumePreview
+from ckptfix.api.next_steps import next_command, placeholders
 from ckptfix.api.values import SCHEDULER_KEYS, jsonable
 from ckptfix.exitcodes import status_of
 from ckptfix.model.checkpoint import Discovery
@@ -23,10 +26,11 @@ if TYPE_CHECKING:  # the repair pipeline is imported only by what repairs (inspe
     from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
 
 __all__ = [
-    "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "ErrorResult", "FileAction",
-    "FileProfile", "FindingResult", "OptimizerResult", "PreviewResult", "PreviewStepResult", "Processes", "Reference",
-    "RefusalResult", "RepairResult", "Result", "SchedulerResult", "SkippedResult", "Steps", "Tool", "TrainerRead",
-    "TrainerRelease", "TrainerResult", "WeightsResult", "check_result", "error_result", "repair_result",
+    "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "CodeResult", "ErrorResult",
+    "ExplainResult", "FileAction", "FileProfile", "FindingResult", "NextCommand", "OptimizerResult", "PreviewResult",
+    "PreviewStepResult", "Processes", "Reference", "RefusalResult", "RepairResult", "Result", "SchedulerResult",
+    "SkippedResult", "Steps", "Tool", "TrainerRead", "TrainerRelease", "TrainerResult", "WeightsResult", "check_result",
+    "error_result", "explain_result", "next_step", "repair_result",
 ]
 
 #: Bumped on breaking changes of the document (a field removed or its meaning changed).
@@ -226,6 +230,17 @@ class CheckpointResult(Result):
     findings: tuple[FindingResult, ...]
 
 
+class NextCommand(Result):
+    """The command to run next: what the human output's last line advises (there with ``--dry-run`` added,
+    to see the plan first). A launcher runs it when ``ready`` (docs/exit-codes.md)."""
+
+    command: str  # one shell line (paths quoted): ckptfix repair out --latest --optimizer-lr
+    argv: tuple[str, ...]  # the same as words, for subprocess.run
+    kind: str  # repair | explain (repair cannot fix a finding: read what to do)
+    needs: str | None  # placeholders to fill in first ("W: the run's --lr_warmup_steps"), or None
+    ready: bool  # a repair that runs as it is (no placeholder)
+
+
 class CheckResult(Result):
     """``ckptfix.check()`` / ``inspect --json``: every checked checkpoint, and the gate's exit code."""
 
@@ -242,6 +257,7 @@ class CheckResult(Result):
     status: str  # the exit code in a word (ckptfix/exitcodes.py): ok, findings, unreadable, nothing-to-resume
     skipped: tuple[SkippedResult, ...]
     checkpoints: tuple[CheckpointResult, ...]
+    next: NextCommand | None = None  # None: nothing to do
 
     @property
     def ok(self) -> bool:
@@ -324,6 +340,28 @@ class RepairResult(Result):
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+
+class CodeResult(Result):
+    """A finding code's catalogue entry (``ckptfix explain CODE``)."""
+
+    code: str
+    name: str
+    severity: str
+    summary: str
+    explanation: str
+    fix: str
+    repair: str | None  # the flags `ckptfix repair` needs to fix it ("" none); None when repair does not fix it
+
+
+class ExplainResult(Result):
+    """``explain --json``: the code asked for, or every code."""
+
+    schema_version: int
+    tool: Tool
+    exit_code: int
+    status: str
+    codes: tuple[CodeResult, ...]
 
 
 class ErrorResult(Result):
@@ -410,12 +448,34 @@ def _preview(p: ResumePreview) -> PreviewResult:
         tuple(PreviewStepResult(st.step, jsonable(st.lr), jsonable(st.expected), st.ok) for st in p.steps))
 
 
-def check_result(disc: Discovery, reports: list[CheckpointReport], exit_code: int, command: str = "inspect") -> CheckResult:
-    """The typed result of an analysis (``analysis.run.inspect_path``)."""
+def next_step(findings: Iterable[Finding], target: object, latest: bool, opts: Options) -> NextCommand | None:
+    """The command that deals with ``findings`` (``api/next_steps.py``) on ``target`` as the user named it."""
+    command = next_command(findings, target, latest, opts, dry_run=False)
+    if command is None:
+        return None
+    argv = tuple(shlex.split(command))
+    kind = argv[1]
+    needs = placeholders(" ".join(argv[3:])) if kind == "repair" else None  # a path named W is not a placeholder
+    return NextCommand(command, argv, kind, needs, kind == "repair" and needs is None)
+
+
+def check_result(disc: Discovery, reports: list[CheckpointReport], exit_code: int, command: str = "inspect",
+                 target: object | None = None, latest: bool = False, opts: Options | None = None) -> CheckResult:
+    """The typed result of an analysis (``analysis.run.inspect_path``); ``target`` (the PATH as the user
+    named it: the root by default), ``latest`` and ``opts`` make ``next``, the command to run next."""
+    nxt = next_step([f for r in reports for f in r.findings], disc.root if target is None else target, latest,
+                    opts or Options())
     return CheckResult(SCHEMA_VERSION, Tool("ckptfix", __version__, command), str(disc.root),
                        str(disc.latest) if disc.latest else None, tuple(str(p) for p in disc.picks),
                        disc.latest_reason, disc.latest_issue, disc.trainer, disc.trainer_source,
-                       exit_code, status_of(exit_code), _skipped(disc), tuple(_checkpoint(r) for r in reports))
+                       exit_code, status_of(exit_code), _skipped(disc), tuple(_checkpoint(r) for r in reports), nxt)
+
+
+def explain_result(rules: Iterable[Rule]) -> ExplainResult:
+    """``explain --json``'s document: each rule's catalogue entry."""
+    return ExplainResult(SCHEMA_VERSION, Tool("ckptfix", __version__, "explain"), 0, status_of(0),
+                         tuple(CodeResult(r.code, r.name, r.severity, r.summary, r.explanation, r.fix, r.repair)
+                               for r in rules))
 
 
 def error_result(command: str, exit_code: int, error: str) -> ErrorResult:

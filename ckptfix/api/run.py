@@ -44,7 +44,7 @@ def check(
     opts = Options(num_processes=num_processes, step=step, learning_rate=learning_rate, lr_end=lr_end,
                    lr_warmup_steps=lr_warmup_steps, t_mult=t_mult, strict=strict, trainer=trainer, target=target)
     disc, reports = inspect_path(Path(path), opts, latest_only=latest, jobs=jobs)
-    return check_result(disc, reports, worst_exit(reports), "inspect")
+    return check_result(disc, reports, worst_exit(reports), "inspect", target=path, latest=latest, opts=opts)
 
 
 def repair(

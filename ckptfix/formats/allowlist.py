@@ -6,6 +6,7 @@ of the decoded arguments. Anything not listed is refused by the decoder, reporte
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -124,6 +125,17 @@ def _ordered_dict(args: tuple) -> dict:
     return dict(args[0]) if args else {}
 
 
+def _counter(args: tuple) -> Counter:
+    # torch's weights-only loader allows collections.Counter: MultiStepLR keeps its milestones in one, pickled
+    # as Counter({milestone: count}) by REDUCE. A real Counter is built (inert: a dict subclass from the stdlib);
+    # torch_writer refuses to write one back, so a repair never silently turns it into a plain dict.
+    if not args:
+        return Counter()
+    if len(args) != 1 or type(args[0]) is not dict:
+        raise BadArguments("Counter expects no arguments or one dict")
+    return Counter(args[0])
+
+
 def _codecs_encode(args: tuple) -> bytes:
     if len(args) != 2 or not isinstance(args[0], str) or args[1] not in ("latin1", "latin-1"):
         raise BadArguments("_codecs.encode expects (str, 'latin1')")
@@ -173,6 +185,7 @@ def _build_table(entries: list[AllowedGlobal]) -> dict[tuple[str, str], AllowedG
 
 _TORCH: list[AllowedGlobal] = [
     AllowedGlobal("collections", "OrderedDict", _ordered_dict),
+    AllowedGlobal("collections", "Counter", _counter),
     AllowedGlobal("builtins", "set", _container(set)),
     AllowedGlobal("builtins", "frozenset", _container(frozenset)),
     AllowedGlobal("builtins", "bytearray", _container(bytearray)),

@@ -1,8 +1,13 @@
-"""Durable file operations for ``repair``: the only helpers that write into a checkpoint folder.
+"""Durable file operations for ``repair`` and ``restore``: the only helpers that write into a checkpoint folder.
 
 Every write goes to a temporary file in the same folder, is fsynced, then ``os.replace``d onto the real
 name and the folder fsynced: a process killed at any point leaves the original or the complete new
 file under the real name, plus at most a temporary file (named so ckptfix recognises its own).
+
+``Folder`` is a folder opened once, by descriptor: names inside it are opened, created, renamed and
+removed relative to it and never through a symlink. ``restore`` reads its untrusted ``.ckptfix/`` and
+writes the checkpoint only through it; putting a backup back (``put_back``) and patching a file in a
+copy (``patch_copy``) go through it for ``repair``'s undo and write as well.
 """
 
 from __future__ import annotations
@@ -13,19 +18,21 @@ import os
 import secrets
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from ckptfix.errors import RepairFailed
-from ckptfix.formats.source.local import open_regular
+from ckptfix.errors import RepairFailed, ResourceLimit, UnreadableFile
+from ckptfix.formats.source.local import open_dir_at, open_regular, open_regular_at
 from ckptfix.model.leftovers import TMP_MARKER, WORK_DIR
 
 __all__ = [
-    "ANY", "TMP_MARKER", "WORK_DIR", "FileId", "check_identity", "copy_durable", "identity", "fsync_dir", "fsync_file",
-    "is_regular", "keep_mode", "make_backup_dir", "put_back", "read_regular", "replace_durable", "sha256", "sha256_bytes",
-    "tmp_name", "utc_stamp", "work_dir", "write_new",
+    "ANY", "TMP_MARKER", "WORK_DIR", "FileId", "Folder", "check_identity", "copy_durable", "identity", "fsync_dir",
+    "fsync_file", "is_regular", "keep_mode", "make_backup_dir", "patch_copy", "put_back", "read_regular",
+    "replace_durable", "sha256", "sha256_bytes", "temp_name", "tmp_name", "utc_stamp", "work_dir", "write_new",
 ]
 
+_CHUNK = 1 << 20
 
 
 def read_regular(path: Path) -> BinaryIO:
@@ -68,10 +75,15 @@ def utc_stamp() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
+def temp_name(name: str) -> str:
+    """A temporary name for a file named ``name``. torch.save names a zip's entries after the file's stem, so
+    the stem stays (``scheduler``, as accelerate writes it)."""
+    return f"{name.rsplit('.', 1)[0]}{TMP_MARKER}{secrets.token_hex(4)}"
+
+
 def tmp_name(path: Path) -> Path:
-    """A temporary name beside ``path``. torch.save names a zip's entries after the file's stem, so the
-    stem stays (``scheduler``, as accelerate writes it)."""
-    return path.with_name(f"{path.name.rsplit('.', 1)[0]}{TMP_MARKER}{secrets.token_hex(4)}")
+    """A temporary name beside ``path`` (``temp_name``)."""
+    return path.with_name(temp_name(path.name))
 
 
 def copy_durable(src: Path, dst: Path) -> None:
@@ -129,11 +141,13 @@ def identity(path: Path) -> FileId | None:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def check_identity(path: Path, expect: object, when: str) -> None:
-    """``RepairFailed`` unless ``path`` is still the file the repair checked (``expect``, from ``identity``)."""
+def check_identity(path: Path, expect: object, when: str, now: object = ANY) -> None:
+    """``RepairFailed`` unless ``path`` is still the file the repair checked (``expect``, from ``identity``);
+    ``now``: its identity when the caller has it (``Folder.identity``), else ``identity(path)``."""
     if expect is ANY:
         return
-    now = identity(path)
+    if now is ANY:
+        now = identity(path)
     if now != expect:
         what = "removed" if now is None else "created" if expect is None else "replaced or rewritten"
         raise RepairFailed(f"{path} was {what} by another process {when}: its version is kept, ckptfix "
@@ -154,22 +168,253 @@ def replace_durable(tmp: Path, dest: Path, expect: object = ANY) -> FileId | Non
     return new
 
 
-def put_back(copy: Path, dest: Path, digest: str, expect: object = ANY) -> None:
-    """Put a byte-identical copy (a backup) back under ``dest``: temp file beside it, fsync, its SHA-256
-    checked against ``digest`` before ``os.replace`` and again after. ``expect``: ``dest``'s identity
-    when the caller last checked it (another process's version is never replaced: ``replace_durable``).
+def put_back(src: Folder, dst: Folder, name: str, digest: str, expect: object = ANY, limit: int | None = None) -> None:
+    """Put the byte-identical copy ``name`` in ``src`` (a backup folder) back under ``name`` in ``dst``: temp file
+    beside it, fsync, its SHA-256 checked against ``digest`` before ``os.replace`` and again after. Neither
+    the copy nor the file replaced is reached through a symlink. ``expect``: the file's identity when the
+    caller last checked it (another process's version is never replaced); ``limit``: the largest copy read.
     ``RepairFailed`` when the copy is not the original (nothing replaced) or the result is not."""
-    tmp = tmp_name(dest)
+    fi, size = src.open_file(name)
+    tmp = temp_name(name)
     try:
-        copy_durable(copy, tmp)
-        if sha256(tmp) != digest:
-            raise RepairFailed(f"{copy} is not the original of {dest.name} (SHA-256 differs): not restored")
-        keep_mode(dest, tmp)
-        replace_durable(tmp, dest, expect)
+        if limit is not None and size > limit:
+            raise RepairFailed(f"{src.path / name}: {size:,} bytes, more than ckptfix restores ({limit:,}): not restored")
+        now = dst.lstat(name)
+        fo = dst.create(tmp, stat.S_IMODE((now or os.fstat(fi)).st_mode))
+        h = hashlib.sha256()
+        try:
+            if now is not None:
+                _chown(fo, now)
+            _copy_fd(fi, fo, size, src.path / name, h)
+            os.fsync(fo)
+        finally:
+            os.close(fo)
+        if h.hexdigest() != digest:
+            raise RepairFailed(f"{src.path / name} is not the original of {name} (SHA-256 differs): not restored")
+        dst.replace(tmp, name, expect)
     finally:
-        tmp.unlink(missing_ok=True)
-    if sha256(dest) != digest:
-        raise RepairFailed(f"{dest}: after restoring, the SHA-256 is not the original's")
+        os.close(fi)
+        dst.discard(tmp)
+    if dst.sha256(name)[0] != digest:
+        raise RepairFailed(f"{dst.path / name}: after restoring, the SHA-256 is not the original's")
+
+
+def patch_copy(folder: Folder, name: str, writes: list[tuple[int, bytes, bytes]], size: int, want_sha: str,
+               hook: Callable[[], None], on_replace: Callable[[], None], temps: list[Path],
+               expect: object = ANY) -> FileId | None:
+    """Copy ``name`` to a temp file beside it, replace ``old`` by ``new`` at each offset (each checked to lie
+    inside the file, whose size must be ``size``), fsync, check the copy's SHA-256 is ``want_sha``, call
+    ``hook``, check that no other process replaced the file since it had identity ``expect``, call
+    ``on_replace`` and ``os.replace`` the copy onto ``name``. Returns the new file's identity. The temp file
+    is in ``temps`` while it exists, and removed on any failure."""
+    fi, now = folder.open_file(name)
+    tmp = temp_name(name)
+    tmp_path = folder.path / tmp
+    try:
+        if now != size:
+            raise RepairFailed(f"{folder.path / name} is {now:,} bytes, not the {size:,} the patch was made for")
+        for offset, old, new in writes:
+            if offset < 0 or len(old) != len(new) or offset + len(old) > size:
+                raise RepairFailed(f"{folder.path / name}: a patch at byte {offset} does not lie inside the file")
+        st = os.fstat(fi)
+        fo = folder.create(tmp, stat.S_IMODE(st.st_mode))
+        temps.append(tmp_path)
+        try:
+            _chown(fo, st)
+            _copy_fd(fi, fo, size, folder.path / name)
+            for offset, old, new in writes:
+                if os.pread(fo, len(old), offset) != old:
+                    raise RepairFailed(f"{folder.path / name}: byte {offset} does not hold what the patch expects")
+                os.pwrite(fo, new, offset)
+            os.fsync(fo)
+        finally:
+            os.close(fo)
+        if folder.sha256(tmp)[0] != want_sha:
+            raise RepairFailed(f"{folder.path / name}: the patched copy's SHA-256 is not the planned one")
+        hook()
+        check_identity(folder.path / name, expect, "while ckptfix was writing its patched copy", folder.identity(name))
+        on_replace()
+        new_id = folder.replace(tmp, name)
+    except BaseException:
+        folder.discard(tmp)
+        if tmp_path in temps:
+            temps.remove(tmp_path)
+        raise
+    finally:
+        os.close(fi)
+    temps.remove(tmp_path)
+    return new_id
+
+
+def _chown(fd: int, st: os.stat_result) -> None:
+    try:
+        os.fchown(fd, st.st_uid, st.st_gid)
+    except (PermissionError, AttributeError):
+        pass  # only root may give a file away; the mode is what matters for reading it
+
+
+def _copy_fd(fi: int, fo: int, size: int, what: Path, h: Any = None) -> None:
+    """Copy the first ``size`` bytes of ``fi`` to ``fo`` (never more: a file that grows is not followed),
+    updating the hash ``h`` when given; ``RepairFailed`` when ``fi`` is shorter."""
+    offset = 0 if h is not None else _copy_in_kernel(fi, fo, size)
+    while offset < size:
+        chunk = os.pread(fi, min(_CHUNK, size - offset), offset)
+        if not chunk:
+            raise RepairFailed(f"{what}: the file shrank while ckptfix was copying it")
+        if h is not None:
+            h.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fo, view):]
+        offset += len(chunk)
+
+
+def _copy_in_kernel(fi: int, fo: int, size: int) -> int:
+    """Copy from the start of ``fi`` to ``fo``'s position with ``copy_file_range`` (in the kernel, a reflink where
+    the filesystem has them, as ``shutil.copyfile`` does); how many bytes it copied (0 where it is not supported:
+    the caller copies the rest)."""
+    offset = 0
+    try:
+        while offset < size:
+            n = os.copy_file_range(fi, fo, min(size - offset, 1 << 30), offset)
+            if n == 0:
+                break
+            offset += n
+    except (AttributeError, OSError):  # not Linux, or not between these filesystems: the caller copies the rest
+        pass
+    return offset
+
+
+class Folder:
+    """A folder opened once, by descriptor (see the module docstring). ``path`` names it in messages."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd = fd
+        self.path = Path(path)
+
+    @classmethod
+    def open(cls, path: Path) -> Folder:
+        """The folder at ``path``: the user's own path (a symlink to the folder is followed, as everywhere)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise UnreadableFile(path, f"cannot open the folder: {exc.strerror or exc}") from None
+        return cls(fd, Path(path))
+
+    def __enter__(self) -> Folder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def sub(self, name: str) -> Folder:
+        """The folder ``name`` inside this one; ``UnreadableFile`` when it is a symlink, not a folder or missing."""
+        return Folder(open_dir_at(self.fd, name, self.path / name), self.path / name)
+
+    def names(self) -> list[str]:
+        return sorted(os.listdir(self.fd))
+
+    def lstat(self, name: str) -> os.stat_result | None:
+        """``name``'s own status (a symlink's, not its target's); None when nothing is there."""
+        try:
+            return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def identity(self, name: str) -> FileId | None:
+        st = self.lstat(name)
+        return None if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def open_file(self, name: str) -> tuple[int, int]:
+        """``(descriptor, size)`` of the regular file ``name`` (``open_regular_at``: no symlink, no FIFO)."""
+        return open_regular_at(self.fd, name, self.path / name)
+
+    def read(self, name: str, limit: int, what: str) -> bytes:
+        """The whole regular file ``name``; ``ResourceLimit`` when it is larger than ``limit`` bytes."""
+        fd, size = self.open_file(name)
+        try:
+            if size > limit:
+                raise ResourceLimit(self.path / name, f"{what} of {size:,} bytes, more than the {limit:,} ckptfix reads")
+            data = os.pread(fd, limit + 1, 0)
+        finally:
+            os.close(fd)
+        if len(data) > limit:
+            raise ResourceLimit(self.path / name, f"{what} larger than the {limit:,} bytes ckptfix reads")
+        return data
+
+    def sha256(self, name: str) -> tuple[str, FileId]:
+        """SHA-256 of the regular file ``name`` and the identity of the file hashed (from the open descriptor)."""
+        fd, size = self.open_file(name)
+        try:
+            h = hashlib.sha256()
+            offset = 0
+            while offset < size:
+                chunk = os.pread(fd, min(_CHUNK, size - offset), offset)
+                if not chunk:
+                    break
+                h.update(chunk)
+                offset += len(chunk)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        return h.hexdigest(), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def create(self, name: str, mode: int = 0o600) -> int:
+        """A new file ``name`` open for reading and writing (``O_EXCL``: never an existing file, never through a link)."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(name, flags, 0o600, dir_fd=self.fd)
+        os.fchmod(fd, mode)
+        return fd
+
+    def write_atomic(self, name: str, data: bytes) -> None:
+        """``name`` holds ``data``: a temp file, fsync, ``os.replace`` (a link at ``name`` is replaced, not followed)."""
+        tmp = temp_name(name)
+        fd = self.create(tmp, 0o644)
+        try:
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.replace(tmp, name)
+        finally:
+            self.discard(tmp)
+
+    def replace(self, src: str, dst: str, expect: object = ANY,
+                when: str = "while ckptfix was writing its new version") -> FileId | None:
+        """``os.replace`` of two names in this folder, then fsync it; ``expect`` as in ``replace_durable``.
+        Returns the new file's identity."""
+        check_identity(self.path / dst, expect, when, self.identity(dst))
+        new = self.identity(src)
+        os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        self.fsync()
+        return new
+
+    def unlink(self, name: str, expect: object = ANY) -> None:
+        """Remove ``name`` (a link itself, never its target), if it is still ``expect``; fsync the folder."""
+        check_identity(self.path / name, expect, "while ckptfix was removing it", self.identity(name))
+        os.unlink(name, dir_fd=self.fd)
+        self.fsync()
+
+    def rmdir(self, name: str) -> None:
+        """Remove the empty folder ``name`` (never a link's target); fsync this folder."""
+        os.rmdir(name, dir_fd=self.fd)
+        self.fsync()
+
+    def discard(self, name: str) -> None:
+        """Remove a temp file of ckptfix's if it is there."""
+        try:
+            os.unlink(name, dir_fd=self.fd)
+        except FileNotFoundError:
+            pass
+
+    def fsync(self) -> None:
+        os.fsync(self.fd)
 
 
 def work_dir(checkpoint: Path) -> Path:

@@ -14,6 +14,8 @@ import ckptfix
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from tests.helpers import FIXTURES
 
+pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
+
 
 @pytest.mark.parametrize("name, code", [("sine-ok", 0), ("sine-v1", 1), ("missing-scheduler", 1), ("hostile", 3),
                                         ("output-run", 0)])

@@ -17,6 +17,8 @@ from ckptfix._cli import app
 from ckptfix.exitcodes import CODES
 from tests.helpers import FIXTURES, ROOT
 
+pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
+
 runner = CliRunner()
 
 

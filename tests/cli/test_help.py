@@ -1,5 +1,6 @@
 """--help reads: PATH and plain metavars, full one-line summaries, checkpoint-N in the examples, -V,
-explain alone lists the codes, shell completion on. (Widths and split tokens: test_terminal.py.)"""
+explain alone lists the codes, shell completion on, and it points an installed user to what they have (the
+web, ckptfix explain, ckptfix schema), never to a docs/ folder. (Widths and split tokens: test_terminal.py.)"""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typer.testing import CliRunner
 from ckptfix import __version__
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.analysis.findings import RULES
+from ckptfix.links import REPOSITORY, doc_url
 from tests.helpers import FIXTURES
 
-COMMANDS = ["inspect", "repair", "restore", "explain"]
+pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
+
+COMMANDS = ["inspect", "repair", "restore", "explain", "schema"]
 
 
 def run(*args: str):
@@ -25,9 +29,9 @@ def test_command_help_has_plain_metavars_and_checkpoint_n_examples(command):
     text = run(command, "--help").output
     assert "<int" not in text and "<float" not in text and "range>" not in text and "[x>=" not in text
     assert "{" not in text and "}" not in text
-    assert re.search(rf"^Usage: ckptfix {command} \[OPTIONS\] (PATH|\[CODE\])$", text, re.M), text
+    assert re.search(rf"^Usage: ckptfix {command} \[OPTIONS\]( PATH| \[CODE\])?$", text, re.M), text
     assert "ckpt-300" not in text and "README" not in text
-    if command != "explain":
+    if command not in ("explain", "schema"):
         assert "out/checkpoint-300" in text
     for flag, metavar in (("--num-processes", "N"), ("--lr-end", "E"), ("--lr-warmup-steps", "W"), ("--step", "G")):
         if flag in text:
@@ -40,6 +44,15 @@ def test_root_help_lists_every_command_with_a_whole_summary():
         line = next(line for line in text.splitlines() if line.strip().startswith(command + " "))
         assert "..." not in line, line
     assert "--install-completion" in text and "-V, --version" in text
+
+
+@pytest.mark.parametrize("args", [("--help",), *((c, "--help") for c in COMMANDS)])
+def test_help_points_to_what_an_installed_user_has(args):
+    text = run(*args).output
+    assert not re.search(r"(?<![\w/.])docs/", text), text  # a web address has .../docs/ (after a slash)
+    if args == ("--help",):
+        assert doc_url("exit-codes.md") in text and f"{REPOSITORY}#readme" in text
+        assert "ckptfix explain CODE" in text and "ckptfix schema" in text
 
 
 def test_short_version_flag():

@@ -11,7 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
-from tests.helpers import FIXTURES, tree_hashes
+from tests.helpers import FIXTURES, needs, tree_hashes
+
+pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
 
 runner = CliRunner()
 
@@ -84,6 +86,7 @@ def test_json_document_shape() -> None:
     assert set(f) == {"code", "name", "severity", "file", "key", "found", "expected", "message", "fix"}
 
 
+@needs("matplotlib")
 def test_json_stdout_is_only_json_even_with_plot(tmp_path: Path) -> None:
     png = tmp_path / "lr.png"
     res = run("inspect", FIXTURES / "output-run", "--json", "--plot", "--plot-file", png)

@@ -1,4 +1,5 @@
-"""Every --json document validates against docs/ckptfix.schema.json (inspect and repair, real outputs)."""
+"""Every --json document (inspect, repair, explain: real outputs) validates against the schema shipped in the
+package (ckptfix/schema/ckptfix.schema.json, what `ckptfix schema` prints)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
-from tests.helpers import FIXTURES, ROOT
+from ckptfix.analysis.findings import RULES
+from ckptfix.api.schema import schema
+from ckptfix.links import SCHEMA_ID
+from tests.helpers import FIXTURES
 
-SCHEMA = json.loads((ROOT / "docs" / "ckptfix.schema.json").read_text())
+SCHEMA = schema()
 VALIDATOR = Draft202012Validator(SCHEMA)
 FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir() and any(p.glob("checkpoint-*/")))
 TRAINERS = sorted(p.name for p in (FIXTURES / "trainers").iterdir() if p.is_dir())
@@ -32,6 +36,25 @@ def valid(doc: dict) -> None:
 
 def test_the_schema_is_a_valid_schema() -> None:
     Draft202012Validator.check_schema(SCHEMA)
+    assert SCHEMA["$id"] == SCHEMA_ID
+
+
+def test_ckptfix_schema_prints_the_shipped_file() -> None:
+    res = CliRunner().invoke(app, ["schema"])
+    assert res.exit_code == 0 and json.loads(res.stdout) == SCHEMA
+
+
+def test_explain_documents() -> None:
+    every = document("explain", "--json")
+    valid(every)
+    assert [c["code"] for c in every["codes"]] == list(RULES)
+    one = document("explain", "t-cur-wrong", "--json")
+    valid(one)
+    assert one["codes"] == [c for c in every["codes"] if c["code"] == "CKF020"]
+    assert set(one["codes"][0]) == {"code", "name", "severity", "summary", "explanation", "fix", "repair"}
+    res = CliRunner().invoke(app, ["explain", "CKF999", "--json"])
+    assert res.exit_code == 2
+    valid(json.loads(res.stdout))
 
 
 @pytest.mark.parametrize("folder", FOLDERS + [f"trainers/{t}" for t in TRAINERS])
@@ -82,3 +105,42 @@ def test_the_schema_refuses_what_ckptfix_never_prints() -> None:
     doc = document("inspect", FIXTURES / "sine-v1", "--json")
     doc["checkpoints"][0]["surprise"] = 1
     assert not VALIDATOR.is_valid(doc)
+    doc = document("inspect", FIXTURES / "sine-v1", "--json")
+    del doc["next"]["ready"]
+    assert not VALIDATOR.is_valid(doc)
+    doc = document("explain", "CKF030", "--json")
+    doc["codes"][0]["severity"] = "critical"
+    assert not VALIDATOR.is_valid(doc)
+
+
+def test_restore_documents(tmp_path: Path) -> None:
+    """restore --json (restored, dry run, nothing to restore, refused), --list --json, --prune --json."""
+    shutil.copytree(FIXTURES / "sine-v2", tmp_path / "run")
+    ck = tmp_path / "run" / "checkpoint-30"
+
+    def doc(*args: object, code: int = 0) -> dict:
+        res = CliRunner().invoke(app, ["restore", str(ck), "--json", *map(str, args)])
+        assert res.exit_code == code, res.output
+        d = json.loads(res.stdout)
+        valid(d)
+        assert d["tool"]["command"] == "restore"
+        return d
+
+    assert doc()["nothing_to_restore"] is True
+    assert doc("--list")["checkpoints"][0]["backups"] == []
+    assert CliRunner().invoke(app, ["repair", str(ck), "--optimizer-lr"]).exit_code == 0
+    listed = doc("--list")
+    assert listed["mode"] == "list" and listed["checkpoints"][0]["next"] == listed["checkpoints"][0]["backups"][0]["name"]
+    assert doc("--dry-run")["checkpoints"][0]["status"] == "dry-run"
+    assert doc()["checkpoints"][0]["status"] == "restored"
+    assert doc("--prune", "--keep", "0", "--dry-run")["checkpoints"][0]["status"] == "dry-run"
+    assert CliRunner().invoke(app, ["repair", str(ck)]).exit_code == 0
+    (backup,) = [p for p in sorted((ck / ".ckptfix").glob("backup-*")) if not (p / "restored.json").exists()]
+    (backup / "manifest.json").write_text('{"files": [{"file": "model.safetensors", "action": "rewrite"}]}')
+    refused = doc(code=3)
+    assert refused["status"] == "unreadable" and refused["checkpoints"][0]["backup"]["problem"]
+    valid(doc("--list", code=3))
+    assert doc("--prune", "--keep", "0")["checkpoints"][0]["left"]
+    res = CliRunner().invoke(app, ["restore", str(ck), "--json", "--backup", "nope"])
+    assert res.exit_code == 2
+    valid(json.loads(res.stdout))

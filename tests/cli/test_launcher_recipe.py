@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
+import ckptfix
 from tests.helpers import FIXTURES, ROOT
+
+pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
 
 DOC = (ROOT / "docs" / "exit-codes.md").read_text()
 LAUNCH = "accelerate launch train.py --resume_from_checkpoint latest"
@@ -68,6 +71,38 @@ def test_repairable_run_is_repaired_then_launched(tmp_path: Path) -> None:
     assert list((out / "checkpoint-30" / ".ckptfix").glob("backup-*/scheduler.bin"))
     again = gate(tmp_path, out)  # the second launch finds it consistent
     assert again.returncode == 0 and "LAUNCHED" in again.stdout
+
+
+def test_the_repair_has_the_flags_the_gate_advises(tmp_path: Path) -> None:
+    """A v1 checkpoint: the gate's advice includes --optimizer-lr (CKF115: the stored lr is v1's); without it
+    the first resumed step would run at the optimizer's stale lr (issue 22)."""
+    out = tmp_path / "my run"  # a space: the advice quotes the path and the recipe runs it as words
+    shutil.copytree(FIXTURES / "sine-v1", out)
+    advice = ckptfix.check(out).next
+    assert advice.ready and advice.argv[-1] == "--optimizer-lr"
+    p = gate(tmp_path, out)
+    assert p.returncode == 0 and "LAUNCHED" in p.stdout, p.stdout + p.stderr
+    after = ckptfix.check(out)
+    assert after.ok and not after.findings, [f.code for f in after.findings]
+    ck = after.checkpoints[0]
+    assert list(ck.optimizers[0].lr) == ck.schedulers[0].values["_last_lr"] == [0.0001]
+
+
+def test_a_path_is_never_run_as_code(tmp_path: Path) -> None:
+    out = tmp_path / "run $(touch PWNED) `touch PWNED`; touch PWNED"
+    shutil.copytree(FIXTURES / "sine-v1", out)
+    p = gate(tmp_path, out)
+    assert p.returncode == 0 and "LAUNCHED" in p.stdout, p.stdout + p.stderr
+    assert not list(tmp_path.rglob("PWNED")) and not (Path.cwd() / "PWNED").exists()
+    assert ckptfix.check(out).ok
+
+
+def test_findings_repair_cannot_fix_stop(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(FIXTURES / "trainers" / "hf-trainer-edited", out)  # the gate advises ckptfix explain CKF100
+    p = gate(tmp_path, out)
+    assert p.returncode == 1 and "LAUNCHED" not in p.stdout
+    assert "not launching" in p.stderr and not list(out.rglob(".ckptfix"))
 
 
 def test_unrepairable_findings_stop(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, needs
+
+pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
 
 FIXTURE = ROOT / "fixtures" / "sine-ok" / "checkpoint-30"
 HEAVY = ("torch", "numpy", "fsspec", "s3fs")
@@ -67,6 +69,7 @@ def test_inspect_console_and_latest_import_neither_torch_nor_numpy() -> None:
     assert heavy == [], f"inspect --latest imported {heavy}"
 
 
+@needs("fsspec")
 def test_local_paths_never_import_fsspec_and_urls_do() -> None:
     """Object storage costs its imports only when PATH is a URL (``import s3fs``: 0.5 s, 49 MB)."""
     for args in (["inspect", "--json", str(FIXTURE)], ["repair", "--dry-run", str(FIXTURE)]):

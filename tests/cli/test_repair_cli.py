@@ -12,6 +12,9 @@ from typer.testing import CliRunner
 
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from tests.helpers import FIXTURES as ROOT_FIXTURES
+from tests.helpers import installed
+
+pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
 
 FIX = ROOT_FIXTURES
 NAMES = ["sine-ok", "sine-v1", "sine-v2", "sine-v2-no-step-count", "stale-tcur", "not-multiplied", "two-procs",
@@ -34,13 +37,15 @@ def tree(root: Path) -> dict[str, str]:
 
 
 def torch_loads_what_changed(root: Path, before: dict[str, str]) -> int:
-    """Every torch file repair wrote (changed or new, outside .ckptfix/) loads with torch.load(weights_only=True)."""
-    import torch
-
+    """How many torch files repair wrote (changed or new, outside .ckptfix/); each loads with
+    torch.load(weights_only=True) (checked where torch is installed: not in the smoke run)."""
     n = 0
     for rel, digest in tree(root).items():
         if digest != before.get(rel) and digest != "dir" and ".ckptfix" not in rel and rel.endswith((".bin", ".pt")):
-            torch.load(root / rel, weights_only=True)
+            if installed("torch"):
+                import torch
+
+                torch.load(root / rel, weights_only=True)
             n += 1
     return n
 
@@ -80,7 +85,7 @@ def test_repair_exit_codes_then_idempotent(all_fixtures, name):
     assert tree(path) == snapshot  # the second repair changes no byte
     if EXPECTED[name][0] == 0:
         assert run("inspect", path).exit_code == 0
-        assert "nothing to do" in again.output
+        assert "nothing to do" in " ".join(again.output.split())  # the summary wraps with the temp path's length
 
 
 def test_flags_make_the_unfixable_fixable(all_fixtures):

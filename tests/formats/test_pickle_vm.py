@@ -189,3 +189,33 @@ def test_every_allowlisted_torch_global_exists_in_torch():
     assert ("torch._utils", "_rebuild_tensor") in names and ("torch._utils", "_rebuild_tensor_v2") in names
     missing = [f"{m}.{n}" for m, n in sorted(names) if not hasattr(importlib.import_module(m), n)]
     assert not missing, missing
+
+
+def test_counter_from_a_real_multisteplr_state_decodes_as_torch_loads_it(tmp_path):
+    """torch's weights-only loader accepts collections.Counter (MultiStepLR keeps its milestones in one): so
+    does ckptfix, as a Counter equal to torch's; a Counter called with anything but one dict is refused."""
+    import warnings
+    from collections import Counter
+
+    import torch
+
+    from ckptfix.formats.torchfile import open_torch_file
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[2, 5, 5], gamma=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(6):
+            opt.step()
+            sched.step()
+    path = tmp_path / "scheduler.bin"
+    torch.save(sched.state_dict(), path)
+    with open_torch_file(path) as tf:
+        state = tf.obj
+    expected = torch.load(path, weights_only=True)
+    assert state == expected and type(state["milestones"]) is Counter
+    assert state["milestones"] == Counter({5: 2, 2: 1})
+    bad = b"\x80\x02ccollections\nCounter\n]\x85R."  # Counter([]): never what torch writes
+    res = run_pickle(bad, TORCH_STATE)
+    assert res.error is not None and "Counter expects" in res.error

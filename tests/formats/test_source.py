@@ -10,6 +10,7 @@ import pytest
 
 from ckptfix.errors import ResourceLimit, UnreadableFile
 from ckptfix.formats.source import LOCAL, Entry, LocalFile, Window, open_regular
+from ckptfix.formats.source.local import open_dir_at, open_regular_at
 
 
 def _never_blocks(fn, *args):
@@ -104,3 +105,34 @@ def test_listing_kind_and_walk(tmp_path: Path) -> None:
     assert walked == ["a.json", "b/x.safetensors", "link"]
     with pytest.raises(OSError):
         LOCAL.list(tmp_path / "a.json")
+
+
+def test_open_inside_a_folder_descriptor_never_follows_a_link(tmp_path: Path) -> None:
+    """open_regular_at / open_dir_at (restore's untrusted .ckptfix/): a link is refused by the open itself,
+    whatever it points to; a FIFO is refused without blocking; a name must be one name inside the folder."""
+    (tmp_path / "file").write_bytes(b"abc")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "to-file").symlink_to(tmp_path / "file")
+    (tmp_path / "to-dir").symlink_to(tmp_path / "dir")
+    (tmp_path / "to-zero").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo")
+    folder = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fd, size = open_regular_at(folder, "file", tmp_path / "file")
+        os.close(fd)
+        assert size == 3
+        os.close(open_dir_at(folder, "dir", tmp_path / "dir"))
+        for name in ("to-file", "to-zero"):
+            with pytest.raises(UnreadableFile, match="symlink"):
+                open_regular_at(folder, name, tmp_path / name)
+        with pytest.raises(UnreadableFile, match="symlink"):
+            open_dir_at(folder, "to-dir", tmp_path / "to-dir")
+        with pytest.raises(UnreadableFile, match="pipe"):
+            open_regular_at(folder, "fifo", tmp_path / "fifo")
+        with pytest.raises(UnreadableFile, match="not a folder"):
+            open_dir_at(folder, "fifo", tmp_path / "fifo")
+        for name in ("../file", "dir/x", "..", ""):
+            with pytest.raises(UnreadableFile, match="not a name inside"):
+                open_regular_at(folder, name, tmp_path / name)
+    finally:
+        os.close(folder)

@@ -43,6 +43,14 @@ FIXTURE_FILES = sorted(
     p for p in FIXTURES.rglob("scheduler*.*")
     if p.suffix in (".bin", ".pt") and p.parts[-3] not in ("hostile", "truncated", "legacy-format")
 )
+# torch's MultiStepLR keeps its milestones in a collections.Counter, which ckptfix's reader refuses (CKF003)
+# and its writer cannot write (fixtures/resumes/known_misses.txt, issue #21): strict, so a fix must drop it.
+COUNTER_STATES = "resumes/accelerate/multisteplr/"
+FIXTURE_PARAMS = [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, raises=TypeError, reason="collections.Counter (MultiStepLR)"))
+    if COUNTER_STATES in p.relative_to(FIXTURES).as_posix() else p
+    for p in FIXTURE_FILES
+]
 TORCH_RECORDS = ["data.pkl", ".format_version", ".storage_alignment", "byteorder", "version", ".data/serialization_id"]
 
 
@@ -143,7 +151,7 @@ def test_strict_equality_helper_accepts_equal_values() -> None:
 
 # --- (1)-(3): real scheduler states -------------------------------------------------------------------
 
-@pytest.mark.parametrize("src", FIXTURE_FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
+@pytest.mark.parametrize("src", FIXTURE_PARAMS, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_fixture_file_rewritten_byte_for_byte(src: Path, tmp_path: Path) -> None:
     """The committed files were written by accelerate/transformers through torch 2.13's torch.save."""
     state = torch.load(src, weights_only=True)

@@ -30,6 +30,8 @@ from ckptfix.model.load import load_checkpoint
 from ckptfix.records import replace
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
+
 TRAINERS = ROOT / "fixtures" / "trainers"
 HF4 = TRAINERS / "hf-trainer-tf4" / "checkpoint-8"
 HF5 = TRAINERS / "hf-trainer-tf5" / "checkpoint-8"

@@ -7,6 +7,7 @@ which for a few hundred step counters in a multi-GB optimizer file is ten times 
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -14,10 +15,13 @@ from pathlib import Path
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.source.interface import ByteSource, Entry, Store
 
-__all__ = ["LOCAL", "LocalFile", "LocalStore", "check_inside", "open_regular"]
+__all__ = ["LOCAL", "LocalFile", "LocalStore", "check_inside", "open_dir_at", "open_regular", "open_regular_at"]
 
 # O_NONBLOCK: opening a FIFO (or a device) named like a checkpoint file must not hang
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+# a name inside a folder opened by descriptor: a symlink there is refused by the open itself (ELOOP)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 def open_regular(path: Path) -> tuple[int, int]:
@@ -31,12 +35,59 @@ def open_regular(path: Path) -> tuple[int, int]:
     except FileNotFoundError:
         problem = "dangling symlink: its target does not exist; not read" if os.path.islink(path) else "file not found"
         raise UnreadableFile(path, problem) from None
-    except IsADirectoryError:
-        raise UnreadableFile(path, "not a regular file (a directory): not read") from None
-    except PermissionError:
-        raise UnreadableFile(path, "permission denied") from None
     except OSError as exc:
-        raise UnreadableFile(path, f"cannot open: {exc.strerror or exc}") from None
+        raise _open_error(path, exc) from None
+    return _regular(path, fd)
+
+
+def _open_error(path: Path, exc: OSError) -> UnreadableFile:
+    if isinstance(exc, IsADirectoryError):
+        return UnreadableFile(path, "not a regular file (a directory): not read")
+    if isinstance(exc, PermissionError):
+        return UnreadableFile(path, "permission denied")
+    if isinstance(exc, FileNotFoundError):
+        return UnreadableFile(path, "file not found")
+    if exc.errno == errno.ELOOP:
+        return UnreadableFile(path, "a symlink: not followed")
+    if exc.errno == errno.ENOTDIR:
+        return UnreadableFile(path, "not a folder")
+    return UnreadableFile(path, f"cannot open: {exc.strerror or exc}")
+
+
+def _at(dir_fd: int, name: str, path: Path, flags: int) -> int:
+    """``os.open(name, flags, dir_fd=dir_fd)`` for one name inside the folder (no separator, not ``..``)."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise UnreadableFile(path, "not a name inside the folder: not opened")
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link_at(dir_fd, name):  # O_DIRECTORY says ENOTDIR
+            raise UnreadableFile(path, "a symlink: not followed") from None
+        raise _open_error(path, exc) from None
+
+
+def _is_link_at(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def open_regular_at(dir_fd: int, name: str, path: Path) -> tuple[int, int]:
+    """``(descriptor, size)`` of the regular file ``name`` inside the folder open as ``dir_fd`` (``path`` names
+    it in messages): as ``open_regular``, and a symlink is never followed (``O_NOFOLLOW``: the open fails).
+    What is checked is the open file (``fstat``), so nothing swapped in between is read."""
+    return _regular(path, _at(dir_fd, name, path, _OPEN_FLAGS | _NOFOLLOW))
+
+
+def open_dir_at(dir_fd: int, name: str, path: Path) -> int:
+    """A descriptor of the folder ``name`` inside the folder open as ``dir_fd``; ``UnreadableFile`` when it is a
+    symlink (never followed), not a folder, or missing. Opening a FIFO with ``O_DIRECTORY`` fails at once."""
+    return _at(dir_fd, name, path, _DIR_FLAGS)
+
+
+def _regular(path: Path, fd: int) -> tuple[int, int]:
+    """``(fd, size)`` when the open ``fd`` is a regular file; else it is closed and ``UnreadableFile`` raised."""
     try:
         st = os.fstat(fd)
     except OSError as exc:

@@ -12,20 +12,30 @@
 ``undo``     after a failure: the original back, bit for bit (checked against its SHA-256).
 
 Actions are plan data (immutable); what happens while applying lives in the ``Journal``.
+
+``ckptfix restore`` undoes a repair later, from its backup, through the same classes: each action class
+says which files it writes (``FILES``, matched against the whole name) and how (``KINDS``), reads its own
+fields of a manifest entry (``entry_fields``, called by ``read_entry``), checks its backup (``check_backup``,
+``backup_files``) and puts the original back (``restore_backup``). A backup found in a checkpoint is
+untrusted input: ``repair/restore.py`` validates its manifest whole into ``BackupEntry`` records before
+anything is touched, and ``restore`` reads and writes only through ``durable.Folder``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ckptfix.records import Record
-from ckptfix.repair.durable import ANY, FileId, identity
+from ckptfix.repair.durable import ANY, FileId, Folder, identity
+from ckptfix.text import shown
 
-__all__ = ["ABSENT", "ActionKind", "Change", "Fault", "Journal", "RepairAction", "apply_changes", "same"]
+__all__ = ["ABSENT", "MAX_NAME", "ActionKind", "BackupEntry", "Change", "Fault", "Journal", "RepairAction",
+           "action_for", "apply_changes", "read_entry", "same"]
 
 #: A test hook called at each stage with the stage's name and the file (faults and kills are injected here).
 Fault = Callable[[str, Path], None]
@@ -129,12 +139,53 @@ class Journal:
 ActionKind = Literal["rewrite", "create", "patch"]
 
 
+class BackupEntry(Record):
+    """One file a repair changed, as its backup's ``manifest.json`` records it, validated: the name is one the
+    action writes, the hashes are SHA-256 hex, a patch's writes lie inside the file's recorded size."""
+
+    file: str  # a name in the checkpoint folder, matched by its action's ``FILES``
+    kind: ActionKind
+    sha256: str | None  # the original's; None: the repair created the file
+    sha256_new: str | None  # the repaired file's; None in manifests of ckptfix versions that did not record it
+    writes: tuple[tuple[int, bytes, bytes], ...] = ()  # a patch: (offset, old bytes, new bytes)
+    size: int | None = None  # a patch: the file's size, which the patch does not change
+
+
 class RepairAction(ABC):
     """One planned change to one file of a checkpoint."""
 
     path: Path
     kind: ActionKind
     changes: tuple[Change, ...]
+
+    #: The names of the files this kind of action writes (a full match), and the ``kind``s it records.
+    FILES: ClassVar[re.Pattern[str]]
+    KINDS: ClassVar[frozenset[str]]
+
+    @classmethod
+    def entry_fields(cls, entry: Mapping[str, Any], base: BackupEntry) -> BackupEntry:
+        """``base`` (the fields every entry has, validated) completed with this action's own fields of the
+        manifest ``entry``; ``ValueError`` saying what is wrong. Default: no fields of its own."""
+        return base
+
+    @classmethod
+    @abstractmethod
+    def backup_files(cls, entry: BackupEntry) -> tuple[str, ...]:
+        """The names of the files this action keeps in the backup folder for ``entry`` (``restore --prune``
+        removes a backup only when it holds nothing else)."""
+
+    @classmethod
+    def check_backup(cls, entry: BackupEntry, backup: Folder) -> None:
+        """``UnreadableFile`` (or ``ValueError``) when the backup folder cannot undo ``entry``: what
+        ``restore_backup`` reads there is missing, not a regular file, too large or not the original. Called
+        for every entry before anything is restored (all or nothing). Default: nothing is read there."""
+
+    @classmethod
+    @abstractmethod
+    def restore_backup(cls, entry: BackupEntry, checkpoint: Folder, backup: Folder, expect: FileId) -> None:
+        """Undo, from the backup folder, the change recorded in ``entry`` (``ckptfix restore``). The caller holds
+        the lock and has checked that the file is the repaired one, with identity ``expect``: another version
+        is never replaced. ``RepairFailed`` when the original cannot be put back (nothing replaced then)."""
 
     @abstractmethod
     def recheck(self) -> None:
@@ -159,3 +210,46 @@ class RepairAction(ABC):
         """Put the original back if ``write`` may have replaced it; True when the file is the original
         again (or was never touched)."""
 
+
+
+#: The longest file name a manifest entry may give (the names repair writes are under 40 characters).
+MAX_NAME = 100
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_KINDS = ("rewrite", "create", "patch")
+
+
+def _digest(entry: Mapping[str, Any], key: str) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise ValueError(f"its {key} is {shown(value)}, not a SHA-256 in hex")
+    return value
+
+
+def action_for(name: str, actions: Iterable[type[RepairAction]]) -> type[RepairAction] | None:
+    """The action class among ``actions`` that writes the file ``name``; None: no action writes it."""
+    return next((a for a in actions if a.FILES.match(name)), None)
+
+
+def read_entry(entry: Any, actions: Iterable[type[RepairAction]]) -> BackupEntry:
+    """One entry of a backup's manifest, validated as a ``BackupEntry`` by the action class among ``actions`` that
+    writes the file it names (``action_for``); ``ValueError`` saying what is wrong (values shown escaped)."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"it is {shown(entry)}, not a JSON object")
+    name = entry.get("file")
+    if not isinstance(name, str):
+        raise ValueError(f"its file is {shown(name)}, not a name")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"it names a file of {len(name):,} characters, longer than any repair writes")
+    cls = action_for(name, actions)
+    if cls is None:
+        raise ValueError(f"it names {shown(name)}, not a file ckptfix repair writes")
+    kind = entry.get("action", "rewrite")  # manifests of the first releases had rewrites only, without "action"
+    if kind not in _KINDS or kind not in cls.KINDS:
+        raise ValueError(f"its action {shown(kind)} is not what repair does to {name} ({', '.join(sorted(cls.KINDS))})")
+    original = _digest(entry, "sha256")
+    if original is None and kind != "create":
+        raise ValueError(f"it records no SHA-256 of the original {name}")
+    base = BackupEntry(name, kind, original, _digest(entry, "sha256_new"))
+    return cls.entry_fields(entry, base)

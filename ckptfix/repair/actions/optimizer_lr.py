@@ -31,9 +31,9 @@ fault hook, in its backup folder):
              ``<backup>/<name>.patch.json`` (and the manifest) record every write: offset, old and new
              bytes in hex, the CRCs and both hashes. The optimizer itself is **not** copied (it may be
              many GB): ``restore`` writes the old bytes back.
-``write``    ``shutil.copyfile`` (``copy_file_range``/``sendfile``) to ``<stem>.ckptfix-tmp-<random>`` in
-             the same folder; in the copy, check the old bytes and write the new ones; fsync; the copy's
-             SHA-256 must be the planned one. The copy is the cost: a file of N GB needs N GB of free
+``write``    copy the file to ``<stem>.ckptfix-tmp-<random>`` in the same folder (``durable.patch_copy``);
+             in the copy, check the old bytes and write the new ones; fsync; the copy's SHA-256 must be
+             the planned one. The copy is the cost: a file of N GB needs N GB of free
              space and is read twice more for hashing.
 ``replace``  ``os.replace`` onto the real name, fsync the folder.
 ``verify``   ckptfix's reader decodes the new file to exactly the planned object, and
@@ -47,10 +47,10 @@ import hashlib
 import json
 import math
 import os
-import shutil
+import re
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,27 +62,32 @@ from ckptfix.formats.pickle_sites import FloatSite, float_sites
 from ckptfix.formats.source import LOCAL, ByteSource
 from ckptfix.formats.torchfile import data_pkl_entry, decode_data_pkl, open_torch_file
 from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipLayoutError
-from ckptfix.records import Record
-from ckptfix.repair.actions.interface import ActionKind, Change, Fault, Journal, RepairAction, same
-from ckptfix.repair.durable import (
-    ANY,
-    FileId,
-    check_identity,
-    fsync_dir,
-    identity,
-    keep_mode,
-    read_regular,
-    sha256,
-    tmp_name,
+from ckptfix.model.readers import OPTIMIZER_FILE
+from ckptfix.records import Record, replace
+from ckptfix.repair.actions.interface import (
+    ActionKind,
+    BackupEntry,
+    Change,
+    Fault,
+    Journal,
+    RepairAction,
+    read_entry,
+    same,
 )
+from ckptfix.repair.durable import ANY, FileId, Folder, check_identity, patch_copy, read_regular, sha256
 from ckptfix.repair.torch_check import torch_installed, torch_load
 from ckptfix.schedulers.formulas import lr_matches
+from ckptfix.text import shown
 
-__all__ = ["FIXES", "KEYS", "NotPatchable", "OptimizerLrPatch", "Write", "patch_file", "plan_patch", "restore"]
+__all__ = ["FIXES", "KEYS", "MAX_WRITES", "NotPatchable", "OptimizerLrPatch", "Write", "patch_file", "plan_patch", "restore"]
 
 KEYS = ("lr", "initial_lr")
 FIXES = {"lr": "CKF040", "initial_lr": "CKF041"}
 PATCH_FORMAT = "ckptfix optimizer patch 1"
+#: A patch record's bounds: it replaces an 8-byte float per group and key, and 4-byte CRC-32 fields.
+MAX_WRITES = 4096
+_MAX_RECORD = 1 << 20
+_HEX = re.compile(r"^(?:[0-9a-f]{2}){1,8}$")
 
 
 class NotPatchable(Exception):
@@ -111,6 +116,9 @@ class OptimizerLrPatch(Record, RepairAction):
     pickle: bytes = b""  # the original data.pkl (recheck)
     target: Any = None  # the decoded object after the patch
     kind: ActionKind = "patch"
+
+    FILES = OPTIMIZER_FILE
+    KINDS = frozenset({"patch"})
 
     def recheck(self) -> None:
         """The file still holds what the plan read: same size, same data.pkl, the old bytes at every offset."""
@@ -166,6 +174,47 @@ class OptimizerLrPatch(Record, RepairAction):
         journal.written[self.path] = patch_file(
             self.path, [(w.offset, w.old, w.new) for w in self.writes], self.size, rec["sha256_new"], hook,
             lambda: journal.replaced.append(self.path), journal.temps, journal.expected(self.path))
+
+    @classmethod
+    def entry_fields(cls, entry: Mapping[str, Any], base: BackupEntry) -> BackupEntry:
+        """The patch: its format, the file's size, and every write (offset, old and new bytes) inside it."""
+        if entry.get("format") != PATCH_FORMAT:
+            raise ValueError(f"its format is {shown(entry.get('format'))}, not {PATCH_FORMAT!r}")
+        if base.sha256_new is None:
+            raise ValueError(f"it records no SHA-256 of the patched {base.file}")
+        size = entry.get("size")
+        if type(size) is not int or size <= 0:
+            raise ValueError(f"its size is {shown(size)}, not a number of bytes")
+        raw = entry.get("writes")
+        if type(raw) is not list or not 0 < len(raw) <= MAX_WRITES:
+            raise ValueError(f"its writes are not a list of 1 to {MAX_WRITES:,} records")
+        writes = []
+        for w in raw:
+            offset = w.get("offset") if isinstance(w, dict) else None
+            old, new = (w.get("old"), w.get("new")) if isinstance(w, dict) else (None, None)
+            if (type(offset) is not int or not isinstance(old, str) or not isinstance(new, str)
+                    or not _HEX.match(old) or not _HEX.match(new) or len(old) != len(new)):
+                raise ValueError(f"a write is {shown(w)}, not an offset with old and new bytes in hex")
+            if offset < 0 or offset + len(old) // 2 > size:
+                raise ValueError(f"a write at byte {offset:,} lies outside the file's {size:,} bytes")
+            writes.append((offset, bytes.fromhex(old), bytes.fromhex(new)))
+        ordered = sorted(writes)
+        for (a, old, _new), (b, _old, _new2) in zip(ordered, ordered[1:]):
+            if a + len(old) > b:
+                raise ValueError(f"the writes at bytes {a:,} and {b:,} overlap")
+        return replace(base, writes=tuple(writes), size=size)
+
+    @classmethod
+    def backup_files(cls, entry: BackupEntry) -> tuple[str, ...]:
+        """The patch record ``<name>.patch.json`` (the optimizer itself is not copied)."""
+        return (record_name(Path(entry.file)),)
+
+    @classmethod
+    def restore_backup(cls, entry: BackupEntry, checkpoint: Folder, backup: Folder, expect: FileId) -> None:
+        """The old bytes back at each offset, in a copy put in place by ``os.replace`` (``durable.patch_copy``)."""
+        assert entry.sha256 is not None and entry.size is not None
+        patch_copy(checkpoint, entry.file, [(o, new, old) for o, old, new in entry.writes], entry.size, entry.sha256,
+                   lambda: None, lambda: None, [], expect)
 
     def verify(self) -> None:
         """ckptfix's reader gives the planned object; torch.load(weights_only=True), when torch is installed,
@@ -374,37 +423,11 @@ def patch_file(path: Path, writes: list[tuple[int, bytes, bytes]], size: int, wa
                hook: Callable[[str, Path], None], on_replace: Callable[[], None], temps: list[Path],
                expect: object = ANY) -> FileId | None:
     """Copy ``path`` to a temp file beside it, replace ``old`` by ``new`` at each offset, check, ``os.replace``
-    (unless another process replaced ``path`` since it had identity ``expect``); the new file's identity."""
-    tmp = tmp_name(path)
-    temps.append(tmp)
-    try:
-        shutil.copyfile(path, tmp)  # refuses a FIFO or device (SpecialFileError): never blocks
-        keep_mode(path, tmp)
-        with open(tmp, "r+b") as fo:
-            if os.fstat(fo.fileno()).st_size != size:
-                raise RepairFailed(f"{path}: the copy has another size than the original")
-            for offset, old, new in writes:
-                fo.seek(offset)
-                if fo.read(len(old)) != old:
-                    raise RepairFailed(f"{path}: byte {offset} does not hold what the patch expects")
-                fo.seek(offset)
-                fo.write(new)
-            fo.flush()
-            os.fsync(fo.fileno())
-        if sha256(tmp) != want_sha:
-            raise RepairFailed(f"{path}: the patched copy's SHA-256 is not the planned one")
-        hook("replace", path)
-        check_identity(path, expect, "while ckptfix was writing its patched copy")
-        on_replace()
-        new = identity(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        temps.remove(tmp)
-        raise
-    temps.remove(tmp)
-    fsync_dir(path.parent)
-    return new
+    (unless another process replaced ``path`` since it had identity ``expect``); the new file's identity
+    (``durable.patch_copy``; ``hook`` is called with ``"replace"`` right before the rename)."""
+    with Folder.open(path.parent) as folder:
+        return patch_copy(folder, path.name, writes, size, want_sha, lambda: hook("replace", path), on_replace,
+                          temps, expect)
 
 
 def _torch_like(a: Any, b: Any) -> bool:
@@ -424,8 +447,9 @@ def restore(patch: dict[str, Any] | str | os.PathLike[str], path: Path | None = 
     """Put an optimizer file patched by ``repair --optimizer-lr`` back to the original, bit for bit.
 
     ``patch`` is the ``<name>.patch.json`` in the backup folder (or its record); ``path`` defaults to
-    the file of that name in the checkpoint holding ``.ckptfix/``. The old bytes go back by the same
-    route (temp copy, fsync, ``os.replace``). Returns False when the file already is the original;
+    the file of that name in the checkpoint holding ``.ckptfix/``. The record is validated as ``ckptfix
+    restore`` validates a manifest entry; the old bytes go back by the same route (temp copy, fsync,
+    ``os.replace``), never through a symlink. Returns False when the file already is the original;
     raises ``RepairFailed`` (touching nothing) when it is neither the original nor the patched file.
     """
     if isinstance(patch, dict):
@@ -433,19 +457,25 @@ def restore(patch: dict[str, Any] | str | os.PathLike[str], path: Path | None = 
     else:
         rec_path = Path(patch)
         with read_regular(rec_path) as f:  # the guarded open: a FIFO named like the record never blocks
-            rec = json.loads(f.read(1 << 20))
-        if path is None:
-            path = rec_path.resolve().parent.parent.parent / rec["file"]
-    if rec.get("format") != PATCH_FORMAT:
-        raise RepairFailed("not a ckptfix optimizer patch record")
+            try:
+                rec = json.loads(f.read(_MAX_RECORD))
+            except (ValueError, RecursionError) as exc:
+                raise RepairFailed(f"{rec_path}: not a ckptfix optimizer patch record ({exc})") from None
+    try:
+        entry = read_entry(rec, (OptimizerLrPatch,))
+    except ValueError as exc:
+        raise RepairFailed(f"not a ckptfix optimizer patch record: {exc}") from None
     if path is None:
-        raise RepairFailed("restore needs the optimizer file's path")
+        if isinstance(patch, dict):
+            raise RepairFailed("restore needs the optimizer file's path")
+        path = Path(patch).resolve().parent.parent.parent / entry.file
     path = Path(path)
-    now = sha256(path)
-    if now == rec["sha256"]:
-        return False
-    if now != rec["sha256_new"]:
-        raise RepairFailed(f"{path} is neither the original nor the patched file (SHA-256 {now}); not touched")
-    writes = [(int(w["offset"]), bytes.fromhex(w["new"]), bytes.fromhex(w["old"])) for w in rec["writes"]]
-    patch_file(path, writes, int(rec["size"]), rec["sha256"], lambda s, q: None, lambda: None, [], expect)
+    with Folder.open(path.parent) as folder:
+        now, ident = folder.sha256(path.name)
+        if now == entry.sha256:
+            return False
+        if now != entry.sha256_new:
+            raise RepairFailed(f"{path} is neither the original nor the patched file (SHA-256 {now}); not touched")
+        check_identity(path, expect, "while ckptfix was restoring it", ident)
+        OptimizerLrPatch.restore_backup(entry, folder, folder, ident)
     return True

@@ -12,6 +12,7 @@ from typing import Any
 from ckptfix.errors import RepairFailed, UnreadableFile
 from ckptfix.formats.torch_writer import archive_name_for, dumps
 from ckptfix.formats.torchfile import open_torch_file
+from ckptfix.model.readers import SCHEDULER_FILE
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ActionKind, Change, apply_changes, same
 from ckptfix.repair.actions.whole_file import WholeFileWrite
@@ -28,6 +29,9 @@ def _decoded(path: Path) -> Any:
 
 class SchedulerWrite(Record, WholeFileWrite):
     """The planned new content of one ``scheduler*.bin``."""
+
+    FILES = SCHEDULER_FILE
+    KINDS = frozenset({"rewrite", "create"})
 
     path: Path
     kind: ActionKind  # "rewrite" | "create"

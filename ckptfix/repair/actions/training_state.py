@@ -14,6 +14,7 @@ wrote them (``formats/json_edit.py``). Backup, write and undo: a whole-file writ
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ from ckptfix.repair.actions.interface import ActionKind, Change, same
 from ckptfix.repair.actions.whole_file import WholeFileWrite
 from ckptfix.repair.durable import is_regular, read_regular
 
-__all__ = ["KEY", "TrainingStateWrite", "read_state_file"]
+__all__ = ["FILES", "KEY", "TrainingStateWrite", "read_state_file"]
 
 KEY = "epoch_step"
+#: The files whose epoch_step repair sets: SimpleTuner's training_state.json and its ranks' (``readers.RANK_STATE_FILE``).
+FILES = re.compile(r"^training_state(?:-rank\d+)?\.json$")
 
 
 def read_state_file(path: Path) -> tuple[bytes, dict[str, Any]]:
@@ -52,6 +55,9 @@ def read_state_file(path: Path) -> tuple[bytes, dict[str, Any]]:
 
 class TrainingStateWrite(Record, WholeFileWrite):
     """The planned change of one trainer state file's ``epoch_step``."""
+
+    FILES = FILES
+    KINDS = frozenset({"rewrite"})
 
     path: Path
     changes: tuple[Change, ...]

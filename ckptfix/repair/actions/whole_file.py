@@ -4,20 +4,24 @@ The new file's bytes are known before anything is written (``data()``), so the b
 the SHA-256 of the new file as well as the original's (``ckptfix restore`` checks both). The backup is a
 byte-identical copy of the old file; ``write`` goes through a temporary file beside it (``durable.py``),
 checking right before the rename that no other process replaced the file; ``undo`` puts the copy back by
-the same route, or removes a file that did not exist before.
+the same route, or removes a file that did not exist before; ``restore_backup`` (``ckptfix restore``) does
+the same from the backup folder later.
 """
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
 from ckptfix.errors import RepairFailed
-from ckptfix.repair.actions.interface import Fault, Journal, RepairAction
+from ckptfix.repair.actions.interface import BackupEntry, Fault, Journal, RepairAction
 from ckptfix.repair.durable import (
     ANY,
     WORK_DIR,
+    FileId,
+    Folder,
     check_identity,
     copy_durable,
     fsync_dir,
@@ -31,7 +35,11 @@ from ckptfix.repair.durable import (
     write_new,
 )
 
-__all__ = ["WholeFileWrite"]
+__all__ = ["MAX_COPY", "WholeFileWrite"]
+
+#: The largest backup copy ``ckptfix restore`` reads and puts back: the files a whole-file action writes
+#: are scheduler states (kilobytes) and trainer JSON (at most ``Limits.max_json_bytes``, 16 MiB).
+MAX_COPY = 64 * 1024 * 1024
 
 
 class WholeFileWrite(RepairAction):
@@ -110,11 +118,36 @@ class WholeFileWrite(RepairAction):
                 assert journal.backup_dir is not None
                 if path.exists() and sha256(path) == journal.originals[path]:
                     return True  # os.replace never ran
-                put_back(journal.backup_dir / path.name, path, journal.originals[path],
-                         journal.written.get(path, ANY))
+                with Folder.open(journal.backup_dir) as backup, Folder.open(path.parent) as folder:
+                    put_back(backup, folder, path.name, journal.originals[path], journal.written.get(path, ANY))
                 return True
             path.unlink(missing_ok=True)  # created: remove it
             fsync_dir(path.parent)
             return True
         except Exception:  # noqa: BLE001 - report "not restored", never mask the original failure
             return False
+
+    @classmethod
+    def backup_files(cls, entry: BackupEntry) -> tuple[str, ...]:
+        """The copy of the original, named as the file (none for a file the repair created)."""
+        return () if entry.sha256 is None else (entry.file,)
+
+    @classmethod
+    def check_backup(cls, entry: BackupEntry, backup: Folder) -> None:
+        """The copy is a regular file (not a link) of at most ``MAX_COPY`` bytes whose SHA-256 is the original's."""
+        if entry.sha256 is None:
+            return
+        fd, size = backup.open_file(entry.file)
+        os.close(fd)
+        if size > MAX_COPY:
+            raise ValueError(f"its copy of {entry.file} is {size:,} bytes, more than ckptfix restores ({MAX_COPY:,})")
+        if backup.sha256(entry.file)[0] != entry.sha256:
+            raise ValueError(f"its copy of {entry.file} is not the original the manifest records (SHA-256 differs)")
+
+    @classmethod
+    def restore_backup(cls, entry: BackupEntry, checkpoint: Folder, backup: Folder, expect: FileId) -> None:
+        """A file the repair replaced gets its copy back; one it created (no original) is removed."""
+        if entry.sha256 is None:
+            checkpoint.unlink(entry.file, expect)
+        else:
+            put_back(backup, checkpoint, entry.file, entry.sha256, expect, MAX_COPY)

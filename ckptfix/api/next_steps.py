@@ -1,0 +1,92 @@
+"""What to run next: the closing line of the human output and ``inspect --json``'s ``next``, built from
+the findings' rules.
+
+Pure: findings in, one command out. Each rule says which flags ``repair`` needs to fix it
+(``Rule.repair``: "" for none, ``--optimizer-lr``, ``--lr-warmup-steps W`` ...; None when repair does not
+fix it); the flags the user already gave are carried over, so the command is the one that works. It lives
+in the API layer because the typed result carries it (a launcher runs the gate's own advice, not a
+hard-coded repair: docs/exit-codes.md); ``render/`` prints it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+
+from ckptfix.analysis.findings import Finding
+from ckptfix.analysis.report import Options
+
+__all__ = ["FLAG_OF", "PLACEHOLDERS", "SEVERITIES", "given_flags", "next_command", "placeholders", "quote"]
+
+#: Options field -> the flag that states it.
+FLAG_OF = {"num_processes": "--num-processes", "step": "--step", "lr_warmup_steps": "--lr-warmup-steps",
+           "lr_end": "--lr-end", "learning_rate": "--learning-rate", "t_mult": "--t-mult", "trainer": "--trainer",
+           "target": "--target"}
+_DEFAULTS = {"target": "sine"}  # options that are always set: carried only when not their default
+SEVERITIES = ("fatal", "error", "warning", "info")  # the most serious first
+_SCHEDULER_NAMES = ("scheduler", "scheduler_")
+
+
+#: What a placeholder in a suggested command stands for.
+PLACEHOLDERS = {"W": "W: the run's --lr_warmup_steps", "E": "E: the run's --lr_end",
+                "G": "G: the checkpoint's real optimizer step", "N": "N: the run's number of training processes"}
+
+
+def placeholders(command: str) -> str | None:
+    """``W: the run's --lr_warmup_steps; E: ...`` for the placeholders in ``command``, or None."""
+    words = command.split()
+    found = [PLACEHOLDERS[w] for w in PLACEHOLDERS if w in words]
+    return "; ".join(found) if found else None
+
+
+def quote(path: object) -> str:
+    """A path as a shell word (quoted only when it needs to be)."""
+    return shlex.quote(str(path))
+
+
+def given_flags(opts: Options) -> list[str]:
+    """The flags the user stated, in a fixed order (``--lr-end 1e-06``)."""
+    out = []
+    for field, flag in FLAG_OF.items():
+        value = getattr(opts, field)
+        if value is not None and value != _DEFAULTS.get(field):
+            out.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {quote(value) if isinstance(value, str) else value}")
+    return out
+
+
+def _is_scheduler_file(file: str | None) -> bool:
+    name = (file or "").rsplit("/", 1)[-1]
+    return name.startswith(_SCHEDULER_NAMES) and name.endswith((".bin", ".pt"))
+
+
+def next_command(findings: Iterable[Finding], target: object, latest: bool, opts: Options,
+                 dry_run: bool = True, done: Iterable[str] = ()) -> str | None:
+    """The command that deals with ``findings`` (on ``target``, as the user named it), or None when there
+    is nothing to do. ``done``: flags the user already gave to repair (``--optimizer-lr``, ``--recreate``).
+
+    A repair when every error (and warning) is one repair fixes, with the flags it needs; else
+    ``ckptfix explain CODE`` for the first finding repair cannot fix."""
+    relevant = [f for f in findings if f.severity != "info"]
+    if not relevant:
+        return None
+    flags: list[str] = []
+    done = list(done)
+    for f in sorted(relevant, key=lambda f: SEVERITIES.index(f.severity)):
+        need = f.rule.repair
+        if f.code in ("CKF002", "CKF003") and _is_scheduler_file(f.file):
+            need = "--recreate --lr-warmup-steps W --lr-end E"  # a damaged scheduler file is rebuilt from the optimizer
+        if need is None:
+            if f.severity in ("fatal", "error"):
+                return f"ckptfix explain {f.code}"
+            continue  # a warning repair does not fix does not block the rest
+        for flag in need.split(" --"):
+            flag = flag if flag.startswith("--") or not flag else f"--{flag}"
+            if flag and flag not in flags:
+                flags.append(flag)
+    stated = given_flags(opts)
+    stated_names = {s.split()[0] for s in stated} | {d.split()[0] for d in done}
+    words = ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + stated + list(done)
+    words += [f for f in flags if f.split()[0] not in stated_names]
+    if dry_run:
+        words.append("--dry-run")
+    return " ".join(words)
