@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from ckptfix import __version__
-from ckptfix.errors import PathMissing, UsageError
-from ckptfix.exitcodes import CODES, INTERNAL, NOTHING_TO_RESUME, USAGE
+from ckptfix.errors import PathMissing, StorageUnreadable, UsageError
+from ckptfix.exitcodes import CODES, INTERNAL, NOTHING_TO_RESUME, UNREADABLE, USAGE
 from ckptfix.links import REPOSITORY, doc_url
 
 # --help points to the web (an installed user has no docs/ folder): ckptfix/links.py holds the addresses.
@@ -70,6 +70,10 @@ PathArg = Annotated[str, typer.Argument(metavar="PATH", show_default=False,
 StorageOption = Annotated[Optional[list[str]], typer.Option(
     "--storage-option", metavar="KEY=VALUE",
     help="For a URL PATH: an option of its fsspec backend (repeatable), e.g. endpoint_url=http://minio:9000, anon=true.")]
+StorageTimeout = Annotated[Optional[float], typer.Option(
+    "--timeout", metavar="SECONDS", callback=_at_least(0.1),
+    help="For a URL PATH: wait for the storage SECONDS in all, then exit 3 naming what did not answer (default "
+    "300; each request also has its own timeouts).")]
 NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", metavar="N", callback=_at_least(1),
                                                 help="Training processes N (default: from the evidence; the number of random_states_*.pkl is only a lower bound when only rank 0 saves).")]
 LrEnd = Annotated[Optional[float], typer.Option("--lr-end", metavar="E", callback=_at_least(0),
@@ -115,12 +119,12 @@ def _root(
 
 
 def Console(**kw):  # noqa: N802 - rich.console costs ~15 ms to import; the --json gate may never need it
-    """A Rich console that never parses markup: paths, keys, values and messages (``exp[lora]``, ``a[/b]``)
-    are printed as they are; styles come only from ``Text`` objects."""
-    from rich.console import Console as _Console  # noqa: PLC0415 - rich.console costs ~15 ms; the --json gate may never need it
+    """The Rich console on stdout (``stderr=True``: stderr): no markup parsed (``exp[lora]`` prints as it is),
+    no line of text wrapped when the output is not a terminal, ASCII where the encoding cannot hold a
+    character (render/output.py)."""
+    from ckptfix.render.output import make_console  # noqa: PLC0415 - rich.console costs ~15 ms; the --json gate may never need it
 
-    kw.setdefault("markup", False)
-    return _Console(**kw)
+    return make_console(sys.stderr if kw.pop("stderr", False) else sys.stdout, **kw)
 
 
 def _err():
@@ -141,6 +145,17 @@ def _fail(command: str, code: int, message: str, json_out: bool) -> None:
 
         sys.stdout.write(error_document(command, code, message) + "\n")
     raise typer.Exit(code)
+
+
+def _storage_code(command: str, store, path: str, code: int) -> int:
+    """Exit 3 when the storage did not answer within ``--timeout`` (what it was waiting for said on stderr):
+    the checkpoints not read are unreadable, whatever the others gave."""
+    why = store.timed_out()
+    if why is None:
+        return code
+    _error_line(f"{path}: {why}; what was not read is reported unreadable (ckptfix {command} --timeout SECONDS "
+                "waits longer)")
+    return UNREADABLE
 
 
 def _usage_failure(command: str, exc: UsageError, latest: bool, json_out: bool) -> None:
@@ -222,6 +237,7 @@ def inspect(
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", metavar="FILE", help="Write the LR curve to a PNG file (needs matplotlib: pip install 'ckptfix[png]').")] = None,
     storage_option: StorageOption = None,
+    timeout: StorageTimeout = None,
     trainer: Trainer = None,
     target: Target = "sine",
 ) -> None:
@@ -237,13 +253,13 @@ def inspect(
       ckptfix inspect out/ --plot             the LR curve, checkpoints marked
     """
     with _guard(ctx, "inspect", json_out):
-        _inspect(path, storage_option, latest, json_out, verbose, quiet, jobs, plot, plot_file,
+        _inspect(path, storage_option, timeout, latest, json_out, verbose, quiet, jobs, plot, plot_file,
                  _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                           learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict, trainer=trainer,
                           target=target))
 
 
-def _inspect(path: str, storage_option: Optional[list[str]], latest: bool, json_out: bool, verbose: bool, quiet: bool,
+def _inspect(path: str, storage_option: Optional[list[str]], timeout: Optional[float], latest: bool, json_out: bool, verbose: bool, quiet: bool,
              jobs: Optional[int], plot: bool, plot_file: Optional[Path], opts) -> None:
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
     if plot_file is not None:  # a missing extra is a usage error at once, not after reading every checkpoint
@@ -257,13 +273,15 @@ def _inspect(path: str, storage_option: Optional[list[str]], latest: bool, json_
     from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
 
     try:
-        store, location = open_location(path, storage_option)
+        store, location = open_location(path, storage_option, timeout)
         with _progress() as tick:
             disc, reports = inspect_path(location, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs(),
                                          store=store)
     except UsageError as exc:
         _usage_failure("inspect", exc, latest, json_out)
-    code = worst_exit(reports)
+    except StorageUnreadable as exc:
+        _fail("inspect", UNREADABLE, str(exc), json_out)
+    code = _storage_code("inspect", store, path, worst_exit(reports))
     if json_out:
         from ckptfix.render.json_doc import document  # noqa: PLC0415 - only the renderer asked for
 
@@ -364,6 +382,7 @@ def repair(
     optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set the optimizer's stored lr (and initial_lr) to the scheduler's, patching 8 bytes each in optimizer*.bin; tensors are never read.")] = False,
     json_out: Json = False,
     storage_option: StorageOption = None,
+    timeout: StorageTimeout = None,
     trainer: Trainer = None,
     target: Target = "sine",
 ) -> None:
@@ -384,22 +403,28 @@ def repair(
       ckptfix repair out/ --latest --optimizer-lr  also set the optimizer's lr
     """
     with _guard(ctx, "repair", json_out):
-        _repair(path, storage_option, dry_run, latest, recreate, optimizer_lr, json_out,
+        _repair(path, storage_option, timeout, dry_run, latest, recreate, optimizer_lr, json_out,
                 _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
                          learning_rate=learning_rate, t_mult=t_mult, step=step, trainer=trainer, target=target))
 
 
-def _repair(path: str, storage_option: Optional[list[str]], dry_run: bool, latest: bool, recreate: bool,
+def _repair(path: str, storage_option: Optional[list[str]], timeout: Optional[float], dry_run: bool, latest: bool, recreate: bool,
             optimizer_lr: bool, json_out: bool, opts) -> None:
     from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
     try:
-        store, location = open_location(path, storage_option)
+        store, location = open_location(path, storage_option, timeout)
         outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, recreate=recreate,
                               optimizer_lr=optimizer_lr, store=store)
     except UsageError as exc:
         _usage_failure("repair", exc, latest, json_out)
+    except StorageUnreadable as exc:
+        _fail("repair", UNREADABLE, str(exc), json_out)
+    if store.timed_out() is not None:
+        from ckptfix.records import replace  # noqa: PLC0415 - only when the storage did not answer in time
+
+        outcome = replace(outcome, exit_code=_storage_code("repair", store, path, outcome.exit_code))
     if json_out:
         from ckptfix.render.plan import repair_document  # noqa: PLC0415 - only the renderer asked for
 

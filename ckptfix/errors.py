@@ -55,9 +55,20 @@ class PathMissing(UsageError):
     folder before its first checkpoint: nothing to resume (exit 4)."""
 
 
+class StorageUnreadable(CkptfixError):
+    """Object storage that cannot be read: PATH could not be listed (access refused, no credentials, the
+    endpoint unreachable or failing) or did not answer within the command's ``--timeout``. Exit 3, as
+    for a file that cannot be read; not a usage error (the command line was right)."""
+
+
 class RepairFailed(CkptfixError):
     """A repair step failed; what was written is undone (``ApplyResult.restored`` says whether it was)."""
 
 
 class LockHeld(CkptfixError):
-    """Another repair holds the checkpoint's lock, or a killed one left it."""
+    """Another repair holds the checkpoint's lock, or a killed one left it. ``holder``: who, from the
+    lock (``pid 4242 on gpu-node-7 since 20261206T101500.000000Z``), None when it does not say."""
+
+    def __init__(self, message: str, holder: str | None = None):
+        self.holder = holder
+        super().__init__(message)

@@ -17,6 +17,18 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+#: The terminal width every test sees unless it sets its own: output that is not a terminal is laid out
+#: at $COLUMNS (Rich's default is 80), so without this, where a line wraps would depend on the length of
+#: the temp path printed in it, and an assertion on words could pass on one machine and fail on another.
+WIDE_COLUMNS = "1000"
+
+
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed wide terminal for CliRunner and subprocesses (a test passing ``env={"COLUMNS": ...}``
+    or running on a pty chooses its own)."""
+    monkeypatch.setenv("COLUMNS", WIDE_COLUMNS)
+    monkeypatch.delenv("LINES", raising=False)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -1,5 +1,7 @@
 """A real S3-protocol server on 127.0.0.1 for the tests (moto's, as s3fs's own test suite runs it),
-counting the HTTP requests it serves (ground truth for the store's own counts).
+counting the HTTP requests it serves (ground truth for the store's own counts), with faults a test
+injects (``CountingMotoServer.faults``: an error answered, or an answer held back), and an endpoint that
+accepts connections and never answers (``silent_endpoint``).
 
 Stock moto reads the whole object for each ranged GET: count requests here, never time them.
 """
@@ -7,9 +9,12 @@ Stock moto reads the whole object for each ranged GET: count requests here, neve
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,13 +31,29 @@ class _QuietHandler(MotoRequestHandler):
         pass
 
 
+#: A fault: called with each request's method (LIST for a listing) and path before moto sees it; it may
+#: block (an answer held back) or return (HTTP status, S3 error code) to answer that error instead.
+Fault = Callable[[str, str], "tuple[int, str] | None"]
+
+
 class CountingMotoServer(ThreadedMotoServer):
-    """moto's threaded server with a WSGI layer that counts requests by method (and ranged GETs)."""
+    """moto's threaded server with a WSGI layer that counts requests by method (and ranged GETs) and
+    applies the fault a test set (``faults``)."""
 
     def __init__(self) -> None:
         super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
         self.counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
+        self._fault: Fault | None = None
+
+    @contextmanager
+    def faults(self, fault: Fault) -> Iterator[None]:
+        """``fault`` applied to every request inside (and no longer after, whatever happens)."""
+        self._fault = fault
+        try:
+            yield
+        finally:
+            self._fault = None
 
     def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
@@ -43,6 +64,15 @@ class CountingMotoServer(ThreadedMotoServer):
                 method = "LIST"
             with self._count_lock:
                 self.counts[method] += 1
+            fault = self._fault
+            answer = fault(method, environ.get("PATH_INFO", "")) if fault is not None else None
+            if answer is not None:
+                status, code = answer
+                body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                        f"<Message>{code} (a fault the test injected)</Message></Error>").encode()
+                start_response(f"{status} {HTTPStatus(status).phrase}",
+                               [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+                return [body]
             return app(environ, start_response)
 
         self._server = make_server(self._ip_address, self._port, counting, True, request_handler=_QuietHandler)
@@ -61,6 +91,37 @@ class CountingMotoServer(ThreadedMotoServer):
     @property
     def requests(self) -> int:
         return sum(self.counts.values())
+
+
+@contextmanager
+def silent_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a server that accepts every connection and never answers (reads
+    nothing, sends nothing): a storage endpoint that hangs. Connections are closed on exit."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # closed on exit
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        try:
+            server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept (close alone may not)
+        except OSError:
+            pass
+        server.close()
+        for c in held:
+            c.close()
 
 
 @contextmanager

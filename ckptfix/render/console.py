@@ -283,17 +283,21 @@ def checkpoint_panel(r: CheckpointReport, latest: bool = False) -> Panel:
 # --- the closing lines --------------------------------------------------------------------------
 
 
-def closing(console: Console, head: str, command: str | None, says: str | None = None, also: str | None = None) -> None:
+def closing(console: Console, head: str, command: str | None, says: str | None = None, also: str | None = None,
+            first: str | None = None) -> None:
     """The last lines: ``head`` (what was found and the exit code), then ``→`` and the command to run next
     (kept on one line, so that copying it gives the whole command) or what to do (``says``, then ``also``:
-    a line of its own, unwrapped, for a command that goes with it)."""
+    a line of its own, unwrapped, for a command that goes with it). ``first``: what must happen before the
+    command (another repair holds the lock: wait for it), on a line of its own above it."""
     console.print(Text(head, style="bold"))
+    if first:
+        console.print(Text(first, style="yellow"))
     if command is None:
         console.print(Text(f"→ {says or 'nothing to fix'}", style="green"))
         if also:
             console.print(Text(f"  {also}", style="dim"), soft_wrap=True)
         return
-    if len(command) + 2 <= console.width:
+    if len(command) + 2 <= console.width or not console.is_terminal:  # a script reads one line
         console.print(Text.assemble(("→ ", "bold"), (command, "bold cyan")), soft_wrap=True)
     else:  # longer than a line: on a line of its own, which the terminal wraps (a copy stays one command)
         console.print(Text("→ run next:", style="bold"))

@@ -176,7 +176,24 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
         undo = quote(applied[0].plan.checkpoint) if len(applied) == 1 else quote(target or outcome.disc.root)
         says, also = "nothing left to fix: safe to resume", f"to undo the repair: ckptfix restore {undo}"
     where = target if target is not None else outcome.disc.root
-    closing(console, f"{where}: {summary or 'nothing checked'}; exit {outcome.exit_code}", command, says, also)
+    first = _wait_for_lock(outcome)
+    if first is not None:  # the same repair, once the other has finished (it then says what is left, if anything)
+        command = " ".join(["ckptfix", "repair", quote(where)] + (["--latest"] if latest else []) + given_flags(opts)
+                           + list(done))
+    closing(console, f"{where}: {summary or 'nothing checked'}; exit {outcome.exit_code}", command, says, also, first)
+
+
+def _wait_for_lock(outcome: RepairOutcome) -> str | None:
+    """What must end before this repair can run: another repair holding a checkpoint's lock (who, from
+    the lock), or a lock that holds no owner; None when no checkpoint was locked."""
+    locked = [i for i in outcome.items if i.result.status == "locked"]
+    if not locked:
+        return None
+    item = locked[0]
+    name = item.plan.checkpoint.name + (f" (and {len(locked) - 1} more)" if len(locked) > 1 else "")
+    if item.result.holder is None:
+        return f"{name} is locked ({item.result.error}); then run:"
+    return f"another repair holds the lock of {name}: {item.result.holder}; when it has finished, run:"
 
 
 def repair_document(outcome: RepairOutcome) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -165,20 +164,21 @@ def _legend(data: PlotData) -> list[tuple[str, str, str]]:
 def _terminal(data: PlotData, console: Console) -> None:
     import plotext as plt  # noqa: PLC0415 - only with --plot
 
-    stream = sys.stderr if console.stderr else sys.stdout
+    stream = console.file  # what the console writes to: ASCII where the encoding needs it (render/output.py)
     color = stream.isatty() and not console.no_color
+    unicode = console.encoding.startswith("utf")  # else ASCII marks, as render/output.py writes the legend
     plt.clear_figure()
     width = min(console.width, 120)
     plt.plotsize(width, 22)
     plt.theme("clear")
     for c in data.curves:
-        plt.plot(list(c.x), list(c.y), marker="braille", color=_STYLE[c.profile][0])
+        plt.plot(list(c.x), list(c.y), marker="braille" if unicode else ".", color=_STYLE[c.profile][0])
     stored = [m for m in data.marks if m.y_stored is not None]
     fixed = [m for m in data.marks if m.y_fixed is not None]
     if fixed:
         plt.scatter([m.x_fixed for m in fixed], [m.y_fixed for m in fixed], marker="x", color=_FIXED[0])
     if stored:
-        plt.scatter([m.x_stored for m in stored], [m.y_stored for m in stored], marker="●", color=_STORED[0])
+        plt.scatter([m.x_stored for m in stored], [m.y_stored for m in stored], marker="●" if unicode else "o", color=_STORED[0])
     ys = [y for c in data.curves for y in c.y] + [m.y_stored for m in stored] + [m.y_fixed for m in fixed]
     y_lo, y_hi = min(ys), max(ys)  # type: ignore[type-var]
     row = (y_hi - y_lo) / 16 or abs(y_hi) / 16 or 1.0  # about one text row at this height

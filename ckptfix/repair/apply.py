@@ -57,6 +57,7 @@ class ApplyResult(Record):
     cleaned: tuple[str, ...] = ()  # what a killed repair had left and this one removed (and stale locks cleared)
     kept_foreign: bool = False  # another process replaced a file during the repair: its version was kept
     torch_checked: bool = False  # the written files were also loaded with torch.load(weights_only=True)
+    holder: str | None = None  # "locked": who holds the lock, from the lock (pid, host, since when)
 
 
 def _no_fault(stage: str, path: Path) -> None:
@@ -121,7 +122,7 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_
         hook("lock", ck)
         lock = site.lock(ck, cleaned)
     except LockHeld as exc:
-        return ApplyResult(ck, "locked", error=str(exc))
+        return ApplyResult(ck, "locked", error=str(exc), holder=exc.holder)
     except Exception as exc:  # nothing was written yet
         return ApplyResult(ck, "failed", error=str(exc), restored=True)
     try:  # under the lock no other repair runs: what a killed one left is provably no one's

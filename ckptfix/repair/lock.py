@@ -54,10 +54,10 @@ def acquire_lock(checkpoint: Path, notes: list[str] | None = None) -> Path:
             except FileExistsError:
                 cleared = _clear_if_nobodys(lock) if attempt == 0 else None
                 if cleared is None:
-                    raise LockHeld(_lock_message(lock)) from None
+                    raise _held(lock) from None
                 if cleared and notes is not None:
                     notes.append(cleared)
-        raise LockHeld(_lock_message(lock))
+        raise _held(lock)
     finally:
         try:
             tmp.unlink()
@@ -148,15 +148,20 @@ def _clear_if_nobodys(lock: Path) -> str | None:
     return why
 
 
-def _lock_message(lock: Path) -> str:
+def _held(lock: Path) -> LockHeld:
+    """The error naming who holds ``lock`` (the owner it records) and what to do."""
     info, st, _raw_bytes = _owner(lock)
     if st is not None and not stat.S_ISREG(st.st_mode):
-        return f"{lock} is not a regular file: ckptfix will not remove it. Remove it and run repair again"
+        return LockHeld(f"{lock} is not a regular file: ckptfix will not remove it. Remove it and run repair again")
     if info is None:
-        return (f"{lock} exists but holds no owner and was written less than {GRACE_SECONDS:.0f} s ago: another "
-                "repair may be starting. Run again in a minute")
-    return (f"{lock} is held by pid {info['pid']} on {info['host']} since {info['time']}: another repair of this "
-            f"checkpoint is running. Wait for it; if it is not running, remove the lock file")
+        return LockHeld(f"{lock} exists but holds no owner and was written less than {GRACE_SECONDS:.0f} s ago: "
+                        "another repair may be starting. Run again in a minute")
+    holder = f"pid {info['pid']} on {info['host']} since {info['time']}"
+    here = info["host"] == socket.gethostname()
+    return LockHeld(f"{lock} is held by {holder}: another repair of this checkpoint is running"
+                    + ("" if here else " on another host (a lock from another host is never cleared as stale: "
+                       "ckptfix cannot see its processes)")
+                    + ". Wait for it; if it is not running, remove the lock file", holder)
 
 
 def release_lock(lock: Path) -> None:

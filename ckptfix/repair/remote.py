@@ -10,7 +10,8 @@ Object storage has no rename, no lock and no change of several objects at once. 
              its bytes those ``torch.save`` writes (``formats/torch_writer.py``);
 ``verify``   the object read back from the server decodes, with ckptfix's reader (and torch's, when
              torch is installed), to exactly what was planned;
-``undo``     after a failure: the backup copied back (server-side), checked against the SHA-256.
+``undo``     after a failure: the backup copied back (server-side), checked against the SHA-256 (the
+             command's ``--timeout`` does not cut it short: each request keeps its own timeouts).
 
 What it cannot give, said in every plan (``NOTE``): no lock (a second repair, or a trainer saving into
 the same checkpoint at the same time, is not detected); no atomic change across files (each object is
@@ -118,20 +119,25 @@ class ObjectSchedulerWrite(SchedulerWrite):
             raise RepairFailed(f"verification: torch.load(weights_only=True) of the new {self.path.name} differs from the plan")
 
     def undo(self, journal: Journal) -> bool:
+        """The original back; not cut short by ``--timeout`` (each request keeps its own timeouts)."""
         path = self.path
         if path not in journal.replaced:
             return True
         try:
-            if path in journal.originals:
-                assert journal.backup_dir is not None
-                if self.store.stat(path) is not None and _sha256(self._fresh()) == journal.originals[path]:
-                    return True  # the upload never happened
-                self.store.copy(journal.backup_dir / path.name, path)
-                return _sha256(self._fresh()) == journal.originals[path]
-            self.store.remove(path)  # created: remove it
-            return self.store.stat(path) is None
+            with self.store.deadline_lifted():
+                return self._undo(path, journal)
         except Exception:  # noqa: BLE001 - report "not restored", never mask the original failure
             return False
+
+    def _undo(self, path: Any, journal: Journal) -> bool:
+        if path in journal.originals:
+            assert journal.backup_dir is not None
+            if self.store.stat(path) is not None and _sha256(self._fresh()) == journal.originals[path]:
+                return True  # the upload never happened
+            self.store.copy(journal.backup_dir / path.name, path)
+            return _sha256(self._fresh()) == journal.originals[path]
+        self.store.remove(path)  # created: remove it
+        return self.store.stat(path) is None
 
 
 class ObjectSite(Site):

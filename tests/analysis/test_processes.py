@@ -3,10 +3,12 @@ lower bound where the trainer saves on rank 0, and "unknown" comes with the cand
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ckptfix.analysis.processes import estimate_processes
 from ckptfix.analysis.report import Options
+from ckptfix.analysis.run import inspect_one, inspect_path
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile, TrainingState
 from ckptfix.model.load import load_checkpoint
 from ckptfix.model.trainers import SIMPLETUNER, TRANSFORMERS
@@ -76,3 +78,41 @@ def test_step_zero_and_schedulers_that_do_not_need_n():
     ck = load_checkpoint(FIXTURES / "lambdalr/checkpoint-30")
     e = estimate(ck)
     assert e.value == 1 and "not needed" in e.source
+
+
+def _run_whose_latest_does_not_say_n(tmp_path: Path) -> Path:
+    """SimpleTuner 3.1.6 under torchrun, N = 2, only rank 0 saving (a real run): each checkpoint's own
+    last_epoch ÷ step says N = 2, except the latest's, whose last_epoch (61, saved one step late) is not
+    its step's multiple and whose _last_lr is not its formula's there: alone, N is unknown (CKF110)."""
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(RUNS / "c-n2-torchrun" / "stock", run)
+    sched = run / "checkpoint-30" / "scheduler.bin"
+    state = torch.load(sched, weights_only=True)
+    state["last_epoch"] = 61
+    torch.save(state, sched)
+    return run
+
+
+def test_n_unknown_in_the_latest_is_learned_from_the_other_checkpoints(tmp_path: Path) -> None:
+    """inspect_path reads up to SIBLINGS_READ other checkpoints (--latest reads none otherwise) and takes
+    the N they agree on (analysis/run.py settle_processes)."""
+    run = _run_whose_latest_does_not_say_n(tmp_path)
+    alone = inspect_one(run / "checkpoint-30", Options())
+    assert alone.num_processes is None and "CKF110" in {f.code for f in alone.findings}
+    for latest in (True, False):
+        _disc, reports = inspect_path(run, Options(), latest_only=latest)
+        r = reports[-1]
+        assert r.checkpoint.path.name == "checkpoint-30" and r.num_processes == 2, r.processes
+        assert r.processes is not None and r.processes.source.startswith("other checkpoints of this run (")
+        assert "checkpoint-20: last_epoch 40 ÷ step 20" in r.processes.source
+        assert "CKF110" not in {f.code for f in r.findings}
+
+
+def test_other_checkpoints_that_disagree_on_n_settle_nothing(tmp_path: Path) -> None:
+    run = _run_whose_latest_does_not_say_n(tmp_path)
+    shutil.rmtree(run / "checkpoint-10")  # N = 1 by its own evidence: the run's checkpoints disagree
+    shutil.copytree(RUNS / "a-n1-no-boundary" / "stock" / "checkpoint-10", run / "checkpoint-10")
+    _disc, reports = inspect_path(run, Options(), latest_only=True)
+    assert reports[-1].num_processes is None and "CKF110" in {f.code for f in reports[-1].findings}

@@ -94,7 +94,7 @@ def test_empty_latest_next_to_a_good_one_fails_the_gate(tmp_path: Path) -> None:
     assert missing == ["model.safetensors", "optimizer.bin", "scheduler.bin"]
     # only model.safetensors: still not resumable
     shutil.copy(FIXTURES / "sine-ok" / "checkpoint-30" / "model.safetensors", out / "checkpoint-50")
-    res = runner.invoke(app, ["inspect", str(out), "--latest"], env={"COLUMNS": "200"})
+    res = runner.invoke(app, ["inspect", str(out), "--latest"])
     assert res.exit_code == 1 and "optimizer.bin is missing" in res.stdout
     # repair cannot fill it: it says so and exits 1 (the launcher recipe stops)
     res = runner.invoke(app, ["repair", str(out), "--latest"])

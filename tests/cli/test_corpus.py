@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -163,13 +162,13 @@ def _cli(args: list[str], special: bool):
     if special:
         import subprocess
 
-        p = subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"})
+        p = subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=60)
         return p.returncode, p.stdout, p.stderr
     from typer.testing import CliRunner
 
     from ckptfix._cli import app
 
-    r = CliRunner().invoke(app, args, env={"COLUMNS": "100"})
+    r = CliRunner().invoke(app, args)
     return r.exit_code, r.stdout, r.stderr
 
 

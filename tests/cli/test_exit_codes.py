@@ -142,3 +142,21 @@ def test_ctrl_c_is_130_not_1(monkeypatch) -> None:
     monkeypatch.setattr("ckptfix.analysis.run.inspect_path", interrupted)
     res = run("inspect", FIXTURES / "sine-ok")
     assert res.exit_code == 130 and "interrupted" in res.stderr
+
+
+def test_unreadable_wins_over_findings_within_one_checkpoint(tmp_path: Path) -> None:
+    """One checkpoint with an error (CKF030: a v1 scheduler state) and a fatal finding (a truncated
+    random_states_0.pkl, as a killed save leaves it): 3, not 1 -- the gate stops rather than repairs --
+    for inspect, repair (which refuses: nothing written) and --json alike."""
+    shutil.copytree(FIXTURES / "sine-v1", tmp_path / "run")
+    ck = tmp_path / "run" / "checkpoint-30"
+    rng = ck / "random_states_0.pkl"
+    rng.write_bytes(rng.read_bytes()[: rng.stat().st_size // 2])
+    doc = json.loads(run("inspect", ck, "--json").stdout)
+    severities = {f["severity"] for f in doc["checkpoints"][0]["findings"]}
+    assert {"fatal", "error"} <= severities, doc["checkpoints"][0]["findings"]
+    assert doc["exit_code"] == doc["checkpoints"][0]["exit_code"] == 3 and doc["status"] == "unreadable"
+    assert run("inspect", ck).exit_code == 3
+    assert run("inspect", tmp_path / "run", "--latest", "--quiet").exit_code == 3
+    scheduler = (ck / "scheduler.bin").read_bytes()
+    assert run("repair", ck).exit_code == 3 and (ck / "scheduler.bin").read_bytes() == scheduler

@@ -8,7 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -18,12 +21,15 @@ from typer.testing import CliRunner
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.analysis.report import Options
 from ckptfix.analysis.run import inspect_path
-from ckptfix.formats.source.remote import Tuning, connect
+from ckptfix.formats.source.remote import S3_REQUESTS, Deadline, Tuning, connect
+from ckptfix.formats.source.url import DEFAULT_TIMEOUT
 from ckptfix.formats.torchfile import decode_torch
 from tests.helpers import FIXTURES
 
 pytest.importorskip("s3fs")
-from tests.s3server import CountingMotoServer, s3_env, upload_tree  # noqa: E402
+from s3fs import S3FileSystem  # noqa: E402
+
+from tests.s3server import CREDENTIALS, CountingMotoServer, s3_env, silent_endpoint, upload_tree  # noqa: E402
 
 CASES = {"sine-ok": 0, "sine-v1": 1, "sine-v2": 1, "missing-scheduler": 1, "truncated": 3, "hostile": 3,
          "output-run": 0}
@@ -114,11 +120,12 @@ def test_storage_options_reach_the_backend_and_secrets_are_never_printed(s3: Cou
     r = run("inspect", url, "--storage-option", f"endpoint_url={s3.url}", "--storage-option", "use_ssl=false")
     assert r.exit_code == 0, r.output
     secret = "S3cr3t-" + uuid.uuid4().hex
-    # an endpoint botocore rejects, quoting it in its error: the message names no option value
-    for endpoint in (secret, f"http://user:{secret}@127.0.0.1:9"):
+    # an endpoint botocore rejects (a usage error), one the listing fails on (the storage cannot be read),
+    # each quoting it in its error: the message names no option value
+    for endpoint, code in ((secret, 2), (f"http://user:{secret}@127.0.0.1:9", 3)):
         r = run("inspect", "--json", url, "--storage-option", f"secret={secret}", "--storage-option", "key=AKIATESTKEY123",
                 "--storage-option", f"endpoint_url={endpoint}")
-        assert r.exit_code == 2 and "error:" in r.output
+        assert r.exit_code == code and "error:" in r.output, r.output
         assert secret not in r.output and "AKIATESTKEY123" not in r.output, r.output
     r = run("inspect", url, "--storage-option", "not-a-pair")
     assert r.exit_code == 2 and "KEY=VALUE" in r.output
@@ -228,3 +235,105 @@ def test_repair_refuses_a_hostile_checkpoint_naming_its_objects(s3: CountingMoto
     refusals = json.loads(r.stdout)["checkpoints"][0]["refusals"]
     assert refusals and all(x["file"] is None or x["file"].startswith(f"s3://{BUCKET}/fixtures/hostile/")
                             for x in refusals), refusals  # URLs, not "s3:/..." folded by pathlib
+
+
+# -- storage that fails or does not answer (issue #19 item 8) -----------------------------------
+def ckptfix_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a process, as a launcher runs it; the 120 s bound fails (never hangs) the test when a
+    deadline does not hold."""
+    return subprocess.run([sys.executable, "-m", "ckptfix", *args], capture_output=True, text=True, timeout=120,
+                          env=env or dict(os.environ))
+
+
+def test_an_endpoint_that_never_answers_ends_at_the_timeout() -> None:
+    """It accepts connections and never answers: exit 3 naming the URL and what was waited for."""
+    with silent_endpoint() as endpoint:
+        env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, **CREDENTIALS)
+        for command in ("inspect", "repair"):
+            p = ckptfix_process(command, "s3://bucket/run", "--timeout", "1", env=env)
+            assert p.returncode == 3, p.stderr
+            assert "s3://bucket/run" in p.stderr and "the listing of s3://bucket/run" in p.stderr
+            assert "--timeout 1 s" in p.stderr and "Traceback" not in p.stderr
+        p = ckptfix_process("inspect", "s3://bucket/run", "--latest", "--json", "--timeout", "0.5", env=env)
+        doc = json.loads(p.stdout)
+        assert p.returncode == doc["exit_code"] == 3 and doc["status"] == "unreadable"
+
+
+def test_reads_that_never_answer_end_at_the_timeout(s3: CountingMotoServer) -> None:
+    """The listing answers, the reads do not: every checkpoint not read is unreadable, exit 3, what was
+    waited for said once; repair writes nothing."""
+    url = fresh_copy(s3, "sine-v1")
+    before = s3_bytes(f"{url}/checkpoint-30/scheduler.bin")
+    answer = threading.Event()
+
+    def reads_hang(method: str, path: str) -> None:
+        if method == "GET":
+            answer.wait(60)
+
+    try:
+        with s3.faults(reads_hang):
+            for command in ("inspect", "repair"):
+                p = ckptfix_process(command, url, "--timeout", "2", "--json")
+                doc = json.loads(p.stdout)
+                assert p.returncode == doc["exit_code"] == 3, p.stderr
+                assert f"{url}: no answer from the storage within --timeout 2 s (waiting for " in p.stderr
+                assert f"of {url}/checkpoint-30/" in p.stderr and "Traceback" not in p.stderr
+    finally:
+        answer.set()
+    assert doc["checkpoints"][0]["status"] == "refused"  # repair: unreadable, so not touched
+    assert s3_bytes(f"{url}/checkpoint-30/scheduler.bin") == before
+    assert not [k for k in S3FileSystem(skip_instance_cache=True).find(url.removeprefix("s3://")) if ".ckptfix" in k]
+
+
+@pytest.mark.parametrize("status, code, words", [(403, "AccessDenied", "access denied"),
+                                                 (500, "InternalError", "cannot list")])
+def test_a_listing_that_fails_is_unreadable_storage_not_a_usage_error(s3: CountingMotoServer, status: int, code: str,
+                                                                      words: str) -> None:
+    url = f"s3://{BUCKET}/fixtures/sine-ok"
+    with s3.faults(lambda method, path: (status, code) if method == "LIST" else None):
+        r = run("inspect", url, "--timeout", "30", "--json")
+    assert r.exit_code == 3 and words in r.stderr and url in r.stderr, r.output
+    assert json.loads(r.stdout)["status"] == "unreadable"
+    assert run("inspect", url).exit_code == 0  # the same PATH, the storage answering again
+
+
+@pytest.mark.parametrize("stage, uploads", [("replace", 0), ("verify", 2)])
+def test_a_deadline_that_passes_during_repair_loses_nothing(s3: CountingMotoServer, stage: str, uploads: int) -> None:
+    """Past the deadline no write starts (``replace``: before the upload); one that passes after the upload
+    (``verify``) does not stop the undo from putting the original back."""
+    from ckptfix.repair.run import repair_path
+
+    url = fresh_copy(s3, "sine-v2")
+    ck = f"{url}/checkpoint-30"
+    original = s3_bytes(f"{ck}/scheduler.bin")
+    store, path = connect(ck)
+    now = [0.0]
+    store.deadline = Deadline(60, clock=lambda: now[0])
+
+    def fault(at: str, p: object) -> None:
+        if at == stage:
+            now[0] = 61.0  # the deadline passes here
+
+    seen: list[tuple[str, str]] = []
+    with s3.faults(lambda method, p: seen.append((method, p))):
+        outcome = repair_path(path, Options(), fault=fault, store=store)
+    (item,) = outcome.items
+    assert item.result.status == "failed" and item.result.restored is True, item.result
+    assert "--timeout 60 s" in item.result.error
+    assert s3_bytes(f"{ck}/scheduler.bin") == original
+    assert store.timed_out() is not None
+    # the upload, then (after verify) the backup copied back over it; before the upload: nothing
+    assert seen.count(("PUT", f"/{ck.removeprefix('s3://')}/scheduler.bin")) == uploads
+
+
+def test_each_s3_request_is_bounded_and_retried_a_few_times(s3: CountingMotoServer) -> None:
+    """botocore's connect/read timeouts (never past --timeout) and attempts; s3fs's own retries capped."""
+    store, _ = connect(f"s3://{BUCKET}/fixtures/sine-ok", timeout=4)
+    cfg = store.fs.config_kwargs
+    assert (cfg["connect_timeout"], cfg["read_timeout"]) == (4, 4)
+    assert cfg["retries"] == {"mode": "standard", "total_max_attempts": S3_REQUESTS["total_max_attempts"]}
+    assert store.fs.retries <= 2
+    store, _ = connect(f"s3://{BUCKET}/fixtures/sine-ok", {"config_kwargs": {"read_timeout": 60}}, timeout=300)
+    assert (store.fs.config_kwargs["connect_timeout"], store.fs.config_kwargs["read_timeout"]) == (5.0, 60)
+    for command in ("inspect", "repair"):  # --help says the default the code uses
+        assert f"(default {DEFAULT_TIMEOUT:g};" in " ".join(run(command, "--help").output.split())

@@ -361,7 +361,7 @@ def test_fuzz_gate_on_json_and_safetensors(tmp_path_factory, name, data):
     runner = CliRunner()
     t0 = time.perf_counter()
     try:
-        human = runner.invoke(app, ["inspect", str(ck)], env={"COLUMNS": "100"})
+        human = runner.invoke(app, ["inspect", str(ck)])
         assert human.exit_code in (0, 1, 3), human.output
         assert "Traceback" not in human.output and "internal error" not in human.stderr
         res = runner.invoke(app, ["inspect", str(ck), "--json"])

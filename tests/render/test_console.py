@@ -12,8 +12,9 @@ from ckptfix.render.console import MAX_PANELS
 from tests.helpers import FIXTURES
 
 
-def run(*args: object, columns: int = 200):
-    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": str(columns)})
+def run(*args: object):
+    """The CLI on the tests' fixed wide terminal (conftest.py): no line wraps, whatever the temp path."""
+    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_each_finding_with_its_fix_and_the_command_last():
@@ -70,7 +71,7 @@ def test_a_long_folder_folds_and_keeps_the_summary_last(tmp_path):
 
 def test_repair_says_what_remains_and_what_to_run(tmp_path):
     shutil.copytree(FIXTURES / "sine-v1", tmp_path / "a")
-    res = run("repair", tmp_path / "a", "--latest", columns=200)
+    res = run("repair", tmp_path / "a", "--latest")
     assert res.exit_code == 0
     assert "still reported:" in res.output and "fix: ckptfix repair PATH --optimizer-lr" in res.output
     assert "backup: checkpoint-30/.ckptfix/backup-" in res.output

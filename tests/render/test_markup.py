@@ -14,14 +14,15 @@ import pytest
 from typer.testing import CliRunner
 
 from ckptfix._cli import app
+from tests.cli.test_terminal import pty_run
 from tests.helpers import FIXTURES
 
 runner = CliRunner()
-WIDE = {"COLUMNS": "400"}  # no folding: the printed path is one piece
 
 
 def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args], env=WIDE)
+    """On the tests' fixed wide terminal (conftest.py): no folding, the printed path is one piece."""
+    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.mark.parametrize("run_dir", ["exp[lora]", "a[/b]", "[red]x[/red]", "[bold"])
@@ -77,3 +78,18 @@ def test_install_hint_keeps_its_brackets(tmp_path: Path, monkeypatch) -> None:
     res = run("inspect", FIXTURES / "sine-ok", "--plot-file", tmp_path / "lr.png")
     assert res.exit_code == 2
     assert "pip install 'ckptfix[png]'" in res.stderr
+
+
+def test_the_progress_line_prints_a_folder_name_as_it_is(tmp_path: Path) -> None:
+    """The progress line (on stderr, only when it is a terminal: a real pty here) is the one place Rich
+    parses markup (its description column): a checkpoint named ``checkpoint-30-exp[lora][bold]x`` (the
+    latest, so the last one the line shows) must show as it is, not as "exp" and a bold "x"."""
+    name = "checkpoint-30-exp[lora][bold]x"
+    out = tmp_path / "out"
+    shutil.copytree(FIXTURES / "sine-ok" / "checkpoint-30", out / "checkpoint-10")
+    shutil.copytree(FIXTURES / "sine-ok" / "checkpoint-30", out / name)
+    raw, code = pty_run([sys.executable, "-m", "ckptfix", "inspect", "out", "--step", "30"], 120, tmp_path)
+    text = raw.decode("utf-8", "replace")
+    assert code == 0 and "Traceback" not in text, text[-2000:]
+    assert "reading checkpoints" in text  # the progress line was drawn
+    assert f"read {name}" in text, text[:3000]

@@ -58,7 +58,7 @@ def test_a_killed_optimizer_patch_leaves_a_full_size_temp_that_repair_removes(tm
     doc = json.loads(res.stdout)
     found = [f for f in doc["checkpoints"][0]["findings"] if f["code"] == "CKF005"]
     assert found and found[0]["severity"] == "warning" and "ckptfix repair` removes it" in found[0]["message"]
-    res = runner.invoke(app, ["repair", str(ck), "--optimizer-lr"], env={"COLUMNS": "200"})
+    res = runner.invoke(app, ["repair", str(ck), "--optimizer-lr"])
     assert res.exit_code == 0, res.output
     assert f"removed {temps[0].name}" in res.stdout and "stale lock" in res.stdout
     assert not temps[0].exists() and leftovers(ck) == []
@@ -79,7 +79,7 @@ def test_a_full_disk_during_backup_leaves_an_empty_backup_that_repair_removes(tm
     assert len(backups) == 1 and [p.stat().st_size for p in backups[0].iterdir()] == [0]  # a 0-byte copy
     assert {p.name: sha256(p) for p in ck.iterdir() if p.is_file()} == before
     assert leftovers(ck) == [f".ckptfix/{backups[0].name}"]
-    res = runner.invoke(app, ["repair", str(ck)], env={"COLUMNS": "200"})
+    res = runner.invoke(app, ["repair", str(ck)])
     assert res.exit_code == 0 and f"removed .ckptfix/{backups[0].name}" in res.stdout, res.output
     assert not backups[0].exists() and leftovers(ck) == []
 
@@ -91,7 +91,7 @@ def test_leftovers_that_are_not_provably_ours_are_reported_and_kept(tmp_path: Pa
     (b / "notes.txt").write_text("the user's own file")  # not a name ckptfix writes
     (ck / "scheduler.bin.ckptfix-tmp-zz").write_bytes(b"x")  # not ckptfix's exact pattern
     assert leftovers(ck) == [".ckptfix/backup-20260101T000000.000000Z"]
-    res = runner.invoke(app, ["inspect", str(ck)], env={"COLUMNS": "200"})
+    res = runner.invoke(app, ["inspect", str(ck)])
     assert "leaves it: look at it" in res.stdout
     res = runner.invoke(app, ["repair", str(ck)])
     assert res.exit_code == 0 and (b / "notes.txt").exists() and (ck / "scheduler.bin.ckptfix-tmp-zz").exists()

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.analysis.checks import analyse
 from ckptfix.errors import LockHeld
 from ckptfix.model.load import load_checkpoint
@@ -147,3 +149,54 @@ def test_clearing_never_removes_a_lock_another_repair_just_took(tmp_path: Path, 
     with pytest.raises(LockHeld, match="another repair"):
         acquire_lock(ck)
     assert lock.read_text() == fresh and work_files(ck) == ["lock"]
+
+
+def dead_pid() -> int:
+    """A pid that no longer runs on this machine (a child that exited and was reaped)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+@pytest.mark.parametrize("pid_here", ["dead", "alive"])
+def test_a_lock_from_another_host_is_never_cleared_as_stale(tmp_path: Path, pid_here: str) -> None:
+    """Checkpoints live on shared disks: a lock written on another host names a pid of that host, which
+    says nothing here -- dead here or alive here, the lock is respected, byte for byte, nothing written."""
+    ck = copy(tmp_path)
+    (ck / ".ckptfix").mkdir()
+    pid = dead_pid() if pid_here == "dead" else os.getpid()
+    other = os.uname().nodename + "-other"
+    lock = ck / ".ckptfix" / "lock"
+    lock.write_text(json.dumps({"pid": pid, "host": other, "time": "20261206T101500.000000Z"}))
+    before = lock.read_bytes()
+    scheduler = (ck / "scheduler.bin").read_bytes()
+    res = apply_plan(plan(ck))
+    assert res.status == "locked" and not res.cleaned, res
+    assert res.holder == f"pid {pid} on {other} since 20261206T101500.000000Z"
+    assert "another host" in res.error and "never cleared as stale" in res.error
+    assert lock.read_bytes() == before and work_files(ck) == ["lock"]
+    assert (ck / "scheduler.bin").read_bytes() == scheduler
+    # the same pid on this host: stale when dead (the host is what protects the other host's lock)
+    lock.write_text(json.dumps({"pid": pid, "host": os.uname().nodename, "time": "then"}))
+    assert apply_plan(plan(ck)).status == ("applied" if pid_here == "dead" else "locked")
+
+
+def test_the_losing_repair_says_who_holds_the_lock_and_what_to_run_after_it(tmp_path: Path) -> None:
+    """Not "ckptfix explain CKF030" (that repair cannot fix it is wrong: it could not run): who holds the
+    lock, from the lock, and the same repair to run once that one has finished."""
+    ck = copy(tmp_path)
+    (ck / ".ckptfix").mkdir()
+    host = os.uname().nodename
+    (ck / ".ckptfix" / "lock").write_text(json.dumps({"pid": os.getpid(), "host": host, "time": "20261206T101500.000000Z"}))
+    run = ck.parent
+    res = CliRunner().invoke(app, ["repair", str(run), "--optimizer-lr"])
+    assert res.exit_code == 1, res.output
+    assert res.output.rstrip("\n").splitlines()[-3:] == [
+        f"{run}: 1 locked; exit 1",
+        f"another repair holds the lock of checkpoint-30: pid {os.getpid()} on {host} since 20261206T101500.000000Z; "
+        "when it has finished, run:",
+        f"→ ckptfix repair {run} --optimizer-lr"]
+    doc = json.loads(CliRunner().invoke(app, ["repair", str(run), "--json"]).stdout)
+    assert doc["checkpoints"][0]["status"] == "locked" and f"pid {os.getpid()} on {host}" in doc["checkpoints"][0]["error"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,7 @@ finally:
 
 def no_torch(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", NO_TORCH, *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}, timeout=120)
+                          cwd=ROOT, env={"COLUMNS": os.environ["COLUMNS"], "PATH": "/usr/bin:/bin"}, timeout=120)
 
 
 def decoded(p: Path):

@@ -100,6 +100,11 @@ class Store(ABC):
         """``"dir"``, ``"file"`` (a regular file), ``"other"`` (FIFO, device, socket, dangling link) or
         None when nothing is there. Never raises for a path that cannot be inspected: ``"other"``."""
 
+    def timed_out(self) -> str | None:
+        """What the command's deadline (``--timeout``, object storage) stopped waiting for; None when it did
+        not pass or the store has none (the local disk)."""
+        return None
+
     def link_target(self, path: Any) -> Any:
         """Where a symbolic link at ``path`` leads (for messages), None when it is not one."""
         return None

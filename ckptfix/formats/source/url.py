@@ -15,7 +15,11 @@ from ckptfix.errors import UsageError
 from ckptfix.formats.source.interface import Store
 from ckptfix.formats.source.local import LOCAL
 
-__all__ = ["is_url", "open_location", "parse_storage_options"]
+__all__ = ["DEFAULT_TIMEOUT", "is_url", "open_location", "parse_storage_options"]
+
+#: Seconds a command on object storage waits for it in all (``--timeout``'s default, docs/remote.md):
+#: a gate whose storage stops answering ends with exit 3 instead of holding the launch forever.
+DEFAULT_TIMEOUT = 300.0
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -63,13 +67,16 @@ def parse_storage_options(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def open_location(text: str, storage_options: list[str] | None = None) -> tuple[Store, Any]:
+def open_location(text: str, storage_options: list[str] | None = None,
+                  timeout: float | None = None) -> tuple[Store, Any]:
     """The store and path PATH names; ``UsageError`` for a URL ckptfix cannot open (the message says
-    which extra to install, and never shows a credential)."""
+    which extra to install, and never shows a credential), ``StorageUnreadable`` for one it cannot list.
+    ``timeout``: the seconds every read of a URL's store waits for it in all (default ``DEFAULT_TIMEOUT``);
+    a local path has no deadline."""
     if not is_url(text):
         if storage_options:
             raise UsageError("--storage-option applies to URLs (s3://, gs://, az://, hf://...), not to local paths")
         return LOCAL, Path(text)
     from ckptfix.formats.source.remote import connect  # noqa: PLC0415 - only for URLs: fsspec is heavy
 
-    return connect(text, parse_storage_options(storage_options))
+    return connect(text, parse_storage_options(storage_options), timeout=DEFAULT_TIMEOUT if timeout is None else timeout)

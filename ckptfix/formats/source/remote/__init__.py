@@ -1,28 +1,36 @@
 """Object storage through fsspec: S3, GCS, Azure, the Hugging Face Hub, ``memory://``, ``file://``.
 
-``connect(url, options)`` opens the backend (imported only then: a local path never imports fsspec)
-and returns ``(RemoteStore, RemotePath)``. Modules: ``path.py`` (``RemotePath``), ``ranges.py`` (pure
-range arithmetic, the cost model, the cache), ``batch.py`` (round trips shared between checkpoints),
-``store.py`` (the ``Store`` / ``ByteSource`` over fsspec). What to fetch: ``ckptfix.formats.prefetch``.
+``connect(url, options, timeout=...)`` opens the backend (imported only then: a local path never imports
+fsspec) and returns ``(RemoteStore, RemotePath)``. Modules: ``path.py`` (``RemotePath``), ``ranges.py``
+(pure range arithmetic, the cost model, the cache), ``batch.py`` (round trips shared between
+checkpoints), ``deadline.py`` (the command's deadline), ``store.py`` (the ``Store`` / ``ByteSource`` over
+fsspec). What to fetch: ``ckptfix.formats.prefetch``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ckptfix.errors import UsageError
+from ckptfix.errors import StorageUnreadable, UsageError
+from ckptfix.formats.source.remote.deadline import Deadline, DeadlineExpired
 from ckptfix.formats.source.remote.path import RemotePath
 from ckptfix.formats.source.remote.ranges import Extents, Tuning, merge_ranges, plan_requests, split_range
 from ckptfix.formats.source.remote.store import RemoteFile, RemoteStore, Stats
 from ckptfix.records import replace
 
-__all__ = ["EXTRAS", "Extents", "RemoteFile", "RemotePath", "RemoteStore", "Stats", "Tuning", "connect",
-           "merge_ranges", "plan_requests", "redact", "split_range"]
+__all__ = ["EXTRAS", "S3_REQUESTS", "Deadline", "DeadlineExpired", "Extents", "RemoteFile", "RemotePath", "RemoteStore",
+           "Stats", "Tuning", "connect", "merge_ranges", "plan_requests", "redact", "split_range"]
 
 #: URL scheme -> the ckptfix extra that installs its fsspec backend
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "az", "abfs": "az", "abfss": "az",
           "adl": "az", "hf": "hf"}
 _S3 = ("s3", "s3a")
+#: Each S3 request on its own (botocore's Config, unless given with --storage-option config_kwargs.KEY=...):
+#: seconds to connect and to wait for an answer (s3fs's defaults; never longer than --timeout), and
+#: attempts in all, by botocore's standard retry mode (its backoff: up to 1 s, then 2 s...). s3fs retries a
+#: timed-out request itself too: ``S3FS_RETRIES`` times at most (its default is 5, times botocore's).
+S3_REQUESTS = {"connect_timeout": 5.0, "read_timeout": 15.0, "total_max_attempts": 3}
+S3FS_RETRIES = 2
 
 
 def _secrets(options: dict[str, Any]) -> list[str]:
@@ -36,9 +44,9 @@ def _secrets(options: dict[str, Any]) -> list[str]:
     return out
 
 
-def redact(text: str, options: dict[str, Any]) -> str:
-    """``text`` with every storage-option value replaced by ``***``."""
-    for s in sorted(_secrets(options), key=len, reverse=True):
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every storage-option value (``_secrets``) replaced by ``***``."""
+    for s in sorted(secrets, key=len, reverse=True):
         text = text.replace(s, "***")
     return text
 
@@ -67,19 +75,49 @@ def _tuning(given: Any, base: Tuning) -> Tuning:
     return replace(base, **out)
 
 
-def connect(url: str, options: dict[str, Any] | None = None, tuning: Tuning = Tuning()) -> tuple[RemoteStore, RemotePath]:
-    """The store and path of ``url``; ``UsageError`` naming the extra when the backend is missing."""
+def _s3_config(options: dict[str, Any], tuning: Tuning, timeout: float | None) -> None:
+    """Connections for the store's batches and bounded requests, where the user did not say otherwise."""
+    cfg = options.setdefault("config_kwargs", {})
+    if not isinstance(cfg, dict):
+        return
+    cfg.setdefault("max_pool_connections", tuning.max_connections)  # aiobotocore keeps 10 unless told
+    for key in ("connect_timeout", "read_timeout"):
+        cfg.setdefault(key, min(S3_REQUESTS[key], timeout) if timeout is not None else S3_REQUESTS[key])
+    cfg.setdefault("retries", {"mode": "standard", "total_max_attempts": S3_REQUESTS["total_max_attempts"]})
+
+
+def _list_failed(path: RemotePath, exc: BaseException, scheme: str, secrets: list[str]) -> Exception:
+    """A listing that failed: the storage cannot be read (exit 3, ``StorageUnreadable``), unless the backend
+    rejected an option before asking the server anything (a usage error)."""
+    if isinstance(exc, DeadlineExpired):
+        return StorageUnreadable(f"{path}: {exc}; nothing was read. Check the endpoint, or raise --timeout for a "
+                                 "slow storage")
+    if isinstance(exc, PermissionError):
+        return StorageUnreadable(f"{path}: access denied: check the credentials ({_CREDENTIALS.get(scheme, 'see docs/remote.md')})")
+    name = type(exc).__name__
+    if "Credentials" in name:
+        return StorageUnreadable(f"{path}: no credentials found: {_CREDENTIALS.get(scheme, 'see docs/remote.md')}")
+    text = redact(f"{path}: cannot list: {name}: {exc}", secrets)[:400]
+    return UsageError(text) if isinstance(exc, (ValueError, TypeError)) else StorageUnreadable(text)
+
+
+def connect(url: str, options: dict[str, Any] | None = None, tuning: Tuning = Tuning(),
+            timeout: float | None = None) -> tuple[RemoteStore, RemotePath]:
+    """The store and path of ``url``, PATH listed; every read of the store waits at most until ``timeout``
+    seconds from now (None: no deadline). ``UsageError`` naming the extra when the backend is missing, or
+    for an option it rejects; ``StorageUnreadable`` when PATH cannot be listed (refused, unreachable,
+    no answer in time)."""
+    deadline = Deadline(timeout)
     options = dict(options or {})
     scheme = url.split("://", 1)[0].lower()
     tuning = _tuning(options.pop("ckptfix", None), tuning)
+    secrets = _secrets(options)  # the user's values only: never ckptfix's own defaults below
     try:
         from fsspec.core import url_to_fs  # noqa: PLC0415 - only for URLs
     except ImportError:
         raise UsageError(f"{scheme}:// paths need fsspec and its backend: {_install_hint(scheme)}") from None
-    if scheme in _S3:  # aiobotocore keeps 10 connections unless told otherwise
-        cfg = options.setdefault("config_kwargs", {})
-        if isinstance(cfg, dict):
-            cfg.setdefault("max_pool_connections", tuning.max_connections)
+    if scheme in _S3:
+        _s3_config(options, tuning, timeout)
     try:
         fs, key = url_to_fs(url, **options)
     except ImportError:
@@ -87,23 +125,20 @@ def connect(url: str, options: dict[str, Any] | None = None, tuning: Tuning = Tu
     except ValueError as exc:
         if "Protocol not known" in str(exc):
             raise UsageError(f"{scheme}:// is not a storage fsspec knows (s3://, gs://, az://, hf://, file://, memory://...)") from None
-        raise UsageError(redact(f"{url}: {exc}", options)) from None
+        raise UsageError(redact(f"{url}: {exc}", secrets)) from None
     except TypeError as exc:  # an option the backend does not take
-        raise UsageError(redact(f"{scheme}://: a --storage-option is not accepted by the backend: {exc}", options)) from None
+        raise UsageError(redact(f"{scheme}://: a --storage-option is not accepted by the backend: {exc}", secrets)) from None
     except Exception as exc:  # noqa: BLE001 - credentials, configuration: one line, no secret
-        raise UsageError(redact(f"{scheme}://: cannot open the storage: {type(exc).__name__}: {exc}", options)) from None
-    store = RemoteStore(fs, scheme, tuning)
-    store.secrets = _secrets(options)
+        raise UsageError(redact(f"{scheme}://: cannot open the storage: {type(exc).__name__}: {exc}", secrets)) from None
+    if scheme in _S3 and isinstance(getattr(fs, "retries", None), int):
+        fs.retries = min(fs.retries, S3FS_RETRIES)
+    store = RemoteStore(fs, scheme, tuning, deadline=deadline)
+    store.secrets = secrets
     path = RemotePath(scheme, key)
     try:
-        store.list_tree(path)  # PATH is listed once, here: what cannot be listed is a usage error
-    except PermissionError:
-        raise UsageError(f"{path}: access denied: check the credentials ({_CREDENTIALS.get(scheme, 'see docs/remote.md')})") from None
+        store.list_tree(path)  # PATH is listed once, here
     except Exception as exc:  # noqa: BLE001 - one line naming the problem, no secret
-        name = type(exc).__name__
-        if "Credentials" in name:
-            raise UsageError(f"{path}: no credentials found: {_CREDENTIALS.get(scheme, 'see docs/remote.md')}") from None
-        raise UsageError(redact(f"{path}: cannot list: {name}: {exc}", options)[:400]) from None
+        raise _list_failed(path, exc, scheme, secrets) from None
     return store, path
 
 

@@ -12,7 +12,9 @@ one read per step counter); over the network each would be a round trip. Here, i
 * a batch is merged and split by the cost model (``ranges.plan_requests``) and fetched concurrently
   (``cat_ranges`` on async backends, with ``Tuning.max_connections`` at a time; a thread pool for the
   others, such as the Hugging Face Hub's);
-* the cache (``ranges.Extents``) answers only from bytes fetched; a read of anything else is fetched.
+* the cache (``ranges.Extents``) answers only from bytes fetched; a read of anything else is fetched;
+* every read waits for the backend at most until the command's deadline (``deadline.Deadline``,
+  ``--timeout``): past it, each file not read is unreadable, and ``timed_out`` says what was waited for.
 
 ``stats`` counts requests, bytes and sequential rounds (and rounds per checkpoint folder).
 """
@@ -22,12 +24,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.source.interface import ByteSource, Entry, Store
 from ckptfix.formats.source.remote.batch import Batcher
+from ckptfix.formats.source.remote.deadline import Deadline, DeadlineExpired
 from ckptfix.formats.source.remote.path import RemotePath
 from ckptfix.formats.source.remote.ranges import Extents, Tuning, cut, plan_requests
 
@@ -58,6 +62,8 @@ def _error(path: Any, exc: BaseException, secrets: Sequence[str] = ()) -> Unread
     """A backend error as ckptfix reports it (any storage-option value in its text replaced)."""
     if isinstance(exc, UnreadableFile):
         return exc
+    if isinstance(exc, DeadlineExpired):
+        return UnreadableFile(path, f"not read: {exc}")
     if isinstance(exc, FileNotFoundError):
         return UnreadableFile(path, "file not found (removed since it was listed?)")
     if isinstance(exc, PermissionError):
@@ -104,8 +110,10 @@ class RemoteStore(Store):
 
     remote = True
 
-    def __init__(self, fs: Any, scheme: str, tuning: Tuning = Tuning(), limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, fs: Any, scheme: str, tuning: Tuning = Tuning(), limits: Limits = DEFAULT_LIMITS,
+                 deadline: Deadline | None = None) -> None:
         self.fs, self.scheme, self.tuning, self.limits = fs, scheme, tuning, limits
+        self.deadline = deadline or Deadline(None)
         protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
         self._local = bool(_LOCAL_PROTOCOLS & set(protocols))
         self._async = bool(getattr(fs, "async_impl", False)) and not self._local
@@ -129,6 +137,18 @@ class RemoteStore(Store):
             return RemotePath(self.scheme, self.fs._strip_protocol(text))
         return RemotePath(self.scheme, text)
 
+    def timed_out(self) -> str | None:
+        """What the command's deadline stopped waiting for, as a sentence (None: it did not pass)."""
+        return str(self.deadline.expired) if self.deadline.expired is not None else None
+
+    def deadline_lifted(self) -> AbstractContextManager[None]:
+        """This thread's calls inside wait without the command's deadline (an undo after a failed write)."""
+        return self.deadline.lifted()
+
+    def _read(self, what: str, fn: Callable[[], T]) -> T:
+        """A backend call that reads, waited for at most until the deadline (in-process backends: plainly)."""
+        return fn() if self._local else self.deadline.call(what, fn)
+
     def _covered(self, key: str) -> bool:
         return any(key == k or key.startswith(k.rstrip("/") + "/") for k in self._listed)
 
@@ -142,7 +162,7 @@ class RemoteStore(Store):
             self.stats.requests += 1
             self.stats.rounds += 1
         try:
-            found = self.fs.find(key, detail=True, withdirs=True)
+            found = self._read(f"the listing of {path}", lambda: self.fs.find(key, detail=True, withdirs=True))
         except FileNotFoundError:
             found = {}
         with self._lock:
@@ -245,7 +265,13 @@ class RemoteStore(Store):
         requests = [(key, s, e) for key, rs in by_key.items() for s, e in plan_requests(rs, self.tuning)]
         if not requests:
             return
-        results = self._cat(requests)
+        files = sorted(by_key)
+        what = (f"{len(requests)} read{'s' if len(requests) != 1 else ''} of {RemotePath(self.scheme, files[0])}"
+                + (f" and {len(files) - 1} other file{'s' if len(files) != 2 else ''}" if len(files) > 1 else ""))
+        try:
+            results = self._read(what, lambda: self._cat(requests))
+        except DeadlineExpired as exc:
+            results = [exc] * len(requests)
         got: dict[str, list[tuple[int, bytes]]] = {}
         with self._lock:
             self.stats.rounds += 1
@@ -333,7 +359,7 @@ class RemoteStore(Store):
             self.stats.requests += 1
             self.stats.rounds += 1
         try:
-            info = self.fs.info(path.key)
+            info = self._read(f"the size of {path}", lambda: self.fs.info(path.key))
         except FileNotFoundError:
             return None
         finally:
@@ -352,16 +378,19 @@ class RemoteStore(Store):
 
     def put(self, path: RemotePath, data: bytes) -> None:
         """Write the whole object in one request (a PUT: readers see the old or the new object)."""
-        self._write(lambda: self.fs.pipe_file(path.key, data), path)
+        self._write(lambda: self.fs.pipe_file(path.key, data), path, f"writing {path}")
 
     def copy(self, src: RemotePath, dst: RemotePath) -> None:
         """A server-side copy (the bytes do not travel through this machine)."""
-        self._write(lambda: self.fs.copy(src.key, dst.key), dst)
+        self._write(lambda: self.fs.copy(src.key, dst.key), dst, f"copying {src} to {dst}")
 
     def remove(self, path: RemotePath) -> None:
-        self._write(lambda: self.fs.rm_file(path.key), path)
+        self._write(lambda: self.fs.rm_file(path.key), path, f"deleting {path}")
 
-    def _write(self, op: Callable[[], Any], path: RemotePath) -> None:
+    def _write(self, op: Callable[[], Any], path: RemotePath, what: str) -> None:
+        """A write is never abandoned half-way (the server could apply it later): past the deadline it is
+        not started; once started, its requests' own timeouts and retries bound it."""
+        self.deadline.check(what)
         with self._lock:
             self.stats.writes += 1
             self.stats.requests += 1
