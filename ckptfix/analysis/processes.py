@@ -3,7 +3,8 @@
 Sources, strongest first:
 
 1. ``--num-processes``.
-2. Per-rank files that give N exactly: DeepSpeed's ``dp_world_size``; the Trainer's ``rng_state_{rank}.pth``;
+2. Per-rank files that give N exactly: DeepSpeed's ``dp_world_size``; a layout's own per-rank files
+   (``Layout.rank_files_exact``: the Trainer's ``rng_state_{rank}.pth``);
    ``random_states_{r}.pkl`` / ``training_state-rank{r}.json`` for a rank r > 0 (only a run that saves on
    every rank writes them, so N = highest rank + 1); ``random_states_0.pkl`` alone when the trainer's
    releases all save on every rank (then N = 1).
@@ -23,6 +24,7 @@ from typing import Any
 from ckptfix.analysis.report import Options, ProcessEstimate
 from ckptfix.coerce import as_int
 from ckptfix.model.checkpoint import Checkpoint
+from ckptfix.model.layouts import get_layout
 from ckptfix.model.trainers import TrainerRules
 from ckptfix.schedulers.detect import ProfileMatch
 from ckptfix.schedulers.profiles import SINE_FAMILY
@@ -59,8 +61,9 @@ def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules,
         return ProcessEstimate(opts.num_processes, "--num-processes", exact=True)
     if ck.engine is not None and ck.engine.dp_world_size:
         return ProcessEstimate(ck.engine.dp_world_size, "DeepSpeed dp_world_size", exact=True)
-    if ck.layout == "hf-trainer" and ck.num_processes:
-        return ProcessEstimate(ck.num_processes, "rng_state*.pth (the Trainer saves one per process)", exact=True)
+    exact_files = get_layout(ck.layout).rank_files_exact
+    if exact_files is not None and ck.num_processes:
+        return ProcessEstimate(ck.num_processes, exact_files, exact=True)
     ranks = _ranks(ck)
     low = max(ranks) + 1 if ranks else 1
     if low > 1:

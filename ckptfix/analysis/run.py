@@ -86,7 +86,7 @@ def discovery_findings(disc: Discovery, path: Path) -> list[Finding]:
         return [make_finding("CKF113", disc.root, None, None, None,
                              f"{disc.trainer}: {disc.latest_issue}. {path.name} is what the rule would pick "
                              "otherwise")]
-    if len(disc.picks) > 1 and disc.trainer not in ("kohya",):
+    if disc.latest_tie:
         return [make_finding("CKF112", path, None, [p.name for p in disc.picks], None, disc.latest_reason)]
     return []
 

@@ -36,6 +36,8 @@ from ckptfix.analysis.state_checks import trainer_state_files
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.objects import TorchDevice, TorchSize
+from ckptfix.model.discover import is_in_progress
+from ckptfix.model.layouts import get_layout
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ABSENT, Change, RepairAction, same
 from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, human_size, plan_patch
@@ -177,12 +179,11 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
     ctx = _Ctx(report, opts, recreate, steps.chosen if step_ok else None, report.num_processes)
     writes: list[SchedulerWrite] = []
 
-    if ck.path.name.endswith("tmp"):
+    if is_in_progress(ck.path.name):
         ctx.refuse(ck.path, "folder name ends in tmp: a checkpoint still being written is never touched")
-    if ck.layout == "hf-trainer" and any(f.severity in ("error", "fatal") for f in report.findings):
-        # The Trainer's scheduler.pt is a LambdaLR: nothing ckptfix writes would be loaded.
-        ctx.refuse(ck.path, "Hugging Face Trainer checkpoint: ckptfix reports its findings but does not "
-                   "rewrite scheduler.pt (a LambdaLR); fix the run's settings instead")
+    refusal = get_layout(ck.layout).repair_refusal
+    if refusal is not None and any(f.severity in ("error", "fatal") for f in report.findings):
+        ctx.refuse(ck.path, refusal)
         ctx.covered.update(id(f) for f in report.findings)
 
     # Unreadable / hostile files: refuse, except scheduler files that --recreate rebuilds.
