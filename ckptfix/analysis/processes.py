@@ -13,7 +13,7 @@ Sources, strongest first:
    (SimpleTuner builds ``T_0 = W × N``), then ``last_epoch ÷ step`` when the stored ``_last_lr`` is its
    formula's value at ``last_epoch`` (the state is self-consistent) and the quotient divides ``T_0``, then
    what the other checkpoints of the same output folder established, when they all agree
-   (``Options.run_processes``, set by ``analysis/run.py``).
+   (``RunFacts.run_processes``, set by ``analysis/run.py``).
 4. Else N is unknown: the candidates (the divisors of ``T_0`` from the lower bound on) and why.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ckptfix.analysis.report import Options, ProcessEstimate
+from ckptfix.analysis.report import Options, ProcessEstimate, RunFacts
 from ckptfix.coerce import as_int
 from ckptfix.model.checkpoint import Checkpoint
 from ckptfix.model.layouts import get_layout
@@ -54,7 +54,8 @@ def _divisors(t0: int, low: int) -> list[int]:
 
 
 def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules, ...], step: int | None,
-                       state: dict[str, Any] | None, match: ProfileMatch | None) -> ProcessEstimate:
+                       state: dict[str, Any] | None, match: ProfileMatch | None,
+                       facts: RunFacts = RunFacts()) -> ProcessEstimate:
     """N for ``ck`` (see the module docstring). ``state``/``match``: its first scheduler file, decoded and
     detected (None when there is none); ``step``: the checkpoint's step (None when unknown)."""
     if opts.num_processes is not None:
@@ -89,11 +90,11 @@ def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules,
         if rem == 0 and n >= low and (t0 is None or t0 % n == 0):
             return ProcessEstimate(n, f"last_epoch {le} ÷ step {step}", low,
                                    why=f"the state is consistent with its formula; {bound}")
-    if opts.run_processes is not None:
-        n, which = opts.run_processes
+    if facts.run_processes is not None:
+        n, which = facts.run_processes
         if n >= low and (t0 is None or t0 % n == 0):
             return ProcessEstimate(n, f"other checkpoints of this run ({which})", low, why=bound,
-                                   from_run=opts.run_processes)
+                                   from_run=facts.run_processes)
     if step == 0:
         return ProcessEstimate(low, "lower bound (at step 0 the position is 0 for every N)", low, why=bound)
     candidates = tuple(_divisors(t0, low)) if t0 is not None and t0 >= 1 else (low,)

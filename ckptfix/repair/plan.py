@@ -167,12 +167,13 @@ class _Ctx:
         self.refusals.append(Refusal(file, reason, code))
 
 
-def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: bool = False,
-                optimizer_lr: bool = False) -> RepairPlan:
+def plan_repair(report: CheckpointReport, opts: Options = Options()) -> RepairPlan:
     """The repair plan of one analysed checkpoint (see the module docstring for the target state).
 
-    ``optimizer_lr`` adds the ``--optimizer-lr`` patches of optimizer*.bin (``optimizer_lr.py``; it
-    reads the optimizer's pickle, never its tensors, and writes nothing)."""
+    ``opts.recreate`` rebuilds unreadable scheduler files; ``opts.optimizer_lr`` adds the ``--optimizer-lr``
+    patches of optimizer*.bin (``optimizer_lr.py``; it reads the optimizer's pickle, never its tensors, and
+    writes nothing)."""
+    recreate, optimizer_lr = opts.recreate, opts.optimizer_lr
     ck = report.checkpoint
     steps = report.steps
     step_ok = steps.chosen is not None and (steps.agree or steps.source == "--step")
