@@ -80,15 +80,27 @@ Latest = Annotated[bool, typer.Option("--latest", help="Only the checkpoint a re
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (its JSON Schema: ckptfix schema).")]
 
 
+_PARAMETERS: dict[str, Parameter] = {}
+
+
 def _parameter(spec: OptionSpec) -> Parameter:
-    """One option of the record (``analysis/options.py``) as a Typer parameter."""
+    """One option of the record (``analysis/options.py``) as a Typer parameter (made once: both commands share
+    it, as Typer copies what it reads)."""
+    if spec.name not in _PARAMETERS:
+        _PARAMETERS[spec.name] = _make_parameter(spec)
+    return _PARAMETERS[spec.name]
+
+
+def _make_parameter(spec: OptionSpec) -> Parameter:
+    """Typer's default style (``typer.Option`` as the default): ``Annotated[...]`` with Typer's unhashable
+    ``OptionInfo`` misses typing's cache, 100 k instructions each on every run (bench/instructions.py)."""
     f = spec.flag
     kind = Optional[spec.type] if spec.default is None else spec.type
     extra = {"metavar": f.metavar} if f.metavar else {}
     if f.at_least is not None:
         extra["callback"] = _at_least(f.at_least)
-    return Parameter(spec.name, Parameter.KEYWORD_ONLY, default=spec.default,
-                     annotation=Annotated[kind, typer.Option(f.flag, *([f.short] if f.short else []), help=f.help, **extra)])
+    return Parameter(spec.name, Parameter.KEYWORD_ONLY, annotation=kind,
+                     default=typer.Option(spec.default, f.flag, *([f.short] if f.short else []), help=f.help, **extra))
 
 
 def with_options(command: str):

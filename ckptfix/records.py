@@ -64,6 +64,8 @@ class Record:
         for klass in reversed(cls.__mro__):  # a base's fields come first, as with dataclasses
             if not (isinstance(klass, type) and issubclass(klass, Record)) or klass is Record:
                 continue
+            if klass is not cls and klass.__dict__.get("__record_meta__"):
+                meta.update(klass.__dict__["__record_meta__"])  # a base's Field metadata (its defaults are plain)
             for name, ann in klass.__dict__.get("__annotations__", {}).items():
                 if isinstance(ann, str) and ann.startswith(("ClassVar", "typing.ClassVar")):
                     continue
@@ -71,13 +73,11 @@ class Record:
                     fields.append(name)
                 if name in klass.__dict__:
                     value = klass.__dict__[name]
-                    if isinstance(value, Field):
+                    if type(value) is Field:
                         meta[name] = value.meta
                         value = value.default
                         if klass is cls:
                             setattr(cls, name, value)
-                    elif name in getattr(klass, "__record_meta__", {}):
-                        meta[name] = klass.__record_meta__[name]
                     if isinstance(value, (list, dict, set)):
                         raise ValueError(f"mutable default {type(value).__name__} for field {name!r}")
                     defaults[name] = value

@@ -26,15 +26,18 @@ __all__ = ["COMMANDS", "Flag", "OptionSpec", "Options", "option", "option_specs"
 COMMANDS = ("inspect", "repair")
 
 
-class Flag(Record):
-    """How an option is stated on the command line and in a next command."""
+class Flag:
+    """How an option is stated on the command line and in a next command: ``flag`` (``--num-processes``),
+    ``help``, ``metavar`` (a placeholder, ``N``; "" for a switch), ``short`` (``-n``), ``at_least`` (refused below
+    it, and NaN, inf), ``commands`` (which take it). A plain class, not a record: the CLI makes these at import on
+    every run, where a record's generic constructor costs 30 k instructions each (bench/instructions.py)."""
 
-    flag: str  # --num-processes
-    help: str
-    metavar: str = ""  # N (a placeholder); "" for a switch
-    short: str = ""  # -n
-    at_least: float | None = None  # refused below it (and NaN, inf)
-    commands: tuple[str, ...] = COMMANDS
+    __slots__ = ("at_least", "commands", "flag", "help", "metavar", "short")
+
+    def __init__(self, flag: str, help: str, metavar: str = "", short: str = "",  # noqa: A002 - typer's word
+                 at_least: float | None = None, commands: tuple[str, ...] = COMMANDS) -> None:
+        self.flag, self.help, self.metavar, self.short = flag, help, metavar, short
+        self.at_least, self.commands = at_least, commands
 
 
 def option(default: Any, flag: str, help: str, *, metavar: str = "", short: str = "",  # noqa: A002 - typer's word
@@ -85,13 +88,14 @@ class Options(Record):
         return replace(self, **flags) if flags else self
 
 
-class OptionSpec(Record):
-    """One field of ``Options`` as everything derived from it sees it."""
+class OptionSpec:
+    """One field of ``Options`` as everything derived from it sees it: ``name``, ``type`` (int, float, str or bool;
+    None is allowed when the default is None), ``default``, ``flag``. A plain class, as ``Flag``."""
 
-    name: str
-    type: type  # int, float, str or bool (None is allowed when the default is None)
-    default: Any
-    flag: Flag
+    __slots__ = ("default", "flag", "name", "type")
+
+    def __init__(self, name: str, type: type, default: Any, flag: Flag) -> None:  # noqa: A002 - the field's type
+        self.name, self.type, self.default, self.flag = name, type, default, flag
 
     def words(self, value: Any) -> list[str]:
         """``value`` stated as command-line words (``["--lr-end", "1e-06"]``); none for the default. Floats as
@@ -112,14 +116,15 @@ def _base_type(annotation: Any) -> type:
     return annotation
 
 
-_SPECS: dict[str, tuple[OptionSpec, ...]] = {}
+_SPECS: dict[str | None, tuple[OptionSpec, ...]] = {}
 
 
 def option_specs(command: str | None = None) -> tuple[OptionSpec, ...]:
-    """Every option (``command``: only those of ``inspect`` or ``repair``), in field order."""
-    if command not in _SPECS:
+    """Every option (``command``: only those of ``inspect`` or ``repair``), in field order; derived once."""
+    if None not in _SPECS:
         hints = Options.__annotations__
-        specs = tuple(OptionSpec(name, _base_type(hints[name]), Options.__record_defaults__[name], flag)
-                      for name, flag in fields_meta(Options).items())
-        _SPECS[command] = tuple(s for s in specs if command is None or command in s.flag.commands)
+        _SPECS[None] = tuple(OptionSpec(name, _base_type(hints[name]), Options.__record_defaults__[name], flag)
+                             for name, flag in fields_meta(Options).items())
+    if command not in _SPECS:
+        _SPECS[command] = tuple(s for s in _SPECS[None] if command in s.flag.commands)
     return _SPECS[command]
