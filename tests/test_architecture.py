@@ -54,7 +54,7 @@ TESTED_ELSEWHERE = {
     "ckptfix.formats.source.remote.batch": "formats/test_store.py",  # round trips shared between threads
     "ckptfix.formats.source.remote.path": "formats/test_store.py",
     "ckptfix.formats.source.url": "cli/test_remote_s3.py",  # URLs, --storage-option, missing backends
-    "ckptfix.repair.remote": "cli/test_remote_s3.py",  # repair on S3 (moto's server)
+    "ckptfix.repair.workdir": "repair/test_lock.py",  # .ckptfix/: the lock and the backup folders
     "ckptfix.model.checkpoint": "model/test_readers.py",
     "ckptfix.model.load": "model/test_layouts.py",
     "ckptfix.model.layouts.interface": "model/test_layouts.py",

@@ -153,7 +153,9 @@ def settle_processes(reports: list[CheckpointReport], disc: Discovery, opts: Opt
 
 def _run(paths: list[Path], opts: Options, jobs: int, store: Store, disc: Discovery) -> Iterator[CheckpointReport]:
     if store.remote:  # fetched together, their reads sharing round trips (threads, not forked workers)
-        yield from store.load_together(paths, partial(inspect_one, opts=opts, store=store, disc=disc))
+        from ckptfix.formats.prefetch import TORCH_READS  # noqa: PLC0415 - object storage only
+
+        yield from store.load_together(paths, partial(inspect_one, opts=opts, store=store, disc=disc), TORCH_READS)
         return
     if jobs <= 1 or len(paths) < POOL_MIN_CHECKPOINTS:
         yield from (inspect_one(p, opts, store, disc) for p in paths)

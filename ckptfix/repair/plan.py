@@ -36,6 +36,8 @@ from ckptfix.analysis.state_checks import trainer_state_files
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.objects import TorchDevice, TorchSize
+from ckptfix.formats.source.durable import DISK
+from ckptfix.formats.source.interface import WritableStore
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ABSENT, Change, RepairAction, same
 from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, human_size, plan_patch
@@ -166,8 +168,9 @@ class _Ctx:
 
 
 def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: bool = False,
-                optimizer_lr: bool = False) -> RepairPlan:
-    """The repair plan of one analysed checkpoint (see the module docstring for the target state).
+                optimizer_lr: bool = False, store: WritableStore = DISK) -> RepairPlan:
+    """The repair plan of one analysed checkpoint (see the module docstring for the target state), to be
+    carried out through ``store``: an action it cannot carry out (``RepairAction.refusal``) refuses the plan.
 
     ``optimizer_lr`` adds the ``--optimizer-lr`` patches of optimizer*.bin (``optimizer_lr.py``; it
     reads the optimizer's pickle, never its tensors, and writes nothing)."""
@@ -245,8 +248,16 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: b
     if optimizer_lr and not ctx.refusals:
         patches = _plan_optimizer_lr(ctx, writes)
     actions: tuple[RepairAction, ...] = ()
-    if not ctx.refusals:  # all or nothing: a refused checkpoint keeps every file as it is
-        actions = (*writes, *state_writes, *patches)
+    if not ctx.refusals:
+        planned: tuple[RepairAction, ...] = (*writes, *state_writes, *patches)
+        for a in planned:
+            why = a.refusal(store)
+            if why is not None:
+                ctx.refuse(a.path, why)
+        if not ctx.refusals:  # all or nothing: a refused checkpoint keeps every file as it is
+            actions = planned
+            if actions and store.caveat:
+                ctx.notes.append(store.caveat)
     written = {a.path for a in actions}
     untouched = tuple(sf.path for sf in ck.schedulers if sf.path not in written)
     return RepairPlan(ck.path, report, actions, tuple(_dedupe(ctx.refusals)), tuple(ctx.notes),

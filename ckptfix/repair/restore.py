@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ckptfix.errors import CkptfixError, LockHeld, RepairFailed, UnreadableFile, UsageError
+from ckptfix.formats.source.durable import FileId, Folder
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
 from ckptfix.model.leftovers import BACKUP_DIR, TMP_FILE, WORK_DIR
 from ckptfix.records import Record
 from ckptfix.repair.actions import ACTIONS, ActionKind, BackupEntry, Fault, RepairAction, action_for, read_entry
-from ckptfix.repair.durable import FileId, Folder, utc_stamp
 from ckptfix.repair.lock import acquire_lock, release_lock
+from ckptfix.repair.workdir import utc_stamp
 from ckptfix.text import shown
 
 __all__ = [

@@ -11,15 +11,27 @@ from ckptfix.analysis.run import discover_for, inspect_one, prepare_options, set
 from ckptfix.errors import UsageError
 from ckptfix.exitcodes import NOTHING_TO_RESUME
 from ckptfix.formats.source import LOCAL, Store
+from ckptfix.formats.source.durable import writable
+from ckptfix.formats.source.interface import ReadPlan
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import targets
 from ckptfix.model.load import load_checkpoint
 from ckptfix.records import Record, replace
 from ckptfix.repair.actions.interface import Fault
-from ckptfix.repair.apply import LOCAL_SITE, ApplyResult, apply_plan
+from ckptfix.repair.actions.optimizer_lr import NOT_IN_PLACE
+from ckptfix.repair.apply import ApplyResult, apply_plan
 from ckptfix.repair.plan import RepairPlan, plan_repair
 
 __all__ = ["CheckpointOutcome", "RepairOutcome", "repair_checkpoint", "repair_path"]
+
+
+def _read_plan(store: Store) -> ReadPlan | None:
+    """What a store that fetches ahead (object storage) is told the readers will read."""
+    if not store.remote:
+        return None
+    from ckptfix.formats.prefetch import TORCH_READS  # noqa: PLC0415 - object storage only
+
+    return TORCH_READS
 
 
 class CheckpointOutcome(Record):
@@ -41,17 +53,15 @@ class RepairOutcome(Record):
 
 
 def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = False, recreate: bool = False,
-                      fault: Fault | None = None, optimizer_lr: bool = False, store: Store = LOCAL) -> CheckpointOutcome:
-    plan = plan_repair(report, opts, recreate, optimizer_lr)
-    site = LOCAL_SITE
-    if store.remote:
-        from ckptfix.repair.remote import ObjectSite, for_object_storage  # noqa: PLC0415 - object storage only
-
-        plan, site = for_object_storage(plan, store, optimizer_lr), ObjectSite(store)
+                      fault: Fault | None = None, optimizer_lr: bool = False,
+                      store: Store = LOCAL) -> CheckpointOutcome:
+    """Plan the repair of one analysed checkpoint and (unless ``dry_run``) apply it through ``store``'s writer."""
+    target = writable(store)
+    plan = plan_repair(report, opts, recreate, optimizer_lr, target)
     if dry_run:
         status = "dry-run" if plan.actions else ("refused" if plan.refusals else "nothing")
         return CheckpointOutcome(plan, ApplyResult(plan.checkpoint, status), report, plan.exit_code_if_not_applied)
-    result = apply_plan(plan, fault, site)
+    result = apply_plan(plan, fault, target)
     after = report
     if result.status in ("applied", "failed"):
         after = analyse(load_checkpoint(plan.checkpoint, store=store), opts)
@@ -67,16 +77,14 @@ def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = F
 def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False, dry_run: bool = False,
                 recreate: bool = False, fault: Fault | None = None, optimizer_lr: bool = False,
                 store: Store = LOCAL) -> RepairOutcome:
-    """Repair every checkpoint under ``path`` (or only the latest); ``UsageError`` for a bad PATH (and,
-    on object storage, for ``--optimizer-lr``: ``repair/remote.py``)."""
-    if store.remote and optimizer_lr:
-        from ckptfix.repair.remote import OPTIMIZER_LR_REFUSED  # noqa: PLC0415 - object storage only
-
-        raise UsageError(OPTIMIZER_LR_REFUSED)
+    """Repair every checkpoint under ``path`` (or only the latest); ``UsageError`` for a bad PATH, and for
+    ``--optimizer-lr`` where the store cannot patch a file in place (object storage), before anything is read."""
+    if optimizer_lr and not writable(store).patches_in_place:
+        raise UsageError(NOT_IN_PLACE)
     opts = prepare_options(opts)
     disc = discover_for(path, opts, store)
     todo = targets(disc, latest_only)
-    reports = list(store.load_together(todo, lambda ck: inspect_one(ck, opts, store, disc)))
+    reports = list(store.load_together(todo, lambda ck: inspect_one(ck, opts, store, disc), _read_plan(store)))
     reports, opts = with_installed_release(reports, opts, store, disc)
     reports = settle_processes(reports, disc, opts, store)
     items = []
