@@ -16,7 +16,7 @@ import struct
 from typing import Any
 
 from ckptfix.errors import UnreadableFile
-from ckptfix.formats.limits import Limits
+from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.scan import classify
 from ckptfix.formats.source import ByteSource
 from ckptfix.formats.source.interface import ReadPlan
@@ -128,14 +128,17 @@ def _zip_reads(view: Fetched, fetched: Extents, limits: Limits) -> list[tuple[in
 
 
 class TorchReads(ReadPlan):
-    """What ckptfix's readers read of a checkpoint's files (``first_reads``, ``next_reads``), as the
-    ``ReadPlan`` a store that fetches ahead asks (``Store.load_together``)."""
+    """What ckptfix's readers read of a checkpoint's files under ``limits`` (``first_reads``, ``next_reads``),
+    as the ``ReadPlan`` a store that fetches ahead asks (``Store.load_together``)."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
 
     def first_reads(self, name: str, size: int, tuning: Tuning) -> list[tuple[int, int]]:
         return first_reads(name, size, tuning)
 
-    def next_reads(self, name: str, size: int, fetched: Extents, limits: Limits, path: Any) -> list[tuple[int, int]]:
-        return next_reads(name, size, fetched, limits, path)
+    def next_reads(self, name: str, size: int, fetched: Extents, path: Any) -> list[tuple[int, int]]:
+        return next_reads(name, size, fetched, self.limits, path)
 
 
 TORCH_READS = TorchReads()

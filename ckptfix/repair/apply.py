@@ -35,9 +35,9 @@ from ckptfix.formats.source.interface import ANY, WritableStore
 from ckptfix.model.leftovers import TMP_FILE, WORK_DIR, find_leftovers
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import Fault, Journal
+from ckptfix.repair.actions.torch_check import torch_installed
 from ckptfix.repair.lock import acquire_lock, release_lock
 from ckptfix.repair.plan import RepairPlan
-from ckptfix.repair.torch_check import torch_installed
 from ckptfix.repair.workdir import make_backup_dir
 
 __all__ = ["STAGES", "ApplyResult", "Status", "apply_plan", "clean_leftovers"]

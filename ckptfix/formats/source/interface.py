@@ -96,9 +96,9 @@ class ReadPlan(ABC):
         the store's guesses of head and tail sizes)."""
 
     @abstractmethod
-    def next_reads(self, name: str, size: int, fetched: Any, limits: Any, path: Any) -> list[tuple[int, int]]:
+    def next_reads(self, name: str, size: int, fetched: Any, path: Any) -> list[tuple[int, int]]:
         """The ranges still missing once ``fetched`` (the bytes of the file fetched so far) tells more; nothing
-        past ``limits`` (its reader refuses those files without reading them)."""
+        past the readers' limits (they refuse those files without reading them)."""
 
 
 class Store(ABC):

@@ -76,7 +76,7 @@ from ckptfix.repair.actions.interface import (
     read_entry,
     same,
 )
-from ckptfix.repair.torch_check import torch_installed, torch_load
+from ckptfix.repair.actions.torch_check import torch_installed, torch_load
 from ckptfix.schedulers.formulas import lr_matches
 from ckptfix.text import shown
 

@@ -17,8 +17,8 @@ from ckptfix.formats.torchfile import open_torch_file
 from ckptfix.model.readers import SCHEDULER_FILE
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ActionKind, Change, Journal, apply_changes, same
+from ckptfix.repair.actions.torch_check import torch_installed
 from ckptfix.repair.actions.whole_file import WholeFileWrite
-from ckptfix.repair.torch_check import torch_installed
 
 __all__ = ["SchedulerWrite"]
 

@@ -21,7 +21,7 @@ from ckptfix.errors import RepairFailed, ResourceLimit, UnreadableFile
 from ckptfix.formats.source.durable import FileId, Folder, check_identity, put_back, sha256_bytes
 from ckptfix.formats.source.interface import ANY, WritableStore
 from ckptfix.repair.actions.interface import BackupEntry, Fault, Journal, RepairAction
-from ckptfix.repair.torch_check import as_read, torch_load
+from ckptfix.repair.actions.torch_check import as_read, torch_load
 
 __all__ = ["MAX_COPY", "WholeFileWrite"]
 

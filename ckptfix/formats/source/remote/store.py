@@ -29,7 +29,6 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from ckptfix.errors import RepairFailed, UnreadableFile
-from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.source.interface import ANY, ByteSource, Entry, ReadPlan, WritableStore
 from ckptfix.formats.source.remote.batch import Batcher
 from ckptfix.formats.source.remote.deadline import Deadline, DeadlineExpired
@@ -41,6 +40,7 @@ __all__ = ["RemoteFile", "RemoteStore", "Stats"]
 T = TypeVar("T")
 _LOCAL_PROTOCOLS = {"memory", "file", "local"}  # no round trips: plain sequential calls
 _PLANNED = object()  # the planned third round, run as one of the readers
+_MAX_PUT_BACK = 1 << 30  # a backup read back whole to check it (repair's copies are scheduler files: KBs)
 
 
 class Stats:
@@ -116,9 +116,8 @@ class RemoteStore(WritableStore):
               "into .ckptfix/; there is no lock (a trainer or another repair writing this checkpoint at the same "
               "time is not detected) and no atomic change across files")
 
-    def __init__(self, fs: Any, scheme: str, tuning: Tuning = Tuning(), limits: Limits = DEFAULT_LIMITS,
-                 deadline: Deadline | None = None) -> None:
-        self.fs, self.scheme, self.tuning, self.limits = fs, scheme, tuning, limits
+    def __init__(self, fs: Any, scheme: str, tuning: Tuning = Tuning(), deadline: Deadline | None = None) -> None:
+        self.fs, self.scheme, self.tuning = fs, scheme, tuning
         self.deadline = deadline or Deadline(None)
         protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
         self._local = bool(_LOCAL_PROTOCOLS & set(protocols))
@@ -329,7 +328,7 @@ class RemoteStore(WritableStore):
         wants: list[Any] = []
         for planned in range(2):
             wants = [(k, s, e, {}) for k, n in files for s, e in
-                     plan.next_reads(k.rsplit("/", 1)[-1], n, self.extents(k), self.limits, RemotePath(self.scheme, k))]
+                     plan.next_reads(k.rsplit("/", 1)[-1], n, self.extents(k), RemotePath(self.scheme, k))]
             if planned == 0 and wants:
                 self._dispatch(wants)
         return wants
@@ -404,7 +403,7 @@ class RemoteStore(WritableStore):
     def put_back(self, copy: RemotePath, path: RemotePath, digest: str, expect: object = ANY,
                  limit: int | None = None) -> None:
         self.copy(copy, path)
-        if self.sha256(path, limit if limit is not None else self.limits.max_pickle_bytes) != digest:
+        if self.sha256(path, limit if limit is not None else _MAX_PUT_BACK) != digest:
             raise RepairFailed(f"{path}: after copying the backup back, the SHA-256 is not the original's")
 
     def remove(self, path: RemotePath, expect: object = ANY) -> None:
