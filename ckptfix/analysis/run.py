@@ -11,7 +11,7 @@ from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.report import CheckpointReport, Options
 from ckptfix.analysis.trainer_rules import check_trainer_option
-from ckptfix.exitcodes import NOTHING_TO_RESUME
+from ckptfix.exitcodes import NOTHING_TO_RESUME, worst
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
@@ -31,7 +31,7 @@ POOL_MIN_CHECKPOINTS = 8
 
 def worst_exit(reports: list[CheckpointReport]) -> int:
     """The worst exit code of the reports (3 > 1 > 0); no checkpoint at all is "nothing to resume" (4)."""
-    return max((r.exit_code for r in reports), default=NOTHING_TO_RESUME)
+    return worst((r.exit_code for r in reports), NOTHING_TO_RESUME)
 
 
 def default_jobs() -> int:

@@ -20,6 +20,7 @@ from rich.text import Text
 from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
 from ckptfix.analysis.resume_checks import stock_note
+from ckptfix.exitcodes import worst
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.render.next_steps import counts, next_command, placeholders
 from ckptfix.render.values import short, source_words
@@ -330,7 +331,7 @@ def summary_lines(reports: list[CheckpointReport], exit_code: int, target: objec
 def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointReport], verbose: bool = False,
                    quiet: bool = False, target: object | None = None, latest: bool = False,
                    opts: Options = Options(), exit_code: int | None = None) -> None:
-    code = max((r.exit_code for r in reports), default=0) if exit_code is None else exit_code
+    code = worst(r.exit_code for r in reports) if exit_code is None else exit_code
     if not reports:
         closing(console, f"nothing to resume: no checkpoint-N folder in {disc.root}; exit {code}", None,
                 "a first launch: start training (no --resume_from_checkpoint)")

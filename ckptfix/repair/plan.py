@@ -35,6 +35,7 @@ from ckptfix.analysis.resume_checks import STOCK_TAIL, describe, preview_all, st
 from ckptfix.analysis.state_checks import trainer_state_files
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
+from ckptfix.exitcodes import FINDINGS, OK, worst
 from ckptfix.formats.objects import TorchDevice, TorchSize
 from ckptfix.formats.source.durable import DISK
 from ckptfix.formats.source.interface import WritableStore
@@ -120,10 +121,9 @@ class RepairPlan(Record):
 
         A step disagreement resolved by ``--step`` does not count (``repair`` uses the given step)."""
         waived = frozenset({"CKF010"}) if self.step_source == "--step" else frozenset()
-        code = max([exit_code(self.report.findings, self.report.strict, waived)] + [r.exit_code for r in self.refusals])
-        if self.actions:
-            code = max(code, 1)
-        return code
+        changes = FINDINGS if self.actions else OK
+        return worst([exit_code(self.report.findings, self.report.strict, waived), changes,
+                      *(r.exit_code for r in self.refusals)])
 
 
 def _not_writable(v: Any, path: str = "", depth: int = 0) -> str | None:

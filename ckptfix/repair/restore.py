@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ckptfix.errors import CkptfixError, LockHeld, RepairFailed, UnreadableFile, UsageError
+from ckptfix.exitcodes import worst
 from ckptfix.formats.source.durable import FileId, Folder
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
@@ -151,7 +152,7 @@ class RestoreOutcome(Record):
 
     @property
     def exit_code(self) -> int:
-        return max((i.exit_code for i in self.items), default=0)
+        return worst(i.exit_code for i in self.items)
 
     @property
     def nothing_to_restore(self) -> bool:
@@ -166,7 +167,7 @@ class ListOutcome(Record):
 
     @property
     def exit_code(self) -> int:
-        return max((i.exit_code for i in self.items), default=0)
+        return worst(i.exit_code for i in self.items)
 
 
 class PruneResult(Record):
@@ -196,7 +197,7 @@ class PruneOutcome(Record):
 
     @property
     def exit_code(self) -> int:
-        return max((i.exit_code for i in self.items), default=0)
+        return worst(i.exit_code for i in self.items)
 
 
 # --- reading: the manifest, the backups -----------------------------------------------------------------

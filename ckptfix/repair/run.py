@@ -9,7 +9,7 @@ from ckptfix.analysis.findings import exit_code
 from ckptfix.analysis.report import CheckpointReport, Options
 from ckptfix.analysis.run import discover_for, inspect_one, prepare_options, settle_processes, with_installed_release
 from ckptfix.errors import UsageError
-from ckptfix.exitcodes import NOTHING_TO_RESUME
+from ckptfix.exitcodes import FINDINGS, NOTHING_TO_RESUME, OK, worst
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.formats.source.durable import writable
 from ckptfix.formats.source.interface import ReadPlan
@@ -67,10 +67,8 @@ def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = F
         after = analyse(load_checkpoint(plan.checkpoint, store=store), opts)
     # after a repair, a step disagreement that --step settled does not count
     code = exit_code(after.findings, opts.strict, frozenset({"CKF010"}) if opts.step is not None else frozenset())
-    if plan.refusals:
-        code = max([code] + [r.exit_code for r in plan.refusals])
-    if result.status in ("failed", "locked"):
-        code = max(code, 1)
+    failed = FINDINGS if result.status in ("failed", "locked") else OK
+    code = worst([code, failed, *(r.exit_code for r in plan.refusals)])
     return CheckpointOutcome(plan, result, after, code)
 
 
@@ -92,5 +90,5 @@ def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False
         from_run = report.processes.from_run if report.processes is not None else None
         ck_opts = replace(opts, run_processes=from_run) if from_run else opts
         items.append(repair_checkpoint(report, ck_opts, dry_run, recreate, fault, optimizer_lr, store))
-    code = max((i.exit_code for i in items), default=NOTHING_TO_RESUME)
+    code = worst((i.exit_code for i in items), NOTHING_TO_RESUME)
     return RepairOutcome(disc, tuple(items), dry_run, code)
