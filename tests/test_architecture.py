@@ -91,7 +91,8 @@ TESTED_ELSEWHERE = {
     "ckptfix.repair.actions.scheduler": "repair/test_apply.py",
     "ckptfix.repair.run": "cli/test_repair_cli.py",
     "ckptfix.render.json_doc": "cli/test_inspect_cli.py",
-    "ckptfix.api.schema": "cli/test_json_schema.py",  # ckptfix schema, and every document validated against it
+    "ckptfix.api.schema": "cli/test_json_schema.py",
+    "ckptfix.api.fields": "cli/test_json_schema.py",  # the schema generated from them  # ckptfix schema, and every document validated against it
     "ckptfix.render.plan": "cli/test_repair_cli.py",
     "ckptfix.render.restore": "repair/test_restore.py",
     "ckptfix.render.values": "cli/test_inspect_cli.py",
