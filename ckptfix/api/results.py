@@ -237,8 +237,8 @@ class WeightsResult(Result):
     """A weights file: how many tensors and bytes of tensor data it holds (read from its header only)."""
 
     file: PathText
-    tensors: int
-    data_bytes: int
+    tensors: int | None  # None: the header could not be read
+    data_bytes: int | None
 
 
 class FindingResult(Result):

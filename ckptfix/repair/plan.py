@@ -509,7 +509,7 @@ def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> SchedulerWrit
 def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
     """Owned keys (+ ``_step_count`` when absent) at the reference position; None after a refusal."""
     opts, n, g = ctx.opts, ctx.n, ctx.g
-    assert g is not None
+    assert g is not None and n is not None  # planned only once both are known
     ok = True
 
     stored_t0 = as_int(state.get("T_0"))

@@ -19,7 +19,7 @@ from ckptfix.model.load import load_checkpoint
 from ckptfix.records import Record, replace
 from ckptfix.repair.actions.interface import Fault
 from ckptfix.repair.actions.optimizer_lr import NOT_IN_PLACE
-from ckptfix.repair.apply import ApplyResult, apply_plan
+from ckptfix.repair.apply import ApplyResult, Status, apply_plan
 from ckptfix.repair.plan import RepairPlan, plan_repair
 
 __all__ = ["CheckpointOutcome", "RepairOutcome", "repair_checkpoint", "repair_path"]
@@ -59,7 +59,7 @@ def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = F
     target = writable(store)
     plan = plan_repair(report, opts, recreate, optimizer_lr, target)
     if dry_run:
-        status = "dry-run" if plan.actions else ("refused" if plan.refusals else "nothing")
+        status: Status = "dry-run" if plan.actions else ("refused" if plan.refusals else "nothing")
         return CheckpointOutcome(plan, ApplyResult(plan.checkpoint, status), report, plan.exit_code_if_not_applied)
     result = apply_plan(plan, fault, target)
     after = report
@@ -82,7 +82,8 @@ def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False
     opts = prepare_options(opts)
     disc = discover_for(path, opts, store)
     todo = targets(disc, latest_only)
-    reports = list(store.load_together(todo, lambda ck: inspect_one(ck, opts, store, disc), _read_plan(store)))
+    reports: list[CheckpointReport] = store.load_together(todo, lambda ck: inspect_one(ck, opts, store, disc),
+                                                          _read_plan(store))
     reports, opts = with_installed_release(reports, opts, store, disc)
     reports = settle_processes(reports, disc, opts, store)
     items = []

@@ -15,6 +15,7 @@ Imported only by what writes (``repair``, ``restore``): the gate never loads it.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import secrets
@@ -503,8 +504,8 @@ class LocalDisk(LocalStore, WritableStore):
         with Folder.open(path.parent) as folder:
             folder.mkdir(path.name, exist_ok)
 
-    def patch(self, path: Path, writes: list[tuple[int, bytes, bytes]], size: int, want_sha: str,
-              before: Callable[[], None], on_replace: Callable[[], None], temps: list[Path],
+    def patch(self, path: Path, writes: builtins.list[tuple[int, bytes, bytes]], size: int, want_sha: str,
+              before: Callable[[], None], on_replace: Callable[[], None], temps: builtins.list[Path],
               expect: object = ANY) -> object:
         with Folder.open(path.parent) as folder:
             return patch_copy(folder, path.name, writes, size, want_sha, before, on_replace, temps, expect)

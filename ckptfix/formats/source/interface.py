@@ -17,6 +17,7 @@ folder) is ``UnreadableFile`` naming the path; a folder that cannot be listed ra
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -48,7 +49,7 @@ class ByteSource(ABC):
     def read_at(self, offset: int, n: int) -> bytes:
         """Exactly ``n`` bytes at ``offset``; ``UnreadableFile`` when the file is shorter."""
 
-    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> builtins.list[bytes]:
         """``(offset, length)`` ranges read as one batch (in order). Sources that pay per request
         (object storage) fetch the batch concurrently; the local source simply reads each."""
         return [self.read_at(offset, n) for offset, n in ranges]
@@ -91,12 +92,12 @@ class ReadPlan(ABC):
     only calls it; what a torch file's reader reads is known above the byte source (``formats/prefetch.py``)."""
 
     @abstractmethod
-    def first_reads(self, name: str, size: int, tuning: Any) -> list[tuple[int, int]]:
+    def first_reads(self, name: str, size: int, tuning: Any) -> builtins.list[tuple[int, int]]:
         """``(start, end)`` ranges of the file ``name`` of ``size`` bytes, from the listing alone (``tuning``:
         the store's guesses of head and tail sizes)."""
 
     @abstractmethod
-    def next_reads(self, name: str, size: int, fetched: Any, path: Any) -> list[tuple[int, int]]:
+    def next_reads(self, name: str, size: int, fetched: Any, path: Any) -> builtins.list[tuple[int, int]]:
         """The ranges still missing once ``fetched`` (the bytes of the file fetched so far) tells more; nothing
         past the readers' limits (they refuse those files without reading them)."""
 
@@ -146,16 +147,17 @@ class Store(ABC):
         with self.open(path, root=root) as src:
             return src.read_all(limit, what)
 
-    def load_together(self, folders: Sequence[Any], load: Callable[[Any], T], plan: ReadPlan | None = None) -> list[T]:
+    def load_together(self, folders: Sequence[Any], load: Callable[[Any], T],
+                      plan: ReadPlan | None = None) -> builtins.list[T]:
         """``load(folder)`` for each checkpoint folder, in order. A store that pays per round trip fetches
         ahead for all of them at once what ``plan`` says their readers will read, and lets their reads share
         round trips; the local disk runs them one after the other."""
         return [load(f) for f in folders]
 
-    def walk(self, folder: Any, skip: frozenset[str] = frozenset()) -> list[tuple[Any, Entry]]:
+    def walk(self, folder: Any, skip: frozenset[str] = frozenset()) -> builtins.list[tuple[Any, Entry]]:
         """Every file below ``folder`` (not following links to folders, not entering ``skip``), as
         ``(path, entry)`` sorted by path. Folders that cannot be listed are left out."""
-        out: list[tuple[Any, Entry]] = []
+        out: builtins.list[tuple[Any, Entry]] = []
         pending = [folder]
         while pending:
             d = pending.pop()
@@ -237,8 +239,8 @@ class WritableStore(Store):
         """The folder ``path`` (``FileExistsError`` when it exists, unless ``exist_ok``; a store without
         folders has nothing to create)."""
 
-    def patch(self, path: Any, writes: list[tuple[int, bytes, bytes]], size: int, want_sha: str,
-              before: Callable[[], None], on_replace: Callable[[], None], temps: list[Any],
+    def patch(self, path: Any, writes: builtins.list[tuple[int, bytes, bytes]], size: int, want_sha: str,
+              before: Callable[[], None], on_replace: Callable[[], None], temps: builtins.list[Any],
               expect: object = ANY) -> object:
         """Replace ``old`` by ``new`` at each offset of the file (``patches_in_place`` stores only); the new
         file's ``identity``."""

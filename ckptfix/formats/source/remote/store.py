@@ -21,6 +21,7 @@ one read per step counter); over the network each would be a round trip. Here, i
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
@@ -123,14 +124,14 @@ class RemoteStore(WritableStore):
         self._local = bool(_LOCAL_PROTOCOLS & set(protocols))
         self._async = bool(getattr(fs, "async_impl", False)) and not self._local
         self.stats = Stats()
-        self.secrets: list[str] = []  # storage-option values: never in a message
+        self.secrets: builtins.list[str] = []  # storage-option values: never in a message
         self._lock = threading.RLock()
         self._files: dict[str, int] = {}  # key -> size
         self._dirs: set[str] = set()
         self._listed: set[str] = set()  # keys listed recursively: nothing exists below them unlisted
         self._stale: set[str] = set()  # keys written since: asked of the server again (``stat``)
         self._cache: dict[str, Extents] = {}
-        self._folders: list[str] = []  # checkpoint folders being read (for rounds per folder)
+        self._folders: builtins.list[str] = []  # checkpoint folders being read (for rounds per folder)
         self._batcher = Batcher(self._dispatch)
 
     # -- paths and listing -----------------------------------------------------------------------
@@ -251,15 +252,15 @@ class RemoteStore(WritableStore):
         """Fetch ``ranges`` of one file (joining other readers' requests inside ``load_together``);
         ``strict``: a failure raises ``UnreadableFile`` (a prefetch that fails is simply not cached)."""
         errors: dict[str, BaseException] = {}
-        self._batcher.fetch([(path.key, s, e, errors) for s, e in ranges])  # type: ignore[misc]
+        self._batcher.fetch([(path.key, s, e, errors) for s, e in ranges])
         if strict and path.key in errors:
             raise _error(path, errors[path.key], self.secrets)
 
-    def _dispatch(self, wants: list[Any]) -> None:
+    def _dispatch(self, wants: builtins.list[Any]) -> None:
         """One round: the wanted ranges of every file, merged and split by the cost model, fetched
         concurrently; the wanted bytes go to the cache; failures to each asker's ``errors``."""
-        by_key: dict[str, list[tuple[int, int]]] = {}
-        askers: dict[str, list[dict]] = {}
+        by_key: dict[str, builtins.list[tuple[int, int]]] = {}
+        askers: dict[str, builtins.list[dict]] = {}
         for key, start, end, errors in wants:
             by_key.setdefault(key, []).append((start, end))
             askers.setdefault(key, []).append(errors)
@@ -270,10 +271,10 @@ class RemoteStore(WritableStore):
         what = (f"{len(requests)} read{'s' if len(requests) != 1 else ''} of {RemotePath(self.scheme, files[0])}"
                 + (f" and {len(files) - 1} other file{'s' if len(files) != 2 else ''}" if len(files) > 1 else ""))
         try:
-            results = self._read(what, lambda: self._cat(requests))
+            results: builtins.list[Any] = self._read(what, lambda: self._cat(requests))
         except DeadlineExpired as exc:
             results = [exc] * len(requests)
-        got: dict[str, list[tuple[int, bytes]]] = {}
+        got: dict[str, builtins.list[tuple[int, bytes]]] = {}
         with self._lock:
             self.stats.rounds += 1
             self.stats.requests += len(requests)
@@ -294,7 +295,7 @@ class RemoteStore(WritableStore):
                 if data is not None:
                     ext.add(start, data)
 
-    def _cat(self, requests: list[tuple[str, int, int]]) -> list[Any]:
+    def _cat(self, requests: builtins.list[tuple[str, int, int]]) -> builtins.list[Any]:
         """The bytes of each ``(key, start, end)``, or the exception that stopped it, concurrently."""
         if self._async:
             return self.fs.cat_ranges([k for k, _, _ in requests], [s for _, s, _ in requests],
@@ -313,7 +314,7 @@ class RemoteStore(WritableStore):
             return list(pool.map(one, requests))
 
     # -- reading many checkpoints --------------------------------------------------------------
-    def prefetch_folders(self, folders: Sequence[RemotePath], plan: ReadPlan) -> list[Any]:
+    def prefetch_folders(self, folders: Sequence[RemotePath], plan: ReadPlan) -> builtins.list[Any]:
         """Rounds 1 and 2 of ``plan`` for every file below ``folders``, all folders in the same batches.
         Returns what a third planned round would fetch (files whose directory lay beyond the tail guessed):
         sent with the readers' first misses (``load_together``), not as a round of its own."""
@@ -325,7 +326,7 @@ class RemoteStore(WritableStore):
                  and "/.ckptfix/" not in k[len(f.key):]]
         self._dispatch([(k, s, e, {}) for k, n in files
                         for s, e in plan.first_reads(k.rsplit("/", 1)[-1], n, self.tuning)])
-        wants: list[Any] = []
+        wants: builtins.list[Any] = []
         for planned in range(2):
             wants = [(k, s, e, {}) for k, n in files for s, e in
                      plan.next_reads(k.rsplit("/", 1)[-1], n, self.extents(k), RemotePath(self.scheme, k))]
@@ -333,16 +334,16 @@ class RemoteStore(WritableStore):
                 self._dispatch(wants)
         return wants
 
-    def load_together(self, folders: Sequence[Any], load: Callable[[Any], T], plan: ReadPlan | None = None) -> list[T]:
+    def load_together(self, folders: Sequence[Any], load: Callable[[Any], T], plan: ReadPlan | None = None) -> builtins.list[T]:
         folders = [self.path(f) for f in folders]
         later = self.prefetch_folders(folders, plan) if plan is not None else []
         if not later:
             return self._batcher.run_each(load, folders, workers=min(len(folders), 256))
         # the planned third round waits, as one more reader, for the readers' first misses (the step
         # storages), and goes out with them
-        items: list[Any] = [_PLANNED, *folders]
-        out = self._batcher.run_each(lambda f: self._batcher.fetch(later) if f is _PLANNED else load(f),
-                                     items, workers=min(len(items), 257))
+        items: builtins.list[Any] = [_PLANNED, *folders]
+        out: builtins.list[Any] = self._batcher.run_each(
+            lambda f: self._batcher.fetch(later) if f is _PLANNED else load(f), items, workers=min(len(items), 257))
         return out[1:]
 
     # -- writing (repair) ------------------------------------------------------------------------
