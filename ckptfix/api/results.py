@@ -381,6 +381,8 @@ class CheckpointRepair(Result):
     cleaned: Annotated[tuple[str, ...], "what a killed repair had left and this one removed"]
     findings_before: tuple[FindingResult, ...]
     findings_after: tuple[FindingResult, ...]
+    torch_checked: Annotated[bool, "the written files were also loaded with torch.load(weights_only=True)"] = False
+    holder: Annotated[str | None, "status locked: who holds the checkpoint's lock (pid, host, since when)"] = None
 
 
 class RepairResult(Result):
@@ -717,7 +719,8 @@ def _outcome(item: CheckpointOutcome) -> CheckpointRepair:
         backup=str(res.backup_dir) if res.backup_dir else None, written=tuple(str(p) for p in res.written),
         error=res.error, restored=res.restored, kept_foreign=res.kept_foreign, cleaned=tuple(str(c) for c in res.cleaned),
         findings_before=tuple(_finding(f) for f in plan.report.findings),
-        findings_after=tuple(_finding(f) for f in item.after.findings))
+        findings_after=tuple(_finding(f) for f in item.after.findings), torch_checked=res.torch_checked,
+        holder=res.holder)
 
 
 def repair_result(outcome: RepairOutcome) -> RepairResult:
