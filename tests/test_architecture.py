@@ -66,7 +66,8 @@ TESTED_ELSEWHERE = {
     "ckptfix.formats.source.remote.batch": "formats/test_store.py",  # round trips shared between threads
     "ckptfix.formats.source.remote.path": "formats/test_store.py",
     "ckptfix.formats.location": "cli/test_remote_s3.py",  # URLs, --storage-option, missing backends
-    "ckptfix.repair.workdir": "repair/test_lock.py",  # .ckptfix/: the lock and the backup folders
+    "ckptfix.repair.workdir": "repair/test_lock.py",
+    "ckptfix.formats.source.writable": "formats/test_durable.py",  # the contract, on both stores  # .ckptfix/: the lock and the backup folders
     "ckptfix.model.checkpoint": "model/test_readers.py",
     "ckptfix.model.load": "model/test_layouts.py",
     "ckptfix.model.layouts.interface": "model/test_layouts.py",
@@ -92,7 +93,8 @@ TESTED_ELSEWHERE = {
     "ckptfix.repair.run": "cli/test_repair_cli.py",
     "ckptfix.render.json_doc": "cli/test_inspect_cli.py",
     "ckptfix.api.schema": "cli/test_json_schema.py",
-    "ckptfix.api.fields": "cli/test_json_schema.py",  # the schema generated from them  # ckptfix schema, and every document validated against it
+    "ckptfix.api.fields": "cli/test_json_schema.py",  # the schema generated from them
+    "ckptfix.api.restore_results": "repair/test_restore.py",  # restore --json, --list --json, --prune --json  # ckptfix schema, and every document validated against it
     "ckptfix.render.plan": "cli/test_repair_cli.py",
     "ckptfix.render.restore": "repair/test_restore.py",
     "ckptfix.render.values": "cli/test_inspect_cli.py",

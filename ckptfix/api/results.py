@@ -2,8 +2,8 @@
 return, as records: the one result model.
 
 One source for every output: the CLI's ``--json`` document is ``result.to_json()`` of these records
-(``render/json_doc.py``, ``render/plan.py``, ``render/restore.py``), ``ckptfix.check()`` / ``ckptfix.repair()``
-return them, and the JSON Schema (``ckptfix/schema/ckptfix.schema.json``, ``ckptfix schema``) is generated
+(``render/json_doc.py``, ``render/plan.py``; restore's documents: ``restore_results.py``), ``ckptfix.check()`` /
+``ckptfix.repair()`` return them, and the JSON Schema (``ckptfix/schema/ckptfix.schema.json``, ``ckptfix schema``) is generated
 from their annotations (``schema.py``): a field's type (with the keywords of ``fields.py`` or its own
 ``Annotated`` description) is what the schema says of it, a record's docstring describes its object. Field
 names and meanings are the JSON document's (``docs/json.md``); lists are tuples, values taken from a
@@ -28,8 +28,6 @@ from ckptfix.records import Record
 
 if TYPE_CHECKING:  # the repair pipeline is imported only by what repairs (inspect --json never does)
     from ckptfix.api.fields import (
-        Action,
-        BackupName,
         Code,
         ExitCode,
         FileKind,
@@ -44,27 +42,15 @@ if TYPE_CHECKING:  # the repair pipeline is imported only by what repairs (inspe
         Step,
         Target,
     )
-    from ckptfix.repair.restore import (
-        Backup,
-        CheckpointBackups,
-        FileCheck,
-        ListOutcome,
-        PruneOutcome,
-        PruneResult,
-        RestoreOutcome,
-        RestoreResult,
-    )
     from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
 
 __all__ = [
-    "DOCUMENTS", "SCHEMA_VERSION", "BackupFile", "BackupResult", "ChangeResult", "CheckResult", "CheckpointRepair",
-    "CheckpointResult", "CodeResult", "ErrorResult", "ExplainResult", "FileAction", "FileProfile", "FileState",
-    "FindingResult", "LeftAlone", "ListDocument", "ListedCheckpoint", "NextCommand", "OptimizerResult",
-    "PreviewResult", "PreviewStepResult", "Processes", "PruneDocument", "PrunedCheckpoint", "Reference",
-    "RefusalResult", "RepairResult", "RestoreDocument", "RestoredCheckpoint", "Result", "SchedulerResult",
-    "SkippedResult", "Steps", "Tool", "TrainerRead", "TrainerRelease", "TrainerResult", "WeightsResult",
-    "check_result", "error_result", "explain_result", "list_result", "next_step", "prune_result", "repair_result",
-    "restore_result",
+    "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "CodeResult",
+    "ErrorResult", "ExplainResult", "FileAction", "FileProfile", "FindingResult", "NextCommand", "OptimizerResult",
+    "PreviewResult", "PreviewStepResult", "Processes", "Reference", "RefusalResult", "RepairResult", "Result",
+    "SchedulerResult", "SkippedResult", "Steps", "Tool", "TrainerRead", "TrainerRelease", "TrainerResult",
+    "WeightsResult", "check_result", "error_result", "explain_result", "next_step", "repair_result", "skipped",
+    "tool",
 ]
 
 #: Bumped on breaking changes of the document (a field removed or its meaning changed).
@@ -112,6 +98,8 @@ class Steps(Result):
     chosen: Annotated[Step, "the step the checks (and a repair) use"]
     source: Annotated[str | None, "where chosen comes from: --step, training_state.json, folder name, optimizer"]
     agree: Annotated[bool, "whether the available sources agree"]
+    state_file: Annotated[str | None, "the record training_state comes from: training_state.json (SimpleTuner), "
+                                      "trainer_state.json (Hugging Face), global_steps (DeepSpeed); null: none"] = None
 
 
 class Processes(Result):
@@ -205,6 +193,7 @@ class OptimizerResult(Result):
     initial_lr: tuple[Lr, ...]
     bytes_read: NonNegative
     size: NonNegative
+    problem: Annotated[str | None, "why the file could not be read safely (null: it was read)"] = None
 
 
 class Reference(Result):
@@ -231,6 +220,9 @@ class SchedulerResult(Result):
                       {"propertyNames": {"enum": list(SCHEDULER_KEYS)}}]
     expected_last_epoch: Annotated[int | None, "N x the checkpoint's step"]
     reference: Reference | None
+    basis: Annotated[str | None, "how the profile was recognised: by its LR and its keys, its LR, its keys, or the "
+                                 "nearest match; null when the file could not be read",
+                     {"enum": ["lr+keys", "lr", "keys", "nearest", "none", None]}] = None
 
 
 class WeightsResult(Result):
@@ -438,136 +430,11 @@ class ErrorResult(Result):
     checkpoints: tuple[()] = ()
 
 
-class BackupFile(Result):
-    """A file a backup holds what undoes, and what the repair did to it."""
-
-    file: str
-    action: Action
-
-
-class BackupResult(Result):
-    """One .ckptfix/backup-<UTC time> folder as found (restore --json, --list --json)."""
-
-    name: BackupName
-    path: PathText
-    restored: Annotated[str | None, "UTC time of the restore that undid it, from its restored.json"]
-    problem: Annotated[str | None, "why the backup cannot be used (refused: exit 3)"]
-    incomplete: Annotated[bool, "no manifest.json: a repair stopped before it changed anything"]
-    files: tuple[BackupFile, ...]
-
-
-class FileState(Result):
-    """Where one file of a backup stands."""
-
-    file: str
-    action: Action
-    state: Annotated[str, {"enum": ["repaired", "original", "changed", "unsafe"]}]
-    why: str | None
-    created: Annotated[bool, "the repair created the file: undone by removing it"]
-    restored: Annotated[bool, "this run put it back"]
-
-
-class RestoredCheckpoint(Result):
-    """What ``restore`` did (or would do) to one checkpoint."""
-
-    path: PathText
-    name: str
-    status: Annotated[str, {"enum": ["restored", "already", "dry-run", "refused", "unreadable", "failed", "locked",
-                                     "none"]}]
-    exit_code: Annotated[int, {"enum": [0, 1, 3]}]
-    backup: BackupResult | None
-    files: tuple[FileState, ...]
-    error: str | None
-
-
-class RestoreDocument(Result):
-    """ckptfix restore --json"""
-
-    schema_version: Annotated[int, {"const": SCHEMA_VERSION}]
-    tool: Annotated[Tool, {"properties": {"command": {"const": "restore"}}}]
-    mode: Annotated[str, {"const": "restore"}]
-    root: PathText
-    latest: str | None
-    exit_code: ExitCode
-    status: Status
-    skipped: tuple[SkippedResult, ...]
-    dry_run: bool
-    nothing_to_restore: Annotated[bool, "no checkpoint had a repair to undo (no backup, or every one restored "
-                                        "already)"]
-    checkpoints: tuple[RestoredCheckpoint, ...]
-
-
-class ListedCheckpoint(Result):
-    """One checkpoint's backups (``restore --list``)."""
-
-    path: PathText
-    name: str
-    exit_code: Annotated[int, {"enum": [0, 3]}]
-    problem: Annotated[str | None, "the .ckptfix folder itself cannot be used"]
-    backups: Annotated[tuple[BackupResult, ...], "newest first"]
-    next: Annotated[str | None, "the backup restore would undo"]
-    files: Annotated[tuple[FileState, ...], "where the files of next stand now"]
-
-
-class ListDocument(Result):
-    """ckptfix restore --list --json"""
-
-    schema_version: Annotated[int, {"const": SCHEMA_VERSION}]
-    tool: Annotated[Tool, {"properties": {"command": {"const": "restore"}}}]
-    mode: Annotated[str, {"const": "list"}]
-    root: PathText
-    latest: str | None
-    exit_code: ExitCode
-    status: Status
-    skipped: tuple[SkippedResult, ...]
-    checkpoints: tuple[ListedCheckpoint, ...]
-
-
-class LeftAlone(Result):
-    """A backup ``restore --prune`` left alone, and why."""
-
-    name: str
-    why: str
-
-
-class PrunedCheckpoint(Result):
-    """What ``restore --prune`` did (or would do) to one checkpoint's backups."""
-
-    path: PathText
-    name: str
-    status: Annotated[str, {"enum": ["pruned", "dry-run", "nothing", "unreadable", "failed", "locked"]}]
-    exit_code: Annotated[int, {"enum": [0, 1, 3]}]
-    removed: Annotated[tuple[str, ...], "backups removed (with dry_run: that would be)"]
-    kept: tuple[str, ...]
-    left: Annotated[tuple[LeftAlone, ...], "backups not provably ckptfix's own: left alone"]
-    error: str | None
-
-
-class PruneDocument(Result):
-    """ckptfix restore --prune --json"""
-
-    schema_version: Annotated[int, {"const": SCHEMA_VERSION}]
-    tool: Annotated[Tool, {"properties": {"command": {"const": "restore"}}}]
-    mode: Annotated[str, {"const": "prune"}]
-    root: PathText
-    latest: str | None
-    exit_code: ExitCode
-    status: Status
-    skipped: tuple[SkippedResult, ...]
-    dry_run: bool
-    keep: NonNegative
-    checkpoints: tuple[PrunedCheckpoint, ...]
-
-
-#: Every document ``--json`` prints (the schema's ``oneOf``).
-DOCUMENTS: tuple[type[Result], ...] = (CheckResult, RepairResult, ExplainResult, ErrorResult, RestoreDocument,
-                                       ListDocument, PruneDocument)
-
-
 # --- building them ------------------------------------------------------------------------------
 
 
-def _tool(command: str) -> Tool:
+def tool(command: str) -> Tool:
+    """The ``tool`` of every document: ckptfix, its version, the command."""
     return Tool(name="ckptfix", version=__version__, command=command)
 
 
@@ -576,14 +443,14 @@ def _finding(f: Finding) -> FindingResult:
                          found=jsonable(f.found), expected=jsonable(f.expected), message=f.message, fix=f.rule.fix)
 
 
-def _skipped(disc: Discovery) -> tuple[SkippedResult, ...]:
+def skipped(disc: Discovery) -> tuple[SkippedResult, ...]:
     return tuple(SkippedResult(path=str(s.path), reason=s.reason) for s in disc.skipped)
 
 
 def _steps(r: CheckpointReport, chosen: int | None, source: str | None) -> Steps:
-    s = r.steps
+    s, ts = r.steps, r.checkpoint.training_state
     return Steps(folder=s.folder, training_state=s.training_state, optimizer=s.optimizer, epoch_step=s.epoch_step,
-                 chosen=chosen, source=source, agree=s.agree)
+                 chosen=chosen, source=source, agree=s.agree, state_file=ts.source if ts is not None else None)
 
 
 def _optimizer(o: Any) -> OptimizerResult:
@@ -593,7 +460,7 @@ def _optimizer(o: Any) -> OptimizerResult:
         step_source=st.source if st else None, note=st.note if st else None,
         schedule_free=st.schedule_free if st else False,
         lr=tuple(jsonable(g.lr) for g in o.param_groups), initial_lr=tuple(jsonable(g.initial_lr) for g in o.param_groups),
-        bytes_read=o.bytes_read, size=o.size)
+        bytes_read=o.bytes_read, size=o.size, problem=o.problem.message if o.problem is not None else None)
 
 
 def _scheduler(sr: Any) -> SchedulerResult:
@@ -606,7 +473,8 @@ def _scheduler(sr: Any) -> SchedulerResult:
         expected_last_epoch=sr.expected_last_epoch,
         reference=Reference(profile=ref.profile, last_epoch=ref.last_epoch, T_cur=ref.T_cur, T_i=ref.T_i,
                             last_lr=tuple(jsonable(ref.last_lr)) if ref.last_lr is not None else None,
-                            total_steps=ref.total_steps) if ref else None)
+                            total_steps=ref.total_steps) if ref else None,
+        basis=sr.match.basis if sr.match else None)
 
 
 def _checkpoint(r: CheckpointReport) -> CheckpointResult:
@@ -673,24 +541,24 @@ def check_result(disc: Discovery, reports: list[CheckpointReport], exit_code: in
     nxt = next_step([f for r in reports for f in r.findings], disc.root if target is None else target, latest,
                     opts or Options())
     return CheckResult(
-        schema_version=SCHEMA_VERSION, tool=_tool(command), root=str(disc.root),
+        schema_version=SCHEMA_VERSION, tool=tool(command), root=str(disc.root),
         latest=str(disc.latest) if disc.latest else None, latest_candidates=tuple(str(p) for p in disc.picks),
         latest_reason=disc.latest_reason, latest_issue=disc.latest_issue, trainer=disc.trainer,
-        trainer_source=disc.trainer_source, exit_code=exit_code, status=status_of(exit_code), skipped=_skipped(disc),
+        trainer_source=disc.trainer_source, exit_code=exit_code, status=status_of(exit_code), skipped=skipped(disc),
         checkpoints=tuple(_checkpoint(r) for r in reports), next=nxt)
 
 
 def explain_result(rules: Iterable[Rule]) -> ExplainResult:
     """``explain --json``'s document: each rule's catalogue entry."""
     return ExplainResult(
-        schema_version=SCHEMA_VERSION, tool=_tool("explain"), exit_code=0, status=status_of(0),
+        schema_version=SCHEMA_VERSION, tool=tool("explain"), exit_code=0, status=status_of(0),
         codes=tuple(CodeResult(code=r.code, name=r.name, severity=r.severity, summary=r.summary,
                                explanation=r.explanation, fix=r.fix, repair=r.repair) for r in rules))
 
 
 def error_result(command: str, exit_code: int, error: str) -> ErrorResult:
     """The typed form of ``--json``'s document when nothing was read (``error`` says why)."""
-    return ErrorResult(schema_version=SCHEMA_VERSION, tool=_tool(command), exit_code=exit_code,
+    return ErrorResult(schema_version=SCHEMA_VERSION, tool=tool(command), exit_code=exit_code,
                        status=status_of(exit_code), error=error)
 
 
@@ -727,63 +595,6 @@ def repair_result(outcome: RepairOutcome) -> RepairResult:
     """The typed result of a repair (``repair.run.repair_path``)."""
     disc = outcome.disc
     return RepairResult(
-        schema_version=SCHEMA_VERSION, tool=_tool("repair"), root=str(disc.root),
+        schema_version=SCHEMA_VERSION, tool=tool("repair"), root=str(disc.root),
         latest=str(disc.latest) if disc.latest else None, dry_run=outcome.dry_run, exit_code=outcome.exit_code,
-        status=status_of(outcome.exit_code), skipped=_skipped(disc), checkpoints=tuple(_outcome(i) for i in outcome.items))
-
-
-def _backup(b: Backup) -> BackupResult:
-    return BackupResult(name=b.name, path=str(b.path), restored=b.restored, problem=b.problem, incomplete=b.incomplete,
-                        files=tuple(BackupFile(file=e.file, action=e.kind) for e in b.entries))
-
-
-def _file_state(c: FileCheck, restored: tuple[str, ...] = ()) -> FileState:
-    return FileState(file=c.file, action=c.kind, state=c.state, why=c.why, created=c.created,
-                     restored=c.file in restored)
-
-
-def restore_result(outcome: RestoreOutcome) -> RestoreDocument:
-    """``restore --json``: what restore did (or would do) to each checkpoint (``repair.restore.restore_path``)."""
-    disc, code = outcome.disc, outcome.exit_code
-    return RestoreDocument(
-        schema_version=SCHEMA_VERSION, tool=_tool("restore"), mode="restore", root=str(disc.root),
-        latest=str(disc.latest) if disc.latest else None, exit_code=code, status=status_of(code), skipped=_skipped(disc),
-        dry_run=outcome.dry_run, nothing_to_restore=outcome.nothing_to_restore,
-        checkpoints=tuple(_restored(r) for r in outcome.items))
-
-
-def _restored(r: RestoreResult) -> RestoredCheckpoint:
-    return RestoredCheckpoint(path=str(r.checkpoint), name=r.checkpoint.name, status=r.status, exit_code=r.exit_code,
-                              backup=_backup(r.backup) if r.backup is not None else None,
-                              files=tuple(_file_state(c, r.restored) for c in r.files), error=r.error)
-
-
-def list_result(outcome: ListOutcome) -> ListDocument:
-    """``restore --list --json``: every checkpoint's backups (``repair.restore.list_path``)."""
-    disc, code = outcome.disc, outcome.exit_code
-    return ListDocument(
-        schema_version=SCHEMA_VERSION, tool=_tool("restore"), mode="list", root=str(disc.root),
-        latest=str(disc.latest) if disc.latest else None, exit_code=code, status=status_of(code), skipped=_skipped(disc),
-        checkpoints=tuple(_listed(i) for i in outcome.items))
-
-
-def _listed(i: CheckpointBackups) -> ListedCheckpoint:
-    return ListedCheckpoint(path=str(i.checkpoint), name=i.checkpoint.name, exit_code=i.exit_code, problem=i.problem,
-                            backups=tuple(_backup(b) for b in reversed(i.backups)),
-                            next=i.next.name if i.next is not None else None,
-                            files=tuple(_file_state(c) for c in i.last))
-
-
-def prune_result(outcome: PruneOutcome) -> PruneDocument:
-    """``restore --prune --json``: what was removed (or would be), kept and left alone (``repair.restore.prune_path``)."""
-    disc, code = outcome.disc, outcome.exit_code
-    return PruneDocument(
-        schema_version=SCHEMA_VERSION, tool=_tool("restore"), mode="prune", root=str(disc.root),
-        latest=str(disc.latest) if disc.latest else None, exit_code=code, status=status_of(code), skipped=_skipped(disc),
-        dry_run=outcome.dry_run, keep=outcome.keep, checkpoints=tuple(_pruned(r) for r in outcome.items))
-
-
-def _pruned(r: PruneResult) -> PrunedCheckpoint:
-    return PrunedCheckpoint(path=str(r.checkpoint), name=r.checkpoint.name, status=r.status, exit_code=r.exit_code,
-                            removed=tuple(r.removed), kept=tuple(r.kept),
-                            left=tuple(LeftAlone(name=n, why=w) for n, w in r.left), error=r.error)
+        status=status_of(outcome.exit_code), skipped=skipped(disc), checkpoints=tuple(_outcome(i) for i in outcome.items))

@@ -3,7 +3,7 @@ model (``results.py``).
 
 One file, shipped inside the package as package data: ``ckptfix/schema/ckptfix.schema.json``; ``ckptfix schema``
 prints it as shipped (``schema_text``: nothing else is imported). ``generate`` builds it from the records'
-annotations: a record is an object of exactly its fields (each required, no other), its docstring the
+annotations (``results.py``, ``restore_results.py``): a record is an object of exactly its fields (each required, no other), its docstring the
 description; a field's type maps to JSON types (``X | None`` adds null, a tuple is an array, ``Any`` any
 value), with the keywords of ``typing.Annotated`` (a string: the description; a dict: keywords such as
 ``enum``, ``pattern``, ``minimum``). ``docs/make_transcripts.py`` writes the file, and the tests check that the
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import types
 from importlib.resources import files
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
-__all__ = ["SCHEMA_FILE", "generate", "generated_text", "schema", "schema_text"]
+__all__ = ["SCHEMA_FILE", "documents", "generate", "generated_text", "schema", "schema_text"]
 
 #: The schema's folder and file name inside the installed package.
 SCHEMA_FILE = ("schema", "ckptfix.schema.json")
@@ -58,7 +59,7 @@ class _Builder:
     def __init__(self) -> None:
         from ckptfix.api import fields, results  # noqa: PLC0415 - only to build the schema: never at run time
 
-        self.results = results
+        self.result = results.Result
         self.aliases = dict(vars(fields))
         self.defs: dict[str, dict[str, Any]] = {}
 
@@ -67,7 +68,8 @@ class _Builder:
         name = _def_name(cls)
         if name not in self.defs:
             self.defs[name] = {}  # reserved: a record that refers to itself refers to this
-            hints = get_type_hints(cls, globalns=vars(self.results), localns=self.aliases, include_extras=True)
+            module = vars(sys.modules[cls.__module__])
+            hints = get_type_hints(cls, globalns=module, localns=self.aliases, include_extras=True)
             fields = cls.__record_fields__  # type: ignore[attr-defined]
             out: dict[str, Any] = {"type": "object"}
             if cls.__doc__:
@@ -113,18 +115,25 @@ class _Builder:
             raise TypeError(f"a fixed-length tuple has no JSON form here: {tp}")
         if origin is dict:
             return {"type": "object"}
-        if isinstance(tp, type) and issubclass(tp, self.results.Result):
+        if isinstance(tp, type) and issubclass(tp, self.result):
             return self.record(tp)
         raise TypeError(f"no JSON Schema for {tp!r}")
 
 
+def documents() -> tuple[type, ...]:
+    """Every document ``--json`` prints (the schema's ``oneOf``), as its record class."""
+    from ckptfix.api import restore_results, results  # noqa: PLC0415 - only to build the schema: never at run time
+
+    return (results.CheckResult, results.RepairResult, results.ExplainResult, results.ErrorResult,
+            restore_results.RestoreDocument, restore_results.ListDocument, restore_results.PruneDocument)
+
+
 def generate() -> dict[str, Any]:
-    """The schema of every document (``results.DOCUMENTS``), built from the result model."""
-    from ckptfix.api.results import DOCUMENTS  # noqa: PLC0415 - only to build the schema: never at run time
-    from ckptfix.links import SCHEMA_ID  # noqa: PLC0415 - as above
+    """The schema of every document (``documents()``), built from the result model."""
+    from ckptfix.links import SCHEMA_ID  # noqa: PLC0415 - only to build the schema: never at run time
 
     b = _Builder()
-    one_of = [b.record(d) for d in DOCUMENTS]
+    one_of = [b.record(d) for d in documents()]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, "title": _TITLE,
             "description": _DESCRIPTION, "oneOf": one_of, "$defs": dict(sorted(b.defs.items()))}
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ckptfix.api.results import list_result, prune_result, restore_result
+from ckptfix.api.restore_results import list_result, prune_result, restore_result
 from ckptfix.model.leftovers import WORK_DIR
 from ckptfix.render.console import closing
 from ckptfix.render.json_doc import dumps

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from ckptfix.errors import CkptfixError, LockHeld, RepairFailed
 from ckptfix.formats.source import LOCAL
 from ckptfix.formats.source.durable import DISK, check_identity, fsync_dir
-from ckptfix.formats.source.interface import ANY, WritableStore
+from ckptfix.formats.source.writable import ANY, WritableStore
 from ckptfix.model.leftovers import TMP_FILE, WORK_DIR, find_leftovers
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import Fault, Journal

@@ -38,7 +38,7 @@ from ckptfix.errors import UnreadableFile
 from ckptfix.exitcodes import FINDINGS, OK, worst
 from ckptfix.formats.objects import TorchDevice, TorchSize
 from ckptfix.formats.source.durable import DISK
-from ckptfix.formats.source.interface import WritableStore
+from ckptfix.formats.source.writable import WritableStore
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ABSENT, Change, RepairAction, same
 from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, human_size, plan_patch

@@ -11,7 +11,7 @@ from typing import Any
 
 from ckptfix.errors import RepairFailed
 from ckptfix.formats.source.durable import DISK
-from ckptfix.formats.source.interface import WritableStore
+from ckptfix.formats.source.writable import WritableStore
 from ckptfix.model.leftovers import WORK_DIR
 
 __all__ = ["WORK_DIR", "make_backup_dir", "utc_stamp", "work_dir"]

@@ -19,7 +19,7 @@ from ckptfix.analysis.report import Options
 from ckptfix.errors import RepairFailed, UsageError
 from ckptfix.formats.source import LOCAL
 from ckptfix.formats.source.durable import DISK, LocalDisk, writable
-from ckptfix.formats.source.interface import ANY, WritableStore
+from ckptfix.formats.source.writable import ANY, WritableStore
 from ckptfix.model.load import load_checkpoint
 from ckptfix.repair.apply import apply_plan
 from ckptfix.repair.plan import plan_repair

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ckptfix.errors import RepairFailed, ResourceLimit, UnreadableFile
-from ckptfix.formats.source.interface import ANY, Store, WritableStore
+from ckptfix.formats.source.interface import Store
 from ckptfix.formats.source.local import TMP_MARKER, LocalStore, open_dir_at, open_regular, open_regular_at
+from ckptfix.formats.source.writable import ANY, WritableStore
 
 __all__ = [
     "ANY", "DISK", "TMP_MARKER", "FileId", "Folder", "LocalDisk", "check_identity", "copy_durable", "fsync_dir",

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from ckptfix.formats.source.durable import FileId, Folder
-from ckptfix.formats.source.interface import ANY, WritableStore
+from ckptfix.formats.source.writable import ANY, WritableStore
 from ckptfix.records import Record
 from ckptfix.text import shown
 

@@ -61,7 +61,7 @@ from ckptfix.formats.objects import TensorRef
 from ckptfix.formats.pickle_sites import FloatSite, float_sites
 from ckptfix.formats.source import LOCAL, ByteSource
 from ckptfix.formats.source.durable import FileId, Folder, check_identity, patch_copy, read_regular, sha256
-from ckptfix.formats.source.interface import ANY, WritableStore
+from ckptfix.formats.source.writable import ANY, WritableStore
 from ckptfix.formats.torchfile import data_pkl_entry, decode_data_pkl, open_torch_file
 from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipLayoutError
 from ckptfix.model.readers import OPTIMIZER_FILE

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptfix.errors import RepairFailed, UnreadableFile
-from ckptfix.formats.source.interface import WritableStore
+from ckptfix.formats.source.writable import WritableStore
 from ckptfix.formats.torch_writer import archive_name_for, dumps
 from ckptfix.formats.torchfile import open_torch_file
 from ckptfix.model.readers import SCHEDULER_FILE

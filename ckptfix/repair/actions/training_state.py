@@ -30,7 +30,7 @@ from ckptfix.formats.json_edit import JsonEditError, insert_top_level_value, rep
 from ckptfix.formats.jsonfile import decode_json_text, foreign_encoding
 from ckptfix.formats.limits import DEFAULT_LIMITS
 from ckptfix.formats.source.durable import DISK
-from ckptfix.formats.source.interface import WritableStore
+from ckptfix.formats.source.writable import WritableStore
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ABSENT, ActionKind, Change, Journal, apply_changes, same
 from ckptfix.repair.actions.whole_file import WholeFileWrite

@@ -19,7 +19,7 @@ from typing import Any
 
 from ckptfix.errors import RepairFailed, ResourceLimit, UnreadableFile
 from ckptfix.formats.source.durable import FileId, Folder, check_identity, put_back, sha256_bytes
-from ckptfix.formats.source.interface import ANY, WritableStore
+from ckptfix.formats.source.writable import ANY, WritableStore
 from ckptfix.repair.actions.interface import BackupEntry, Fault, Journal, RepairAction
 from ckptfix.repair.actions.torch_check import as_read, torch_load
 

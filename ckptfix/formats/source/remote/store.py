@@ -30,11 +30,12 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from ckptfix.errors import RepairFailed, UnreadableFile
-from ckptfix.formats.source.interface import ANY, ByteSource, Entry, ReadPlan, WritableStore
+from ckptfix.formats.source.interface import ByteSource, Entry, ReadPlan
 from ckptfix.formats.source.remote.batch import Batcher
 from ckptfix.formats.source.remote.deadline import Deadline, DeadlineExpired
 from ckptfix.formats.source.remote.path import RemotePath
 from ckptfix.formats.source.remote.ranges import Extents, Tuning, cut, plan_requests
+from ckptfix.formats.source.writable import ANY, WritableStore
 
 __all__ = ["RemoteFile", "RemoteStore", "Stats"]
 
