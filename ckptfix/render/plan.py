@@ -176,8 +176,8 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
     if not outcome.items:
         console.print(Text(f"nothing to resume: no checkpoint-N folder in {outcome.disc.root} (exit 4)", style="dim"))
     tally: dict[str, int] = {}
-    for item in outcome.items:
-        tally[item.result.status] = tally.get(item.result.status, 0) + 1
+    for c in result.checkpoints:
+        tally[c.status] = tally.get(c.status, 0) + 1
     summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in tally.items())
     command = _next(outcome, target if target is not None else outcome.disc.root, latest, opts, list(done))
     applied = [i for i in outcome.items if i.result.status == "applied"]
