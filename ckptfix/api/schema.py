@@ -96,8 +96,6 @@ class _Builder:
             return out
         if tp is Any:
             return {}
-        if isinstance(tp, type) and tp in _JSON_TYPES:
-            return {"type": _JSON_TYPES[tp]}
         if origin is Literal:
             values = list(get_args(tp))
             return {"const": values[0]} if len(values) == 1 else {"enum": values}
@@ -115,7 +113,9 @@ class _Builder:
             raise TypeError(f"a fixed-length tuple has no JSON form here: {tp}")
         if origin is dict:
             return {"type": "object"}
-        if isinstance(tp, type) and issubclass(tp, self.result):
+        if type(tp) is type and tp in _JSON_TYPES:  # not isinstance: on 3.10 tuple[X, ...] is a type too
+            return {"type": _JSON_TYPES[tp]}
+        if type(tp) is type and issubclass(tp, self.result):
             return self.record(tp)
         raise TypeError(f"no JSON Schema for {tp!r}")
 
