@@ -25,7 +25,7 @@ so), base LRs from ``--learning-rate`` else the optimizer's ``initial_lr`` else 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,7 +130,7 @@ class RepairPlan(Record):
 
 def _not_writable(v: Any, path: str = "", depth: int = 0) -> str | None:
     """What ``formats/torch_writer.py`` cannot write back with its type, and where (``a set at 'extra'``),
-    or None: builtin scalars and containers of exactly those types, ``OrderedDict``, ``torch.Size`` and
+    or None: builtin scalars and containers of exactly those types, ``OrderedDict``, ``Counter``, ``torch.Size`` and
     ``torch.device`` (the reader's ``TorchSize`` / ``TorchDevice``) are written as torch.save writes them;
     a tensor, a set, bytes, a dtype or any other object would change type or lose its data."""
     at = f" at {path}" if path else ""
@@ -141,7 +141,7 @@ def _not_writable(v: Any, path: str = "", depth: int = 0) -> str | None:
         return None
     if t in (list, tuple):
         return next((w for i, x in enumerate(v) if (w := _not_writable(x, f"{path}[{i}]", depth + 1))), None)
-    if t is dict or t is OrderedDict:
+    if t is dict or t is OrderedDict or t is Counter:  # Counter: MultiStepLR's milestones
         for k, x in v.items():
             if type(k) not in (str, int):
                 return f"a key of type {type(k).__name__}{at}"
