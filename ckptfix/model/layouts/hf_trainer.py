@@ -16,7 +16,8 @@ file                        what ckptfix reads
 ``*.safetensors``           headers only
 ==========================  ===========================================================================
 
-Not read: ``training_args.bin`` (a full pickle of ``TrainingArguments``: transformers classes, not state),
+``training_args.bin`` (a pickle of ``TrainingArguments``, decoded as inert records by ``model/run_config.py``, never
+run) is read only when ``scheduler.pt`` holds a ``LambdaLR``, whose lambda the run's schedule settings give. Not read:
 ``scaler.pt`` (scanned by the safety scan only). A Trainer run with DeepSpeed also has a DeepSpeed tag
 folder and ``latest``: its engine state is attached as for the ``deepspeed`` layout.
 """
@@ -36,11 +37,18 @@ from ckptfix.model.layouts.accelerate import load_accelerate
 from ckptfix.model.layouts.deepspeed import attach_engine, find_tag
 from ckptfix.model.layouts.interface import Folder, Layout
 from ckptfix.model.readers import TRAINER_STATE, read_optimizer, read_scheduler, read_state_file
+from ckptfix.model.run_config import read_training_args
 from ckptfix.records import replace
 
 __all__ = ["TRAINER_STATE", "HfTrainerLayout", "count_processes", "last_logged_lr", "read_trainer_state"]
 
 TRAINER_TORCH_FILES = ("scheduler.pt", "optimizer.pt")
+TRAINING_ARGS = "training_args.bin"
+
+
+def _lambda_state(state: object) -> bool:
+    """A LambdaLR's state (its lambda is not saved: the run's configuration says it)."""
+    return isinstance(state, dict) and "lr_lambdas" in state
 _RNG = re.compile(r"^rng_state(?:_(\d+))?\.pth$")
 
 
@@ -131,6 +139,10 @@ class HfTrainerLayout(Layout):
             bytes_read += of.bytes_read
         trainer_state, training_state = (read_trainer_state(store, path, limits) if TRAINER_STATE in names
                                          else (None, base.training_state))
+        run_config = None
+        if TRAINING_ARGS in names and any(_lambda_state(sf.state) for sf in schedulers):
+            # a LambdaLR does not save its lambda: the run's schedule is in its TrainingArguments (read only then)
+            run_config = read_training_args(path / TRAINING_ARGS, root=path, limits=limits, store=store)
         ck = replace(
             base,
             layout=self.name,
@@ -140,6 +152,7 @@ class HfTrainerLayout(Layout):
             trainer_state=trainer_state,
             num_processes=count_processes(names) or base.num_processes,
             bytes_read=bytes_read,
+            run_config=run_config,
         )
         if find_tag(store, path) is not None:  # Trainer + DeepSpeed: the engine holds optimizer (+ scheduler)
             ck = attach_engine(ck, store, limits, step_source=False)
