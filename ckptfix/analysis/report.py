@@ -152,7 +152,8 @@ class ScheduleCheck(Record):
     ``resumer``: the schedules the two runs build (a LambdaLR), ``config`` the resuming run's inputs as (input,
     value, source); ``readings``: when the position is not ``k × step``, every reading that fits; ``rewrite``: the
     position keys a repair writes (None: none planned, ``refusal`` says why when one was considered);
-    ``fix_epoch_step``: setting SimpleTuner's ``epoch_step`` to the step makes the resume follow."""
+    ``fix_epoch_step``: setting SimpleTuner's ``epoch_step`` to the step makes the resume follow; ``first_lrs``: the
+    uninterrupted run's LRs at the first step after the checkpoint."""
 
     file: SchedulerFile
     family: str
@@ -172,6 +173,8 @@ class ScheduleCheck(Record):
     refusal: str | None = None
     fix_epoch_step: bool = False
     source: str = ""
+    #: The LRs the uninterrupted run uses at the first step after the checkpoint (what ``--optimizer-lr`` writes).
+    first_lrs: tuple[float, ...] | None = None
 
 
 class CheckpointReport(Record):

@@ -258,6 +258,7 @@ class _Ctx:
         self.rewrite: dict[str, Any] | None = None
         self.refusal: str | None = None
         self.fix_epoch_step = False
+        self.first_lrs: tuple[float, ...] | None = None
 
     # -- what the family needs from the configuration ------------------------------------------------------
     def contexts(self) -> tuple[Context | None, Context | None, bool]:
@@ -417,6 +418,7 @@ def _judge(c: _Ctx, expected: int, ctx_w: Context | None, ctx_r: Context | None)
             c.needs.append(f"the LR trajectory: {c.family.name} at position {expected} is beyond what ckptfix replays "
                            f"({REPLAY_BUDGET:,} steps)")
             continue
+        c.first_lrs = scan.expected[0]
         runs = (f"{c.family.name} ({c.resumer.label})" if c.family.from_config else c.family.name)
         assert c.st.n_r is not None
         p = _preview(c.family, c.match, scan, group, rule, c.st.n_r, c.position, start, expected, runs)
@@ -538,8 +540,9 @@ def _position_only(c: _Ctx, expected: int | None) -> None:
             f"the resuming run steps the scheduler {_k_words(st.k_r)} time(s) per optimizer step where the run that "
             f"wrote it stepped it {_k_words(st.k_w)} time(s) ({st.why_w}): the schedule runs at another pace unless "
             f"it is constant, which ckptfix cannot see ({how})"))
-    if c.first is not None and c.match.last_lr is not None and not _agree(c.family, c.match, c.first,
-                                                                          list(c.match.last_lr)):
+    if c.match.last_lr is not None and le == expected:
+        c.first_lrs = tuple(c.match.last_lr)  # the state is where the run is: its stored LR is the run's
+    if c.first is not None and c.first_lrs is not None and not _agree(c.family, c.match, c.first, c.first_lrs):
         opt = c.optimizer.path if c.optimizer is not None else f
         c.findings.append(make_finding("CKF125", opt, "param_groups[0].lr", c.first[0], c.match.last_lr[0],
                                        f"the first step after the resume uses the optimizer's stored lr "
@@ -623,7 +626,7 @@ def _record(c: _Ctx, expected: int | None) -> ScheduleCheck:
         writer=c.writer.label if c.family.from_config else None,
         resumer=c.resumer.label if c.family.from_config else None,
         config=shown, readings=c.readings, rewrite=c.rewrite, refusal=c.refusal, fix_epoch_step=c.fix_epoch_step,
-        source=c.family.source)
+        source=c.family.source, first_lrs=c.first_lrs)
 
 
 def schedule_checks(ck: Checkpoint, steps: StepInfo | None, estimate: ProcessEstimate, choice: RulesChoice,

@@ -119,7 +119,7 @@ def outcome_panel(item: CheckpointRepair, width: int = 80) -> Panel:
     if steps.chosen is not None and n.value is not None:
         source = {"folder name": "the folder name", "optimizer": "the optimizer's step count"}.get(
             steps.source or "", steps.source)
-        sine = any(fp.family is None for fp in item.profile_before)  # a family's position: its own k × step
+        sine = not all(fp.family is not None for fp in item.profile_before) or not item.profile_before  # a family: k × step
         parts.append(Text(
             f"step {steps.chosen} from {source}; N = {n.value}, {source_words(n.source)}"
             + (f"; last_epoch = N × step = {n.value * steps.chosen}" if sine else ""), style="dim"))

@@ -272,6 +272,11 @@ def _plan_family_files(ctx: _Ctx) -> list[SchedulerWrite]:
         return []
     planned = plan_schedule_files(ctx.report)
     ctx.covered.update(planned.covered)
+    for f in ctx.report.findings:
+        if f.code == "CKF125":  # the optimizer's stored lr: --optimizer-lr's patch (below), or said here
+            ctx.covered.add(id(f))
+            if not ctx.opts.optimizer_lr:
+                ctx.refuse(_file_path(ctx.report, f.file), f"CKF125: {f.message}; pass --optimizer-lr to set it")
     for path, why in planned.refusals:
         ctx.refuse(path, why)
     checks = {c.file.path: c for c in ctx.report.schedule_checks}
@@ -441,10 +446,15 @@ def _plan_optimizer_lr(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[Optimize
 def _scheduler_targets(report: CheckpointReport, writes: list[SchedulerWrite]) -> list[dict[str, Any] | None]:
     """Per scheduler index: the state the scheduler file holds after the repair (None: not a checked sine)."""
     by_path = {w.path: w for w in writes}
+    families = {c.file.path: c for c in report.schedule_checks}
     out: list[dict[str, Any] | None] = []
     for sr in report.schedulers:
         w = by_path.pop(sr.file.path, None)
-        if w is not None:
+        c = families.get(sr.file.path)
+        if c is not None:  # a family's: the uninterrupted run's LR at the next step, its base LRs as stored
+            out.append({"_last_lr": list(c.first_lrs), "base_lrs": (sr.file.state or {}).get("base_lrs")}
+                       if c.first_lrs is not None else None)
+        elif w is not None:
             out.append(w.target)
         elif sr.file.state is not None and sr.profile in SINE_FAMILY:
             out.append(sr.file.state)

@@ -160,3 +160,23 @@ def test_simpletuner_3_epoch_step_then_its_own_resume_follows(tmp_path: Path, na
     params = {k: v for k, v in doc["writer"]["flags"].items() if k != "checkpointing_steps"}
     lrs = harness.resume_lrs(out / "checkpoint-20", params, glue="3.1.6")
     assert_follows(doc, lrs)
+
+
+def test_the_first_step_is_set_with_optimizer_lr(tmp_path: Path) -> None:
+    """optimizer.bin's lr edited (a state from another step): the first resumed step would run at it (CKF125, an
+    error: a wrong LR is never exit 0); repair without --optimizer-lr refuses, with it patches the lr, and the
+    scripts' own resume follows from the first step."""
+    doc, out = copy_case(tmp_path, "diffusers/linear")
+    opt_path = out / "checkpoint-8" / "optimizer.bin"
+    state = torch.load(opt_path, weights_only=True)
+    state["param_groups"][0]["lr"] = 9e-4
+    torch.save(state, opt_path)
+    code, text = ckptfix("inspect", out, "--latest", *flags(doc))
+    assert code == 1 and "CKF125" in text and "--optimizer-lr" in text, text
+    before = tree_hashes(tmp_path)
+    code, text = ckptfix("repair", out, "--latest", *flags(doc))
+    assert code == 1 and "--optimizer-lr" in text and tree_hashes(tmp_path) == before, text
+    code, text = ckptfix("repair", out, "--latest", *flags(doc), "--optimizer-lr")
+    assert code == 0, text
+    assert torch.load(opt_path, weights_only=True)["param_groups"][0]["lr"] == doc["expected_lrs"][0]
+    assert_follows(doc, resume(doc, out, tmp_path))
