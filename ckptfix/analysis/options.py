@@ -82,8 +82,8 @@ class Options(Record):
         None, "--lr-num-decay-steps", "num_decay_steps of warmup_stable_decay (kohya: --lr_decay_steps).",
         metavar="D", at_least=0)
     lr_scheduler_kwargs: str | None = option(
-        None, "--lr-scheduler-kwargs", "The run's --lr_scheduler_kwargs (kohya: --lr_scheduler_args) as a JSON object, "
-        "e.g. '{\"num_cycles\": 2}'.", metavar="JSON")
+        None, "--lr-scheduler-kwargs", "The run's --lr_scheduler_kwargs (kohya: --lr_scheduler_args) as a JSON "
+        "object: the schedule's own keyword arguments by name.", metavar="JSON")
     writer_processes: int | None = option(
         None, "--writer-processes", "Training processes of the run that WROTE the checkpoint, when the resuming run "
         "(--num-processes) has another number.", metavar="N", at_least=1)

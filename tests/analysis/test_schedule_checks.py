@@ -214,3 +214,25 @@ def test_kwargs_must_be_a_json_object(tmp_path: Path) -> None:
     words = shlex.split("--lr-scheduler-kwargs '{\"num_cycles\": 2}'")
     res = CliRunner().invoke(app, ["inspect", str(RESUMES / "diffusers/linear/output"), "--latest", *words])
     assert res.exit_code == 0, res.stderr
+
+
+@pytest.mark.parametrize("name, drop, checked", [
+    ("accelerate/steplr", (), "lr"), ("accelerate/multisteplr", (), "lr"), ("accelerate/constantlr", (), "lr"),
+    ("accelerate/linearlr", (), "lr"), ("accelerate/exponentiallr", (), "lr"), ("accelerate/polynomiallr", (), "lr"),
+    ("accelerate/cosineannealinglr", (), "lr"), ("accelerate/cawr-per-epoch", (), "lr"),
+    ("accelerate/cycliclr", (), "lr"), ("accelerate/sequentiallr", (), "lr"), ("accelerate/chainedscheduler", (), "lr"),
+    ("accelerate/onecyclelr", (), "position"), ("accelerate/multiplicativelr", (), "position"),
+    ("accelerate/lambdalr", (), "position"), ("accelerate/reducelronplateau", (), "none"),
+    ("transformers/reduce-lr-on-plateau", (), "none"),
+    ("diffusers/linear", (), "lr"), ("diffusers/linear", ("--lr-scheduler",), "position"),
+    ("kohya/cosine-step4-skip", (), "lr"), ("kohya/cosine-step4-skip", ("--lr-scheduler",), "position"),
+    ("transformers/linear", (), "lr"), ("transformers/linear", ("--lr-scheduler", "--lr-warmup-steps",
+                                                                "--max-train-steps"), "lr"),
+    ("simpletuner/st3-cosine-drift", (), "lr"), ("simpletuner/st3-cosine_with_restarts-drift", (), "lr"),
+    ("simpletuner/st3-polynomial-drift", (), "lr"), ("simpletuner/st3-linear-drift", ("--lr-scheduler",), "position"),
+])
+def test_support_table(name: str, drop: tuple[str, ...], checked: str) -> None:
+    """The cells of docs/support.md's family × trainer table, as the gate's records say them."""
+    _, r = report(name, drop=drop)
+    (check,) = r.schedule_checks
+    assert check.checked == checked, (check.checked, check.needs)

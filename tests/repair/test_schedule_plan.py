@@ -12,7 +12,9 @@ resumed LR is the uninterrupted run's. What cannot be made to follow is refused 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -141,14 +143,15 @@ def test_a_simpletuner_class_is_not_created(tmp_path: Path) -> None:
     assert code == 1 and "own class" in text and tree_hashes(tmp_path) == before, text
 
 
+# The README's test command installs simpletuner 3.1.6; under CI a missing one fails, never skips.
+@pytest.mark.skipif(importlib.util.find_spec("simpletuner") is None and not os.environ.get("CI"),
+                    reason="simpletuner 3.1.6 not installed (fixtures/simpletuner_runs/README.md)")
 @pytest.mark.parametrize("name", ["simpletuner/st3-polynomial-drift", "simpletuner/st3-cosine-drift",
                                   "simpletuner/st3-linear-drift",
                                   "simpletuner/st3-constant_with_warmup-in-warmup-drift"])
 def test_simpletuner_3_epoch_step_then_its_own_resume_follows(tmp_path: Path, name: str) -> None:
     """SimpleTuner 3.1.6 sets last_epoch = epoch_step × N for every scheduler it builds: repair sets epoch_step to
     the step (scheduler.bin untouched), and SimpleTuner's own factory and resume (3.1.6) follow."""
-    harness = pytest.importorskip("harness")
-    pytest.importorskip("simpletuner")
     doc, out = copy_case(tmp_path, name)
     sched = out / "checkpoint-20" / "scheduler.bin"
     kept = sched.read_bytes()
@@ -158,6 +161,8 @@ def test_simpletuner_3_epoch_step_then_its_own_resume_follows(tmp_path: Path, na
     code, text = ckptfix("inspect", out, "--latest", *flags(doc))
     assert code == 0, text
     params = {k: v for k, v in doc["writer"]["flags"].items() if k != "checkpointing_steps"}
+    import harness  # noqa: PLC0415 - SimpleTuner's own code, imported only by the tests that run it
+
     lrs = harness.resume_lrs(out / "checkpoint-20", params, glue="3.1.6")
     assert_follows(doc, lrs)
 
