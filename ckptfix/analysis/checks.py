@@ -12,6 +12,7 @@ from ckptfix.analysis.resume_checks import processes_finding, resume_findings
 from ckptfix.analysis.resume_files import resume_file_findings
 from ckptfix.analysis.state_checks import state_file_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
+from ckptfix.analysis.trainer_files import trainer_file_findings
 from ckptfix.analysis.trainer_rules import choose_rules
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
@@ -86,8 +87,11 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
                                      f"optimizer step count unknown ({of.step.family}): {of.step.note or of.step.source}"))
 
     g = steps.chosen
+    own_files = trainer_file_findings(ck, choice, g if step_ok else None)
+    skipped_together = any(f.code == "CKF140" for f in own_files)  # the trainer's resume skips the scheduler: said there
     schedule_free = any(o.step is not None and o.step.schedule_free for o in ck.optimizers)
-    if not ck.schedulers and ck.optimizers and not schedule_free and not any(o.problem for o in ck.optimizers):
+    if (not ck.schedulers and ck.optimizers and not schedule_free and not any(o.problem for o in ck.optimizers)
+            and not skipped_together):
         has_state = ck.optimizer_step is None or ck.optimizer_step > 0
         if has_state:
             findings.append(make_finding("CKF001", ck.path / "scheduler.bin", None, "missing", "present",
@@ -104,6 +108,7 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
     findings.extend(trainer_findings(ck, steps))
     findings.extend(state_file_findings(ck, choice))
     findings.extend(resume_file_findings(ck))
+    findings.extend(own_files)
     findings.extend(leftover_findings(ck))
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
