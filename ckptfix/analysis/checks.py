@@ -11,6 +11,7 @@ from ckptfix.analysis.report import CheckpointReport, Options, RunFacts, Schedul
 from ckptfix.analysis.resume_checks import processes_finding, resume_findings
 from ckptfix.analysis.resume_files import resume_file_findings
 from ckptfix.analysis.state_checks import state_file_findings
+from ckptfix.analysis.step_count import step_count_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
 from ckptfix.analysis.trainer_files import trainer_file_findings
 from ckptfix.analysis.trainer_rules import choose_rules
@@ -109,6 +110,7 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
     findings.extend(state_file_findings(ck, choice))
     findings.extend(resume_file_findings(ck))
     findings.extend(own_files)
+    findings.extend(step_count_findings(ck, choice, g if step_ok else None, opts))
     findings.extend(leftover_findings(ck))
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
