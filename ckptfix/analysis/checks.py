@@ -14,7 +14,7 @@ from ckptfix.analysis.state_checks import state_file_findings
 from ckptfix.analysis.step_count import step_count_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
 from ckptfix.analysis.trainer_files import trainer_file_findings
-from ckptfix.analysis.trainer_rules import choose_rules
+from ckptfix.analysis.trainer_rules import choose_rules, writers_of
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
 from ckptfix.schedulers.detect import ProfileMatch, detect_profile
@@ -71,7 +71,7 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
     first = ck.schedulers[0] if ck.schedulers else None
     match0 = detect_profile(first.state) if first is not None and first.state is not None else None
     estimate = estimate_processes(ck, opts, choice.rules, steps.chosen if step_ok else None,
-                                  first.state if first is not None else None, match0, facts)
+                                  first.state if first is not None else None, match0, facts, writers_of(ck, choice))
     n = estimate.value
     if not steps.agree:
         ts_label = ck.training_state.source if ck.training_state else "training_state.json"
