@@ -239,11 +239,13 @@ _RULES = [
          "ckptfix repair PATH: it rewrites the scheduler state and, for SimpleTuner before 4.10, the epoch_step "
          "its resume reads; pass --trainer simpletuner==VERSION when the message names several releases.",
          repair=""),
-    Rule("CKF115", "resume-first-step-lr", "warning", "the first step after the resume uses another LR than the target",
+    Rule("CKF115", "resume-first-step-lr", "error", "the first step after the resume uses another LR than the target",
          "accelerate's load_state restores optimizer.bin's param_groups lr, and the first optimizer step after "
          "the resume runs with it, before the scheduler steps again; from the second step on the scheduler sets "
          "the LR. Here that stored lr is not the target formula's value at the checkpoint's step (a state written "
-         "by another formula, or repaired without --optimizer-lr).",
+         "by another formula, or repaired without --optimizer-lr). One step at a wrong LR is a resume that does "
+         "not follow its schedule: an error, given beside the other findings of the resume (CKF111) so that the "
+         "advised repair fixes them all in one run.",
          "ckptfix repair PATH --optimizer-lr sets optimizer.bin's lr (8 bytes per value; tensors untouched).",
          repair="--optimizer-lr"),
     Rule("CKF112", "latest-undecided", "info", "the trainer's 'latest' rule does not decide between folders",

@@ -240,6 +240,11 @@ def plan_repair(report: CheckpointReport, opts: Options = Options()) -> RepairPl
             continue
         if f.code == "CKF010":
             continue  # refused above with a clearer message
+        if f.code == "CKF115":  # the first resumed step at optimizer.bin's lr: --optimizer-lr's patch below fixes it
+            if not opts.optimizer_lr:
+                ctx.notes.append("the first step after the resume still runs at optimizer.bin's lr (CKF115): add "
+                                 "--optimizer-lr to set it to the scheduler's")
+            continue
         ctx.refuse(_file_path(report, f.file), f"{f.code}: {f.message} (not something repair can fix)",
                    3 if f.severity == "fatal" else 1)
 
