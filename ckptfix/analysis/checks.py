@@ -7,7 +7,8 @@ from typing import Any
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.leftover_checks import leftover_findings
 from ckptfix.analysis.processes import estimate_processes
-from ckptfix.analysis.report import CheckpointReport, Options, RunFacts, SchedulerReport, StepInfo
+from ckptfix.analysis.readings import other_readings, reading_findings
+from ckptfix.analysis.report import CheckpointReport, Options, RulesChoice, RunFacts, SchedulerReport, StepInfo
 from ckptfix.analysis.resume_checks import processes_finding, resume_findings
 from ckptfix.analysis.resume_files import resume_file_findings
 from ckptfix.analysis.state_checks import state_file_findings
@@ -101,9 +102,13 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
     reports = []
     for i, sf in enumerate(ck.schedulers):
         reports.append(_check_scheduler(ck, sf, i, g if step_ok else None, n, opts, findings,
-                                        match0 if i == 0 else None))
-    findings.extend(processes_finding(ck, estimate, reports, g if step_ok else None))
-    previews, stock, more = resume_findings(ck, steps if step_ok else None, estimate, choice, reports, opts)
+                                        match0 if i == 0 else None, choice))
+    # a position another formula that fits the state explains (CKF144): no N to ask for, no sine resume to preview
+    contested = any(f.code == "CKF144" for f in findings)
+    if not contested:
+        findings.extend(processes_finding(ck, estimate, reports, g if step_ok else None))
+    previews, stock, more = (resume_findings(ck, steps if step_ok else None, estimate, choice, reports, opts)
+                             if not contested else ((), None, []))
     findings.extend(more)
 
     findings.extend(trainer_findings(ck, steps))
@@ -139,7 +144,8 @@ def _problem_finding(p: FileProblem) -> Finding:
 
 
 def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | None, n: int | None, opts: Options,
-                     findings: list[Finding], match: ProfileMatch | None = None) -> SchedulerReport:
+                     findings: list[Finding], match: ProfileMatch | None = None,
+                     choice: RulesChoice | None = None) -> SchedulerReport:
     if sf.state is None:
         return SchedulerReport(sf, None, None, None)
     state = sf.state
@@ -174,8 +180,11 @@ def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | Non
     elif le >= 0 and match.profile == SINE:
         _check_sine_internals(state, le, f, findings)
 
-    # 2. Position against the training step.
-    if expected_le is not None and le != expected_le:
+    # 2. Position against the training step (both readings when another formula fits the state as well).
+    others = other_readings(match, choice) if choice is not None else ()
+    if others:
+        findings.extend(reading_findings(sf, match, others, le, g, n))
+    elif expected_le is not None and le != expected_le:
         if n is not None and n > 1 and g is not None and le == g:
             findings.append(make_finding("CKF011", f, "last_epoch", le, expected_le,
                                      f"last_epoch is {le} = the step, not {n} processes x {g} = {expected_le}"))
