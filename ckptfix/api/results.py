@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ckptfix import __version__
 from ckptfix.analysis.findings import Finding, Rule
 from ckptfix.analysis.report import CheckpointReport, Options, ResumePreview
+from ckptfix.analysis.unchecked import unchecked_note
 from ckptfix.api.next_steps import next_command, placeholders
 from ckptfix.api.values import SCHEDULER_KEYS, jsonable
 from ckptfix.exitcodes import LAUNCH_CODES, status_of
@@ -228,6 +229,9 @@ class CheckpointResult(Result):
     has_manifest: bool
     bytes_read: int
     findings: tuple[FindingResult, ...]
+    #: For an "unchecked" checkpoint: what is not checked in each scheduler file and what the check would need
+    #: (``analysis/unchecked.py``); None otherwise.
+    unchecked: str | None = None
 
 
 class NextCommand(Result):
@@ -431,7 +435,7 @@ def _checkpoint(r: CheckpointReport) -> CheckpointResult:
         optimizers, schedulers,
         tuple(WeightsResult(str(w.path), w.tensors, w.data_bytes) for w in ck.weights),
         ck.has_guard, ck.has_manifest, ck.bytes_read,
-        tuple(_finding(f) for f in r.findings))
+        tuple(_finding(f) for f in r.findings), unchecked_note(r))
 
 
 def _processes(r: CheckpointReport) -> Processes:

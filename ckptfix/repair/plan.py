@@ -29,7 +29,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
-from ckptfix.analysis.findings import Finding, exit_code
+from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
 from ckptfix.analysis.resume_checks import STOCK_TAIL, describe, preview_all, stock_note
 from ckptfix.analysis.state_checks import trainer_state_files
@@ -120,7 +120,7 @@ class RepairPlan(Record):
 
         A step disagreement resolved by ``--step`` does not count (``repair`` uses the given step)."""
         waived = frozenset({"CKF010"}) if self.step_source == "--step" else frozenset()
-        code = max([exit_code(self.report.findings, self.report.strict, waived)] + [r.exit_code for r in self.refusals])
+        code = max([self.report.exit_code_waiving(waived)] + [r.exit_code for r in self.refusals])
         if self.actions:
             code = max(code, 1)
         return code
