@@ -87,8 +87,9 @@ def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules,
     if ranks and writers and all(w.saves_on == "all" for w in writers):
         return ProcessEstimate(1, f"random_states_0.pkl only, and {_written_by(title, writers)}, which saves on every "
                                "rank", 1, exact=True)
-    bound = (f"random_states_0.pkl is only a lower bound: {_written_by(title, [w for w in writers if w.saves_on == 'main'])}"
-             ", which saves on rank 0 only") if ranks else "no random_states_*.pkl"
+    main = [w for w in writers if w.saves_on == "main"]
+    bound = (f"random_states_0.pkl is only a lower bound: it can have been {_written_by(title, main)}, which saves on "
+             "rank 0 only") if ranks else "no random_states_*.pkl"
     sine = state is not None and match is not None and match.profile in SINE_FAMILY
     if not sine:
         return ProcessEstimate(low, "lower bound (N is not needed to check this scheduler)", low, why=bound)

@@ -132,7 +132,7 @@ def test_a_316_checkpoint_resumed_by_410_is_not_read_with_410s_save_rule():
     opts = Options(trainer="simpletuner==4.10.1", target="simpletuner-sine-v2")
     _disc, (report,) = inspect_path(ST / "st3-to-st4-n2-sine-v2" / "output", opts, latest_only=True)
     assert report.num_processes == 2 and not report.processes.exact
-    assert "written by SimpleTuner 1.0 to < 4.0.6, which saves on rank 0 only" in report.processes.why
+    assert "been written by SimpleTuner 1.0 to < 4.0.6, which saves on rank 0 only" in report.processes.why
     assert report.exit_code == 0
 
 
@@ -145,7 +145,7 @@ def test_the_resuming_release_is_presumed_the_writer_where_the_files_agree():
     assert (r.num_processes, r.processes.exact) == (1, True) and "written by SimpleTuner >= 4.9.3" in r.num_processes_source
     _d, (r,) = inspect_path(ck, Options(trainer="simpletuner==3.1.6", target="simpletuner-sine-v2"), latest_only=True)
     assert (r.num_processes, r.processes.exact) == (1, False)  # 3.1.6 never writes a manifest: not the writer
-    assert "written by SimpleTuner 4.0.6 to < 4.9.3" in r.processes.why
+    assert "been written by SimpleTuner 4.0.6 to < 4.9.3" in r.processes.why
 
 
 def test_simpletuner_writers_by_their_files():
