@@ -37,7 +37,6 @@ from ckptfix.model.layouts.accelerate import load_accelerate
 from ckptfix.model.layouts.deepspeed import attach_engine, find_tag
 from ckptfix.model.layouts.interface import Folder, Layout
 from ckptfix.model.readers import TRAINER_STATE, read_optimizer, read_scheduler, read_state_file
-from ckptfix.model.run_config import read_training_args
 from ckptfix.model.trainers import TRANSFORMERS
 from ckptfix.records import replace
 
@@ -134,6 +133,8 @@ class HfTrainerLayout(Layout):
         run_config = None
         if TRAINING_ARGS in names and not all(n in names for n in TRAINER_TORCH_FILES):
             # why the resume will not restore the schedule: save_only_model=True says it (read only then)
+            from ckptfix.model.run_config import read_training_args  # noqa: PLC0415 - 0.9 ms of imports, only then
+
             run_config = read_training_args(path / TRAINING_ARGS, root=path, limits=limits, store=store)
         ck = replace(
             base,
