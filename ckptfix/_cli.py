@@ -273,7 +273,7 @@ def _inspect(path: str, storage_option: Optional[list[str]], timeout: Optional[f
         except UsageError as exc:
             _fail("inspect", USAGE, str(exc), json_out)
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
-    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.formats.location import open_location  # noqa: PLC0415 - each command imports only what it runs
 
     try:
         store, location = open_location(path, storage_option, timeout)
@@ -403,7 +403,7 @@ def repair(
 
 def _repair(path: str, storage_option: Optional[list[str]], timeout: Optional[float], dry_run: bool, latest: bool,
             json_out: bool, opts: Options) -> None:
-    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.formats.location import open_location  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
     try:
@@ -460,7 +460,7 @@ def restore(
 
 def _restore(path: str, latest: bool, list_backups: bool, backup: Optional[str], dry_run: bool, prune: bool,
              keep: Optional[int], json_out: bool) -> None:
-    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.formats.location import open_location  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.render import restore as render  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.repair import restore as undo  # noqa: PLC0415 - each command imports only what it runs
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.analysis.options import Options
+from ckptfix.exitcodes import FINDINGS, OK, worst
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
 from ckptfix.model.trainers import TrainerRules
 from ckptfix.records import Record
@@ -166,8 +167,7 @@ class CheckpointReport(Record):
     def exit_code_waiving(self, waived: frozenset[str] = frozenset()) -> int:
         """The exit code, the findings ``waived`` left out (a step disagreement settled by ``--step``): the
         findings' (``findings.exit_code``), and with ``--strict`` at least 1 for a checkpoint nothing checked."""
-        code = exit_code(self.findings, self.strict, waived)
-        return 1 if code == 0 and self.strict and self.unchecked else code
+        return worst([exit_code(self.findings, self.strict, waived), FINDINGS if self.strict and self.unchecked else OK])
 
     @property
     def unchecked(self) -> bool:
