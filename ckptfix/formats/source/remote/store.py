@@ -345,6 +345,13 @@ class RemoteStore(Store):
                                      items, workers=min(len(items), 257))
         return out[1:]
 
+    def release(self, folder: Any) -> None:
+        prefix = self.path(folder).key.rstrip("/") + "/"
+        with self._lock:
+            for key in [k for k in self._cache if k.startswith(prefix)]:
+                del self._cache[key]
+            self._folders = [f for f in self._folders if not (f + "/").startswith(prefix)]
+
     # -- writing (repair) ------------------------------------------------------------------------
     def forget(self, path: RemotePath) -> None:
         """Drop what is known of ``path`` (cached bytes, listed size): the next read asks the server."""
