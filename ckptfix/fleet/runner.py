@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 from ckptfix.fleet.runs import Run
@@ -77,7 +78,7 @@ def _threads(runs: Sequence[Run], work: Work, store: Store) -> Iterator[dict[str
 
     todo = iter(runs)
     with ThreadPoolExecutor(REMOTE_RUNS, thread_name_prefix="ckptfix-run") as pool:
-        pending = deque((r, pool.submit(work, r)) for r, _ in zip(todo, range(REMOTE_RUNS * 2)))
+        pending = deque((r, pool.submit(work, r)) for r in islice(todo, REMOTE_RUNS * 2))
         while pending:
             run, future = pending.popleft()
             record = future.result()

@@ -21,6 +21,8 @@ from ckptfix.formats.source.remote import connect
 from tests.fleet.tree import RUNS, expected_runs, make_root
 
 pytest.importorskip("s3fs")
+from s3fs import S3FileSystem  # noqa: E402
+
 from tests.s3server import CountingMotoServer, s3_env, upload_tree  # noqa: E402
 
 BUCKET = "ckptfix-fleet"
@@ -36,6 +38,7 @@ def local_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def s3(local_root: Path) -> Iterator[CountingMotoServer]:
     server = CountingMotoServer()
     server.start()
+    S3FileSystem.clear_instance_cache()  # fsspec keeps filesystems of other modules' servers (their endpoint)
     with s3_env(server.url):
         upload_tree(server.url, local_root, BUCKET, "root")  # the symbolic link to a folder is not uploaded
         yield server

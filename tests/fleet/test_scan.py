@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.api.schema import schema
 from ckptfix.fleet.stream import fleet_exit
-from tests.fleet.tree import EMPTY, RUNS, expected_runs, make_root
+from tests.fleet.tree import RUNS, expected_runs, make_root
 from tests.helpers import FIXTURES
 
 VALIDATOR = Draft202012Validator(schema())
