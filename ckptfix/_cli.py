@@ -293,9 +293,7 @@ def _fleet_roots(command: str, paths: list[str], storage_option: Optional[list[s
     """The roots to check as many runs, or, for one PATH as always, its opened ``(store, location)``: one
     run's folder, a checkpoint, or nothing to read, without --jsonl, --shard or --depth. Usage errors exit
     here, before anything is read (as one PATH always did)."""
-    from ckptfix.fleet.runs import DEFAULT_DEPTH  # noqa: PLC0415 - each command imports only what it runs
-    from ckptfix.fleet.scan import Root, is_root_of_runs  # noqa: PLC0415 - each command imports only what it runs
-    from ckptfix.fleet.shard import parse_shard  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.fleet.runs import DEFAULT_DEPTH, is_root_of_runs  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
 
     out = json_out or jsonl
@@ -305,12 +303,17 @@ def _fleet_roots(command: str, paths: list[str], storage_option: Optional[list[s
         if json_out and jsonl:
             raise UsageError("--json prints one document and --jsonl a line per run: give one of them")
         if shard is not None:
+            from ckptfix.fleet.shard import parse_shard  # noqa: PLC0415 - only for --shard
+
             parse_shard(shard)
         asked = len(paths) > 1 or jsonl or shard is not None or depth is not None
         if not asked:
             store, location = open_location(paths[0], storage_option, timeout)
             if not is_root_of_runs(store, location, DEFAULT_DEPTH):
                 return store, location
+        from ckptfix.fleet.scan import Root  # noqa: PLC0415 - only for many runs
+
+        if not asked:
             return [Root(paths[0], store, location)]
         roots = []
         for p in paths:

@@ -1,7 +1,7 @@
 """Runs under a root: every folder, to a depth, whose checkpoints a trainer model recognises.
 
-A *run* is an output folder the single-run pipeline reads (``single_run.holds_run`` decides, with the
-trainers' own discovery): it holds ``checkpoint-N`` folders, kohya state folders, accelerate's
+A *run* is an output folder the single-run pipeline reads (``holds_run`` decides, with the trainers' own
+discovery): it holds ``checkpoint-N`` folders, kohya state folders, accelerate's
 ``checkpoints/checkpoint_<i>``, only ``-tmp`` folders (a run with nothing to resume yet), or it is a
 checkpoint folder itself. The walk never enters a run, a hidden folder (``.ckptfix/``, ``.git/``) or a
 symbolic link to a folder, and goes at most ``depth`` levels below the root (the root is level 0).
@@ -12,14 +12,15 @@ on every machine that lists the same tree, which is what ``--shard`` and ``merge
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from ckptfix.errors import UsageError
 from ckptfix.formats.source import Store
+from ckptfix.model.discover import discover
 from ckptfix.records import Record
 
-__all__ = ["DEFAULT_DEPTH", "Run", "find_runs", "runs_digest"]
+__all__ = ["DEFAULT_DEPTH", "Run", "find_runs", "holds_run", "is_root_of_runs", "runs_digest"]
 
 #: How many levels below a root a run may lie (``--depth``): ``root/project/run`` is level 2.
 DEFAULT_DEPTH = 3
@@ -67,8 +68,28 @@ def find_runs(store: Store, root: str, path: Any, depth: int, holds_run: Callabl
     yield from found
 
 
+def holds_run(store: Store, path: Any) -> bool:
+    """Whether the single-run pipeline finds a run at ``path`` (its discovery: ``model/discover.py``):
+    checkpoints a trainer model recognises, ``-tmp`` ones only (nothing to resume yet), or a checkpoint
+    folder itself."""
+    try:
+        disc = discover(path, store)
+    except (UsageError, OSError):
+        return False
+    return bool(disc.checkpoints or disc.skipped or disc.is_single)
+
+
+def is_root_of_runs(store: Store, path: Any, depth: int) -> bool:
+    """Whether PATH is no run itself but holds runs below it (then ``inspect PATH`` checks them all)."""
+    if holds_run(store, path):
+        return False
+    return next(find_runs(store, str(path), path, depth, lambda p: holds_run(store, p)), None) is not None
+
+
 def runs_digest(keys: Iterable[str]) -> str:
     """A fingerprint of the runs found (SHA-256 of their sorted keys): shards that saw the same tree agree."""
+    import hashlib  # noqa: PLC0415 - 2.6 ms of OpenSSL for the one-PATH gate, which never shards
+
     h = hashlib.sha256()
     for k in sorted(keys):
         h.update(k.encode("utf-8", "surrogateescape") + b"\n")

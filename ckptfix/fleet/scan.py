@@ -14,14 +14,13 @@ from typing import Any
 
 from ckptfix.exitcodes import UNREADABLE
 from ckptfix.fleet.runner import Progress, Work, check_runs
-from ckptfix.fleet.runs import Run, find_runs, runs_digest
+from ckptfix.fleet.runs import Run, find_runs, holds_run, runs_digest
 from ckptfix.fleet.shard import Shard
-from ckptfix.fleet.single_run import holds_run
 from ckptfix.fleet.stream import Tally, summary_record
 from ckptfix.formats.source import Store
 from ckptfix.records import Record
 
-__all__ = ["Plan", "Root", "check", "is_root_of_runs", "plan"]
+__all__ = ["Plan", "Root", "check", "plan"]
 
 
 class Root(Record):
@@ -45,13 +44,6 @@ class Plan(Record):
     @property
     def total(self) -> int:
         return sum(len(r) for r in self.runs)
-
-
-def is_root_of_runs(store: Store, path: Any, depth: int) -> bool:
-    """Whether PATH is no run itself but holds runs below it (then ``inspect PATH`` checks them all)."""
-    if holds_run(store, path):
-        return False
-    return next(find_runs(store, str(path), path, depth, lambda p: holds_run(store, p)), None) is not None
 
 
 def plan(roots: Sequence[Root], depth: int, shard: Shard | None = None) -> Plan:

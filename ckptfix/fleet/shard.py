@@ -7,8 +7,6 @@ independent of the other runs, so each shard decides alone and N shards cover ev
 
 from __future__ import annotations
 
-import hashlib
-
 from ckptfix.errors import UsageError
 from ckptfix.records import Record
 
@@ -31,6 +29,8 @@ class Shard(Record):
 
 def shard_of(key: str, count: int) -> int:
     """The shard (0 .. count-1) of the run named ``key``."""
+    import hashlib  # noqa: PLC0415 - 2.6 ms of OpenSSL that the one-PATH gate (which never shards) skips
+
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "big") % count
 

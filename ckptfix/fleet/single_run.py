@@ -22,19 +22,8 @@ from ckptfix.errors import PathMissing, StorageUnreadable, UsageError
 from ckptfix.exitcodes import INTERNAL, NOTHING_TO_RESUME, UNREADABLE, status_of
 from ckptfix.fleet.runs import Run
 from ckptfix.formats.source import Store
-from ckptfix.model.discover import discover
 
-__all__ = ["error_record", "holds_run", "inspect_run", "repair_run", "run_record"]
-
-
-def holds_run(store: Store, path: Any) -> bool:
-    """Whether the single-run pipeline finds a run at ``path``: checkpoints its trainer model recognises,
-    ``-tmp`` ones only (nothing to resume yet), or a checkpoint folder itself."""
-    try:
-        disc = discover(path, store)
-    except (UsageError, OSError):
-        return False
-    return bool(disc.checkpoints or disc.skipped or disc.is_single)
+__all__ = ["error_record", "inspect_run", "repair_run", "run_record"]
 
 
 def run_record(run: Run, exit_code: int, verdicts: Counter[str], document: dict[str, Any],

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ckptfix.fleet.runs import find_runs, runs_digest
-from ckptfix.fleet.scan import is_root_of_runs
-from ckptfix.fleet.single_run import holds_run
+from ckptfix.fleet.runs import find_runs, holds_run, is_root_of_runs, runs_digest
 from ckptfix.formats.source import LOCAL
 from tests.fleet.tree import DEEP, EMPTY, RUNS, expected_runs, make_root
 from tests.helpers import FIXTURES
