@@ -22,7 +22,8 @@ from ckptfix.links import REPOSITORY, doc_url
 EXIT_CODES_HELP = (
     "\n\b\nExit codes (the CI gate contract):\n"
     + "".join(f"  {code}  {meaning}\n" for code, (_status, meaning) in CODES.items())
-    + "The worst code over all checked checkpoints wins (3 > 1 > 0).\n"
+    + "The worst code over all checked checkpoints wins (3 > 1 > 0); over many\n"
+    + "runs, 4 only when no run has anything to resume.\n"
     + f"A launcher script that runs the gate (tested):\n  {doc_url('exit-codes.md')}\n"
 )
 
@@ -250,7 +251,7 @@ def inspect(
     t_mult: TMult = None,
     step: Step = None,
     strict: Strict = False,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="J", callback=_at_least(1), help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="J", callback=_at_least(1), help="Worker processes for output folders with many checkpoints, or for many runs (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", metavar="FILE", help="Write the LR curve to a PNG file (needs matplotlib: pip install 'ckptfix[png]').")] = None,
     storage_option: StorageOption = None,

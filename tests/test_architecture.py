@@ -84,6 +84,7 @@ TESTED_ELSEWHERE = {
     "ckptfix.render.plan": "cli/test_repair_cli.py",
     "ckptfix.render.restore": "repair/test_restore.py",
     "ckptfix.render.values": "cli/test_inspect_cli.py",
+    "ckptfix.fleet.merge": "fleet/test_scan.py",  # shards merged == unsharded; every refusal
     "ckptfix.fleet.runner": "fleet/test_scan.py",  # the local pool and its order, through whole scans
     "ckptfix.fleet.single_run": "fleet/test_scan.py",  # each run's record == the single-run --json document
     "ckptfix.fleet.stream": "fleet/test_scan.py",  # --jsonl and --json of many runs, against the schema
