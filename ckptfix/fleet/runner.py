@@ -63,14 +63,22 @@ def check_runs(runs: Sequence[Run], work: Work, store: Store, jobs: int = 1,
 
 
 def _processes(runs: Sequence[Run], work: Work, jobs: int) -> Iterator[dict[str, Any]]:
+    """The first run here (its imports, done once, are inherited by the workers), the others in forked
+    workers; ``gc.freeze`` keeps the collector from writing to (and so copying) the pages they share."""
+    import gc  # noqa: PLC0415 - only for many local runs
     import multiprocessing  # noqa: PLC0415 - only for many local runs
 
+    yield work(runs[0])
     if "fork" not in multiprocessing.get_all_start_methods():  # workers inherit the imported modules
-        yield from (work(r) for r in runs)
+        yield from (work(r) for r in runs[1:])
         return
     chunk = max(1, min(8, len(runs) // (jobs * 8)))
-    with multiprocessing.get_context("fork").Pool(jobs, initializer=_start, initargs=(work,)) as pool:
-        yield from pool.imap(_call, runs, chunksize=chunk)
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=_start, initargs=(work,)) as pool:
+            yield from pool.imap(_call, runs[1:], chunksize=chunk)
+    finally:
+        gc.unfreeze()
 
 
 def _threads(runs: Sequence[Run], work: Work, store: Store) -> Iterator[dict[str, Any]]:
