@@ -4,11 +4,11 @@ The Python API (``docs/api.md``)::
 
     import ckptfix
 
-    result = ckptfix.check("output/", latest=True)      # CheckResult: what `inspect --json` prints
-    if not result.ok:
+    result = ckptfix.check("output/", lr_end=1e-6)      # CheckResult: what `inspect --latest --json` prints
+    if not result.launch:                               # launch on 0 (consistent) and 4 (nothing to resume)
         for f in result.findings:
             print(f.code, f.message, "fix:", f.fix)
-        ckptfix.repair("output/", latest=True)          # RepairResult: what `repair --json` prints
+        ckptfix.repair("output/", lr_end=1e-6)          # RepairResult: what `repair --latest --json` prints
 
     ckptfix.guard_load_state(accelerator)               # in a training script: refuse a bad checkpoint
                                                         # before accelerator.load_state() reads it
@@ -31,10 +31,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckResult", "CheckpointRefused", "CheckpointRepair", "CheckpointResult", "CkptfixError", "FindingResult",
-    "RepairResult", "UsageError", "__version__", "check", "guard_load_state", "repair",
+    "Options", "RepairResult", "UsageError", "__version__", "check", "guard_load_state", "repair",
 ]
 
 if TYPE_CHECKING:
+    from ckptfix.analysis.options import Options
     from ckptfix.api.hook import CheckpointRefused, guard_load_state
     from ckptfix.api.results import CheckpointRepair, CheckpointResult, CheckResult, FindingResult, RepairResult
     from ckptfix.api.run import check, repair
@@ -47,7 +48,7 @@ _LAZY = {
     "CheckResult": "ckptfix.api.results", "CheckpointResult": "ckptfix.api.results",
     "FindingResult": "ckptfix.api.results", "RepairResult": "ckptfix.api.results",
     "CheckpointRepair": "ckptfix.api.results",
-    "CkptfixError": "ckptfix.errors", "UsageError": "ckptfix.errors",
+    "CkptfixError": "ckptfix.errors", "UsageError": "ckptfix.errors", "Options": "ckptfix.analysis.options",
 }
 
 

@@ -8,12 +8,14 @@ import gc
 import os
 import sys
 from contextlib import contextmanager
+from inspect import Parameter, signature
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ckptfix import __version__
+from ckptfix.analysis.options import Options, OptionSpec, option_specs
 from ckptfix.errors import PathMissing, StorageUnreadable, UsageError
 from ckptfix.exitcodes import CODES, INTERNAL, NOTHING_TO_RESUME, UNREADABLE, USAGE
 from ckptfix.links import REPOSITORY, doc_url
@@ -90,34 +92,43 @@ StorageTimeout = Annotated[Optional[float], typer.Option(
     "--timeout", metavar="SECONDS", callback=_at_least(0.1),
     help="For a URL PATH: wait for the storage SECONDS in all, then exit 3 naming what did not answer (default "
     "300; each request also has its own timeouts).")]
-NumProc = Annotated[Optional[int], typer.Option("--num-processes", "-n", metavar="N", callback=_at_least(1),
-                                                help="Training processes N (default: from the evidence; the number of random_states_*.pkl is only a lower bound when only rank 0 saves).")]
-LrEnd = Annotated[Optional[float], typer.Option("--lr-end", metavar="E", callback=_at_least(0),
-                                                help="The run's --lr_end (eta_min).")]
-Warmup = Annotated[Optional[int], typer.Option("--lr-warmup-steps", metavar="W", callback=_at_least(1),
-                                               help="The run's --lr_warmup_steps (T_0 = W x N).")]
-LR = Annotated[Optional[float], typer.Option("--learning-rate", metavar="LR", callback=_at_least(0),
-                                             help="The run's --learning_rate (the base LR).")]
-TMult = Annotated[Optional[int], typer.Option("--t-mult", metavar="M", callback=_at_least(1),
-                                              help="The cycle length multiplier T_mult.")]
-Step = Annotated[Optional[int], typer.Option("--step", metavar="G", callback=_at_least(0),
-                                             help="The checkpoint's optimizer step, when its sources disagree.")]
 Latest = Annotated[bool, typer.Option("--latest", help="Only the checkpoint a resume would pick (highest N, not -tmp).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (its JSON Schema: ckptfix schema).")]
-Strict = Annotated[bool, typer.Option("--strict", help="Warnings also give exit 1.")]
-Trainer = Annotated[Optional[str], typer.Option(
-    "--trainer", metavar="NAME[SPEC]", help="The trainer (and releases) that will resume: simpletuner, simpletuner>=4.10, "
-    "simpletuner==3.1.6, kohya, diffusers, accelerate, transformers. Default: detected from the files, with the "
-    "installed release when run in the training environment, else every modelled release.")]
-Target = Annotated[str, typer.Option(
-    "--target", metavar="PROFILE", help="The formula to check against and repair to: sine (the fixed formula) or "
-    "simpletuner-sine-v2 (what stock SimpleTuner runs).")]
 
 
-def _options(**kw):  # imported lazily: keeps `--help` light
-    from ckptfix.analysis.report import Options  # noqa: PLC0415 - each command imports only what it runs: --help stays light (bench/)
+_PARAMETERS: dict[str, Parameter] = {}
 
-    return Options(**kw)
+
+def _parameter(spec: OptionSpec) -> Parameter:
+    """One option of the record (``analysis/options.py``) as a Typer parameter (made once: both commands share
+    it, as Typer copies what it reads)."""
+    if spec.name not in _PARAMETERS:
+        _PARAMETERS[spec.name] = _make_parameter(spec)
+    return _PARAMETERS[spec.name]
+
+
+def _make_parameter(spec: OptionSpec) -> Parameter:
+    """Typer's default style (``typer.Option`` as the default): ``Annotated[...]`` with Typer's unhashable
+    ``OptionInfo`` misses typing's cache, 100 k instructions each on every run (bench/instructions.py)."""
+    f = spec.flag
+    kind = Optional[spec.type] if spec.default is None else spec.type
+    extra = {"metavar": f.metavar} if f.metavar else {}
+    if f.at_least is not None:
+        extra["callback"] = _at_least(f.at_least)
+    return Parameter(spec.name, Parameter.KEYWORD_ONLY, annotation=kind,
+                     default=typer.Option(spec.default, f.flag, *([f.short] if f.short else []), help=f.help, **extra))
+
+
+def with_options(command: str):
+    """A command's ``**options`` become one parameter per option of ``command`` in the record (after its own)."""
+
+    def wrap(func):
+        sig = signature(func)
+        own = [p for p in sig.parameters.values() if p.kind is not Parameter.VAR_KEYWORD]
+        func.__signature__ = sig.replace(parameters=own + [_parameter(s) for s in option_specs(command)])
+        return func
+
+    return wrap
 
 
 def version_cb(value: bool) -> None:
@@ -235,6 +246,7 @@ def _progress():
 
 
 @app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Check the scheduler state of checkpoints (the resume gate).")
+@with_options("inspect")
 def inspect(
     ctx: typer.Context,
     paths: PathsArg,
@@ -244,22 +256,14 @@ def inspect(
     jsonl: Jsonl = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every checkpoint's details, not only those with findings.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line and the command to run next (for launchers).")] = False,
-    num_processes: NumProc = None,
-    lr_end: LrEnd = None,
-    lr_warmup_steps: Warmup = None,
-    learning_rate: LR = None,
-    t_mult: TMult = None,
-    step: Step = None,
-    strict: Strict = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="J", callback=_at_least(1), help="Worker processes for output folders with many checkpoints, or for many runs (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", metavar="FILE", help="Write the LR curve to a PNG file (needs matplotlib: pip install 'ckptfix[png]').")] = None,
     storage_option: StorageOption = None,
     timeout: StorageTimeout = None,
-    trainer: Trainer = None,
-    target: Target = "sine",
     depth: Depth = None,
     shard: ShardOpt = None,
+    **options,
 ) -> None:
     """Report the scheduler and optimizer state of checkpoints, each finding with its fix, and the
     command to run next. Writes nothing. Given a root of runs (or several PATHs), the checkpoint each
@@ -277,9 +281,7 @@ def inspect(
                                               one of 4 shards (ckptfix merge)
     """
     with _guard(ctx, "inspect", json_out or jsonl):
-        opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
-                        learning_rate=learning_rate, t_mult=t_mult, step=step, strict=strict, trainer=trainer,
-                        target=target)
+        opts = Options(**options)
         roots = _fleet_roots("inspect", paths, storage_option, timeout, latest, every, json_out, jsonl, depth, shard)
         if not isinstance(roots, list):
             _inspect(paths[0], roots, latest, json_out, verbose, quiet, jobs, plot, plot_file, opts)
@@ -538,28 +540,20 @@ def schema(ctx: typer.Context) -> None:
 
 
 @app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Fix inconsistent scheduler states; a backup is kept.")
+@with_options("repair")
 def repair(
     ctx: typer.Context,
     paths: PathsArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
     latest: Latest = False,
     every: Every = False,
-    step: Step = None,
-    num_processes: NumProc = None,
-    lr_warmup_steps: Warmup = None,
-    lr_end: LrEnd = None,
-    learning_rate: LR = None,
-    t_mult: TMult = None,
-    recreate: Annotated[bool, typer.Option("--recreate", help="Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs --lr-warmup-steps).")] = False,
-    optimizer_lr: Annotated[bool, typer.Option("--optimizer-lr", help="Also set the optimizer's stored lr (and initial_lr) to the scheduler's, patching 8 bytes each in optimizer*.bin; tensors are never read.")] = False,
     json_out: Json = False,
     jsonl: Jsonl = False,
     storage_option: StorageOption = None,
     timeout: StorageTimeout = None,
-    trainer: Trainer = None,
-    target: Target = "sine",
     depth: Depth = None,
     shard: ShardOpt = None,
+    **options,
 ) -> None:
     """Rewrite inconsistent scheduler states to the target formula at the checkpoint's step, and
     create missing ones. For SimpleTuner before 4.10 it also sets training_state.json's epoch_step,
@@ -578,28 +572,24 @@ def repair(
       ckptfix repair out/ --latest --optimizer-lr  also set the optimizer's lr
     """
     with _guard(ctx, "repair", json_out or jsonl):
-        opts = _options(num_processes=num_processes, lr_end=lr_end, lr_warmup_steps=lr_warmup_steps,
-                        learning_rate=learning_rate, t_mult=t_mult, step=step, trainer=trainer, target=target)
+        opts = Options(**options)
         roots = _fleet_roots("repair", paths, storage_option, timeout, latest, every, json_out, jsonl, depth, shard)
         if not isinstance(roots, list):
-            _repair(paths[0], roots, dry_run, latest, recreate, optimizer_lr, json_out, opts)
+            _repair(paths[0], roots, dry_run, latest, json_out, opts)
         from functools import partial  # noqa: PLC0415 - only for many runs
 
         from ckptfix.fleet.single_run import repair_run  # noqa: PLC0415 - only for many runs
 
-        work = partial(repair_run, opts=opts, latest_only=not every, dry_run=dry_run, recreate=recreate,
-                       optimizer_lr=optimizer_lr)
+        work = partial(repair_run, opts=opts, latest_only=not every, dry_run=dry_run)
         _fleet("repair", roots, depth, shard, every, json_out, jsonl, True, False, 1, opts, work, parallel=False)
 
 
-def _repair(path: str, opened: tuple, dry_run: bool, latest: bool, recreate: bool,
-            optimizer_lr: bool, json_out: bool, opts) -> None:
+def _repair(path: str, opened: tuple, dry_run: bool, latest: bool, json_out: bool, opts: Options) -> None:
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
     store, location = opened
     try:
-        outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, recreate=recreate,
-                              optimizer_lr=optimizer_lr, store=store)
+        outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, store=store)
     except UsageError as exc:
         _usage_failure("repair", exc, latest, json_out)
     except StorageUnreadable as exc:
@@ -615,8 +605,7 @@ def _repair(path: str, opened: tuple, dry_run: bool, latest: bool, recreate: boo
     else:
         from ckptfix.render.plan import render_repair  # noqa: PLC0415 - only the renderer asked for
 
-        render_repair(Console(), outcome, target=path, latest=latest, opts=opts,
-                      done=tuple(f for f, on in (("--recreate", recreate), ("--optimizer-lr", optimizer_lr)) if on))
+        render_repair(Console(), outcome, target=path, latest=latest, opts=opts)
     raise typer.Exit(outcome.exit_code)
 
 

@@ -5,7 +5,7 @@ One table for every command: the code, the status word ``--json`` carries next t
 
 from __future__ import annotations
 
-__all__ = ["CODES", "FINDINGS", "INTERNAL", "NOTHING_TO_RESUME", "OK", "UNREADABLE", "USAGE", "status_of"]
+__all__ = ["CODES", "FINDINGS", "INTERNAL", "LAUNCH_CODES", "NOTHING_TO_RESUME", "OK", "UNREADABLE", "USAGE", "status_of"]
 
 OK = 0
 FINDINGS = 1
@@ -13,6 +13,8 @@ USAGE = 2
 UNREADABLE = 3
 NOTHING_TO_RESUME = 4
 INTERNAL = 5
+#: The codes on which a launcher starts the training: consistent, or a first launch.
+LAUNCH_CODES = frozenset({OK, NOTHING_TO_RESUME})
 
 #: code -> (status in ``--json``, meaning in ``--help``: each line fits 80 columns)
 CODES: dict[int, tuple[str, str]] = {

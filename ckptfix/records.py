@@ -15,7 +15,9 @@ behaviour from methods written once, here:
 
 Construction by position or keyword with defaults, ``__post_init__``, equality and hashing over the
 fields (mutable records are unhashable, as dataclasses make them), a dataclass-style repr, and
-``replace``. Mutable defaults (list, dict, set) are refused, as dataclasses refuse them.
+``replace``. Mutable defaults (list, dict, set) are refused, as dataclasses refuse them. A default given
+as ``Field(default, meta)`` attaches metadata to the field (``fields_meta(cls)``), as
+``dataclasses.field(metadata=...)`` does.
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ except ImportError:  # Python 3.10: type checkers only
 R = TypeVar("R", bound="Record")
 
 
+class Field:
+    """A field's default with metadata attached: the record's default is ``default``, and ``fields_meta`` of
+    the class gives ``meta`` by field name."""
+
+    __slots__ = ("default", "meta")
+
+    def __init__(self, default: Any, meta: Any) -> None:
+        self.default = default
+        self.meta = meta
+
+
 class FrozenRecordError(AttributeError):
     """Assignment to a field of a frozen record."""
 
@@ -41,14 +54,18 @@ class Record:
     __slots__ = ()
     __record_fields__: tuple[str, ...] = ()
     __record_defaults__: dict[str, Any] = {}
+    __record_meta__: dict[str, Any] = {}
 
     def __init_subclass__(cls, frozen: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         fields: list[str] = []
         defaults: dict[str, Any] = {}
+        meta: dict[str, Any] = {}
         for klass in reversed(cls.__mro__):  # a base's fields come first, as with dataclasses
             if not (isinstance(klass, type) and issubclass(klass, Record)) or klass is Record:
                 continue
+            if klass is not cls and klass.__dict__.get("__record_meta__"):
+                meta.update(klass.__dict__["__record_meta__"])  # a base's Field metadata (its defaults are plain)
             for name, ann in klass.__dict__.get("__annotations__", {}).items():
                 if isinstance(ann, str) and ann.startswith(("ClassVar", "typing.ClassVar")):
                     continue
@@ -56,6 +73,11 @@ class Record:
                     fields.append(name)
                 if name in klass.__dict__:
                     value = klass.__dict__[name]
+                    if type(value) is Field:
+                        meta[name] = value.meta
+                        value = value.default
+                        if klass is cls:
+                            setattr(cls, name, value)
                     if isinstance(value, (list, dict, set)):
                         raise ValueError(f"mutable default {type(value).__name__} for field {name!r}")
                     defaults[name] = value
@@ -67,6 +89,7 @@ class Record:
                 raise TypeError(f"{cls.__name__}: non-default field {name!r} follows default field {seen_default!r}")
         cls.__record_fields__ = tuple(fields)
         cls.__record_defaults__ = defaults
+        cls.__record_meta__ = meta
         # a tuple of the field values (attrgetter returns a bare value for one name)
         cls.__record_values__ = staticmethod(attrgetter(*fields) if len(fields) > 1
                                              else (lambda obj, _n=fields[0]: (getattr(obj, _n),)) if fields
@@ -121,6 +144,11 @@ class Record:
     def __repr__(self) -> str:
         parts = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__record_fields__)
         return f"{type(self).__qualname__}({parts})"
+
+
+def fields_meta(cls: type[Record]) -> dict[str, Any]:
+    """The metadata of the fields declared with ``Field(default, meta)``, by name, in field order."""
+    return {name: cls.__record_meta__[name] for name in cls.__record_fields__ if name in cls.__record_meta__}
 
 
 def replace(obj: R, **changes: Any) -> R:

@@ -115,3 +115,17 @@ def test_class_definition_errors_like_dataclasses():
         class Bad2(Record):
             a: int = 0
             b: int
+
+
+def test_a_field_s_metadata_is_kept_and_its_default_is_the_default() -> None:
+    from ckptfix.records import Field, fields_meta
+
+    class A(Record):
+        x: int = Field(1, "about x")
+        y: int = 2
+
+    class B(A):
+        z: int = Field(3, "about z")
+
+    assert B() == B(1, 2, 3) and A.x == 1 and A().x == 1
+    assert fields_meta(A) == {"x": "about x"} and fields_meta(B) == {"x": "about x", "z": "about z"}

@@ -7,7 +7,7 @@ from typing import Any
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.leftover_checks import leftover_findings
 from ckptfix.analysis.processes import estimate_processes
-from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport, StepInfo
+from ckptfix.analysis.report import CheckpointReport, Options, RunFacts, SchedulerReport, StepInfo
 from ckptfix.analysis.resume_checks import processes_finding, resume_findings
 from ckptfix.analysis.resume_files import resume_file_findings
 from ckptfix.analysis.state_checks import state_file_findings
@@ -55,19 +55,21 @@ def reference_state(state: dict[str, Any], last_epoch: int, opts: Options) -> Ta
     return target_state(opts.target, last_epoch, t0, t_mult, eta_min, vals)  # type: ignore[arg-type]
 
 
-def analyse(ck: Checkpoint, opts: Options = Options()) -> CheckpointReport:
+def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFacts()) -> CheckpointReport:
+    """Every check of one read checkpoint under the user's ``opts`` and what the pipeline learned (``facts``):
+    pure, so a checkpoint read once can be analysed as often as the pipeline learns more."""
     if ck.not_a_folder is not None:
         return _not_a_folder(ck, opts)
     findings: list[Finding] = []
     for p in ck.problems:
         findings.append(_problem_finding(p))
     steps = steps_of(ck, opts)
-    choice = choose_rules(ck.trainer, opts)
+    choice = choose_rules(ck.trainer, opts, facts)
     step_ok = steps.agree or steps.source == "--step"
     first = ck.schedulers[0] if ck.schedulers else None
     match0 = detect_profile(first.state) if first is not None and first.state is not None else None
     estimate = estimate_processes(ck, opts, choice.rules, steps.chosen if step_ok else None,
-                                  first.state if first is not None else None, match0)
+                                  first.state if first is not None else None, match0, facts)
     n = estimate.value
     if not steps.agree:
         ts_label = ck.training_state.source if ck.training_state else "training_state.json"

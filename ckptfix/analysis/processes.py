@@ -3,7 +3,8 @@
 Sources, strongest first:
 
 1. ``--num-processes``.
-2. Per-rank files that give N exactly: DeepSpeed's ``dp_world_size``; the Trainer's ``rng_state_{rank}.pth``;
+2. Per-rank files that give N exactly: DeepSpeed's ``dp_world_size``; a layout's own per-rank files
+   (``Layout.rank_files_exact``: the Trainer's ``rng_state_{rank}.pth``);
    ``random_states_{r}.pkl`` / ``training_state-rank{r}.json`` for a rank r > 0 (only a run that saves on
    every rank writes them, so N = highest rank + 1); ``random_states_0.pkl`` alone when the trainer's
    releases all save on every rank (then N = 1).
@@ -12,7 +13,7 @@ Sources, strongest first:
    (SimpleTuner builds ``T_0 = W × N``), then ``last_epoch ÷ step`` when the stored ``_last_lr`` is its
    formula's value at ``last_epoch`` (the state is self-consistent) and the quotient divides ``T_0``, then
    what the other checkpoints of the same output folder established, when they all agree
-   (``Options.run_processes``, set by ``analysis/run.py``).
+   (``RunFacts.run_processes``, set by ``analysis/run.py``).
 4. Else N is unknown: the candidates (the divisors of ``T_0`` from the lower bound on) and why.
 """
 
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ckptfix.analysis.report import Options, ProcessEstimate
+from ckptfix.analysis.report import Options, ProcessEstimate, RunFacts
 from ckptfix.coerce import as_int
 from ckptfix.model.checkpoint import Checkpoint
+from ckptfix.model.layouts import get_layout
 from ckptfix.model.trainers import TrainerRules
 from ckptfix.schedulers.detect import ProfileMatch
 from ckptfix.schedulers.profiles import SINE_FAMILY
@@ -52,15 +54,17 @@ def _divisors(t0: int, low: int) -> list[int]:
 
 
 def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules, ...], step: int | None,
-                       state: dict[str, Any] | None, match: ProfileMatch | None) -> ProcessEstimate:
+                       state: dict[str, Any] | None, match: ProfileMatch | None,
+                       facts: RunFacts = RunFacts()) -> ProcessEstimate:
     """N for ``ck`` (see the module docstring). ``state``/``match``: its first scheduler file, decoded and
     detected (None when there is none); ``step``: the checkpoint's step (None when unknown)."""
     if opts.num_processes is not None:
         return ProcessEstimate(opts.num_processes, "--num-processes", exact=True)
     if ck.engine is not None and ck.engine.dp_world_size:
         return ProcessEstimate(ck.engine.dp_world_size, "DeepSpeed dp_world_size", exact=True)
-    if ck.layout == "hf-trainer" and ck.num_processes:
-        return ProcessEstimate(ck.num_processes, "rng_state*.pth (the Trainer saves one per process)", exact=True)
+    exact_files = get_layout(ck.layout).rank_files_exact
+    if exact_files is not None and ck.num_processes:
+        return ProcessEstimate(ck.num_processes, exact_files, exact=True)
     ranks = _ranks(ck)
     low = max(ranks) + 1 if ranks else 1
     if low > 1:
@@ -86,11 +90,11 @@ def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules,
         if rem == 0 and n >= low and (t0 is None or t0 % n == 0):
             return ProcessEstimate(n, f"last_epoch {le} ÷ step {step}", low,
                                    why=f"the state is consistent with its formula; {bound}")
-    if opts.run_processes is not None:
-        n, which = opts.run_processes
+    if facts.run_processes is not None:
+        n, which = facts.run_processes
         if n >= low and (t0 is None or t0 % n == 0):
             return ProcessEstimate(n, f"other checkpoints of this run ({which})", low, why=bound,
-                                   from_run=opts.run_processes)
+                                   from_run=facts.run_processes)
     if step == 0:
         return ProcessEstimate(low, "lower bound (at step 0 the position is 0 for every N)", low, why=bound)
     candidates = tuple(_divisors(t0, low)) if t0 is not None and t0 >= 1 else (low,)

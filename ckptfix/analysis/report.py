@@ -6,6 +6,7 @@ import math
 from typing import Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
+from ckptfix.analysis.options import Options
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
 from ckptfix.model.trainers import TrainerRules
 from ckptfix.records import Record
@@ -14,8 +15,8 @@ from ckptfix.schedulers.profiles import UNCHECKED
 from ckptfix.schedulers.reference import TargetState
 
 __all__ = [
-    "CheckpointReport", "Options", "PreviewStep", "ProcessEstimate", "ResumePreview", "RulesChoice", "SchedulerReport",
-    "StepInfo", "Verdict",
+    "CheckpointReport", "Options", "PreviewStep", "ProcessEstimate", "ResumePreview", "RulesChoice", "RunFacts",
+    "SchedulerReport", "StepInfo", "Verdict",
 ]
 
 #: What ``inspect`` says of one checkpoint, from its exit code; "unchecked" (exit 0): nothing wrong was
@@ -23,24 +24,16 @@ __all__ = [
 Verdict = Literal["consistent", "unchecked", "findings", "unreadable"]
 
 
-class Options(Record):
-    """Values the user states on the command line; ``None`` means not given.
+class RunFacts(Record):
+    """What the pipeline learned beyond the user's ``Options`` (``analysis/run.py``), for the analysis of one
+    checkpoint.
 
     ``installed``: the trainer packages installed where ckptfix runs, as (distribution, version) pairs;
-    None until the pipeline looks them up (``analysis/run.py``, only when the releases disagree on a
-    checkpoint), () for none."""
+    None until the pipeline looks them up (only when the releases disagree on a checkpoint), () for none.
+    ``run_processes``: N established by other checkpoints of the same output folder, and which:
+    (N, "checkpoint-20 ...")."""
 
-    num_processes: int | None = None
-    step: int | None = None
-    learning_rate: float | None = None
-    lr_end: float | None = None
-    lr_warmup_steps: int | None = None
-    t_mult: int | None = None
-    strict: bool = False
-    trainer: str | None = None  # --trainer NAME[SPEC]
-    target: str = "sine"  # --target PROFILE: the formula checked against and written
     installed: tuple[tuple[str, str], ...] | None = None
-    #: N established by other checkpoints of the same output folder, and which: (N, "checkpoint-20 ...").
     run_processes: tuple[int, str] | None = None
 
 
@@ -79,7 +72,7 @@ class ProcessEstimate(Record):
     candidates: tuple[int, ...] = ()
     why: str = ""
     exact: bool = False  # from the flag or from files that give N exactly
-    from_run: tuple[int, str] | None = None  # the ``Options.run_processes`` it came from
+    from_run: tuple[int, str] | None = None  # the ``RunFacts.run_processes`` it came from
 
     @property
     def known(self) -> bool:

@@ -20,12 +20,13 @@ from ckptfix.analysis.report import (
 )
 from ckptfix.analysis.resume_preview import preview_resume
 from ckptfix.model.checkpoint import Checkpoint, TrainingState
+from ckptfix.model.layouts import get_layout
 from ckptfix.model.trainers import TrainerRules
 from ckptfix.records import replace
 from ckptfix.schedulers.profiles import SINE_FAMILY
 
-__all__ = ["describe", "group_rules", "preview_all", "processes_finding", "resume_findings", "stock_note",
-           "trainer_reads"]
+__all__ = ["describe", "group_rules", "preview_all", "processes_finding", "resume_findings", "resume_step",
+           "stock_note", "trainer_reads"]
 
 
 #: Steps the stock-trainer note scans past its first wrong step: it says where, not the largest gap.
@@ -66,8 +67,8 @@ def group_rules(rules: tuple[TrainerRules, ...]) -> list[tuple[TrainerRules, ...
 def _resumable(ck: Checkpoint, reports: list[SchedulerReport]) -> bool:
     if not reports or reports[0].file.state is None or reports[0].profile not in SINE_FAMILY:
         return False
-    if ck.layout == "hf-trainer":
-        return False  # the Trainer steps its scheduler once per optimizer step: trainer_checks.py covers it
+    if not get_layout(ck.layout).previews_resume:
+        return False  # e.g. the Trainer steps its scheduler once per optimizer step: trainer_checks.py covers it
     return not (ck.engine is not None and ck.engine.has_lr_scheduler)
 
 
@@ -82,15 +83,11 @@ def preview_all(ck: Checkpoint, step: int, n: int, choice: RulesChoice, reports:
     usable = {"epoch_step": True, "global_step": True}
     if epoch_step is None:
         epoch_step, usable["epoch_step"] = trainer_reads(own, "epoch_step")
-    # SimpleTuner's resume takes global_step from training_state.json (StateTracker: 0 without the file)
-    if choice.trainer == "simpletuner":
-        trainer_step, usable["global_step"] = trainer_reads(own, "global_step")
-    else:
-        trainer_step = own.global_step if own is not None and own.global_step is not None else step
     opt = ck.optimizers[0] if ck.optimizers and ck.optimizers[0].problem is None else None
     lrs = [g.lr for g in opt.param_groups] if opt is not None else None
     out = []
     for group in group_rules(choice.rules):
+        trainer_step, usable["global_step"] = resume_step(own, group[0], step)
         if not usable.get(group[0].last_epoch_from, True):
             continue  # the resume crashes or runs off its steps on this value: state_checks.py says so (CKF117/119)
         p = preview_resume(state or {}, lrs, step, trainer_step, epoch_step or 0, n, group, runs or opts.target,
@@ -105,18 +102,27 @@ def _missing(ts: TrainingState | None, key: str) -> bool:
     return v is not None and v.kind == "missing"
 
 
-def trainer_reads(ts: TrainingState | None, key: str) -> tuple[int, bool]:
+def trainer_reads(ts: TrainingState | None, key: str, default: int = 0) -> tuple[int, bool]:
     """The value SimpleTuner's resume computes with for ``key`` of ``training_state.json``, and whether the
-    resume preview can model it: 0 without the file or the key (``StateTracker.load_training_state`` defaults,
-    3.1.6 ``state_tracker.py`` L280-295: the override's own fallback to ``global_resume_step`` never applies, the
-    loaded state always holds ``epoch_step``); the integer as stored; not modelled for any other kind (a crash,
-    or a position that is no step: ``state_checks.py`` reports it)."""
+    resume preview can model it: ``default`` (0) without the file or the key (``StateTracker.load_training_state``
+    defaults, 3.1.6 ``state_tracker.py`` L280-295: the override's own fallback to ``global_resume_step`` never
+    applies, the loaded state always holds ``epoch_step``); the integer as stored; not modelled for any other
+    kind (a crash, or a position that is no step: ``state_checks.py`` reports it)."""
     v = ts.value(key) if ts is not None else None
     if v is None or v.kind == "missing":
-        return 0, True
+        return default, True
     if v.kind == "int":
         return v.value, True
-    return 0, False
+    return default, False
+
+
+def resume_step(ts: TrainingState | None, rules: TrainerRules, step: int) -> tuple[int, bool]:
+    """The step the resume of ``rules`` counts from, and whether the preview can model it: with a
+    ``step_if_missing`` rule (SimpleTuner), what its state file ``ts`` gives (``trainer_reads``); else its
+    ``global_step`` when it holds one, else the checkpoint's ``step``."""
+    if rules.step_if_missing is not None:
+        return trainer_reads(ts, "global_step", rules.step_if_missing)
+    return (ts.global_step if ts is not None and ts.global_step is not None else step), True
 
 
 def merge_same(previews: tuple[ResumePreview, ...]) -> tuple[ResumePreview, ...]:

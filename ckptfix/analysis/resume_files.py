@@ -13,17 +13,22 @@ import re
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.formats.scan import name_matches
 from ckptfix.model.checkpoint import Checkpoint
-from ckptfix.model.resume_files import RESUME_FILES, ResumeFiles, resume_files_for
+from ckptfix.model.layouts import get_layout
+from ckptfix.model.resume_files import ResumeFiles
 
-__all__ = ["resume_file_findings"]
+__all__ = ["missing_files", "resume_file_findings"]
 
 _NUMBERED = re.compile(r"^(?P<stem>.+?)_(?P<i>\d+)(?P<ext>\.[^./]+)$")
 
 
-def resume_file_findings(ck: Checkpoint, registry: dict[str, ResumeFiles] = RESUME_FILES) -> list[Finding]:
-    """CKF004 for every file the resume of ``ck`` loads that is not there (nothing when ckptfix does not
-    know the trainer, or the layout did not list the folder)."""
-    spec = resume_files_for(ck.layout, registry)
+def resume_file_findings(ck: Checkpoint) -> list[Finding]:
+    """CKF004 for every file the resume of ``ck`` loads (its layout's ``resume_files``) that is not there."""
+    return missing_files(ck, get_layout(ck.layout).resume_files)
+
+
+def missing_files(ck: Checkpoint, spec: ResumeFiles | None) -> list[Finding]:
+    """CKF004 for every file of ``spec`` that ``ck`` lacks (nothing when ckptfix does not know what the resume
+    loads, or the layout did not list the folder)."""
     if spec is None or ck.files is None:
         return []
     files = ck.files

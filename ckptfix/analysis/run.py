@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import Finding, make_finding
-from ckptfix.analysis.report import CheckpointReport, Options
+from ckptfix.analysis.options import Options
+from ckptfix.analysis.report import CheckpointReport, RunFacts
 from ckptfix.analysis.trainer_rules import check_trainer_option
 from ckptfix.exitcodes import NOTHING_TO_RESUME
 from ckptfix.formats.source import LOCAL, Store
@@ -17,12 +18,12 @@ from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
 from ckptfix.model.load import load_checkpoint
 from ckptfix.model.trainers import TRAINERS, get_trainer, installed_version, parse_spec
-from ckptfix.records import replace
+from ckptfix.records import Record, replace
 
 __all__ = [
-    "POOL_MIN_CHECKPOINTS", "SIBLINGS_READ", "default_jobs", "discover_for", "discovery_findings", "inspect_one",
-    "inspect_path", "installed_trainers", "prepare_options", "release_matters", "settle_processes",
-    "with_installed_release", "worst_exit",
+    "POOL_MIN_CHECKPOINTS", "SIBLINGS_READ", "Analysis", "analyse_again", "analyse_path", "default_jobs",
+    "discover_for", "discovery_findings", "inspect_one", "inspect_path", "installed_trainers", "prepare_options",
+    "release_matters", "settle_processes", "with_installed_release", "worst_exit",
 ]
 
 # Below this many checkpoints a worker pool costs more (fork + result transfer) than it saves.
@@ -60,16 +61,23 @@ def release_matters(report: CheckpointReport) -> bool:
     return len(outcomes) > 1 or report.num_processes is None
 
 
-def with_installed_release(reports: list[CheckpointReport], opts: Options, store: Store = LOCAL,
-                           disc: Discovery | None = None) -> tuple[list[CheckpointReport], Options]:
-    """Reports on which the releases disagree, analysed again with the release installed here (when there is
-    one and ``--trainer`` was not given). The lookup (importlib.metadata: ~30 ms of imports) is made only then."""
-    if opts.trainer is not None or opts.installed is not None or not any(release_matters(r) for r in reports):
-        return reports, opts
-    found = replace(opts, installed=installed_trainers())
+def analyse_again(report: CheckpointReport, opts: Options, facts: RunFacts,
+                  disc: Discovery | None = None) -> CheckpointReport:
+    """The checkpoint of ``report``, as read already, analysed again with what the pipeline learned since."""
+    return _with_discovery(analyse(report.checkpoint, opts, facts), disc)
+
+
+def with_installed_release(reports: list[CheckpointReport], opts: Options, facts: RunFacts = RunFacts(),
+                           disc: Discovery | None = None) -> tuple[list[CheckpointReport], RunFacts]:
+    """Reports on which the releases disagree, analysed again (never read again) with the release installed
+    here (when there is one and ``--trainer`` was not given). The lookup (importlib.metadata: ~30 ms of imports)
+    is made only then."""
+    if opts.trainer is not None or facts.installed is not None or not any(release_matters(r) for r in reports):
+        return reports, facts
+    found = replace(facts, installed=installed_trainers())
     if not found.installed:
         return reports, found
-    return [inspect_one(r.checkpoint.path, found, store, disc) if release_matters(r) else r for r in reports], found
+    return [analyse_again(r, opts, found, disc) if release_matters(r) else r for r in reports], found
 
 
 def discover_for(path: Path, opts: Options, store: Store = LOCAL) -> Discovery:
@@ -86,15 +94,56 @@ def discovery_findings(disc: Discovery, path: Path) -> list[Finding]:
         return [make_finding("CKF113", disc.root, None, None, None,
                              f"{disc.trainer}: {disc.latest_issue}. {path.name} is what the rule would pick "
                              "otherwise")]
-    if len(disc.picks) > 1 and disc.trainer not in ("kohya",):
+    if disc.latest_tie:
         return [make_finding("CKF112", path, None, [p.name for p in disc.picks], None, disc.latest_reason)]
     return []
 
 
-def inspect_one(path: Path, opts: Options, store: Store = LOCAL, disc: Discovery | None = None) -> CheckpointReport:
-    report = analyse(load_checkpoint(path, store=store), opts)
-    extra = discovery_findings(disc, path) if disc is not None else []
+def _with_discovery(report: CheckpointReport, disc: Discovery | None) -> CheckpointReport:
+    extra = discovery_findings(disc, report.checkpoint.path) if disc is not None else []
     return replace(report, findings=report.findings + tuple(extra)) if extra else report
+
+
+def inspect_one(path: Path, opts: Options, store: Store = LOCAL, disc: Discovery | None = None,
+                facts: RunFacts = RunFacts()) -> CheckpointReport:
+    """Read the checkpoint at ``path`` (once) and analyse it."""
+    return _with_discovery(analyse(load_checkpoint(path, store=store), opts, facts), disc)
+
+
+class Analysis(Record):
+    """What the read-only pipeline gives for one PATH: the discovery, a report per checkpoint (oldest first),
+    and what it learned on the way (``RunFacts``: repair analyses its result again with them)."""
+
+    disc: Discovery
+    reports: tuple[CheckpointReport, ...]
+    facts: RunFacts
+
+
+def analyse_path(
+    path: Path,
+    opts: Options = Options(),
+    *,
+    latest_only: bool = False,
+    progress: Callable[[Path], None] | None = None,
+    jobs: int = 1,
+    store: Store = LOCAL,
+    facts: RunFacts = RunFacts(),
+) -> Analysis:
+    """Discover → read each checkpoint once → analyse, as often as the pipeline learns something that changes
+    a verdict: the installed release of the trainer, N from the other checkpoints (``settle_processes``).
+
+    With ``jobs > 1`` and at least POOL_MIN_CHECKPOINTS checkpoints, forked workers share the decoding
+    (CPU-bound pure Python); results come back in order. Reports are plain data."""
+    opts = prepare_options(opts)
+    disc = discover_for(path, opts, store)
+    todo = list(targets(disc, latest_only))
+    reports = []
+    for ck_path, report in zip(todo, _run(todo, opts, jobs, store, disc, facts)):
+        if progress:
+            progress(ck_path)
+        reports.append(report)
+    reports, facts = with_installed_release(reports, opts, facts, disc)
+    return Analysis(disc, tuple(settle_processes(reports, disc, opts, store, facts)), facts)
 
 
 def inspect_path(
@@ -105,21 +154,10 @@ def inspect_path(
     jobs: int = 1,
     store: Store = LOCAL,
 ) -> tuple[Discovery, list[CheckpointReport]]:
-    """Analyse every checkpoint under ``path`` (or only the latest), oldest first.
-
-    With ``jobs > 1`` and at least POOL_MIN_CHECKPOINTS checkpoints, forked workers share the
-    decoding (CPU-bound pure Python); results come back in order. Reports are plain data.
-    """
-    opts = prepare_options(opts)
-    disc = discover_for(path, opts, store)
-    todo = list(targets(disc, latest_only))
-    reports = []
-    for ck_path, report in zip(todo, _run(todo, opts, jobs, store, disc)):
-        if progress:
-            progress(ck_path)
-        reports.append(report)
-    reports, opts = with_installed_release(reports, opts, store, disc)
-    return disc, settle_processes(reports, disc, opts, store)
+    """Analyse every checkpoint under ``path`` (or only the latest), oldest first: ``analyse_path``'s
+    discovery and reports."""
+    done = analyse_path(path, opts, latest_only=latest_only, progress=progress, jobs=jobs, store=store)
+    return done.disc, list(done.reports)
 
 
 #: Other checkpoints read at most to learn N for one whose own files do not tell it.
@@ -127,10 +165,10 @@ SIBLINGS_READ = 3
 
 
 def settle_processes(reports: list[CheckpointReport], disc: Discovery, opts: Options,
-                     store: Store = LOCAL) -> list[CheckpointReport]:
-    """Reports whose N is unknown, analysed again with the N every other checkpoint of the output folder
-    established from its own evidence (when they agree). Without checkpoints in ``reports`` that know N
-    (``--latest``), up to ``SIBLINGS_READ`` of the newest others are read for it."""
+                     store: Store = LOCAL, facts: RunFacts = RunFacts()) -> list[CheckpointReport]:
+    """Reports whose N is unknown, analysed again (not read again) with the N every other checkpoint of the
+    output folder established from its own evidence (when they agree). Without checkpoints in ``reports`` that
+    know N (``--latest``), up to ``SIBLINGS_READ`` of the newest others are read for it."""
     unknown = [r for r in reports if r.num_processes is None]
     if not unknown or disc.is_single or opts.num_processes is not None:
         return reports
@@ -138,7 +176,7 @@ def settle_processes(reports: list[CheckpointReport], disc: Discovery, opts: Opt
     if not known:
         done = {r.checkpoint.path for r in reports}
         for path in [p for p in reversed(disc.checkpoints) if p not in done][:SIBLINGS_READ]:
-            r = inspect_one(path, opts, store)
+            r = inspect_one(path, opts, store, facts=facts)
             if r.num_processes is not None:
                 known[path] = r
     values = {r.num_processes for r in known.values()}
@@ -147,22 +185,24 @@ def settle_processes(reports: list[CheckpointReport], disc: Discovery, opts: Opt
     n = values.pop()
     assert n is not None
     which = ", ".join(f"{p.name}: {r.num_processes_source}" for p, r in list(known.items())[:2])
-    again = replace(opts, run_processes=(n, which))
-    return [inspect_one(r.checkpoint.path, again, store, disc) if r.num_processes is None else r for r in reports]
+    again = replace(facts, run_processes=(n, which))
+    return [analyse_again(r, opts, again, disc) if r.num_processes is None else r for r in reports]
 
 
-def _run(paths: list[Path], opts: Options, jobs: int, store: Store, disc: Discovery) -> Iterator[CheckpointReport]:
+def _run(paths: list[Path], opts: Options, jobs: int, store: Store, disc: Discovery,
+         facts: RunFacts) -> Iterator[CheckpointReport]:
+    one = partial(inspect_one, opts=opts, store=store, disc=disc, facts=facts)
     if store.remote:  # fetched together, their reads sharing round trips (threads, not forked workers)
-        yield from store.load_together(paths, partial(inspect_one, opts=opts, store=store, disc=disc))
+        yield from store.load_together(paths, one)
         return
     if jobs <= 1 or len(paths) < POOL_MIN_CHECKPOINTS:
-        yield from (inspect_one(p, opts, store, disc) for p in paths)
+        yield from (one(p) for p in paths)
         return
     import multiprocessing  # noqa: PLC0415 - only for large folders: 5 ms of imports the single-checkpoint gate skips
 
     if "fork" not in multiprocessing.get_all_start_methods():  # workers inherit the imported modules
-        yield from (inspect_one(p, opts, store, disc) for p in paths)
+        yield from (one(p) for p in paths)
         return
     chunk = max(1, len(paths) // (jobs * 4))
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        yield from pool.imap(partial(inspect_one, opts=opts, store=store, disc=disc), paths, chunksize=chunk)
+        yield from pool.imap(one, paths, chunksize=chunk)

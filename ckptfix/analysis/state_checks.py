@@ -8,6 +8,8 @@ step only from a JSON integer. The trainer is less forgiving; what its resume do
 * CKF006: the file is not plain UTF-8 without a byte-order mark (UTF-16/32, a BOM): the trainer cannot decode it;
 * CKF119: SimpleTuner's ``epoch_step`` (before 4.10: ``last_epoch = epoch_step × N``) is no JSON integer;
 * CKF117: another value the resume computes with (a step, a logging interval) is no usable integer.
+
+The code is the trainer's data (``ResumeValue.code``).
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ def _shown(v: StateValue) -> str:
 
 def _values(ts: TrainingState, choice: RulesChoice) -> list[Finding]:
     out = []
-    keys = dict.fromkeys(rv.key for r in choice.rules for rv in r.values if rv.file == ts.source)
-    for key in keys:
+    codes = {rv.key: rv.code for r in choice.rules for rv in r.values if rv.file == ts.source}
+    for key, code in codes.items():
         v = ts.value(key)
         if v is None:
             continue
@@ -80,7 +82,6 @@ def _values(ts: TrainingState, choice: RulesChoice) -> list[Finding]:
                  if rv.file == ts.source and rv.key == key and (text := rv.effect(v.kind))]
         if not pairs:
             continue
-        code = "CKF119" if key == "epoch_step" and ts.source == "training_state.json" else "CKF117"
         out.append(make_finding(code, ts.path, key, v.text or v.kind, "an integer",
                                 f"{ts.path.name} {key} is {_shown(v)}: {_grouped(pairs, choice)}"))
     return out

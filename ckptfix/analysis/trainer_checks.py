@@ -33,7 +33,7 @@ def logs_post_step_lr(transformers_version: str | None) -> bool | None:
 
 def trainer_findings(ck: Checkpoint, steps: StepInfo) -> list[Finding]:
     out: list[Finding] = []
-    if ck.layout == "hf-trainer":
+    if ck.trainer_state is not None:  # read by the hf-trainer layout
         out += _hf_trainer(ck)
     if ck.engine is not None:
         out += _engine(ck, steps)
@@ -43,7 +43,7 @@ def trainer_findings(ck: Checkpoint, steps: StepInfo) -> list[Finding]:
 def checks_scheduler_position(ck: Checkpoint) -> bool:
     """Whether ``trainer_findings`` compares a scheduler's position with the trainer's own counters
     (then a ``LambdaLR`` the sine checks cannot judge is still checked)."""
-    if ck.layout == "hf-trainer" and ck.trainer_state is not None and ck.trainer_state.global_step is not None:
+    if ck.trainer_state is not None and ck.trainer_state.global_step is not None:
         return _trainer_scheduler(ck) is not None
     e = ck.engine
     return e is not None and e.global_steps is not None and any(s.path == e.path and s.state is not None

@@ -1,13 +1,13 @@
 """Which trainer's rules a verdict uses, and for which of its releases (pure).
 
 In this order: ``--trainer NAME[SPEC]``; else the trainer detected from the checkpoint's files, with the
-rules of its installed release when ckptfix runs in the training environment (``Options.installed``);
+rules of its installed release when ckptfix runs in the training environment (``RunFacts.installed``);
 else every modelled release, each evaluated, the report saying which releases the verdict holds for.
 """
 
 from __future__ import annotations
 
-from ckptfix.analysis.report import Options, RulesChoice
+from ckptfix.analysis.report import Options, RulesChoice, RunFacts
 from ckptfix.errors import UsageError
 from ckptfix.model.trainers import get_trainer, parse_spec, parse_version
 from ckptfix.schedulers.reference import TARGETS
@@ -31,7 +31,7 @@ def check_trainer_option(opts: Options) -> None:
         raise UsageError(f"--trainer {opts.trainer!r}: ckptfix models {model.title} {modelled} only")
 
 
-def choose_rules(detected: str, opts: Options) -> RulesChoice:
+def choose_rules(detected: str, opts: Options, facts: RunFacts = RunFacts()) -> RulesChoice:
     """The rules for a checkpoint whose files say ``detected`` wrote it (see the module docstring)."""
     if opts.trainer is not None:
         spec = parse_spec(opts.trainer)
@@ -40,7 +40,7 @@ def choose_rules(detected: str, opts: Options) -> RulesChoice:
     model = get_trainer(detected)
     if len(model.rules) == 1:
         return RulesChoice(model.name, model.title, model.rules, "detected from the checkpoint's files")
-    version = dict(opts.installed or ()).get(model.package or "")
+    version = dict(facts.installed or ()).get(model.package or "")
     if version is not None:
         v = parse_version(version)
         rules = tuple(r for r in model.rules if v is not None and r.versions.contains(v))

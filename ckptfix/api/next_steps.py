@@ -3,7 +3,8 @@ the findings' rules.
 
 Pure: findings in, one command out. Each rule says which flags ``repair`` needs to fix it
 (``Rule.repair``: "" for none, ``--optimizer-lr``, ``--lr-warmup-steps W`` ...; None when repair does not
-fix it); the flags the user already gave are carried over, so the command is the one that works. It lives
+fix it); the options the user already gave are carried over as the options record states them
+(``analysis/options.py``: ``OptionSpec.words``), so the command is the one that works. It lives
 in the API layer because the typed result carries it (a launcher runs the gate's own advice, not a
 hard-coded repair: docs/exit-codes.md); ``render/`` prints it.
 """
@@ -14,15 +15,10 @@ import shlex
 from collections.abc import Iterable
 
 from ckptfix.analysis.findings import Finding
-from ckptfix.analysis.report import Options
+from ckptfix.analysis.options import Options, option_specs
 
-__all__ = ["FLAG_OF", "PLACEHOLDERS", "SEVERITIES", "given_flags", "next_command", "placeholders", "quote"]
+__all__ = ["PLACEHOLDERS", "SEVERITIES", "given_flags", "next_command", "placeholders", "quote"]
 
-#: Options field -> the flag that states it.
-FLAG_OF = {"num_processes": "--num-processes", "step": "--step", "lr_warmup_steps": "--lr-warmup-steps",
-           "lr_end": "--lr-end", "learning_rate": "--learning-rate", "t_mult": "--t-mult", "trainer": "--trainer",
-           "target": "--target"}
-_DEFAULTS = {"target": "sine"}  # options that are always set: carried only when not their default
 SEVERITIES = ("fatal", "error", "warning", "info")  # the most serious first
 _SCHEDULER_NAMES = ("scheduler", "scheduler_")
 
@@ -45,12 +41,13 @@ def quote(path: object) -> str:
 
 
 def given_flags(opts: Options) -> list[str]:
-    """The flags the user stated, in a fixed order (``--lr-end 1e-06``)."""
+    """The options the user stated, in the record's order, each as one shell word or ``flag value``
+    (``--lr-end 1e-06``, ``--strict``); defaults are left out. They read back as the same options."""
     out = []
-    for field, flag in FLAG_OF.items():
-        value = getattr(opts, field)
-        if value is not None and value != _DEFAULTS.get(field):
-            out.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {quote(value) if isinstance(value, str) else value}")
+    for spec in option_specs():
+        words = spec.words(getattr(opts, spec.name))
+        if words:
+            out.append(" ".join([words[0], *(quote(w) for w in words[1:])]))
     return out
 
 
@@ -60,9 +57,9 @@ def _is_scheduler_file(file: str | None) -> bool:
 
 
 def next_command(findings: Iterable[Finding], target: object, latest: bool, opts: Options,
-                 dry_run: bool = True, done: Iterable[str] = ()) -> str | None:
+                 dry_run: bool = True) -> str | None:
     """The command that deals with ``findings`` (on ``target``, as the user named it), or None when there
-    is nothing to do. ``done``: flags the user already gave to repair (``--optimizer-lr``, ``--recreate``).
+    is nothing to do; ``opts``: what the user stated (carried over).
 
     A repair when every error (and warning) is one repair fixes, with the flags it needs; else
     ``ckptfix explain CODE`` for the first finding repair cannot fix."""
@@ -70,7 +67,6 @@ def next_command(findings: Iterable[Finding], target: object, latest: bool, opts
     if not relevant:
         return None
     flags: list[str] = []
-    done = list(done)
     for f in sorted(relevant, key=lambda f: SEVERITIES.index(f.severity)):
         need = f.rule.repair
         if f.code in ("CKF002", "CKF003") and _is_scheduler_file(f.file):
@@ -84,8 +80,8 @@ def next_command(findings: Iterable[Finding], target: object, latest: bool, opts
             if flag and flag not in flags:
                 flags.append(flag)
     stated = given_flags(opts)
-    stated_names = {s.split()[0] for s in stated} | {d.split()[0] for d in done}
-    words = ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + stated + list(done)
+    stated_names = {s.split()[0] for s in stated}
+    words = ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + stated
     words += [f for f in flags if f.split()[0] not in stated_names]
     if dry_run:
         words.append("--dry-run")

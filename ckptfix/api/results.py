@@ -18,7 +18,7 @@ from ckptfix.analysis.findings import Finding, Rule
 from ckptfix.analysis.report import CheckpointReport, Options, ResumePreview
 from ckptfix.api.next_steps import next_command, placeholders
 from ckptfix.api.values import SCHEDULER_KEYS, jsonable
-from ckptfix.exitcodes import status_of
+from ckptfix.exitcodes import LAUNCH_CODES, status_of
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.records import Record
 
@@ -261,8 +261,14 @@ class CheckResult(Result):
 
     @property
     def ok(self) -> bool:
-        """True when the gate passes (exit code 0)."""
+        """Every checked checkpoint is consistent (exit code 0). False for "nothing to resume" (4), where the
+        training still launches: ``launch``."""
         return self.exit_code == 0
+
+    @property
+    def launch(self) -> bool:
+        """Launch the training: the gate passes (0) or there is nothing to resume yet (4, a first launch)."""
+        return self.exit_code in LAUNCH_CODES
 
     @property
     def findings(self) -> tuple[FindingResult, ...]:
@@ -339,7 +345,13 @@ class RepairResult(Result):
 
     @property
     def ok(self) -> bool:
+        """Repaired, or nothing to do (exit code 0). False for "nothing to resume" (4): ``launch``."""
         return self.exit_code == 0
+
+    @property
+    def launch(self) -> bool:
+        """Launch the training: nothing is left to fix (0) or there is nothing to resume yet (4)."""
+        return self.exit_code in LAUNCH_CODES
 
 
 class CodeResult(Result):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ckptfix.analysis.report import Options
+from ckptfix.analysis.options import Options
 from ckptfix.analysis.run import inspect_path, worst_exit
 from ckptfix.api.results import check_result, error_result, repair_result
 from ckptfix.errors import PathMissing, StorageUnreadable, UsageError
@@ -61,14 +61,12 @@ def inspect_run(run: Run, store: Store, opts: Options, latest_only: bool) -> dic
                       result.next.command if result.next is not None else None)
 
 
-def repair_run(run: Run, store: Store, opts: Options, latest_only: bool, dry_run: bool, recreate: bool,
-               optimizer_lr: bool) -> dict[str, Any]:
+def repair_run(run: Run, store: Store, opts: Options, latest_only: bool, dry_run: bool) -> dict[str, Any]:
     """``ckptfix repair RUN [--latest] --json`` as a run record (``verdicts``: each checkpoint's status)."""
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - inspect never imports the repair pipeline
 
     try:
-        outcome = repair_path(run.path, opts, latest_only=latest_only, dry_run=dry_run, recreate=recreate,
-                              optimizer_lr=optimizer_lr, store=store)
+        outcome = repair_path(run.path, opts, latest_only=latest_only, dry_run=dry_run, store=store)
     except Exception as exc:  # noqa: BLE001 - one run's problem is reported in its record; the others go on
         return _failed(run, "repair", exc)
     return run_record(run, outcome.exit_code, Counter(i.result.status for i in outcome.items),

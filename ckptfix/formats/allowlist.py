@@ -217,6 +217,60 @@ TORCH_STATE = _build_table(_TORCH)
 RNG_STATE = _build_table(_TORCH + _NUMPY_RNG)
 
 
+# -- DCP metadata allowlist --------------------------------------------------------------------------
+# torch.distributed.checkpoint writes ``.metadata`` with plain ``pickle.dump`` of a ``Metadata``
+# dataclass and reads it back with ``pickle.load`` (full code execution). Checked against torch 2.13
+# output (and the older ``_shard`` location of TensorProperties), a legitimate file names only:
+#   torch.distributed.checkpoint.metadata: Metadata, TensorStorageMetadata, BytesStorageMetadata,
+#       ChunkStorageMetadata, TensorProperties, MetadataIndex, StorageMeta, _MEM_FORMAT_ENCODING
+#   torch.distributed.checkpoint.filesystem: _StorageInfo
+#   torch.serialization._get_layout (how torch.layout pickles), torch.Size, torch.<dtype>,
+#   pathlib.PosixPath / WindowsPath / PurePosixPath / PureWindowsPath (StorageMeta.checkpoint_id)
+# Every one decodes to an inert ``Opaque`` record; nothing is imported or built.
+def _dcp_object(kind: str, check: Callable[[tuple], bool]) -> Callable[[tuple], Opaque]:
+    def build(args: tuple) -> Opaque:
+        if not check(args):
+            raise BadArguments(f"{kind} called with arguments torch never writes")
+        return Opaque(kind)
+
+    return build
+
+
+def _no_args(args: tuple) -> bool:
+    return args == ()
+
+
+def _one_int(args: tuple) -> bool:
+    return len(args) == 1 and type(args[0]) is int
+
+
+def _one_str(args: tuple) -> bool:
+    return len(args) == 1 and type(args[0]) is str
+
+
+def _strs(args: tuple) -> bool:
+    return all(type(a) is str for a in args)
+
+
+_DCP_CLASSES = [
+    ("torch.distributed.checkpoint.metadata", n, _no_args)
+    for n in ("Metadata", "TensorStorageMetadata", "BytesStorageMetadata", "ChunkStorageMetadata",
+              "TensorProperties", "MetadataIndex", "StorageMeta")
+] + [
+    ("torch.distributed.checkpoint.metadata", "_MEM_FORMAT_ENCODING", _one_int),
+    ("torch.distributed._shard.sharded_tensor.metadata", "TensorProperties", _no_args),
+    ("torch.distributed._shard.sharded_tensor.metadata", "MEM_FORMAT_ENCODING", _one_int),
+    ("torch.distributed.checkpoint.filesystem", "_StorageInfo", _no_args),
+    ("torch.serialization", "_get_layout", _one_str),
+] + [("pathlib", n, _strs) for n in ("PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath")]
+
+DCP_METADATA: dict[tuple[str, str], AllowedGlobal] = {
+    (m, n): AllowedGlobal(m, n, _dcp_object(f"{m}.{n}", check)) for m, n, check in _DCP_CLASSES
+}
+DCP_METADATA[("torch", "Size")] = TORCH_STATE[("torch", "Size")]
+DCP_METADATA.update({("torch", n): TORCH_STATE[("torch", n)] for n in DTYPES if ("torch", n) in TORCH_STATE})
+
+
 # -- DeepSpeed tag folder: <tag>/mp_rank_*_model_states.pt and <tag>/*_optim_states.pt -------------
 # Used only for the files inside a DeepSpeed tag folder (``ckptfix.model.layouts.deepspeed``); DeepSpeed
 # itself loads them with ``weights_only=False``. Checked against files written by DeepSpeed 0.19.8

@@ -1,7 +1,7 @@
 """torch.distributed.checkpoint ``.metadata``: decoded without running it, dataclasses kept as records.
 
 DCP writes ``.metadata`` with plain ``pickle.dump`` of a ``Metadata`` dataclass (and reads it back with
-full ``pickle.load``). ckptfix decodes it with the scan's ``DCP_METADATA`` allowlist through the
+full ``pickle.load``). ckptfix decodes it with the ``DCP_METADATA`` allowlist (``allowlist.py``) through the
 restricted decoder's ``build`` hook: each allowlisted dataclass becomes a ``DcpRecord`` holding the
 fields its BUILD state gave; nothing is imported or built. Same limits, checks and error contract as
 every other pickle (``pickle_vm.decode_pickle``).
@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from ckptfix.errors import UnreadableFile
-from ckptfix.formats.allowlist import AllowedGlobal
+from ckptfix.formats.allowlist import DCP_METADATA, AllowedGlobal
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.pickle_vm import Decoder, Malformed, decode_whole_pickle
-from ckptfix.formats.scan import DCP_METADATA
 from ckptfix.formats.source import ByteSource
 
 __all__ = ["DCP_RECORDS", "DcpRecord", "decode_metadata"]

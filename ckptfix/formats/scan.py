@@ -27,7 +27,7 @@ file name                     kind                    allowlist
 ``*.pt`` ``*.pth`` ``*.bin``  ``torch``               ``TORCH_STATE``
 ``*.pkl`` (other)             ``pickle``              torch zip or legacy file if it is one, else
                                                       every pickle in the file, ``TORCH_STATE``
-``.metadata`` (DCP)           ``dcp-metadata``        ``DCP_METADATA`` (below); a plain pickle that
+``.metadata`` (DCP)           ``dcp-metadata``        ``DCP_METADATA`` (``allowlist.py``); a plain pickle that
                                                       torch loads with ``pickle.load``
 ============================  ======================  =========================================
 
@@ -40,19 +40,17 @@ file is ``unreadable`` and never opened. Only regular files are opened (a FIFO w
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from ckptfix.errors import UnreadableFile, UnsafePickle
 from ckptfix.formats.allowlist import (
+    DCP_METADATA,
     RNG_STATE,
     TORCH_STATE,
     AllowedGlobal,
-    BadArguments,
 )
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
-from ckptfix.formats.objects import DTYPES, Opaque
 from ckptfix.formats.pickle_vm import decode_pickle, decode_whole_pickle
 from ckptfix.formats.source import LOCAL, ByteSource, Store
 from ckptfix.formats.torchfile import decode_torch
@@ -128,59 +126,6 @@ def classify(name: str) -> str | None:
             return kind
     return None
 
-
-# -- DCP metadata allowlist --------------------------------------------------------------------------
-# torch.distributed.checkpoint writes ``.metadata`` with plain ``pickle.dump`` of a ``Metadata``
-# dataclass and reads it back with ``pickle.load`` (full code execution). Checked against torch 2.13
-# output (and the older ``_shard`` location of TensorProperties), a legitimate file names only:
-#   torch.distributed.checkpoint.metadata: Metadata, TensorStorageMetadata, BytesStorageMetadata,
-#       ChunkStorageMetadata, TensorProperties, MetadataIndex, StorageMeta, _MEM_FORMAT_ENCODING
-#   torch.distributed.checkpoint.filesystem: _StorageInfo
-#   torch.serialization._get_layout (how torch.layout pickles), torch.Size, torch.<dtype>,
-#   pathlib.PosixPath / WindowsPath / PurePosixPath / PureWindowsPath (StorageMeta.checkpoint_id)
-# Every one decodes to an inert ``Opaque`` record; nothing is imported or built.
-def _dcp_object(kind: str, check: Callable[[tuple], bool]) -> Callable[[tuple], Opaque]:
-    def build(args: tuple) -> Opaque:
-        if not check(args):
-            raise BadArguments(f"{kind} called with arguments torch never writes")
-        return Opaque(kind)
-
-    return build
-
-
-def _no_args(args: tuple) -> bool:
-    return args == ()
-
-
-def _one_int(args: tuple) -> bool:
-    return len(args) == 1 and type(args[0]) is int
-
-
-def _one_str(args: tuple) -> bool:
-    return len(args) == 1 and type(args[0]) is str
-
-
-def _strs(args: tuple) -> bool:
-    return all(type(a) is str for a in args)
-
-
-_DCP_CLASSES = [
-    ("torch.distributed.checkpoint.metadata", n, _no_args)
-    for n in ("Metadata", "TensorStorageMetadata", "BytesStorageMetadata", "ChunkStorageMetadata",
-              "TensorProperties", "MetadataIndex", "StorageMeta")
-] + [
-    ("torch.distributed.checkpoint.metadata", "_MEM_FORMAT_ENCODING", _one_int),
-    ("torch.distributed._shard.sharded_tensor.metadata", "TensorProperties", _no_args),
-    ("torch.distributed._shard.sharded_tensor.metadata", "MEM_FORMAT_ENCODING", _one_int),
-    ("torch.distributed.checkpoint.filesystem", "_StorageInfo", _no_args),
-    ("torch.serialization", "_get_layout", _one_str),
-] + [("pathlib", n, _strs) for n in ("PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath")]
-
-DCP_METADATA: dict[tuple[str, str], AllowedGlobal] = {
-    (m, n): AllowedGlobal(m, n, _dcp_object(f"{m}.{n}", check)) for m, n, check in _DCP_CLASSES
-}
-DCP_METADATA[("torch", "Size")] = TORCH_STATE[("torch", "Size")]
-DCP_METADATA.update({("torch", n): TORCH_STATE[("torch", n)] for n in DTYPES if ("torch", n) in TORCH_STATE})
 
 _ALLOW: dict[str, dict[tuple[str, str], AllowedGlobal]] = {
     "random-states": RNG_STATE,

@@ -219,6 +219,8 @@ class Discovery(Record):
     latest_reason: str = ""
     latest_sure: bool = True
     latest_issue: str | None = None
+    #: The rule leaves the order of several candidates to ``os.listdir`` (CKF112).
+    latest_tie: bool = False
 
     @property
     def picks(self) -> tuple[Path, ...]:

@@ -1,11 +1,9 @@
 """Find checkpoint folders under PATH, and the one(s) the trainer's resume would pick ("latest").
 
-Layouts recognised (``model/trainers/`` holds each trainer's names and latest rule):
-
-* ``checkpoint-N[-suffix]`` folders (SimpleTuner, the diffusers scripts, the transformers Trainer);
-* kohya sd-scripts' state folders ``<name>-step00000100-state``, ``<name>-000001-state``, ``<name>-state``;
-* accelerate's automatic naming: PATH is the project folder holding ``checkpoints/`` or that
-  ``checkpoints/`` folder, with ``checkpoint_<i>`` inside.
+Every name and rule comes from the trainer models (``model/trainers/``), asked in registry order: which
+entries of an output folder are checkpoint folders (``claim``), which files make a folder one whatever its
+name (``markers``), where a project folder keeps them (``container``: accelerate's ``checkpoints/``), which
+trainer wrote them (``detect``, ``hint``, ``fallback``) and which one its resume picks (``latest``).
 
 Folders still being written end in ``tmp`` and are never read for a verdict. "Latest" follows the
 trainer that wrote the folder (``--trainer``, else detected from the newest checkpoint folders).
@@ -13,47 +11,47 @@ trainer that wrote the folder (``--trainer``, else detected from the newest chec
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ckptfix.errors import PathMissing, UsageError
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery, Skipped
 from ckptfix.model.trainers import (
-    ACCELERATE,
-    AUTO_DIR,
-    AUTO_NAME,
-    DIFFUSERS,
-    KOHYA,
-    SIMPLETUNER,
-    STATE_NAME,
+    DEFAULT_TRAINER,
     TrainerModel,
+    checkpoint_markers,
+    checkpoint_number,
+    claim_entry,
+    containers,
     detect_trainer,
+    fallback_for,
+    hinted_trainer,
 )
 from ckptfix.records import replace
 
 __all__ = ["checkpoint_number", "discover", "is_in_progress", "targets"]
 
-_CKPT = re.compile(r"^checkpoint-(\d+)(?:-.+)?$")
-_PLAIN = re.compile(r"^checkpoint-\d+$")
-_MARKERS = ("scheduler.bin", "optimizer.bin", "training_state.json", ".guard", "random_states_0.pkl",
-            "train_state.json")
-#: How many of the newest checkpoint-N folders are listed to tell which trainer wrote an output folder.
+#: How many of the newest checkpoint folders are listed to tell which trainer wrote an output folder.
 _DETECT_NEWEST = 3
-
-
-def checkpoint_number(name: str) -> int | None:
-    m = _CKPT.match(name)
-    return int(m.group(1)) if m else None
+_IN_PROGRESS = "being written (-tmp): not read"
 
 
 def is_in_progress(name: str) -> bool:
+    """A folder still being written (``checkpoint-N-tmp``): never read for a verdict, never written."""
     return name.endswith("tmp")
 
 
-def _looks_like_checkpoint(store: Store, path: Any, names: set[str]) -> bool:
-    return (checkpoint_number(path.name) is not None or any(m in names for m in _MARKERS)
-            or (AUTO_NAME.match(path.name) is not None and path.parent.name == AUTO_DIR))
+def _named_like_checkpoint(path: Any) -> bool:
+    """The folder's name alone makes it a checkpoint folder: its trainer's own (``checkpoint-N``), or a
+    container trainer's inside its container (``checkpoints/checkpoint_<i>``)."""
+    claimed = claim_entry(path.name)
+    if claimed is not None and claimed[1].order is not None and not claimed[1].confirm:
+        return True
+    return any(path.parent.name == t.container and t.is_checkpoint_name(path.name) for t in containers())
+
+
+def _looks_like_checkpoint(path: Any, names: frozenset[str]) -> bool:
+    return _named_like_checkpoint(path) or bool(names & checkpoint_markers())
 
 
 def _names(store: Store, folder: Any) -> frozenset[str]:
@@ -85,98 +83,92 @@ def discover(path: Any, store: Store = LOCAL, trainer: TrainerModel | None = Non
     except OSError as exc:
         raise UsageError(f"{path}: cannot list: {exc.strerror or exc}") from None
     names = frozenset(e.name for e in entries)
-    if _looks_like_checkpoint(store, path, set(names)):
+    if _looks_like_checkpoint(path, names):
         detected = trainer or detect_trainer(path.name, names, path.parent.name)
         source = "--trainer" if trainer else f"detected from {path.name}"
         if is_in_progress(path.name):
-            skipped = (Skipped(path, "being written (-tmp): not read"),)
+            skipped = (Skipped(path, _IN_PROGRESS),)
             return Discovery(path, (), skipped, None, is_single=True, trainer=detected.name, trainer_source=source)
         return Discovery(path, (path,), (), path, is_single=True, trainer=detected.name, trainer_source=source,
                          latest_candidates=(path,), latest_reason="a single checkpoint folder")
 
-    auto_root = _auto_root(store, path, entries)
-    if auto_root is not None:
-        return _discover_in(store, path, auto_root, store.list(auto_root) if auto_root != path else entries,
-                            trainer or ACCELERATE, "--trainer" if trainer else "checkpoints/checkpoint_<i> folders")
-    return _discover_in(store, path, path, entries, trainer, "--trainer" if trainer else "")
+    contained = _container(store, path, entries)
+    if contained is not None:
+        owner, folder = contained
+        return _discover_in(store, path, folder, store.list(folder) if folder != path else entries, owner.container,
+                            trainer or owner, "--trainer" if trainer else owner.naming)
+    return _discover_in(store, path, path, entries, None, trainer, "--trainer" if trainer else "")
 
 
-def _auto_root(store: Store, path: Any, entries: Any) -> Any:
-    """The ``checkpoints/`` folder of accelerate's automatic naming, when PATH is it or its project folder
-    (and PATH holds no checkpoint-N folder of its own: then ``checkpoints`` is a stray name in a run folder)."""
-    if any(AUTO_NAME.match(e.name) for e in entries) and path.name == AUTO_DIR:
-        return path
-    if any(checkpoint_number(e.name) is not None for e in entries):
+def _container(store: Store, path: Any, entries: Any) -> tuple[TrainerModel, Any] | None:
+    """The trainer and folder of a container (accelerate's automatic naming: ``checkpoints/``), when PATH is it
+    or its project folder (and PATH holds no checkpoint folder of its own, named so: then ``checkpoints`` is a
+    stray name in a run folder)."""
+    for t in containers():
+        if path.name == t.container and any(t.is_checkpoint_name(e.name) for e in entries):
+            return t, path
+    if any(_named_like_checkpoint(path / e.name) for e in entries):
         return None
-    for e in entries:
-        if e.name == AUTO_DIR and _is_dir(store, path, e):
-            inner = _names(store, path / AUTO_DIR)
-            if any(AUTO_NAME.match(n) for n in inner):
-                return path / AUTO_DIR
+    for t in containers():
+        for e in entries:
+            if e.name == t.container and _is_dir(store, path, e):
+                if any(t.is_checkpoint_name(n) for n in _names(store, path / e.name)):
+                    return t, path / e.name
     return None
 
 
-def _discover_in(store: Store, root: Any, folder: Any, entries: Any, trainer: TrainerModel | None,
-                 trainer_source: str) -> Discovery:
-    found: list[tuple[Any, str, Any]] = []
+def _discover_in(store: Store, root: Any, folder: Any, entries: Any, container: str | None,
+                 trainer: TrainerModel | None, trainer_source: str) -> Discovery:
+    found: list[tuple[int, str, Any]] = []
+    decisive: list[TrainerModel] = []  # trainers whose folder names alone say they wrote the output folder
     skipped: list[Skipped] = []
     not_folders: dict[str, Any] = {}  # checkpoint-like names that are no folder: a latest rule may still pick them
-    auto = folder != root or folder.name == AUTO_DIR
     for e in entries:
         child = folder / e.name
-        is_kohya = not auto and STATE_NAME.match(e.name) is not None and not e.name.startswith("checkpoint")
-        if not (e.name.startswith("checkpoint") or is_kohya):
+        claimed = claim_entry(e.name, container)
+        if claimed is None:
             continue
+        owner, claim = claimed
         if not _is_dir(store, folder, e):
             not_folders[e.name] = child
-            continue
-        if is_in_progress(e.name):
-            skipped.append(Skipped(child, "being written (-tmp): not read"))
-        elif auto:
-            m = AUTO_NAME.match(e.name)
-            if m is None:
-                skipped.append(Skipped(child, "name is not checkpoint_<i> (accelerate's automatic naming)"))
-            else:
-                found.append((int(m.group(1)), e.name, child))
-        elif is_kohya:
-            inner = _names(store, child)
-            if any(m in inner for m in _MARKERS):
-                found.append((KOHYA.folder_step(e.name) or 0, e.name, child))
-            else:
-                skipped.append(Skipped(child, "named like a kohya state folder but holds no checkpoint files"))
+        elif is_in_progress(e.name):
+            skipped.append(Skipped(child, _IN_PROGRESS))
+        elif claim.order is None or (claim.confirm and not _names(store, child) & checkpoint_markers()):
+            skipped.append(Skipped(child, claim.reason))
         else:
-            n = checkpoint_number(e.name)
-            if n is None:
-                skipped.append(Skipped(child, "name is not checkpoint-<N>[-suffix]"))
-            else:
-                found.append((n, e.name, child))
+            found.append((claim.order, e.name, child))
+            if claim.decisive:
+                decisive.append(owner)
     found.sort(key=lambda t: (t[0], t[1]))
     ordered = tuple(p for _, _, p in found)
     if trainer is None:
-        trainer, trainer_source = _detect(store, found, [e.name for e in entries])
+        trainer, trainer_source = _detect(store, found, decisive, [e.name for e in entries])
     return _with_latest(Discovery(root, ordered, tuple(skipped), None, trainer=trainer.name,
                                   trainer_source=trainer_source), trainer, [e.name for e in entries], found,
                         not_folders)
 
 
-def _detect(store: Store, found: list[tuple[Any, str, Any]], names: list[str]) -> tuple[TrainerModel, str]:
-    """The trainer of an output folder: kohya state folders say kohya; otherwise the first trainer-specific
-    file among the newest ``checkpoint-N`` folders (SimpleTuner's ``training_state.json``, the Trainer's
-    ``trainer_state.json``); else a ``checkpoint-N-<suffix>`` name (``-rolling``, ``-tmp``: only SimpleTuner
-    writes them) says SimpleTuner, and plain ``checkpoint-N`` folders the diffusers scripts."""
+def _detect(store: Store, found: list[tuple[int, str, Any]], decisive: list[TrainerModel],
+            entry_names: list[str]) -> tuple[TrainerModel, str]:
+    """The trainer of an output folder, from the strongest evidence: folder names only one trainer writes
+    (kohya's state folders); else the first trainer-specific file among the newest checkpoint folders
+    (SimpleTuner's ``training_state.json``, the Trainer's ``trainer_state.json``); else a trainer's ``hint`` (a
+    ``checkpoint-N-<suffix>`` name: only SimpleTuner writes them); else the fallback trainer whose names the
+    newest folder has (plain ``checkpoint-N``: the diffusers scripts)."""
     if not found:
-        return SIMPLETUNER, "no checkpoint folder: SimpleTuner's rule (ckptfix's default)"
-    if any(not name.startswith("checkpoint") for _, name, _ in found):
-        return KOHYA, "kohya state folder names"
+        return DEFAULT_TRAINER, f"no checkpoint folder: {DEFAULT_TRAINER.title}'s rule (ckptfix's default)"
+    if decisive:
+        return decisive[0], decisive[0].naming
     newest = sorted(found, key=lambda t: (t[0], t[1]), reverse=True)[:_DETECT_NEWEST]
     for _, name, child in newest:
         t = detect_trainer(name, _names(store, child), child.parent.name)
-        if t not in (DIFFUSERS, ACCELERATE):
+        if not t.fallback:
             return t, f"detected from {name}"
-    suffixed = next((n for n in sorted(names) if checkpoint_number(n) is not None and not _PLAIN.match(n)), None)
-    if suffixed is not None:
-        return SIMPLETUNER, f"detected from {suffixed} (a suffix only SimpleTuner writes)"
-    return DIFFUSERS, f"detected from {newest[0][1]} (checkpoint-N without a trainer state file)"
+    hinted = hinted_trainer(entry_names)
+    if hinted is not None:
+        return hinted
+    t = fallback_for(newest[0][1])
+    return t, f"detected from {newest[0][1]} ({t.evidence})"
 
 
 def _with_latest(disc: Discovery, trainer: TrainerModel, entry_names: list[str],
@@ -201,7 +193,8 @@ def _with_latest(disc: Discovery, trainer: TrainerModel, entry_names: list[str],
             "the resume would load it")
     latest = candidates[0] if len(candidates) == 1 and pick.sure and not issue else None
     return replace(disc, checkpoints=disc.checkpoints + blocked, latest=latest, latest_candidates=candidates,
-                   latest_reason=pick.reason, latest_sure=pick.sure and not issue, latest_issue=issue)
+                   latest_reason=pick.reason, latest_sure=pick.sure and not issue, latest_issue=issue,
+                   latest_tie=pick.tie and len(candidates) > 1)
 
 
 def targets(disc: Discovery, latest_only: bool) -> tuple[Any, ...]:

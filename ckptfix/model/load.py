@@ -11,10 +11,9 @@ from typing import Any
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Checkpoint, FileProblem
-from ckptfix.model.discover import checkpoint_number
 from ckptfix.model.layouts import Folder, Listing, detect_layout
 from ckptfix.model.leftovers import TMP_MARKER, WORK_DIR, find_leftovers
-from ckptfix.model.trainers import detect_trainer, get_trainer
+from ckptfix.model.trainers import checkpoint_number, detect_trainer, get_trainer
 from ckptfix.records import replace
 
 __all__ = ["load_checkpoint"]
@@ -33,7 +32,7 @@ def load_checkpoint(path: Any, limits: Limits = DEFAULT_LIMITS, store: Store = L
     folder = Folder(store, path, listing)
     layout = detect_layout(folder)
     ck = layout.load(folder, limits)
-    trainer = (get_trainer(layout.trainer) if layout.trainer != "accelerate"
+    trainer = (get_trainer(layout.trainer) if layout.trainer is not None
                else detect_trainer(path.name, listing.names, path.parent.name))
     folder_step = trainer.folder_step(path.name)
     if folder_step is None:

@@ -23,15 +23,16 @@ file                               what ``load_state`` does
 Numbered files follow the prepared objects' order: ``optimizer_1.bin`` without ``optimizer.bin`` cannot
 come from ``save_state`` (it writes 0 first) and ``load_state`` would stop at index 0.
 
-A trainer model adds its own ``ResumeFiles`` to ``RESUME_FILES`` (keyed by the trainer or layout name
-``Checkpoint.layout`` gives); ``resume_files_for`` picks it.
+Each layout declares what its resume loads (``Layout.resume_files``; the accelerate layout:
+``ACCELERATE_LOAD_STATE``); layouts without one (DeepSpeed, FSDP, the Hugging Face Trainer) are judged by
+their own loaders' checks until they declare theirs.
 """
 
 from __future__ import annotations
 
 from ckptfix.records import Record
 
-__all__ = ["ACCELERATE_LOAD_STATE", "RESUME_FILES", "Required", "ResumeFiles", "resume_files_for"]
+__all__ = ["ACCELERATE_LOAD_STATE", "Required", "ResumeFiles"]
 
 
 class Required(Record):
@@ -70,12 +71,3 @@ ACCELERATE_LOAD_STATE = ResumeFiles(
     numbered=("optimizer", "scheduler", "model", "pytorch_model", "sampler"),
     numbered_from_zero=("custom_checkpoint",),
 )
-
-#: By ``Checkpoint.layout``; layouts not listed (DeepSpeed, FSDP, the Hugging Face Trainer) are judged
-#: by their own loaders' checks until a trainer model adds them.
-RESUME_FILES: dict[str, ResumeFiles] = {"accelerate": ACCELERATE_LOAD_STATE}
-
-
-def resume_files_for(layout: str, registry: dict[str, ResumeFiles] | None = None) -> ResumeFiles | None:
-    """What the resume of a checkpoint of ``layout`` loads, None when ckptfix does not know."""
-    return (RESUME_FILES if registry is None else registry).get(layout)

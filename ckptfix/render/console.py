@@ -21,6 +21,7 @@ from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
 from ckptfix.analysis.resume_checks import stock_note
 from ckptfix.model.checkpoint import Discovery
+from ckptfix.model.layouts import get_layout
 from ckptfix.render.next_steps import counts, next_command, placeholders
 from ckptfix.render.values import short, source_words
 
@@ -166,7 +167,7 @@ def _facts_grid(r: CheckpointReport) -> Table:
         g.add_row("trainer", f"{r.trainer.label} ({r.trainer.source})")
     if r.target != "sine":
         g.add_row("target", r.target)
-    if r.checkpoint.layout != "accelerate":
+    if get_layout(r.checkpoint.layout).shown:
         g.add_row("layout", r.checkpoint.layout)
     for o in r.checkpoint.optimizers:
         if o.problem:

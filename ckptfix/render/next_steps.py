@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ckptfix.analysis.findings import Finding
-from ckptfix.api.next_steps import FLAG_OF, PLACEHOLDERS, SEVERITIES, given_flags, next_command, placeholders, quote
+from ckptfix.api.next_steps import PLACEHOLDERS, SEVERITIES, given_flags, next_command, placeholders, quote
 
-__all__ = ["FLAG_OF", "PLACEHOLDERS", "counts", "given_flags", "next_command", "placeholders", "quote"]
+__all__ = ["PLACEHOLDERS", "counts", "given_flags", "next_command", "placeholders", "quote"]
 
 
 def counts(findings: Iterable[Finding]) -> str:

@@ -133,24 +133,24 @@ def outcome_panel(item: CheckpointOutcome, width: int = 80) -> Panel:
     return Panel(Group(*parts), title=_title(item, width), title_align="left", expand=False)
 
 
-def _next(outcome: RepairOutcome, target: object, latest: bool, opts: Options, done: list[str]) -> str | None:
+def _next(outcome: RepairOutcome, target: object, latest: bool, opts: Options) -> str | None:
     """The command to run after this repair (None: nothing left to do)."""
-    own = ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + given_flags(opts) + done
+    own = ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + given_flags(opts)
     if outcome.dry_run:
         if any(i.plan.actions for i in outcome.items):
             return " ".join(own)  # the same, applied
         remaining = [f for i in outcome.items for f in i.plan.report.findings if i.plan.refusals]
     else:
         remaining = [f for i in outcome.items for f in i.after.findings]
-    command = next_command(remaining, target, latest, opts, dry_run=False, done=done)
-    if command is not None and command.split() == own:  # what was just run: it cannot fix the rest
+    command = next_command(remaining, target, latest, opts, dry_run=False)
+    if command is not None and command == " ".join(own):  # what was just run: it cannot fix the rest
         first = next(f for f in remaining if f.severity != "info")
         return f"ckptfix explain {first.code}"
     return command
 
 
 def render_repair(console: Console, outcome: RepairOutcome, target: object | None = None, latest: bool = False,
-                  opts: Options = Options(), done: tuple[str, ...] = ()) -> None:
+                  opts: Options = Options()) -> None:
     if not latest:
         for s in outcome.disc.skipped:
             console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
@@ -169,7 +169,7 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
     for item in outcome.items:
         tally[item.result.status] = tally.get(item.result.status, 0) + 1
     summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in tally.items())
-    command = _next(outcome, target if target is not None else outcome.disc.root, latest, opts, list(done))
+    command = _next(outcome, target if target is not None else outcome.disc.root, latest, opts)
     applied = [i for i in outcome.items if i.result.status == "applied"]
     says, also = "nothing to fix: safe to resume", None
     if applied:
@@ -178,8 +178,7 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
     where = target if target is not None else outcome.disc.root
     first = _wait_for_lock(outcome)
     if first is not None:  # the same repair, once the other has finished (it then says what is left, if anything)
-        command = " ".join(["ckptfix", "repair", quote(where)] + (["--latest"] if latest else []) + given_flags(opts)
-                           + list(done))
+        command = " ".join(["ckptfix", "repair", quote(where)] + (["--latest"] if latest else []) + given_flags(opts))
     closing(console, f"{where}: {summary or 'nothing checked'}; exit {outcome.exit_code}", command, says, also, first)
 
 

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from ckptfix.errors import CkptfixError, LockHeld, RepairFailed
 from ckptfix.formats.source import LOCAL
+from ckptfix.model.discover import is_in_progress
 from ckptfix.model.leftovers import TMP_FILE, WORK_DIR, find_leftovers
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import Fault, Journal
@@ -65,7 +66,7 @@ def _no_fault(stage: str, path: Path) -> None:
 
 
 def _check_target_path(checkpoint: Path, path: Path) -> None:
-    if checkpoint.name.endswith("tmp"):
+    if is_in_progress(checkpoint.name):
         raise RepairFailed(f"{checkpoint}: still being written (name ends in tmp); not touched")
     if path.parent.resolve() != checkpoint.resolve():
         raise RepairFailed(f"{path}: not directly inside {checkpoint}")

@@ -36,6 +36,8 @@ from ckptfix.analysis.state_checks import trainer_state_files
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.objects import TorchDevice, TorchSize
+from ckptfix.model.discover import is_in_progress
+from ckptfix.model.layouts import get_layout
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import ABSENT, Change, RepairAction, same
 from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, human_size, plan_patch
@@ -44,7 +46,7 @@ from ckptfix.repair.actions.training_state import ENCODING, PLAIN, TrainingState
 from ckptfix.repair.actions.training_state import KEY as EPOCH_STEP
 from ckptfix.schedulers.formulas import sine_step_count
 from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V2, SINE_FAMILY
-from ckptfix.schedulers.reference import sine_state_template, target_state
+from ckptfix.schedulers.reference import TargetState, sine_state_template, target_state
 from ckptfix.text import clip
 
 __all__ = ["DROPPED_KEYS", "OWNED_KEYS", "REWRITE_FIXES", "PlanAction", "Refusal", "RepairPlan", "plan_repair"]
@@ -165,24 +167,24 @@ class _Ctx:
         self.refusals.append(Refusal(file, reason, code))
 
 
-def plan_repair(report: CheckpointReport, opts: Options = Options(), recreate: bool = False,
-                optimizer_lr: bool = False) -> RepairPlan:
+def plan_repair(report: CheckpointReport, opts: Options = Options()) -> RepairPlan:
     """The repair plan of one analysed checkpoint (see the module docstring for the target state).
 
-    ``optimizer_lr`` adds the ``--optimizer-lr`` patches of optimizer*.bin (``optimizer_lr.py``; it
-    reads the optimizer's pickle, never its tensors, and writes nothing)."""
+    ``opts.recreate`` rebuilds unreadable scheduler files; ``opts.optimizer_lr`` adds the ``--optimizer-lr``
+    patches of optimizer*.bin (``optimizer_lr.py``; it reads the optimizer's pickle, never its tensors, and
+    writes nothing)."""
+    recreate, optimizer_lr = opts.recreate, opts.optimizer_lr
     ck = report.checkpoint
     steps = report.steps
     step_ok = steps.chosen is not None and (steps.agree or steps.source == "--step")
     ctx = _Ctx(report, opts, recreate, steps.chosen if step_ok else None, report.num_processes)
     writes: list[SchedulerWrite] = []
 
-    if ck.path.name.endswith("tmp"):
+    if is_in_progress(ck.path.name):
         ctx.refuse(ck.path, "folder name ends in tmp: a checkpoint still being written is never touched")
-    if ck.layout == "hf-trainer" and any(f.severity in ("error", "fatal") for f in report.findings):
-        # The Trainer's scheduler.pt is a LambdaLR: nothing ckptfix writes would be loaded.
-        ctx.refuse(ck.path, "Hugging Face Trainer checkpoint: ckptfix reports its findings but does not "
-                   "rewrite scheduler.pt (a LambdaLR); fix the run's settings instead")
+    refusal = get_layout(ck.layout).repair_refusal
+    if refusal is not None and any(f.severity in ("error", "fatal") for f in report.findings):
+        ctx.refuse(ck.path, refusal)
         ctx.covered.update(id(f) for f in report.findings)
 
     # Unreadable / hostile files: refuse, except scheduler files that --recreate rebuilds.
@@ -552,23 +554,25 @@ def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, A
 
     assert n is not None
     ref = target_state(opts.target, n * g, t0, t_mult, float(eta), base_vals)
-    out: dict[str, Any] = {
-        "T_0": t0_val,
-        "T_i": ref.T_i,
-        "T_mult": tm_val,
-        "T_cur": ref.T_cur,
-        "eta_min": eta_val,
-        "last_epoch": ref.last_epoch,
-        "base_lrs": base_val,
-        "_last_lr": ref.last_lr,
-    }
-    if ref.total_steps is not None:
-        out["total_steps"] = ref.total_steps
-    if "_step_count" not in state:
-        out["_step_count"] = _step_count(opts.target, ref.last_epoch)
+    out = _owned_values(ref, t0_val, tm_val, eta_val, base_val,
+                        None if "_step_count" in state else _step_count(opts.target, ref.last_epoch))
     # Keep the stored container type (list) for lists.
     if isinstance(state.get("base_lrs"), tuple) and isinstance(out["base_lrs"], list) and base_val is not bases:
         out["base_lrs"] = list(out["base_lrs"])
+    return out
+
+
+def _owned_values(ref: TargetState, t0: Any, t_mult: Any, eta_min: Any, base_lrs: Any,
+                  step_count: int | None) -> dict[str, Any]:
+    """What a rewrite or a creation writes: the keys ckptfix owns (``OWNED_KEYS``, in that order) with the
+    target's position ``ref`` and the given inputs, ``total_steps`` when the target keeps it (v2), and
+    ``_step_count`` when given."""
+    out: dict[str, Any] = dict(zip(OWNED_KEYS, (t0, ref.T_i, t_mult, ref.T_cur, eta_min, ref.last_epoch, base_lrs,
+                                                ref.last_lr), strict=True))
+    if ref.total_steps is not None:
+        out["total_steps"] = ref.total_steps
+    if step_count is not None:
+        out["_step_count"] = step_count
     return out
 
 
@@ -611,12 +615,7 @@ def _plan_create(ctx: _Ctx, path: Path, index: int, code: str, replaces_unreadab
     t0 = opts.lr_warmup_steps * n
     t_mult = opts.t_mult if opts.t_mult is not None else 1
     ref = target_state(opts.target, n * g, t0, t_mult, eta, bases)
-    values = {
-        "T_0": t0, "T_i": ref.T_i, "T_mult": t_mult, "T_cur": ref.T_cur, "eta_min": eta, "last_epoch": ref.last_epoch,
-        "base_lrs": bases, "_last_lr": ref.last_lr, "_step_count": _step_count(opts.target, ref.last_epoch),
-    }
-    if ref.total_steps is not None:
-        values["total_steps"] = ref.total_steps
+    values = _owned_values(ref, t0, t_mult, eta, bases, _step_count(opts.target, ref.last_epoch))
     template = sine_state_template(len(bases))
     target = {k: values.get(k, v) for k, v in template.items()}
     for k, v in values.items():

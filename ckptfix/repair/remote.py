@@ -28,6 +28,7 @@ from typing import Any
 from ckptfix.errors import RepairFailed, UnreadableFile, UsageError
 from ckptfix.formats.source.interface import Store
 from ckptfix.formats.torchfile import open_torch_file
+from ckptfix.model.discover import is_in_progress
 from ckptfix.records import replace
 from ckptfix.repair.actions.interface import Fault, Journal, same
 from ckptfix.repair.actions.scheduler import SchedulerWrite
@@ -147,7 +148,7 @@ class ObjectSite(Site):
         self.store = store
 
     def check_target(self, checkpoint: Any, path: Any) -> None:
-        if checkpoint.name.endswith("tmp"):
+        if is_in_progress(checkpoint.name):
             raise RepairFailed(f"{checkpoint}: still being written (name ends in tmp); not touched")
         if path.parent != checkpoint:
             raise RepairFailed(f"{path}: not directly inside {checkpoint}")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import exit_code
-from ckptfix.analysis.report import CheckpointReport, Options
-from ckptfix.analysis.run import discover_for, inspect_one, prepare_options, settle_processes, with_installed_release
+from ckptfix.analysis.options import Options
+from ckptfix.analysis.report import CheckpointReport, RunFacts
+from ckptfix.analysis.run import analyse_path
 from ckptfix.errors import UsageError
 from ckptfix.exitcodes import NOTHING_TO_RESUME
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery
-from ckptfix.model.discover import targets
 from ckptfix.model.load import load_checkpoint
 from ckptfix.records import Record, replace
 from ckptfix.repair.actions.interface import Fault
@@ -40,21 +40,23 @@ class RepairOutcome(Record):
     exit_code: int
 
 
-def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = False, recreate: bool = False,
-                      fault: Fault | None = None, optimizer_lr: bool = False, store: Store = LOCAL) -> CheckpointOutcome:
-    plan = plan_repair(report, opts, recreate, optimizer_lr)
+def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = False, fault: Fault | None = None,
+                      store: Store = LOCAL, facts: RunFacts = RunFacts()) -> CheckpointOutcome:
+    """Plan the repair of one analysed checkpoint, apply it (unless ``dry_run``) and analyse it again (read
+    again: its files changed) under the same ``opts`` and ``facts``."""
+    plan = plan_repair(report, opts)
     site = LOCAL_SITE
     if store.remote:
         from ckptfix.repair.remote import ObjectSite, for_object_storage  # noqa: PLC0415 - object storage only
 
-        plan, site = for_object_storage(plan, store, optimizer_lr), ObjectSite(store)
+        plan, site = for_object_storage(plan, store, opts.optimizer_lr), ObjectSite(store)
     if dry_run:
         status = "dry-run" if plan.actions else ("refused" if plan.refusals else "nothing")
         return CheckpointOutcome(plan, ApplyResult(plan.checkpoint, status), report, plan.exit_code_if_not_applied)
     result = apply_plan(plan, fault, site)
     after = report
     if result.status in ("applied", "failed"):
-        after = analyse(load_checkpoint(plan.checkpoint, store=store), opts)
+        after = analyse(load_checkpoint(plan.checkpoint, store=store), opts, facts)
     # after a repair, a step disagreement that --step settled does not count
     code = exit_code(after.findings, opts.strict, frozenset({"CKF010"}) if opts.step is not None else frozenset())
     if plan.refusals:
@@ -65,24 +67,19 @@ def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = F
 
 
 def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False, dry_run: bool = False,
-                recreate: bool = False, fault: Fault | None = None, optimizer_lr: bool = False,
-                store: Store = LOCAL) -> RepairOutcome:
-    """Repair every checkpoint under ``path`` (or only the latest); ``UsageError`` for a bad PATH (and,
-    on object storage, for ``--optimizer-lr``: ``repair/remote.py``)."""
-    if store.remote and optimizer_lr:
+                fault: Fault | None = None, store: Store = LOCAL, facts: RunFacts = RunFacts()) -> RepairOutcome:
+    """Repair every checkpoint under ``path`` (or only the latest) as ``opts`` say (``recreate``,
+    ``optimizer_lr`` among them); ``UsageError`` for a bad PATH (and, on object storage, for
+    ``--optimizer-lr``: ``repair/remote.py``). Each checkpoint is read once before the repair."""
+    if store.remote and opts.optimizer_lr:
         from ckptfix.repair.remote import OPTIMIZER_LR_REFUSED  # noqa: PLC0415 - object storage only
 
         raise UsageError(OPTIMIZER_LR_REFUSED)
-    opts = prepare_options(opts)
-    disc = discover_for(path, opts, store)
-    todo = targets(disc, latest_only)
-    reports = list(store.load_together(todo, lambda ck: inspect_one(ck, opts, store, disc)))
-    reports, opts = with_installed_release(reports, opts, store, disc)
-    reports = settle_processes(reports, disc, opts, store)
+    done = analyse_path(path, opts, latest_only=latest_only, store=store, facts=facts)
     items = []
-    for report in reports:
+    for report in done.reports:
         from_run = report.processes.from_run if report.processes is not None else None
-        ck_opts = replace(opts, run_processes=from_run) if from_run else opts
-        items.append(repair_checkpoint(report, ck_opts, dry_run, recreate, fault, optimizer_lr, store))
+        ck_facts = replace(done.facts, run_processes=from_run) if from_run else done.facts
+        items.append(repair_checkpoint(report, opts, dry_run, fault, store, ck_facts))
     code = max((i.exit_code for i in items), default=NOTHING_TO_RESUME)
-    return RepairOutcome(disc, tuple(items), dry_run, code)
+    return RepairOutcome(done.disc, tuple(items), dry_run, code)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from ckptfix.coerce import as_int, as_real, as_reals
 from ckptfix.records import Record
 
-from .formulas import lr_matches, sine_position, truncate_lr
+from .formulas import cosine_lr, lr_matches, sine_position, truncate_lr
 from .profiles import (
     PROFILE_NAMES,
     PROFILES,
@@ -249,7 +249,7 @@ def _is_torch_sgdr(inp: _Inputs) -> bool:
     if not isinstance(stored, (list, tuple)) or len(stored) != len(bases):
         return False
     t_cur, t_i = sine_position(e, t0, tm)
-    expected = [eta + (b - eta) * (1 + math.cos(math.pi * t_cur / t_i)) / 2 for b in bases]
+    expected = [cosine_lr(b, eta, t_cur, t_i) for b in bases]
     return all(as_real(s) is not None and lr_matches(s, x) for s, x in zip(stored, expected))
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "sine_lr",
     "simpletuner_sine_v1_lr",
     "simpletuner_sine_v2_lr",
+    "cosine_lr",
     "simpletuner_cosine_lr",
     "truncate_lr",
     "lr_matches",
@@ -149,9 +150,15 @@ def simpletuner_sine_v2_lr(base_lr: float, eta_min: float, total_steps: int, T_0
     return eta_min + (base_lr - eta_min) * (0.5 * (1 + math.sin(math.pi * total_steps / T_0)))
 
 
+def cosine_lr(base_lr: float, eta_min: float, T_cur: float, T_i: int) -> float:
+    """The cosine annealing expression, untruncated: torch ``CosineAnnealingWarmRestarts.get_lr`` (torch 2.13
+    ``lr_scheduler.py`` L2170) and SimpleTuner's ``Cosine`` compute exactly this."""
+    return eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * T_cur / T_i)) / 2
+
+
 def simpletuner_cosine_lr(base_lr: float, eta_min: float, T_cur: float, T_i: int) -> float:
     """SimpleTuner ``Cosine`` (untruncated); ``T_cur`` is ``-last_epoch`` in practice."""
-    return eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * T_cur / T_i)) / 2
+    return cosine_lr(base_lr, eta_min, T_cur, T_i)
 
 
 def truncate_lr(lr: float) -> float:

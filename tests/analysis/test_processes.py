@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from ckptfix.analysis.processes import estimate_processes
-from ckptfix.analysis.report import Options
+from ckptfix.analysis.report import Options, RunFacts
 from ckptfix.analysis.run import inspect_one, inspect_path
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile, TrainingState
 from ckptfix.model.load import load_checkpoint
@@ -19,10 +19,11 @@ RUNS = FIXTURES / "simpletuner_runs"
 OLD, NEW = SIMPLETUNER.rules[:1], SIMPLETUNER.rules[2:]  # 3.1.6 (rank 0 saves) / 4.10 (every rank)
 
 
-def estimate(ck: Checkpoint, opts: Options = Options(), rules=SIMPLETUNER.rules, step: int | None = None):
+def estimate(ck: Checkpoint, opts: Options = Options(), rules=SIMPLETUNER.rules, step: int | None = None,
+             facts: RunFacts = RunFacts()):
     st = ck.schedulers[0].state if ck.schedulers else None
     return estimate_processes(ck, opts, rules, ck.training_state.global_step if step is None else step, st,
-                              detect_profile(st) if st is not None else None)
+                              detect_profile(st) if st is not None else None, facts)
 
 
 def synthetic(le: int, g: int, t0: int, rng=(0,), ranks=(), lr=None) -> Checkpoint:
@@ -68,9 +69,9 @@ def test_unknown_lists_the_candidates_and_why():
     assert e.value is None
     e = estimate(synthetic(45, 30, 20), Options(lr_warmup_steps=7))  # T_0 20 is no 7 x N
     assert e.value is None and "not --lr-warmup-steps 7" in e.why
-    e = estimate(synthetic(45, 30, 20), Options(run_processes=(2, "checkpoint-20: last_epoch 40 ÷ step 20")))
+    e = estimate(synthetic(45, 30, 20), Options(), facts=RunFacts(run_processes=(2, "checkpoint-20: last_epoch 40 ÷ step 20")))
     assert e.value == 2 and e.from_run is not None and "other checkpoints" in e.source
-    assert estimate(synthetic(45, 30, 20), Options(run_processes=(3, "x"))).value is None  # 3 does not divide 20
+    assert estimate(synthetic(45, 30, 20), Options(), facts=RunFacts(run_processes=(3, "x"))).value is None  # 3 does not divide 20
 
 
 def test_step_zero_and_schedulers_that_do_not_need_n():

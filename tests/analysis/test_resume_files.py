@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from ckptfix._cli import app
 from ckptfix.analysis.report import Options
-from ckptfix.analysis.resume_files import resume_file_findings
+from ckptfix.analysis.resume_files import missing_files, resume_file_findings
 from ckptfix.analysis.run import inspect_one
 from ckptfix.model.load import load_checkpoint
 from ckptfix.model.resume_files import ACCELERATE_LOAD_STATE, Required, ResumeFiles
@@ -120,6 +120,6 @@ def test_the_rule_is_parameterised_by_trainer(tmp_path: Path) -> None:
         Required("train_state.json", ("train_state.json",), "train_state.json is missing: kohya reads its step there"),))
     model = load_checkpoint(ck)
     assert resume_file_findings(model) == []
-    found = resume_file_findings(model, {"accelerate": kohya})
+    found = missing_files(model, kohya)
     assert [f.message.split(":")[0] for f in found] == ["train_state.json is missing"]
-    assert resume_file_findings(model, {}) == []  # a trainer ckptfix does not know: no claim
+    assert missing_files(model, None) == []  # a trainer ckptfix does not know: no claim

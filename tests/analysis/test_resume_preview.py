@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ckptfix.analysis.checks import analyse
-from ckptfix.analysis.report import Options
+from ckptfix.analysis.report import Options, RunFacts
 from ckptfix.analysis.resume_preview import SCAN_STEPS, preview_resume, resume_position
 from ckptfix.model.load import load_checkpoint
 from ckptfix.model.trainers import KOHYA, SIMPLETUNER
@@ -96,7 +96,7 @@ def test_preview_is_what_simpletuner_does(case, variant, glue, formula):
 
 def test_findings_and_the_stock_note():
     ck = load_checkpoint(RUNS / "b-n1-7-batches-per-epoch/stock/checkpoint-20")
-    r = analyse(ck, Options(installed=()))  # every release
+    r = analyse(ck, Options(), RunFacts(installed=()))  # every release
     codes = sorted(f.code for f in r.findings)
     assert codes == ["CKF031", "CKF111", "CKF115"]  # <4.10: 2 ahead; >=4.10: only optimizer.bin's lr
     (off,) = [f for f in r.findings if f.code == "CKF111"]

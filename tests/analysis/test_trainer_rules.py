@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from ckptfix.analysis.report import Options
+from ckptfix.analysis.report import Options, RunFacts
 from ckptfix.analysis.trainer_rules import check_trainer_option, choose_rules
 from ckptfix.errors import UsageError
 
 
 def test_trainer_flag_then_installed_then_every_release():
-    c = choose_rules("simpletuner", Options(trainer="simpletuner>=4.10", installed=(("simpletuner", "3.1.6"),)))
+    c = choose_rules("simpletuner", Options(trainer="simpletuner>=4.10"), RunFacts(installed=(("simpletuner", "3.1.6"),)))
     assert [r.last_epoch_from for r in c.rules] == ["global_step"] and c.source == "--trainer simpletuner>=4.10"
-    c = choose_rules("simpletuner", Options(installed=(("simpletuner", "3.1.6"),)))
+    c = choose_rules("simpletuner", Options(), RunFacts(installed=(("simpletuner", "3.1.6"),)))
     assert c.label == "SimpleTuner 1.0 to < 4.9.3" and "3.1.6 installed" in c.source
-    c = choose_rules("simpletuner", Options(installed=(("simpletuner", "0.9"),)))
+    c = choose_rules("simpletuner", Options(), RunFacts(installed=(("simpletuner", "0.9"),)))
     assert len(c.rules) == 3 and "not a modelled release" in c.source
-    c = choose_rules("simpletuner", Options(installed=()))
+    c = choose_rules("simpletuner", Options(), RunFacts(installed=()))
     assert len(c.rules) == 3 and "every modelled release" in c.source
     c = choose_rules("simpletuner", Options(trainer="kohya"))  # --trainer overrides detection
     assert c.trainer == "kohya" and c.rules[0].last_epoch_from == "stored"

@@ -3,6 +3,7 @@ anything, a good one loads, repair mode fixes the checkpoint and then loads it."
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -110,3 +111,44 @@ def test_latest_with_automatic_naming_is_the_folder_checked(tmp_path):
     ckptfix.guard_load_state(acc)
     with pytest.raises(ckptfix.CheckpointRefused, match="checkpoint_0"):
         acc.load_state()
+
+
+def test_the_hook_takes_the_trainer_and_the_target(tmp_path):
+    """A stock SimpleTuner user (v2 sine) states it as on the command line: the v2 checkpoint is not refused
+    (without them the hook refused every v2 checkpoint: CKF031) and nothing is rewritten, even with repair."""
+    ck = copy(tmp_path, "sine-v2")
+    files = tree_hashes(ck)
+    acc, _model, _opt, sched = fresh()
+    handle = ckptfix.guard_load_state(acc)
+    with pytest.raises(ckptfix.CheckpointRefused, match="CKF031"):
+        acc.load_state(str(ck))
+    handle.remove()
+    ckptfix.guard_load_state(acc, repair=True, trainer="simpletuner==3.1.6", target="simpletuner-sine-v2")
+    acc.load_state(str(ck))
+    assert sched.scheduler.state_dict()["T_cur"] == -1  # v2's state, loaded as saved
+    assert tree_hashes(ck) == files and not (ck / ".ckptfix").exists()
+
+
+def test_the_hook_logs_what_it_repaired(tmp_path, caplog):
+    ck = copy(tmp_path, "sine-v2")
+    acc, _model, _opt, sched = fresh()
+    ckptfix.guard_load_state(acc, repair=True)
+    with caplog.at_level(logging.INFO, logger="ckptfix"):
+        acc.load_state(str(ck))
+    (record,) = [r for r in caplog.records if r.name == "ckptfix" and r.levelno == logging.INFO]
+    text = record.getMessage()
+    assert f"ckptfix repaired {ck} before load_state" in text and "scheduler.bin total_steps: 30 -> (dropped)" in text
+    (backup,) = (ck / ".ckptfix").glob("backup-*")
+    assert str(backup) in text and f"ckptfix restore {ck}" in text
+    assert sched.scheduler.state_dict()["T_cur"] == 0
+
+
+def test_the_hook_warns_what_it_could_not_repair(tmp_path, caplog):
+    ck = copy(tmp_path, "missing-scheduler")
+    acc, *_ = fresh()
+    ckptfix.guard_load_state(acc, repair=True)  # creating scheduler.bin needs lr_warmup_steps
+    with caplog.at_level(logging.INFO, logger="ckptfix"), pytest.raises(ckptfix.CheckpointRefused):
+        acc.load_state(str(ck))
+    (record,) = [r for r in caplog.records if r.name == "ckptfix"]
+    assert record.levelno == logging.WARNING and "could not repair" in record.getMessage()
+    assert "--lr-warmup-steps" in record.getMessage()

@@ -39,7 +39,7 @@ def test_the_flags_given_are_carried_and_a_warning_gets_its_own_flag():
     assert got == "ckptfix repair 'my run' --num-processes 2 --lr-end 1e-05 --dry-run"
     f = make_finding("CKF040", "x/optimizer.bin", "param_groups[0].lr", 1.0, 2.0, "optimizer lr differs")
     assert next_command([f], "out", True, Options()) == "ckptfix repair out --latest --optimizer-lr --dry-run"
-    assert next_command([f], "out", True, Options(), dry_run=False, done=["--optimizer-lr"]) == \
+    assert next_command([f], "out", True, Options(optimizer_lr=True), dry_run=False) == \
         "ckptfix repair out --latest --optimizer-lr"
 
 

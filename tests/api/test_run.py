@@ -50,9 +50,39 @@ def test_trainer_and_target_are_the_cli_flags():
 
 
 def test_usage_error_for_a_bad_path(tmp_path):
+    """The CLI's contract: a missing PATH is a usage error (exit 2) without --latest, and a file always is."""
     with pytest.raises(ckptfix.UsageError):
-        ckptfix.check(tmp_path / "nope")
+        ckptfix.check(tmp_path / "nope", latest=False)
+    with pytest.raises(ckptfix.UsageError):
+        ckptfix.repair(tmp_path / "nope", latest=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ckptfix.UsageError, match="not a folder"):
+        ckptfix.check(tmp_path / "file")
     assert issubclass(ckptfix.UsageError, ckptfix.CkptfixError)
+
+
+def test_a_run_before_its_first_checkpoint_is_nothing_to_resume(tmp_path):
+    """The README's training-script line on a first launch: the output folder does not exist yet. As
+    `inspect --latest` exits 4, check() says "nothing to resume" (launch), never raises."""
+    missing = tmp_path / "not-yet-created"
+    result = ckptfix.check(missing)
+    assert (result.exit_code, result.status, result.launch, result.ok) == (4, "nothing-to-resume", True, False)
+    assert result.checkpoints == () and result.next is None and result.root == str(missing)
+    assert "nothing to resume" in result.latest_reason and "no such file" in result.latest_reason
+    cli = CliRunner().invoke(app, ["inspect", str(missing), "--latest", "--json"])
+    assert cli.exit_code == result.exit_code == json.loads(cli.stdout)["exit_code"]
+    fixed = ckptfix.repair(missing)
+    assert (fixed.exit_code, fixed.launch, fixed.checkpoints) == (4, True, ())
+    (tmp_path / "empty").mkdir()  # an output folder without checkpoints: the same verdict
+    assert ckptfix.check(tmp_path / "empty").launch and ckptfix.check(tmp_path / "empty").exit_code == 4
+
+
+@pytest.mark.parametrize("fixture, code, launch", [("sine-ok", 0, True), ("sine-v1", 1, False),
+                                                   ("truncated", 3, False)])
+def test_launch_is_the_gate_s_advice(fixture, code, launch):
+    """`result.launch` is "launch on 0 and 4" (docs/exit-codes.md); `ok` is "consistent" (0) only."""
+    result = ckptfix.check(FIXTURES / fixture)
+    assert (result.exit_code, result.launch, result.ok) == (code, launch, code == 0)
 
 
 def test_repair_applies_and_returns_what_repair_json_prints(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
-from ckptfix.analysis.report import Options
+from ckptfix.analysis.options import Options
 from ckptfix.analysis.run import inspect_path
 from ckptfix.fleet.scan import Root, check, plan
 from ckptfix.fleet.single_run import inspect_run

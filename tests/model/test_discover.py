@@ -122,3 +122,12 @@ def test_single_folders_of_other_trainers(tmp_path: Path) -> None:
     assert d.is_single and d.trainer == "kohya"
     d = discover(OTHER / "accelerate-auto" / "checkpoints" / "checkpoint_1")
     assert d.is_single and d.trainer == "accelerate"
+
+
+def test_an_output_folder_named_checkpoints_holds_checkpoint_n_folders(tmp_path: Path) -> None:
+    """``--output_dir checkpoints``: its checkpoint-N folders are the run's, not accelerate's automatic naming
+    (only a checkpoint_<i> inside makes ``checkpoints/`` that)."""
+    _mk(tmp_path / "checkpoints", "checkpoint-10", "checkpoint-20")
+    d = discover(tmp_path / "checkpoints")
+    assert [p.name for p in d.checkpoints] == ["checkpoint-10", "checkpoint-20"] and d.latest.name == "checkpoint-20"
+    assert d.skipped == ()

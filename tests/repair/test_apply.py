@@ -17,6 +17,7 @@ from ckptfix.analysis.checks import analyse  # noqa: E402
 from ckptfix.analysis.report import Options  # noqa: E402
 from ckptfix.formats.torchfile import open_torch_file  # noqa: E402
 from ckptfix.model.load import load_checkpoint  # noqa: E402
+from ckptfix.records import replace  # noqa: E402
 from ckptfix.repair.actions.interface import same  # noqa: E402
 from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
 from ckptfix.repair.plan import plan_repair  # noqa: E402
@@ -43,7 +44,7 @@ def tree(root: Path) -> dict[str, str]:
 
 
 def make_plan(ck: Path, opts: Options = Options(), recreate: bool = False):
-    return plan_repair(analyse(load_checkpoint(ck), opts), opts, recreate)
+    return plan_repair(analyse(load_checkpoint(ck), opts), replace(opts, recreate=recreate))
 
 
 def decoded(p: Path):
@@ -244,7 +245,7 @@ def test_recreate_replaces_a_hostile_file_without_running_it(tmp_path):
     ck = copy(tmp_path, "hostile")
     marker = Path((FIX / "hostile" / "MARKER").read_text())
     hostile = (ck / "scheduler.bin").read_bytes()
-    out = repair_path(ck, Options(lr_warmup_steps=10, lr_end=1e-6), recreate=True)
+    out = repair_path(ck, Options(lr_warmup_steps=10, lr_end=1e-6, recreate=True))
     assert out.exit_code == 0, out.items[0].result.error
     assert not marker.exists()
     assert (out.items[0].result.backup_dir / "scheduler.bin").read_bytes() == hostile

@@ -19,6 +19,7 @@ from ckptfix.analysis.checks import analyse  # noqa: E402
 from ckptfix.analysis.report import Options  # noqa: E402
 from ckptfix.errors import UnreadableFile  # noqa: E402
 from ckptfix.model.load import load_checkpoint  # noqa: E402
+from ckptfix.records import replace  # noqa: E402
 from ckptfix.repair.actions.interface import same  # noqa: E402
 from ckptfix.repair.apply import apply_plan  # noqa: E402
 from ckptfix.repair.durable import copy_durable, sha256  # noqa: E402
@@ -32,7 +33,7 @@ def copy(tmp_path: Path, name: str) -> Path:
 
 
 def plan(ck: Path, opts: Options = Options(), recreate: bool = False, optimizer_lr: bool = False):
-    return plan_repair(analyse(load_checkpoint(ck), opts), opts, recreate, optimizer_lr)
+    return plan_repair(analyse(load_checkpoint(ck), opts), replace(opts, recreate=recreate, optimizer_lr=optimizer_lr))
 
 
 def mode(p: Path) -> int:

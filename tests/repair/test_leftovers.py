@@ -33,7 +33,7 @@ def copy(tmp_path: Path) -> Path:
 
 def in_child(ck: Path, fault) -> int:
     """Apply the --optimizer-lr repair of ``ck`` in a forked child (a kill there runs no cleanup at all)."""
-    p = plan_repair(analyse(load_checkpoint(ck)), Options(), False, optimizer_lr=True)
+    p = plan_repair(analyse(load_checkpoint(ck)), Options(optimizer_lr=True))
     return in_forked_child(lambda: apply_plan(p, fault=fault).status == "applied")
 
 

@@ -21,6 +21,7 @@ from ckptfix.analysis.checks import analyse  # noqa: E402
 from ckptfix.analysis.report import Options  # noqa: E402
 from ckptfix.formats.torchfile import open_torch_file  # noqa: E402
 from ckptfix.model.load import load_checkpoint  # noqa: E402
+from ckptfix.records import replace  # noqa: E402
 from ckptfix.repair.actions.interface import same  # noqa: E402
 from ckptfix.repair.actions.optimizer_lr import NotPatchable, patch_file, plan_patch, restore  # noqa: E402
 from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
@@ -51,7 +52,7 @@ def tree(root: Path, skip_work: bool = False) -> dict[str, str]:
 
 
 def make_plan(ck: Path, opts: Options = Options()):
-    return plan_repair(analyse(load_checkpoint(ck), opts), opts, False, optimizer_lr=True)
+    return plan_repair(analyse(load_checkpoint(ck), opts), replace(opts, optimizer_lr=True))
 
 
 def codes(ck: Path) -> set[str]:

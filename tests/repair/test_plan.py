@@ -12,6 +12,7 @@ from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.report import Options
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile, TrainingState
 from ckptfix.model.load import load_checkpoint
+from ckptfix.records import replace
 from ckptfix.repair.actions.interface import ABSENT
 from ckptfix.repair.plan import DROPPED_KEYS, OWNED_KEYS, plan_repair
 from ckptfix.schedulers.formulas import sine_lr, sine_position, truncate_lr
@@ -23,7 +24,7 @@ FIX = ROOT_FIXTURES
 
 def plan(name: str, opts: Options = Options(), recreate: bool = False):
     ck = load_checkpoint(FIX / name / "checkpoint-30")
-    return plan_repair(analyse(ck, opts), opts, recreate)
+    return plan_repair(analyse(ck, opts), replace(opts, recreate=recreate))
 
 
 def changed(p) -> dict[str, tuple]:

@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
-from ckptfix.analysis.report import Options
+from ckptfix.analysis.report import Options, RunFacts
 from ckptfix.repair.run import repair_path
 from tests.helpers import FIXTURES, tree_hashes
 
@@ -82,7 +82,7 @@ def test_release_unknown_repair_holds_for_every_release(tmp_path, case):
     """No --trainer and no installed release: the repair must hold for 3.1.6 and 4.10.1 alike."""
     ckpt = copy_stock(tmp_path, case)
     before = (ckpt / "training_state.json").read_bytes()
-    out = repair_path(ckpt, Options(installed=()), optimizer_lr=True)
+    out = repair_path(ckpt, Options(optimizer_lr=True), facts=RunFacts(installed=()))
     assert out.exit_code == 0, [i.plan.refusals for i in out.items]
     plan = out.items[0].plan
     assert any("epoch_step" in n and ">= 4.10.0" in n for n in plan.notes)  # says what 4.10 does instead

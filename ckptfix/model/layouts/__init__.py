@@ -30,11 +30,19 @@ from ckptfix.model.layouts.fsdp import FsdpLayout
 from ckptfix.model.layouts.hf_trainer import HfTrainerLayout
 from ckptfix.model.layouts.interface import Folder, Layout, Listing
 
-__all__ = ["LAYOUTS", "NAMES", "Folder", "Layout", "Listing", "detect_layout", "layout_of"]
+__all__ = ["LAYOUTS", "NAMES", "Folder", "Layout", "Listing", "detect_layout", "get_layout", "layout_of"]
 
 #: Tried in this order; the accelerate layout claims every folder, so it comes last.
 LAYOUTS: tuple[Layout, ...] = (HfTrainerLayout(), DeepSpeedLayout(), FsdpLayout(), AccelerateLayout())
 NAMES = tuple(sorted(layout.name for layout in LAYOUTS))
+
+
+def get_layout(name: str) -> Layout:
+    """The layout called ``name`` (``Checkpoint.layout``); ``KeyError`` otherwise."""
+    for layout in LAYOUTS:
+        if layout.name == name:
+            return layout
+    raise KeyError(name)
 
 
 def detect_layout(folder: Folder) -> Layout:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ckptfix.formats.limits import Limits
 from ckptfix.model.checkpoint import Checkpoint
-from ckptfix.model.discover import checkpoint_number
 from ckptfix.model.layouts.interface import Folder, Layout
 from ckptfix.model.readers import (
     KOHYA_STATE,
@@ -27,6 +26,8 @@ from ckptfix.model.readers import (
     rng_ranks,
     scan_other_pickles,
 )
+from ckptfix.model.resume_files import ACCELERATE_LOAD_STATE
+from ckptfix.model.trainers import checkpoint_number
 
 __all__ = ["AccelerateLayout", "load_accelerate"]
 
@@ -73,7 +74,8 @@ def load_accelerate(folder: Folder, limits: Limits) -> Checkpoint:
 
 class AccelerateLayout(Layout):
     name = "accelerate"
-    trainer = "accelerate"
+    shown = False  # the default
+    resume_files = ACCELERATE_LOAD_STATE
 
     def detect(self, folder: Folder) -> bool:
         return True  # the default: tried last, claims what no other layout does

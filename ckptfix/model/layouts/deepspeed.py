@@ -200,7 +200,6 @@ def attach_engine(ck: Checkpoint, store: Store, limits: Limits, step_source: boo
 
 class DeepSpeedLayout(Layout):
     name = "deepspeed"
-    trainer = "accelerate"
 
     def detect(self, folder: Folder) -> bool:
         listing = folder.listing

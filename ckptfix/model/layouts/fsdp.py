@@ -276,7 +276,6 @@ class FsdpLayout(Layout):
     """accelerate + FSDP ``SHARDED_STATE_DICT``: DCP folders beside ``scheduler.bin``."""
 
     name = "fsdp"
-    trainer = "accelerate"
 
     def detect(self, folder: Folder) -> bool:
         if not any(OPTIM_DIR.match(d) or MODEL_DIR.match(d) for d in folder.listing.dirs):

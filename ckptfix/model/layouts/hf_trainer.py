@@ -102,6 +102,11 @@ class HfTrainerLayout(Layout):
 
     name = "hf-trainer"
     trainer = "transformers"
+    rank_files_exact = "rng_state*.pth (the Trainer saves one per process)"
+    previews_resume = False  # the Trainer steps its scheduler once per optimizer step: trainer_checks.py
+    # The Trainer's scheduler.pt is a LambdaLR: nothing ckptfix writes would be loaded.
+    repair_refusal = ("Hugging Face Trainer checkpoint: ckptfix reports its findings but does not rewrite "
+                      "scheduler.pt (a LambdaLR); fix the run's settings instead")
 
     def detect(self, folder: Folder) -> bool:
         names = folder.listing.names

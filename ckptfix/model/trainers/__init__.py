@@ -2,7 +2,8 @@
 
 ``interface.py`` = ``TrainerModel`` (pure data and functions; see there); one module per trainer;
 ``spec.py`` = ``--trainer NAME[SPEC]`` and the installed package. ``TRAINERS`` is the registry, in the
-order ``detect_trainer`` tries them (plain accelerate claims every folder and comes last).
+order ``detect_trainer`` and ``claim_entry`` try them (plain accelerate claims every folder and comes last).
+Every function here reads ``TRAINERS`` when it is called: nothing else in ckptfix lists the trainers.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from ckptfix.model.trainers.accelerate import ACCELERATE, AUTO_DIR, AUTO_NAME, auto_index
 from ckptfix.model.trainers.diffusers import DIFFUSERS
 from ckptfix.model.trainers.interface import (
+    FolderClaim,
     LastEpochFrom,
     LatestPick,
     ResumeFile,
@@ -18,6 +20,7 @@ from ckptfix.model.trainers.interface import (
     TrainerRules,
     Version,
     VersionRange,
+    checkpoint_number,
     format_version,
     parse_version,
 )
@@ -27,31 +30,75 @@ from ckptfix.model.trainers.spec import TrainerSpec, installed_version, parse_tr
 from ckptfix.model.trainers.transformers import TRANSFORMERS
 
 __all__ = [
-    "ACCELERATE", "AUTO_DIR", "AUTO_NAME", "DIFFUSERS", "KOHYA", "NAMES", "SIMPLETUNER", "STATE_NAME", "TRAINERS",
-    "TRANSFORMERS", "LastEpochFrom", "LatestPick", "ResumeFile", "SavesOn", "TrainerModel", "TrainerRules",
-    "TrainerSpec", "Version", "VersionRange", "auto_index", "detect_trainer", "format_version", "get_trainer",
-    "installed_version", "parse_spec", "parse_trainer_spec", "parse_version", "simpletuner_key",
+    "ACCELERATE", "AUTO_DIR", "AUTO_NAME", "DEFAULT_TRAINER", "DIFFUSERS", "KOHYA", "SIMPLETUNER", "STATE_NAME",
+    "TRAINERS", "TRANSFORMERS", "FolderClaim", "LastEpochFrom", "LatestPick", "ResumeFile", "SavesOn", "TrainerModel",
+    "TrainerRules", "TrainerSpec", "Version", "VersionRange", "auto_index", "checkpoint_markers", "checkpoint_number",
+    "claim_entry", "containers", "detect_trainer", "fallback_for", "format_version", "get_trainer", "hinted_trainer",
+    "installed_version", "parse_spec", "parse_trainer_spec", "parse_version", "simpletuner_key", "trainer_names",
 ]
 
-#: Tried in this order by ``detect_trainer``.
+#: The registry, in the order detection and discovery try them; plain accelerate claims every folder: last.
 TRAINERS: tuple[TrainerModel, ...] = (SIMPLETUNER, KOHYA, TRANSFORMERS, DIFFUSERS, ACCELERATE)
-NAMES: tuple[str, ...] = tuple(t.name for t in TRAINERS)
-_BY_NAME = {t.name: t for t in TRAINERS}
+#: Whose latest rule an output folder without any checkpoint folder follows (ckptfix's default).
+DEFAULT_TRAINER: TrainerModel = SIMPLETUNER
+
+
+def trainer_names() -> tuple[str, ...]:
+    """The names ``--trainer`` accepts."""
+    return tuple(t.name for t in TRAINERS)
 
 
 def get_trainer(name: str) -> TrainerModel:
     """The model called ``name`` (``KeyError`` otherwise)."""
-    return _BY_NAME[name]
+    for t in TRAINERS:
+        if t.name == name:
+            return t
+    raise KeyError(name)
 
 
 def parse_spec(text: str) -> TrainerSpec:
     """``parse_trainer_spec`` against the registered trainers."""
-    return parse_trainer_spec(text, NAMES)
+    return parse_trainer_spec(text, trainer_names())
 
 
 def detect_trainer(folder_name: str, names: frozenset[str], parent_name: str = "") -> TrainerModel:
-    """The first trainer that claims a checkpoint folder (plain accelerate when none does)."""
+    """The first trainer that claims a checkpoint folder (the last, the fallback of fallbacks, when none does)."""
     for t in TRAINERS:
         if t.detect(folder_name, names, parent_name):
             return t
-    return ACCELERATE
+    return TRAINERS[-1]
+
+
+def containers() -> tuple[TrainerModel, ...]:
+    """The trainers whose checkpoints sit in a folder of their own inside a project folder (``container``)."""
+    return tuple(t for t in TRAINERS if t.container is not None)
+
+
+def claim_entry(name: str, container: str | None = None) -> tuple[TrainerModel, FolderClaim] | None:
+    """The first trainer (in registry order) that claims an entry ``name`` of an output folder, with its claim:
+    among the trainers whose checkpoints sit in ``container`` (None: in the output folder itself)."""
+    for t in TRAINERS:
+        if t.container == container:
+            c = t.claim(name)
+            if c is not None:
+                return t, c
+    return None
+
+
+def checkpoint_markers() -> frozenset[str]:
+    """Files that make a folder a checkpoint folder whatever its name (every trainer's ``markers``)."""
+    return frozenset().union(*(t.markers for t in TRAINERS))
+
+
+def hinted_trainer(entry_names: list[str]) -> tuple[TrainerModel, str] | None:
+    """The first trainer whose ``hint`` the entry names of an output folder give, and why."""
+    for t in TRAINERS:
+        why = t.hint(entry_names)
+        if why:
+            return t, why
+    return None
+
+
+def fallback_for(name: str) -> TrainerModel:
+    """The first fallback trainer (``TrainerModel.fallback``) that writes a checkpoint folder named ``name``."""
+    return next((t for t in TRAINERS if t.fallback and t.is_checkpoint_name(name)), TRAINERS[-1])

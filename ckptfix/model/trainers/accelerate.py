@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ckptfix.model.trainers.interface import LatestPick, TrainerModel, TrainerRules, VersionRange, highest
+from ckptfix.model.trainers.interface import FolderClaim, LatestPick, TrainerModel, TrainerRules, VersionRange, highest
 
 __all__ = ["ACCELERATE", "AUTO_DIR", "AUTO_NAME", "AccelerateModel", "auto_index"]
 
@@ -31,6 +31,10 @@ def auto_index(name: str) -> int | None:
 class AccelerateModel(TrainerModel):
     name = "accelerate"
     title = "accelerate"
+    markers = frozenset({"scheduler.bin", "optimizer.bin", "random_states_0.pkl"})  # what save_state writes
+    container = AUTO_DIR
+    naming = "checkpoints/checkpoint_<i> folders"
+    fallback = True
     rules = (
         TrainerRules("accelerate", VersionRange(), "stored", "main",
                      "none of its own (the save counter is not restored): the optimizer's step count", None, (),
@@ -45,6 +49,14 @@ class AccelerateModel(TrainerModel):
     def is_checkpoint_name(self, name: str) -> bool:
         return AUTO_NAME.match(name) is not None
 
+    def claim(self, name: str) -> FolderClaim | None:
+        """Every ``checkpoint*`` entry of ``checkpoints/``: ``checkpoint_<i>`` is read, any other is skipped."""
+        if not name.startswith("checkpoint"):
+            return None
+        m = AUTO_NAME.match(name)
+        return FolderClaim(int(m.group(1))) if m else FolderClaim(None, "name is not checkpoint_<i> (accelerate's "
+                                                                         "automatic naming)")
+
     def latest(self, names: Sequence[str]) -> LatestPick:
         chosen, broken = highest(list(names), auto_index)
         if broken:
@@ -53,7 +65,7 @@ class AccelerateModel(TrainerModel):
                               "load_state() raise IndexError before it loads anything (accelerator.py L3735-3745)")
         if len(chosen) > 1:
             return LatestPick(chosen, False, f"{' and '.join(chosen)} carry the same number; load_state() sorts with "
-                              "a stable sort, so os.listdir order decides: every one of them is checked")
+                              "a stable sort, so os.listdir order decides: every one of them is checked", tie=True)
         return LatestPick(chosen, True, "accelerate's load_state() loads the highest-numbered entry of checkpoints/ "
                           "(numerically: checkpoint_10 after checkpoint_2)")
 

@@ -24,6 +24,8 @@ _OTHER_TRAINERS = frozenset({"training_state.json", "train_state.json", "trainer
 class DiffusersModel(TrainerModel):
     name = "diffusers"
     title = "diffusers example scripts"
+    fallback = True
+    evidence = "checkpoint-N without a trainer state file"
     rules = (
         TrainerRules("diffusers scripts", VersionRange(), "stored", "main", "folder name (int(path.split('-')[1]))",
                      None, (), "diffusers 58eb52c",
@@ -35,7 +37,7 @@ class DiffusersModel(TrainerModel):
         return _NAME.match(folder_name) is not None and not (names & _OTHER_TRAINERS)
 
     def is_checkpoint_name(self, name: str) -> bool:
-        return name.startswith("checkpoint") and simpletuner_key(name) is not None
+        return _NAME.match(name) is not None
 
     def folder_step(self, name: str) -> int | None:
         return simpletuner_key(name) if name.startswith("checkpoint-") else None
@@ -48,7 +50,7 @@ class DiffusersModel(TrainerModel):
                               "resuming (train_text_to_image_lora.py L826-834)")
         if len(chosen) > 1:
             return LatestPick(chosen, False, f"{' and '.join(chosen)} have the same step; the scripts sort with a "
-                              "stable sort, so os.listdir order decides: every one of them is checked")
+                              "stable sort, so os.listdir order decides: every one of them is checked", tie=True)
         return LatestPick(chosen, True, "the diffusers scripts resume the highest step among checkpoint* entries "
                           "(they do not skip -tmp names)")
 

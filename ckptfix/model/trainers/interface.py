@@ -9,10 +9,13 @@ read the files; a trainer model only interprets them). For each trainer it answe
   (``last_epoch_from``), which files its resume reads, and which sine formula the stock trainer ships;
 * ``latest``: which folder of an output folder its resume picks as "latest", and how sure that is
   (``LatestPick``);
-* ``is_checkpoint_name`` / ``folder_step``: the folder names it writes, and the step a name carries.
+* ``is_checkpoint_name`` / ``claim`` / ``folder_step``: the folder names it writes (what discovery reads as its
+  checkpoints, and skips with a reason), and the step a name carries; ``markers``, ``container``, ``hint``,
+  ``fallback``: what says, in an output folder, that it wrote the checkpoints (``model/discover.py`` asks).
 
 Every rule cites its source in ``docs/trainers.md``. *To add a trainer*, write a module with a
-``TrainerModel`` subclass and add an instance to ``TRAINERS`` in ``__init__.py``.
+``TrainerModel`` subclass and add an instance to ``TRAINERS`` in ``__init__.py`` (docs/design.md lists the
+steps; ``tests/model/test_trainer_interface.py`` registers a throwaway trainer and sees it work).
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from typing import ClassVar, Literal
 from ckptfix.records import Record
 
 __all__ = [
-    "LastEpochFrom", "LatestPick", "ResumeFile", "ResumeValue", "SavesOn", "TrainerModel", "TrainerRules", "Version",
-    "VersionRange", "format_version", "highest", "parse_version",
+    "FolderClaim", "LastEpochFrom", "LatestPick", "ResumeFile", "ResumeValue", "SavesOn", "TrainerModel", "TrainerRules",
+    "Version", "VersionRange", "checkpoint_number", "format_version", "highest", "parse_version",
 ]
 
 #: A release number as a tuple of ints: ``(4, 10, 1)``.
@@ -42,6 +45,14 @@ LastEpochFrom = Literal["stored", "epoch_step", "global_step"]
 SavesOn = Literal["main", "all"]
 
 _VERSION = re.compile(r"^\s*v?(\d+(?:\.\d+)*)")
+_CHECKPOINT_N = re.compile(r"^checkpoint-(\d+)(?:-.+)?$")
+
+
+def checkpoint_number(name: str) -> int | None:
+    """N of ``checkpoint-N`` and ``checkpoint-N-<suffix>``, the names SimpleTuner, the diffusers scripts and the
+    transformers Trainer write (None for any other name)."""
+    m = _CHECKPOINT_N.match(name)
+    return int(m.group(1)) if m else None
 
 
 def parse_version(text: str) -> Version | None:
@@ -133,6 +144,9 @@ class ResumeValue(Record):
     key: str
     effects: tuple[tuple[str, str], ...]
     source: str = ""
+    #: The finding a value the resume cannot use gives (CKF119: SimpleTuner's ``epoch_step``, which positions
+    #: the LR schedule; CKF117 for the others).
+    code: str = "CKF117"
 
     def effect(self, kind: str) -> str | None:
         return next((text for k, text in self.effects if k == kind), None)
@@ -155,6 +169,10 @@ class TrainerRules(Record):
     sources: tuple[str, ...] = ()
     #: Values of its state files the resume computes with (what it does with a value that is no JSON integer).
     values: tuple[ResumeValue, ...] = ()
+    #: The step the resume counts from when its state file, or the step in it, is missing (SimpleTuner's
+    #: ``StateTracker`` default: 0; then a value that is no JSON integer is not modelled either). None: the
+    #: checkpoint's own step.
+    step_if_missing: int | None = None
 
     @property
     def label(self) -> str:
@@ -179,6 +197,23 @@ class LatestPick(Record):
     reason: str
     broken_by: tuple[str, ...] = ()
     broken_effect: str = ""
+    #: Several names the rule cannot order, left to ``os.listdir`` order (CKF112); False for a trainer that
+    #: picks nothing itself (kohya: ``--resume`` names the folder).
+    tie: bool = False
+
+
+class FolderClaim(Record):
+    """What a trainer makes of an entry of an output folder named like its checkpoints (``TrainerModel.claim``).
+
+    ``order``: where it sorts among them (the step its name carries, or a save index); None when it is named
+    like one but is none (discovery lists it as skipped, saying ``reason``). ``confirm``: the name alone is too
+    loose (kohya's ``<name>-state``): it is read only when it holds checkpoint files (else skipped, saying
+    ``reason``). ``decisive``: the name alone says which trainer wrote the output folder."""
+
+    order: int | None
+    reason: str = ""
+    confirm: bool = False
+    decisive: bool = False
 
 
 class TrainerModel(ABC):
@@ -196,6 +231,19 @@ class TrainerModel(ABC):
     #: Trainer), or a folder is named by hand (kohya). False: the rule lists names, and a file, a dangling
     #: symbolic link or a loop named like a checkpoint can be its pick.
     picks_folders_only: ClassVar[bool] = False
+    #: Files that make a folder a checkpoint folder whatever its name (discovery of one folder given as PATH).
+    markers: ClassVar[frozenset[str]] = frozenset()
+    #: The folder of a project folder that holds its checkpoints (accelerate's automatic naming: ``checkpoints``),
+    #: or None: its checkpoints sit in the output folder itself.
+    container: ClassVar[str | None] = None
+    #: How reports name the folders that say this trainer wrote an output folder (a decisive ``claim``, or
+    #: its ``container``).
+    naming: ClassVar[str] = ""
+    #: ``detect`` claims folders by default (no file of another trainer): such a claim settles which trainer
+    #: wrote an output folder only when nothing else does (the diffusers scripts, plain accelerate).
+    fallback: ClassVar[bool] = False
+    #: What a fallback claim rests on, for reports ("checkpoint-N without a trainer state file").
+    evidence: ClassVar[str] = ""
 
     @abstractmethod
     def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:
@@ -203,7 +251,18 @@ class TrainerModel(ABC):
 
     @abstractmethod
     def is_checkpoint_name(self, name: str) -> bool:
-        """Whether this trainer names a checkpoint folder like ``name``."""
+        """Whether a folder so named is one of its checkpoint folders (discovery reads it)."""
+
+    def claim(self, name: str) -> FolderClaim | None:
+        """What this trainer makes of an output folder's entry ``name`` (None: not a name of its)."""
+        if not self.is_checkpoint_name(name):
+            return None
+        return FolderClaim(self.folder_step(name) or 0)
+
+    def hint(self, names: Sequence[str]) -> str | None:
+        """Why an output folder's entry ``names`` suggest this trainer, when no checkpoint's files say which
+        trainer wrote them (weaker than files); None when they do not."""
+        return None
 
     @abstractmethod
     def latest(self, names: Sequence[str]) -> LatestPick:

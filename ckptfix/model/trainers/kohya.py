@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from ckptfix.model.trainers.interface import (
+    FolderClaim,
     LatestPick,
     ResumeFile,
     ResumeValue,
@@ -47,6 +48,8 @@ class KohyaModel(TrainerModel):
     name = "kohya"
     title = "kohya sd-scripts"
     picks_folders_only = True  # --resume names a folder
+    markers = frozenset({TRAIN_STATE})
+    naming = "kohya state folder names"
     rules = (
         TrainerRules("kohya sd-scripts", VersionRange(), "stored", "main",
                      "train_state.json current_step (skips batches only with --skip_until_initial_step; "
@@ -65,6 +68,13 @@ class KohyaModel(TrainerModel):
 
     def is_checkpoint_name(self, name: str) -> bool:
         return STATE_NAME.match(name) is not None
+
+    def claim(self, name: str) -> FolderClaim | None:
+        """A ``<name>-state`` folder is read when it holds checkpoint files; such names are kohya's alone."""
+        if not self.is_checkpoint_name(name):
+            return None
+        return FolderClaim(self.folder_step(name) or 0, "named like a kohya state folder but holds no checkpoint "
+                           "files", confirm=True, decisive=True)
 
     def folder_step(self, name: str) -> int | None:
         m = STATE_NAME.match(name)

@@ -16,15 +16,18 @@ an entry where that ``int()`` fails makes it return None, and the trainer starts
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from ckptfix.model.trainers.interface import (
+    FolderClaim,
     LatestPick,
     ResumeFile,
     ResumeValue,
     TrainerModel,
     TrainerRules,
     VersionRange,
+    checkpoint_number,
     highest,
 )
 
@@ -85,8 +88,12 @@ _EPOCH_STEP = ResumeValue("training_state.json", "epoch_step", (
     ("non-finite", "last_epoch becomes NaN or infinite and every scheduler step raises (SimpleTuner's v2 Sine: math "
                    "domain error, or cannot convert float NaN to integer; ckptfix's Sine: a ValueError); "
                    f"{_FROZEN}"),
-), "3.1.6 trainer.py init_resume_checkpoint L3434-3437, state_tracker.py L280-295; custom_schedule.py Sine.step L417-427")
+), "3.1.6 trainer.py init_resume_checkpoint L3434-3437, state_tracker.py L280-295; custom_schedule.py Sine.step L417-427",
+    "CKF119")
 _MARKERS = frozenset({"training_state.json", "checkpoint_manifest.json", ".guard"})
+_PLAIN = re.compile(r"^checkpoint-\d+$")
+#: StateTracker's default when training_state.json (or its global_step) is missing (state_tracker.py L280-295).
+_STEP_IF_MISSING = 0
 
 
 def simpletuner_key(name: str) -> int | None:
@@ -104,24 +111,38 @@ class SimpleTunerModel(TrainerModel):
     name = "simpletuner"
     title = "SimpleTuner"
     package = "simpletuner"
+    markers = frozenset({"training_state.json", ".guard"})
     rules = (
         TrainerRules("SimpleTuner", VersionRange((1, 0), (4, 9, 3)), "epoch_step", "main", _STEP, _V2, _READS,
                      "3.1.6 (wheel), 4.9.2 (wheel)",
                      ("3.1.6 trainer.py init_resume_checkpoint L3434-3437", "3.1.6 trainer.py _run_standard_checkpoint L3742-3743",
-                      "4.9.2 trainer.py L5213-5216, L5760-5761"), (_GLOBAL_STEP, _EPOCH_STEP)),
+                      "4.9.2 trainer.py L5213-5216, L5760-5761"), (_GLOBAL_STEP, _EPOCH_STEP), _STEP_IF_MISSING),
         TrainerRules("SimpleTuner", VersionRange((4, 9, 3), (4, 10, 0)), "epoch_step", "all", _STEP, _V2, _READS,
-                     "4.9.3 (wheel)", ("4.9.3 trainer.py L5213-5216, L5759, L6688-6690",), (_GLOBAL_STEP, _EPOCH_STEP)),
+                     "4.9.3 (wheel)", ("4.9.3 trainer.py L5213-5216, L5759, L6688-6690",), (_GLOBAL_STEP, _EPOCH_STEP),
+                     _STEP_IF_MISSING),
         TrainerRules("SimpleTuner", VersionRange((4, 10, 0), None), "global_step", "all", _STEP, _V2, _READS,
                      "4.10.0, 4.10.1 (wheels); later releases assumed unchanged",
                      ("4.10.1 trainer.py init_resume_checkpoint L5227-5228", "4.10.1 trainer.py L5771, L6700-6702"),
-                     (_GLOBAL_STEP,)),
+                     (_GLOBAL_STEP,), _STEP_IF_MISSING),
     )
 
     def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:
         return bool(names & _MARKERS) or any(n.startswith("training_state-rank") and n.endswith(".json") for n in names)
 
     def is_checkpoint_name(self, name: str) -> bool:
-        return name.startswith("checkpoint") and simpletuner_key(name) is not None
+        return checkpoint_number(name) is not None
+
+    def claim(self, name: str) -> FolderClaim | None:
+        """Every ``checkpoint*`` entry: ``checkpoint-N[-suffix]`` is read, any other is skipped."""
+        if not name.startswith("checkpoint"):
+            return None
+        n = checkpoint_number(name)
+        return FolderClaim(n) if n is not None else FolderClaim(None, "name is not checkpoint-<N>[-suffix]")
+
+    def hint(self, names: Sequence[str]) -> str | None:
+        """A ``checkpoint-N-<suffix>`` name (``-rolling``, ``-tmp``): only SimpleTuner writes them."""
+        suffixed = next((n for n in sorted(names) if checkpoint_number(n) is not None and not _PLAIN.match(n)), None)
+        return None if suffixed is None else f"detected from {suffixed} (a suffix only SimpleTuner writes)"
 
     def folder_step(self, name: str) -> int | None:
         return simpletuner_key(name) if name.startswith("checkpoint-") else None
@@ -138,7 +159,7 @@ class SimpleTunerModel(TrainerModel):
         if len(chosen) > 1:
             return LatestPick(chosen, False, f"{' and '.join(chosen)} have the same step; SimpleTuner sorts by the "
                               "step with a stable sort, so os.listdir order (the filesystem's, not a rule) decides "
-                              "which one it resumes: every one of them is checked")
+                              "which one it resumes: every one of them is checked", tie=True)
         if chosen:
             return LatestPick(chosen, True, "SimpleTuner resumes the highest step among checkpoint* entries not "
                               "ending in tmp")

@@ -101,7 +101,7 @@ class TransformersModel(TrainerModel):
         chosen, _ignored = highest([n for n in names if _NAME.match(n)], _number)
         if len(chosen) > 1:
             return LatestPick(chosen, False, f"{' and '.join(chosen)} carry the same number; max() keeps the first in "
-                              "os.listdir order: every one of them is checked")
+                              "os.listdir order: every one of them is checked", tie=True)
         return LatestPick(chosen, True, "the Trainer resumes the highest N among folders named exactly checkpoint-N")
 
 

@@ -9,25 +9,19 @@ At a restart (``T_cur = 0``) its LR is ``base_lr``, as the fixed ``sine``'s is: 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..formulas import sine_position
+from ..formulas import cosine_lr, sine_position
 from .interface import Context, FamilyMatch
 from .simulated import SimulatedFamily, need, require_lrs
 from .state import has_keys, lacks_keys, match_from, param_int, param_real
 from .torch_sim import Groups, SimWarmRestarts
 
-__all__ = ["WARM_RESTARTS", "cosine_lr"]
+__all__ = ["WARM_RESTARTS"]
 
 #: the keys only SimpleTuner's and ckptfix's own classes add to this layout
 FOREIGN = ("steps_per_epoch", "total_steps", "last_step")
-
-
-def cosine_lr(base_lr: float, eta_min: float, T_cur: int, T_i: int) -> float:
-    """torch's expression (``get_lr``, L2170), untruncated."""
-    return eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * T_cur / T_i)) / 2
 
 
 class _WarmRestarts(SimulatedFamily):

@@ -23,11 +23,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..detect import detect_profile
-from ..formulas import check_int, truncate_lr, v1_position
+from ..formulas import check_int, cosine_lr, truncate_lr, v1_position
 from ..profiles import PROFILES, SIMPLETUNER_COSINE, SIMPLETUNER_SINE_V1, SIMPLETUNER_SINE_V2, SINE
 from ..reference import target_state
 from .interface import Context, Family, FamilyMatch
-from .restarts import cosine_lr
 from .state import match_from, param_int, param_real
 
 __all__ = ["HARD_RESTARTS", "SIMPLETUNER_FAMILIES", "ProfileFamily", "first_group_only"]

@@ -1,0 +1,130 @@
+"""The options a user states about a run: ONE record, ``Options``, from which everything that takes them is
+derived — ``inspect``'s and ``repair``'s flags (``_cli.py``), ``ckptfix.check`` / ``ckptfix.repair`` and
+``guard_load_state`` (``api/``), and the command to run next (``api/next_steps.py``).
+
+Each field is declared once, with its type, its default and how it is stated (``option(...)``: the flag, its
+help, its placeholder, its lower bound, the commands that take it). *To add an option*, add a field here and
+use it where it matters; the CLI, the API, the hook and the next command take it from here
+(``tests/api/test_options.py`` checks that each of them accepts every option and means the same).
+
+What the pipeline learns while it runs (the trainer release installed here, the N other checkpoints
+established) is not an option: ``analysis/report.py``'s ``RunFacts``.
+
+No ``from __future__ import annotations``: the CLI builds its parameters from these annotations (real
+types, never evaluated strings). Imports nothing but the record base: ``_cli.py`` imports it for ``--help``.
+"""
+
+import types
+from typing import Any, Union, get_args, get_origin
+
+from ckptfix.records import Field, Record, fields_meta, replace
+
+__all__ = ["COMMANDS", "Flag", "OptionSpec", "Options", "option", "option_specs"]
+
+#: The commands an option may belong to: ``inspect`` (also ``ckptfix.check`` and the hook's check) and
+#: ``repair`` (also ``ckptfix.repair``, the hook with ``repair=True`` and the next command).
+COMMANDS = ("inspect", "repair")
+
+
+class Flag:
+    """How an option is stated on the command line and in a next command: ``flag`` (``--num-processes``),
+    ``help``, ``metavar`` (a placeholder, ``N``; "" for a switch), ``short`` (``-n``), ``at_least`` (refused below
+    it, and NaN, inf), ``commands`` (which take it). A plain class, not a record: the CLI makes these at import on
+    every run, where a record's generic constructor costs 30 k instructions each (bench/instructions.py)."""
+
+    __slots__ = ("at_least", "commands", "flag", "help", "metavar", "short")
+
+    def __init__(self, flag: str, help: str, metavar: str = "", short: str = "",  # noqa: A002 - typer's word
+                 at_least: float | None = None, commands: tuple[str, ...] = COMMANDS) -> None:
+        self.flag, self.help, self.metavar, self.short = flag, help, metavar, short
+        self.at_least, self.commands = at_least, commands
+
+
+def option(default: Any, flag: str, help: str, *, metavar: str = "", short: str = "",  # noqa: A002 - typer's word
+           at_least: float | None = None, commands: tuple[str, ...] = COMMANDS) -> Any:
+    """A field of ``Options``: its default, and how it is stated (``Flag``)."""
+    return Field(default, Flag(flag, help, metavar, short, at_least, commands))
+
+
+class Options(Record):
+    """What the user states about the run; ``None`` means not given (ckptfix then uses the evidence).
+
+    The field order is the order of the flags in ``--help`` and in a next command."""
+
+    num_processes: int | None = option(
+        None, "--num-processes", "Training processes N (default: from the evidence; the number of random_states_*.pkl "
+        "is only a lower bound when only rank 0 saves).", metavar="N", short="-n", at_least=1)
+    step: int | None = option(
+        None, "--step", "The checkpoint's optimizer step, when its sources disagree.", metavar="G", at_least=0)
+    lr_warmup_steps: int | None = option(
+        None, "--lr-warmup-steps", "The run's --lr_warmup_steps (T_0 = W x N).", metavar="W", at_least=1)
+    lr_end: float | None = option(None, "--lr-end", "The run's --lr_end (eta_min).", metavar="E", at_least=0)
+    learning_rate: float | None = option(
+        None, "--learning-rate", "The run's --learning_rate (the base LR).", metavar="LR", at_least=0)
+    t_mult: int | None = option(None, "--t-mult", "The cycle length multiplier T_mult.", metavar="M", at_least=1)
+    trainer: str | None = option(
+        None, "--trainer", "The trainer (and releases) that will resume: simpletuner, simpletuner>=4.10, "
+        "simpletuner==3.1.6, kohya, diffusers, accelerate, transformers, ... (an unknown name is refused with the "
+        "list). Default: detected from the files, with the installed release when run in the training environment, "
+        "else every modelled release.", metavar="NAME[SPEC]")
+    target: str = option(
+        "sine", "--target", "The formula to check against and repair to: sine (the fixed formula) or "
+        "simpletuner-sine-v2 (what stock SimpleTuner runs).", metavar="PROFILE")
+    strict: bool = option(False, "--strict", "Warnings also give exit 1.")
+    recreate: bool = option(
+        False, "--recreate", "Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs "
+        "--lr-warmup-steps).", commands=("repair",))
+    optimizer_lr: bool = option(
+        False, "--optimizer-lr", "Also set the optimizer's stored lr (and initial_lr) to the scheduler's, patching 8 "
+        "bytes each in optimizer*.bin; tensors are never read.", commands=("repair",))
+
+    def with_flags(self, command: str, who: str, **flags: Any) -> "Options":
+        """These options with ``flags`` (field name -> value) set; ``TypeError`` naming ``who`` for a name that is
+        no option of ``command`` (as Python says of an unexpected keyword argument)."""
+        specs = {s.name: s for s in option_specs(command)}
+        for name in flags:
+            if name not in specs:
+                raise TypeError(f"{who}() got an unexpected keyword argument {name!r}")
+        return replace(self, **flags) if flags else self
+
+
+class OptionSpec:
+    """One field of ``Options`` as everything derived from it sees it: ``name``, ``type`` (int, float, str or bool;
+    None is allowed when the default is None), ``default``, ``flag``. A plain class, as ``Flag``."""
+
+    __slots__ = ("default", "flag", "name", "type")
+
+    def __init__(self, name: str, type: type, default: Any, flag: Flag) -> None:  # noqa: A002 - the field's type
+        self.name, self.type, self.default, self.flag = name, type, default, flag
+
+    def words(self, value: Any) -> list[str]:
+        """``value`` stated as command-line words (``["--lr-end", "1e-06"]``); none for the default. Floats as
+        ``repr`` writes them (the shortest text that reads back as the same float), strings shell-quoted by the
+        caller."""
+        if value == self.default or value is None:
+            return []
+        if self.type is bool:
+            return [self.flag.flag] if value else []
+        return [self.flag.flag, repr(value) if self.type is float else str(value)]
+
+
+def _base_type(annotation: Any) -> type:
+    """``int`` for ``int`` and ``int | None``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        (only,) = [a for a in get_args(annotation) if a is not type(None)]
+        return only
+    return annotation
+
+
+_SPECS: dict[str | None, tuple[OptionSpec, ...]] = {}
+
+
+def option_specs(command: str | None = None) -> tuple[OptionSpec, ...]:
+    """Every option (``command``: only those of ``inspect`` or ``repair``), in field order; derived once."""
+    if None not in _SPECS:
+        hints = Options.__annotations__
+        _SPECS[None] = tuple(OptionSpec(name, _base_type(hints[name]), Options.__record_defaults__[name], flag)
+                             for name, flag in fields_meta(Options).items())
+    if command not in _SPECS:
+        _SPECS[command] = tuple(s for s in _SPECS[None] if command in s.flag.commands)
+    return _SPECS[command]
