@@ -297,7 +297,7 @@ def _fleet_roots(command: str, paths: list[str], storage_option: Optional[list[s
     run's folder, a checkpoint, or nothing to read, without --jsonl, --shard or --depth. Usage errors exit
     here, before anything is read (as one PATH always did)."""
     from ckptfix.fleet.runs import DEFAULT_DEPTH, is_root_of_runs  # noqa: PLC0415 - each command imports only what it runs
-    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.formats.location import open_location  # noqa: PLC0415 - each command imports only what it runs
 
     out = json_out or jsonl
     try:
@@ -656,7 +656,7 @@ def restore(
 
 def _restore(path: str, latest: bool, list_backups: bool, backup: Optional[str], dry_run: bool, prune: bool,
              keep: Optional[int], json_out: bool) -> None:
-    from ckptfix.formats.source.url import open_location  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.formats.location import open_location  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.render import restore as render  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.repair import restore as undo  # noqa: PLC0415 - each command imports only what it runs
 

@@ -7,6 +7,7 @@ never into a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class CkptfixError(Exception):
@@ -18,9 +19,9 @@ class UnreadableFile(CkptfixError):
 
     code = "unreadable"
 
-    def __init__(self, path: Path | str, problem: str):
+    def __init__(self, path: object, problem: str):
         # a string is a local path; any other path object (an object-storage path) is kept as it is
-        self.path = Path(path) if isinstance(path, str) else path
+        self.path: Any = Path(path) if isinstance(path, str) else path
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 

@@ -1,11 +1,17 @@
 """The exit codes ckptfix promises launchers (the CI gate contract, ``docs/exit-codes.md``).
 
 One table for every command: the code, the status word ``--json`` carries next to it, and what it means.
+The codes are ordered by how bad they are where they meet (3 > 1 > 0: a checkpoint that cannot be read
+safely outweighs findings, findings outweigh a clean one), so the code of several checkpoints, files or
+refusals is their ``worst``: one ``max``. 2, 4 and 5 end a command on their own and never meet the others.
 """
 
 from __future__ import annotations
 
-__all__ = ["CODES", "FINDINGS", "INTERNAL", "LAUNCH_CODES", "NOTHING_TO_RESUME", "OK", "UNREADABLE", "USAGE", "status_of"]
+from collections.abc import Iterable
+
+__all__ = ["CODES", "FINDINGS", "INTERNAL", "LAUNCH_CODES", "NOTHING_TO_RESUME", "OK", "UNREADABLE", "USAGE", "status_of",
+           "worst"]
 
 OK = 0
 FINDINGS = 1
@@ -30,3 +36,9 @@ CODES: dict[int, tuple[str, str]] = {
 def status_of(code: int) -> str:
     """The ``--json`` status word of an exit code."""
     return CODES[code][0] if code in CODES else "unknown"
+
+
+def worst(codes: Iterable[int], default: int = OK) -> int:
+    """The exit code of several (checkpoints, files, refusals): the worst of them (3 > 1 > 0); ``default`` when
+    there are none (``NOTHING_TO_RESUME`` where no checkpoint was checked at all)."""
+    return max(codes, default=default)

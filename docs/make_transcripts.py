@@ -23,7 +23,8 @@ A generated table sits between ``<!-- generated: NAME -->`` and ``<!-- /generate
 It also writes what holds the repository's address as text, from ``ckptfix/links.py`` (the one place it is
 set): the long description (``docs/long-description.md``: the README with absolute links, as the package
 index shows it, without the parts between ``<!-- clone-only -->`` and ``<!-- /clone-only -->``),
-``pyproject.toml``'s ``[project.urls]`` and the schema's ``$id``.
+``pyproject.toml``'s ``[project.urls]``; and the JSON Schema, generated from the result model
+(``ckptfix/api/schema.py``: ``ckptfix/api/results.py``'s records, its ``$id`` from ``ckptfix/links.py``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ckptfix.analysis.findings import RULES  # noqa: E402
-from ckptfix.links import BRANCH, PROJECT_URLS, REPOSITORY, SCHEMA_ID, file_url  # noqa: E402
+from ckptfix.api.schema import generated_text  # noqa: E402
+from ckptfix.links import BRANCH, PROJECT_URLS, REPOSITORY, file_url  # noqa: E402
 
 COLUMNS = 80
 FIXTURES = ROOT / "fixtures"
@@ -206,11 +208,6 @@ def project_urls(pyproject: str) -> str:
     return new
 
 
-def schema_id(schema: str) -> str:
-    """The schema file with its ``$id`` from ``ckptfix/links.py`` (only that line changes)."""
-    return re.sub(r'^(  "\$id": )"[^"\n]*"', lambda m: f'{m.group(1)}"{SCHEMA_ID}"', schema, count=1, flags=re.M)
-
-
 def stale(write: bool = False) -> list[str]:
     """The files whose transcripts, tables or addresses are not what the tool and ``ckptfix/links.py`` give
     now (rewritten when ``write``)."""
@@ -229,7 +226,7 @@ def stale(write: bool = False) -> list[str]:
     derived = {
         LONG_DESCRIPTION: lambda _old: long_description(readme),
         ROOT / "pyproject.toml": project_urls,
-        ROOT / "ckptfix" / "schema" / "ckptfix.schema.json": schema_id,
+        ROOT / "ckptfix" / "schema" / "ckptfix.schema.json": lambda _old: generated_text(),
     }
     for path, make in derived.items():
         text = path.read_text() if path.exists() else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from ckptfix.exitcodes import FINDINGS, OK, UNREADABLE, worst
 from ckptfix.records import Record
 from ckptfix.text import clip
 
@@ -55,16 +56,16 @@ class Finding(Record):
         }
 
 
+#: Each severity's exit code, least to worst (a warning counts as an error with ``--strict``).
+SEVERITY_EXIT: dict[str, int] = {"info": OK, "warning": OK, "error": FINDINGS, "fatal": UNREADABLE}
+
+
 def exit_code(findings: Iterable[Finding], strict: bool = False, waived: frozenset[str] = frozenset()) -> int:
-    """The exit code findings give (the CI gate's contract): 3 if any is fatal (unreadable or hostile),
-    1 if any is an error (a warning too with ``strict``), else 0. ``waived``: codes the user has settled
-    (a step disagreement settled by ``--step``)."""
-    sev = {f.severity for f in findings if f.code not in waived}
-    if "fatal" in sev:
-        return 3
-    if "error" in sev or (strict and "warning" in sev):
-        return 1
-    return 0
+    """The exit code findings give (the CI gate's contract): the worst of their severities' (3 if any is fatal:
+    unreadable or hostile; 1 if any is an error, a warning too with ``strict``; else 0). ``waived``: codes the
+    user has settled (a step disagreement settled by ``--step``)."""
+    return worst((FINDINGS if strict and f.severity == "warning" else SEVERITY_EXIT[f.severity]
+                  for f in findings if f.code not in waived), OK)
 
 
 def make_finding(code: str, file: object, key: str | None, found: Any, expected: Any, message: str,

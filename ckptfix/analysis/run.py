@@ -12,7 +12,7 @@ from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.options import Options
 from ckptfix.analysis.report import CheckpointReport, RunFacts
 from ckptfix.analysis.trainer_rules import check_trainer_option
-from ckptfix.exitcodes import NOTHING_TO_RESUME
+from ckptfix.exitcodes import NOTHING_TO_RESUME, worst
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
@@ -32,7 +32,7 @@ POOL_MIN_CHECKPOINTS = 8
 
 def worst_exit(reports: list[CheckpointReport]) -> int:
     """The worst exit code of the reports (3 > 1 > 0); no checkpoint at all is "nothing to resume" (4)."""
-    return max((r.exit_code for r in reports), default=NOTHING_TO_RESUME)
+    return worst((r.exit_code for r in reports), NOTHING_TO_RESUME)
 
 
 def default_jobs() -> int:
@@ -193,7 +193,9 @@ def _run(paths: list[Path], opts: Options, jobs: int, store: Store, disc: Discov
          facts: RunFacts) -> Iterator[CheckpointReport]:
     one = partial(inspect_one, opts=opts, store=store, disc=disc, facts=facts)
     if store.remote:  # fetched together, their reads sharing round trips (threads, not forked workers)
-        yield from store.load_together(paths, one)
+        from ckptfix.formats.prefetch import TORCH_READS  # noqa: PLC0415 - object storage only
+
+        yield from store.load_together(paths, one, TORCH_READS)
         return
     if jobs <= 1 or len(paths) < POOL_MIN_CHECKPOINTS:
         yield from (one(p) for p in paths)

@@ -6,4 +6,4 @@ Use them through ``ckptfix`` (``import ckptfix; ckptfix.check(...)``). The submo
 here: the ``--json`` gate needs ``results``, ``next_steps`` and ``values`` only.
 """
 
-__all__ = ["hook", "next_steps", "results", "run", "schema", "values"]  # noqa: F822 - submodules, imported on use
+__all__ = ["fields", "hook", "next_steps", "restore_results", "results", "run", "schema", "values"]  # noqa: F822 - submodules, imported on use

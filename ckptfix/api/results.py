@@ -1,17 +1,21 @@
-"""Typed results: what ``inspect --json`` and ``repair --json`` print, as records.
+"""Typed results: what every ``--json`` document holds, and what ``ckptfix.check()`` / ``ckptfix.repair()``
+return, as records: the one result model.
 
-One source for both: the CLI's ``--json`` document is ``result.to_json()`` of these records
-(``render/json_doc.py``, ``render/plan.py``), and ``ckptfix.check()`` / ``ckptfix.repair()`` return
-them. Field names and meanings are the JSON document's (``docs/json.md``, schema in
-``ckptfix/schema/ckptfix.schema.json``); lists are tuples, values taken from a checkpoint (``found``,
-``expected``, a scheduler's ``values``) are plain JSON values (non-finite floats as ``"nan"``/``"inf"``).
+One source for every output: the CLI's ``--json`` document is ``result.to_json()`` of these records
+(``render/json_doc.py``, ``render/plan.py``; restore's documents: ``restore_results.py``), ``ckptfix.check()`` /
+``ckptfix.repair()`` return them, and the JSON Schema (``ckptfix/schema/ckptfix.schema.json``, ``ckptfix schema``) is generated
+from their annotations (``schema.py``): a field's type (with the keywords of ``fields.py`` or its own
+``Annotated`` description) is what the schema says of it, a record's docstring describes its object. Field
+names and meanings are the JSON document's (``docs/json.md``); lists are tuples, values taken from a
+checkpoint (``found``, ``expected``, a scheduler's ``values``) are plain JSON values (non-finite floats as
+``"nan"``/``"inf"``). Records are built with keywords (``check_result``, ``repair_result``...).
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from ckptfix import __version__
 from ckptfix.analysis.findings import Finding, Rule
@@ -23,14 +27,30 @@ from ckptfix.model.checkpoint import Discovery
 from ckptfix.records import Record
 
 if TYPE_CHECKING:  # the repair pipeline is imported only by what repairs (inspect --json never does)
+    from ckptfix.api.fields import (
+        Code,
+        ExitCode,
+        FileKind,
+        Lr,
+        NonNegative,
+        PathText,
+        Positive,
+        Profile,
+        Real,
+        Severity,
+        Status,
+        Step,
+        Target,
+    )
     from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
 
 __all__ = [
-    "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "CodeResult", "ErrorResult",
-    "ExplainResult", "FileAction", "FileProfile", "FindingResult", "NextCommand", "OptimizerResult", "PreviewResult",
-    "PreviewStepResult", "Processes", "Reference", "RefusalResult", "RepairResult", "Result", "SchedulerResult",
-    "SkippedResult", "Steps", "Tool", "TrainerRead", "TrainerRelease", "TrainerResult", "WeightsResult", "check_result",
-    "error_result", "explain_result", "next_step", "repair_result",
+    "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "CodeResult",
+    "ErrorResult", "ExplainResult", "FileAction", "FileProfile", "FindingResult", "NextCommand", "OptimizerResult",
+    "PreviewResult", "PreviewStepResult", "Processes", "Reference", "RefusalResult", "RepairResult", "Result",
+    "SchedulerResult", "SkippedResult", "Steps", "Tool", "TrainerRead", "TrainerRelease", "TrainerResult",
+    "WeightsResult", "check_result", "error_result", "explain_result", "next_step", "repair_result", "skipped",
+    "tool",
 ]
 
 #: Bumped on breaking changes of the document (a field removed or its meaning changed).
@@ -53,15 +73,17 @@ def _json(v: Any) -> Any:
 
 
 class Tool(Result):
-    name: str
+    """Which program wrote the document, and which of its commands."""
+
+    name: Annotated[str, {"const": "ckptfix"}]
     version: str
-    command: str
+    command: Annotated[str, {"enum": ["inspect", "repair", "restore", "explain", "merge"]}]
 
 
 class SkippedResult(Result):
     """A folder that looks like a checkpoint but was not read (``checkpoint-N-tmp``: still being written)."""
 
-    path: str
+    path: PathText
     reason: str
 
 
@@ -69,24 +91,26 @@ class Steps(Result):
     """Every source of the checkpoint's optimizer step, the one used (``chosen``, from ``source``) and
     whether the available sources agree."""
 
-    folder: int | None
-    training_state: int | None
-    optimizer: int | None
-    epoch_step: int | None
-    chosen: int | None
-    source: str | None
-    agree: bool
+    folder: Annotated[Step, "N of the folder name checkpoint-N"]
+    training_state: Annotated[Step, "global_step of training_state.json (or the trainer's own state file)"]
+    optimizer: Annotated[Step, "the optimizer's step count"]
+    epoch_step: Annotated[Step, "SimpleTuner's epoch_step (not the step; its resume uses it)"]
+    chosen: Annotated[Step, "the step the checks (and a repair) use"]
+    source: Annotated[str | None, "where chosen comes from: --step, training_state.json, folder name, optimizer"]
+    agree: Annotated[bool, "whether the available sources agree"]
+    state_file: Annotated[str | None, "the record training_state comes from: training_state.json (SimpleTuner), "
+                                      "trainer_state.json (Hugging Face), global_steps (DeepSpeed); null: none"] = None
 
 
 class Processes(Result):
-    """The number of training processes N and where it comes from; or None (unknown) with the
-    candidates and why (``analysis/processes.py``)."""
+    """N, the number of training processes, and where it comes from (docs/trainers.md, 'N'); value null:
+    unknown, see candidates and why (``analysis/processes.py``)."""
 
-    value: int | None
+    value: Annotated[int | None, {"minimum": 1}]
     source: str
-    exact: bool | None = None  # from --num-processes or files that give N exactly
-    lower_bound: int | None = None
-    candidates: tuple[int, ...] = ()
+    exact: Annotated[bool | None, "from --num-processes or files that give N exactly"] = None
+    lower_bound: Annotated[int | None, {"minimum": 1}] = None
+    candidates: tuple[Positive, ...] = ()
     why: str = ""
 
 
@@ -102,17 +126,18 @@ class TrainerRelease(Result):
     """What one release range of the trainer does on resume (docs/trainers.md, with sources)."""
 
     label: str
-    last_epoch_from: str  # stored | epoch_step | global_step
+    last_epoch_from: Annotated[str, {"enum": ["stored", "epoch_step", "global_step"]}]
     saves_on: str
     step_from: str
-    formula: str
-    verified: bool
+    formula: str | None
+    verified: Annotated[str, "which releases' code the rule was checked in"]
     reads: tuple[TrainerRead, ...]
     sources: tuple[str, ...]
 
 
 class TrainerResult(Result):
-    """Whose resume is modelled (``name``), which trainer the files say wrote it, and for which releases."""
+    """Whose resume is modelled (``name``), which trainer the files say wrote the checkpoint (``detected``), and
+    for which releases."""
 
     name: str
     detected: str | None
@@ -121,143 +146,162 @@ class TrainerResult(Result):
 
 
 class PreviewStepResult(Result):
+    """One step of the resumed run: its LR, the target's, and whether they agree."""
+
     step: int
-    lr: Any
-    expected: Any
+    lr: Real
+    expected: Real
     ok: bool
 
 
 class PreviewResult(Result):
-    """The LRs the resumed run uses for its first steps under one resume rule, against the target."""
+    """The LRs the resumed run uses for its first steps under the trainer's resume rule(s), against the target
+    formula (docs/trainers.md, 'Resume preview')."""
 
     releases: tuple[str, ...]
-    last_epoch_from: str
-    num_processes: int
+    last_epoch_from: Annotated[str, "stored, epoch_step or global_step; several joined with / when their resumes "
+                                    "give the same LRs"]
+    num_processes: Positive
     stored_last_epoch: int | None
     resumed_last_epoch: int
     true_last_epoch: int
-    offset_steps: Any
+    offset_steps: Real
     runs: str
     target: str
     ok: bool
     first_wrong_step: int | None
-    found: Any
-    expected: Any
+    found: Real
+    expected: Real
     scheduler_wrong_step: int | None
-    scheduler_found: Any
-    scheduler_expected: Any
-    max_diff: Any
-    steps_checked: int
+    scheduler_found: Real
+    scheduler_expected: Real
+    max_diff: Real
+    steps_checked: NonNegative
     steps: tuple[PreviewStepResult, ...]
 
 
 class OptimizerResult(Result):
-    file: str
-    step: int | None
+    """One optimizer file: its step count (and how it was counted) and each param group's LRs."""
+
+    file: PathText
+    step: Step
     family: str | None
     step_source: str | None
     note: str | None
     schedule_free: bool
-    lr: tuple[Any, ...]
-    initial_lr: tuple[Any, ...]
-    bytes_read: int
-    size: int
+    lr: tuple[Lr, ...]
+    initial_lr: tuple[Lr, ...]
+    bytes_read: NonNegative
+    size: NonNegative
+    problem: Annotated[str | None, "why the file could not be read safely (null: it was read)"] = None
 
 
 class Reference(Result):
-    """The target formula at the checkpoint's N × step: what a repair writes."""
+    """The target formula (sine, or simpletuner-sine-v2 with --target) at the checkpoint's N × step: what a
+    repair writes."""
 
-    profile: str
+    profile: Target
     last_epoch: int
     T_cur: int
     T_i: int
-    last_lr: tuple[Any, ...] | None
-    total_steps: int | None = None  # the v2 target only
+    last_lr: tuple[Lr, ...] | None
+    total_steps: Annotated[int | None, "the v2 target only"] = None
 
 
 class SchedulerResult(Result):
-    file: str
+    """One scheduler file: the formula that wrote its state, and the values ckptfix shows."""
+
+    file: PathText
     format: str | None
-    profile: str | None  # sine, simpletuner-sine-v1, simpletuner-sine-v2, simpletuner-cosine, unchecked; None: unreadable
+    profile: Annotated[Profile, "the formula that wrote the state; null when the file could not be read"]
     scheduler_kind: str | None
     evidence: tuple[str, ...]
-    values: dict[str, Any] | None
-    expected_last_epoch: int | None
+    values: Annotated[dict[str, Any] | None, "the stored scheduler values ckptfix shows, as decoded (null: unreadable)",
+                      {"propertyNames": {"enum": list(SCHEDULER_KEYS)}}]
+    expected_last_epoch: Annotated[int | None, "N x the checkpoint's step"]
     reference: Reference | None
+    basis: Annotated[str | None, "how the profile was recognised: by its LR and its keys, its LR, its keys, or the "
+                                 "nearest match; null when the file could not be read",
+                     {"enum": ["lr+keys", "lr", "keys", "nearest", "none", None]}] = None
 
 
 class WeightsResult(Result):
-    file: str
-    tensors: int
-    data_bytes: int
+    """A weights file: how many tensors and bytes of tensor data it holds (read from its header only)."""
+
+    file: PathText
+    tensors: int | None  # None: the header could not be read
+    data_bytes: int | None
 
 
 class FindingResult(Result):
     """One finding: its stable code and name, severity, where (file, key), what was found and expected,
     the message, and the rule's fix."""
 
-    code: str
-    name: str
-    severity: str
+    code: Code
+    name: Annotated[str, {"pattern": "^[a-z0-9-]+$"}]
+    severity: Severity
     file: str | None
     key: str | None
-    found: Any
-    expected: Any
+    found: Annotated[Any, "the value found (any JSON value)"]
+    expected: Annotated[Any, "the value expected (any JSON value)"]
     message: str
-    fix: str
+    fix: Annotated[str, "what to do (the rule's fix, as ckptfix explain CODE prints it)"]
 
 
 class CheckpointResult(Result):
     """What ``inspect`` says about one checkpoint."""
 
-    path: str
+    path: PathText
     name: str
-    verdict: str
-    exit_code: int
+    verdict: Annotated[str, {"enum": ["consistent", "unchecked", "findings", "unreadable"]}]
+    exit_code: ExitCode
     layout: str
     steps: Steps
     num_processes: Processes
     trainer: TrainerResult | None
-    target: str
+    target: Target
     resume_preview: tuple[PreviewResult, ...]
-    stock_resume_preview: PreviewResult | None  # what an unmodified trainer (its own formula) resumes with
+    stock_resume_preview: Annotated[PreviewResult | None, "what an unmodified trainer (its own formula) resumes "
+                                                          "with; null when it runs the target"]
     optimizers: tuple[OptimizerResult, ...]
     schedulers: tuple[SchedulerResult, ...]
     weights: tuple[WeightsResult, ...]
     has_guard: bool
     has_manifest: bool
-    bytes_read: int
+    bytes_read: NonNegative
     findings: tuple[FindingResult, ...]
 
 
 class NextCommand(Result):
-    """The command to run next: what the human output's last line advises (there with ``--dry-run`` added,
-    to see the plan first). A launcher runs it when ``ready`` (docs/exit-codes.md)."""
+    """The command to run next: what the human output's last line advises (there with ``--dry-run`` added, to
+    see the plan first). A launcher runs it when ``ready`` (docs/exit-codes.md)."""
 
-    command: str  # one shell line (paths quoted): ckptfix repair out --latest --optimizer-lr
-    argv: tuple[str, ...]  # the same as words, for subprocess.run
-    kind: str  # repair | explain (repair cannot fix a finding: read what to do)
-    needs: str | None  # placeholders to fill in first ("W: the run's --lr_warmup_steps"), or None
-    ready: bool  # a repair that runs as it is (no placeholder)
+    command: Annotated[str, "one shell line, paths quoted", {"minLength": 1}]
+    argv: Annotated[tuple[str, ...], "the same command as words (for subprocess.run)", {"minItems": 2}]
+    kind: Annotated[str, "explain: repair cannot fix a finding; read what to do", {"enum": ["repair", "explain"]}]
+    needs: Annotated[str | None, "placeholders to fill in before it runs (W: the run's --lr_warmup_steps; ...), "
+                                 "or null"]
+    ready: Annotated[bool, "a repair that runs as it is: what a launcher runs on exit 1"]
 
 
 class CheckResult(Result):
-    """``ckptfix.check()`` / ``inspect --json``: every checked checkpoint, and the gate's exit code."""
+    """``ckptfix inspect --json``, ``ckptfix.check()``: every checked checkpoint, and the gate's exit code."""
 
-    schema_version: int
-    tool: Tool
-    root: str
-    latest: str | None
-    latest_candidates: tuple[str, ...]  # every checkpoint the trainer's resume may pick (two on a rolling tie)
+    schema_version: Annotated[int, {"const": SCHEMA_VERSION}]
+    tool: Annotated[Tool, {"properties": {"command": {"const": "inspect"}}}]
+    root: PathText
+    latest: Annotated[str | None, "the checkpoint a resume would pick"]
+    latest_candidates: Annotated[tuple[PathText, ...], "every checkpoint the trainer's resume may pick (two on a "
+                                                       "rolling tie)"]
     latest_reason: str | None
     latest_issue: str | None
     trainer: str | None
     trainer_source: str | None
-    exit_code: int
-    status: str  # the exit code in a word (ckptfix/exitcodes.py): ok, findings, unreadable, nothing-to-resume
+    exit_code: ExitCode
+    status: Status
     skipped: tuple[SkippedResult, ...]
     checkpoints: tuple[CheckpointResult, ...]
-    next: NextCommand | None = None  # None: nothing to do
+    next: Annotated[NextCommand | None, "the command to run next; null when there is nothing to do"] = None
 
     @property
     def ok(self) -> bool:
@@ -277,41 +321,47 @@ class CheckResult(Result):
 
 
 class FileAction(Result):
-    file: str
-    action: str  # rewrite | create | patch | nothing
+    """What repair does to one file."""
+
+    file: PathText
+    action: FileKind
 
 
 class ChangeResult(Result):
     """One value a repair changes (``old_absent``: the key was not there; ``new_absent``: it is dropped)."""
 
-    file: str
+    file: PathText
     key: str
-    old: Any
-    new: Any
+    old: Annotated[Any, "the stored value (null and old_absent: the key was not there)"]
+    new: Annotated[Any, "the value written (null and new_absent: the key is dropped)"]
     old_absent: bool
     new_absent: bool
-    fixes: tuple[str, ...]
+    fixes: tuple[Code, ...]
 
 
 class RefusalResult(Result):
+    """Why repair leaves a checkpoint untouched, and the exit code that gives."""
+
     file: str | None
     reason: str
-    exit_code: int
+    exit_code: ExitCode
 
 
 class FileProfile(Result):
-    file: str
-    profile: str | None
+    """The formula that wrote one scheduler file's state."""
+
+    file: PathText
+    profile: Profile
 
 
 class CheckpointRepair(Result):
     """What ``repair`` planned and did for one checkpoint, with the findings before and after."""
 
-    path: str
+    path: PathText
     name: str
-    action: str  # rewrite | create | nothing | refuse
-    status: str  # applied | nothing | refused | dry-run | failed | locked
-    exit_code: int
+    action: Annotated[str, {"enum": ["rewrite", "create", "nothing", "refuse"]}]
+    status: Annotated[str, {"enum": ["applied", "nothing", "refused", "dry-run", "failed", "locked"]}]
+    exit_code: ExitCode
     steps: Steps
     num_processes: Processes
     files: tuple[FileAction, ...]
@@ -320,26 +370,29 @@ class CheckpointRepair(Result):
     notes: tuple[str, ...]
     profile_before: tuple[FileProfile, ...]
     profile_after: tuple[FileProfile, ...]
-    backup: str | None
-    written: tuple[str, ...]
+    backup: Annotated[str | None, "the .ckptfix/backup-* folder (ckptfix restore undoes the repair)"]
+    written: tuple[PathText, ...]
     error: str | None
-    restored: bool | None
-    kept_foreign: bool  # after a failure: another process's version of a file was kept, not overwritten
-    cleaned: tuple[str, ...]  # what a killed repair had left and this one removed
+    restored: Annotated[bool | None, "after a failure: whether every file is the original again"]
+    kept_foreign: Annotated[bool, "after a failure: another process replaced a file meanwhile, and its version "
+                                  "was kept"]
+    cleaned: Annotated[tuple[str, ...], "what a killed repair had left and this one removed"]
     findings_before: tuple[FindingResult, ...]
     findings_after: tuple[FindingResult, ...]
+    torch_checked: Annotated[bool, "the written files were also loaded with torch.load(weights_only=True)"] = False
+    holder: Annotated[str | None, "status locked: who holds the checkpoint's lock (pid, host, since when)"] = None
 
 
 class RepairResult(Result):
-    """``ckptfix.repair()`` / ``repair --json``: every checkpoint's plan and outcome, and the exit code."""
+    """``ckptfix repair --json``, ``ckptfix.repair()``: every checkpoint's plan and outcome, and the exit code."""
 
-    schema_version: int
-    tool: Tool
-    root: str
+    schema_version: Annotated[int, {"const": SCHEMA_VERSION}]
+    tool: Annotated[Tool, {"properties": {"command": {"const": "repair"}}}]
+    root: PathText
     latest: str | None
     dry_run: bool
-    exit_code: int
-    status: str
+    exit_code: ExitCode
+    status: Status
     skipped: tuple[SkippedResult, ...]
     checkpoints: tuple[CheckpointRepair, ...]
 
@@ -357,33 +410,34 @@ class RepairResult(Result):
 class CodeResult(Result):
     """A finding code's catalogue entry (``ckptfix explain CODE``)."""
 
-    code: str
-    name: str
-    severity: str
+    code: Code
+    name: Annotated[str, {"minLength": 1}]
+    severity: Severity
     summary: str
     explanation: str
     fix: str
-    repair: str | None  # the flags `ckptfix repair` needs to fix it ("" none); None when repair does not fix it
+    repair: Annotated[str | None, "the flags ckptfix repair needs to fix it ('' none; W, E, G, N are placeholders); "
+                                  "null when repair does not fix it"]
 
 
 class ExplainResult(Result):
-    """``explain --json``: the code asked for, or every code."""
+    """``ckptfix explain --json``: the code asked for, or every code."""
 
-    schema_version: int
-    tool: Tool
-    exit_code: int
-    status: str
-    codes: tuple[CodeResult, ...]
+    schema_version: Annotated[int, {"const": SCHEMA_VERSION}]
+    tool: Annotated[Tool, {"properties": {"command": {"const": "explain"}}}]
+    exit_code: Annotated[int, {"const": 0}]
+    status: Annotated[str, {"const": "ok"}]
+    codes: Annotated[tuple[CodeResult, ...], {"minItems": 1}]
 
 
 class ErrorResult(Result):
-    """What ``--json`` prints when no checkpoint was read: a usage error, nothing to resume (a first
-    launch), an internal error. The API raises instead (``ckptfix.UsageError``)."""
+    """What ``--json`` prints when no checkpoint was read: a usage error, nothing to resume (a first launch),
+    an internal error. The API raises instead (``ckptfix.UsageError``)."""
 
-    schema_version: int
+    schema_version: Annotated[int, {"const": SCHEMA_VERSION}]
     tool: Tool
-    exit_code: int
-    status: str
+    exit_code: ExitCode
+    status: Status
     error: str
     checkpoints: tuple[()] = ()
 
@@ -391,73 +445,94 @@ class ErrorResult(Result):
 # --- building them ------------------------------------------------------------------------------
 
 
+def tool(command: str) -> Tool:
+    """The ``tool`` of every document: ckptfix, its version, the command."""
+    return Tool(name="ckptfix", version=__version__, command=command)
+
+
 def _finding(f: Finding) -> FindingResult:
-    return FindingResult(f.code, f.rule.name, f.severity, f.file, f.key, jsonable(f.found), jsonable(f.expected),
-                         f.message, f.rule.fix)
+    return FindingResult(code=f.code, name=f.rule.name, severity=f.severity, file=f.file, key=f.key,
+                         found=jsonable(f.found), expected=jsonable(f.expected), message=f.message, fix=f.rule.fix)
 
 
-def _skipped(disc: Discovery) -> tuple[SkippedResult, ...]:
-    return tuple(SkippedResult(str(s.path), s.reason) for s in disc.skipped)
+def skipped(disc: Discovery) -> tuple[SkippedResult, ...]:
+    return tuple(SkippedResult(path=str(s.path), reason=s.reason) for s in disc.skipped)
+
+
+def _steps(r: CheckpointReport, chosen: int | None, source: str | None) -> Steps:
+    s, ts = r.steps, r.checkpoint.training_state
+    return Steps(folder=s.folder, training_state=s.training_state, optimizer=s.optimizer, epoch_step=s.epoch_step,
+                 chosen=chosen, source=source, agree=s.agree, state_file=ts.source if ts is not None else None)
+
+
+def _optimizer(o: Any) -> OptimizerResult:
+    st = o.step
+    return OptimizerResult(
+        file=str(o.path), step=st.value if st else None, family=st.family if st else None,
+        step_source=st.source if st else None, note=st.note if st else None,
+        schedule_free=st.schedule_free if st else False,
+        lr=tuple(jsonable(g.lr) for g in o.param_groups), initial_lr=tuple(jsonable(g.initial_lr) for g in o.param_groups),
+        bytes_read=o.bytes_read, size=o.size, problem=o.problem.message if o.problem is not None else None)
+
+
+def _scheduler(sr: Any) -> SchedulerResult:
+    state, ref = sr.file.state, sr.reference
+    return SchedulerResult(
+        file=str(sr.file.path), format=sr.file.format, profile=sr.profile,
+        scheduler_kind=sr.match.scheduler_kind if sr.match else None,
+        evidence=tuple(sr.match.evidence) if sr.match else (),
+        values={k: jsonable(state.get(k)) for k in SCHEDULER_KEYS if k in state} if state is not None else None,
+        expected_last_epoch=sr.expected_last_epoch,
+        reference=Reference(profile=ref.profile, last_epoch=ref.last_epoch, T_cur=ref.T_cur, T_i=ref.T_i,
+                            last_lr=tuple(jsonable(ref.last_lr)) if ref.last_lr is not None else None,
+                            total_steps=ref.total_steps) if ref else None,
+        basis=sr.match.basis if sr.match else None)
 
 
 def _checkpoint(r: CheckpointReport) -> CheckpointResult:
-    ck, s = r.checkpoint, r.steps
-    optimizers = tuple(
-        OptimizerResult(
-            str(o.path), o.step.value if o.step else None, o.step.family if o.step else None,
-            o.step.source if o.step else None, o.step.note if o.step else None,
-            o.step.schedule_free if o.step else False,
-            tuple(jsonable(g.lr) for g in o.param_groups), tuple(jsonable(g.initial_lr) for g in o.param_groups),
-            o.bytes_read, o.size)
-        for o in ck.optimizers)
-    schedulers = tuple(
-        SchedulerResult(
-            str(sr.file.path), sr.file.format, sr.profile, sr.match.scheduler_kind if sr.match else None,
-            tuple(sr.match.evidence) if sr.match else (),
-            {k: jsonable(sr.file.state.get(k)) for k in SCHEDULER_KEYS if k in sr.file.state}
-            if sr.file.state is not None else None,
-            sr.expected_last_epoch,
-            Reference(sr.reference.profile, sr.reference.last_epoch, sr.reference.T_cur, sr.reference.T_i,
-                      tuple(jsonable(sr.reference.last_lr)) if sr.reference.last_lr is not None else None,
-                      sr.reference.total_steps)
-            if sr.reference else None)
-        for sr in r.schedulers)
+    ck = r.checkpoint
     return CheckpointResult(
-        str(ck.path), ck.name, r.verdict, r.exit_code, ck.layout,
-        Steps(s.folder, s.training_state, s.optimizer, s.epoch_step, s.chosen, s.source, s.agree),
-        _processes(r),
-        _trainer(r), r.target, tuple(_preview(p) for p in r.resume),
-        _preview(r.stock) if r.stock is not None else None,
-        optimizers, schedulers,
-        tuple(WeightsResult(str(w.path), w.tensors, w.data_bytes) for w in ck.weights),
-        ck.has_guard, ck.has_manifest, ck.bytes_read,
-        tuple(_finding(f) for f in r.findings))
+        path=str(ck.path), name=ck.name, verdict=r.verdict, exit_code=r.exit_code, layout=ck.layout,
+        steps=_steps(r, r.steps.chosen, r.steps.source), num_processes=_processes(r), trainer=_trainer(r),
+        target=r.target, resume_preview=tuple(_preview(p) for p in r.resume),
+        stock_resume_preview=_preview(r.stock) if r.stock is not None else None,
+        optimizers=tuple(_optimizer(o) for o in ck.optimizers), schedulers=tuple(_scheduler(sr) for sr in r.schedulers),
+        weights=tuple(WeightsResult(file=str(w.path), tensors=w.tensors, data_bytes=w.data_bytes) for w in ck.weights),
+        has_guard=ck.has_guard, has_manifest=ck.has_manifest, bytes_read=ck.bytes_read,
+        findings=tuple(_finding(f) for f in r.findings))
 
 
 def _processes(r: CheckpointReport) -> Processes:
     e = r.processes
     if e is None:
-        return Processes(r.num_processes, r.num_processes_source)
-    return Processes(r.num_processes, r.num_processes_source, e.exact, e.lower_bound, tuple(e.candidates), e.why)
+        return Processes(value=r.num_processes, source=r.num_processes_source)
+    return Processes(value=r.num_processes, source=r.num_processes_source, exact=e.exact, lower_bound=e.lower_bound,
+                     candidates=tuple(e.candidates), why=e.why)
 
 
 def _trainer(r: CheckpointReport) -> TrainerResult | None:
     c = r.trainer
     if c is None:
         return None
-    return TrainerResult(c.trainer, r.checkpoint.trainer, c.source, tuple(
-        TrainerRelease(x.label, x.last_epoch_from, x.saves_on, x.step_from, x.formula, x.verified,
-                       tuple(TrainerRead(f.name, f.required, f.if_missing) for f in x.reads), tuple(x.sources))
+    return TrainerResult(name=c.trainer, detected=r.checkpoint.trainer, source=c.source, releases=tuple(
+        TrainerRelease(label=x.label, last_epoch_from=x.last_epoch_from, saves_on=x.saves_on, step_from=x.step_from,
+                       formula=x.formula, verified=x.verified,
+                       reads=tuple(TrainerRead(file=f.name, required=f.required, if_missing=f.if_missing)
+                                   for f in x.reads),
+                       sources=tuple(x.sources))
         for x in c.rules))
 
 
 def _preview(p: ResumePreview) -> PreviewResult:
     return PreviewResult(
-        tuple(p.rules), p.last_epoch_from, p.num_processes, p.stored_last_epoch, p.resumed_last_epoch,
-        p.true_last_epoch, jsonable(p.offset_steps), p.runs, p.target, p.ok, p.first_wrong, jsonable(p.found),
-        jsonable(p.expected), p.scheduler_wrong, jsonable(p.scheduler_found), jsonable(p.scheduler_expected),
-        jsonable(p.max_diff), p.scanned,
-        tuple(PreviewStepResult(st.step, jsonable(st.lr), jsonable(st.expected), st.ok) for st in p.steps))
+        releases=tuple(p.rules), last_epoch_from=p.last_epoch_from, num_processes=p.num_processes,
+        stored_last_epoch=p.stored_last_epoch, resumed_last_epoch=p.resumed_last_epoch,
+        true_last_epoch=p.true_last_epoch, offset_steps=jsonable(p.offset_steps), runs=p.runs, target=p.target,
+        ok=p.ok, first_wrong_step=p.first_wrong, found=jsonable(p.found), expected=jsonable(p.expected),
+        scheduler_wrong_step=p.scheduler_wrong, scheduler_found=jsonable(p.scheduler_found),
+        scheduler_expected=jsonable(p.scheduler_expected), max_diff=jsonable(p.max_diff), steps_checked=p.scanned,
+        steps=tuple(PreviewStepResult(step=st.step, lr=jsonable(st.lr), expected=jsonable(st.expected), ok=st.ok)
+                    for st in p.steps))
 
 
 def next_step(findings: Iterable[Finding], target: object, latest: bool, opts: Options) -> NextCommand | None:
@@ -468,7 +543,7 @@ def next_step(findings: Iterable[Finding], target: object, latest: bool, opts: O
     argv = tuple(shlex.split(command))
     kind = argv[1]
     needs = placeholders(" ".join(argv[3:])) if kind == "repair" else None  # a path named W is not a placeholder
-    return NextCommand(command, argv, kind, needs, kind == "repair" and needs is None)
+    return NextCommand(command=command, argv=argv, kind=kind, needs=needs, ready=kind == "repair" and needs is None)
 
 
 def check_result(disc: Discovery, reports: list[CheckpointReport], exit_code: int, command: str = "inspect",
@@ -477,22 +552,26 @@ def check_result(disc: Discovery, reports: list[CheckpointReport], exit_code: in
     named it: the root by default), ``latest`` and ``opts`` make ``next``, the command to run next."""
     nxt = next_step([f for r in reports for f in r.findings], disc.root if target is None else target, latest,
                     opts or Options())
-    return CheckResult(SCHEMA_VERSION, Tool("ckptfix", __version__, command), str(disc.root),
-                       str(disc.latest) if disc.latest else None, tuple(str(p) for p in disc.picks),
-                       disc.latest_reason, disc.latest_issue, disc.trainer, disc.trainer_source,
-                       exit_code, status_of(exit_code), _skipped(disc), tuple(_checkpoint(r) for r in reports), nxt)
+    return CheckResult(
+        schema_version=SCHEMA_VERSION, tool=tool(command), root=str(disc.root),
+        latest=str(disc.latest) if disc.latest else None, latest_candidates=tuple(str(p) for p in disc.picks),
+        latest_reason=disc.latest_reason, latest_issue=disc.latest_issue, trainer=disc.trainer,
+        trainer_source=disc.trainer_source, exit_code=exit_code, status=status_of(exit_code), skipped=skipped(disc),
+        checkpoints=tuple(_checkpoint(r) for r in reports), next=nxt)
 
 
 def explain_result(rules: Iterable[Rule]) -> ExplainResult:
     """``explain --json``'s document: each rule's catalogue entry."""
-    return ExplainResult(SCHEMA_VERSION, Tool("ckptfix", __version__, "explain"), 0, status_of(0),
-                         tuple(CodeResult(r.code, r.name, r.severity, r.summary, r.explanation, r.fix, r.repair)
-                               for r in rules))
+    return ExplainResult(
+        schema_version=SCHEMA_VERSION, tool=tool("explain"), exit_code=0, status=status_of(0),
+        codes=tuple(CodeResult(code=r.code, name=r.name, severity=r.severity, summary=r.summary,
+                               explanation=r.explanation, fix=r.fix, repair=r.repair) for r in rules))
 
 
 def error_result(command: str, exit_code: int, error: str) -> ErrorResult:
     """The typed form of ``--json``'s document when nothing was read (``error`` says why)."""
-    return ErrorResult(SCHEMA_VERSION, Tool("ckptfix", __version__, command), exit_code, status_of(exit_code), error)
+    return ErrorResult(schema_version=SCHEMA_VERSION, tool=tool(command), exit_code=exit_code,
+                       status=status_of(exit_code), error=error)
 
 
 def _outcome(item: CheckpointOutcome) -> CheckpointRepair:
@@ -503,29 +582,31 @@ def _outcome(item: CheckpointOutcome) -> CheckpointRepair:
         return None if v is ABSENT else jsonable(v)
 
     plan, res = item.plan, item.result
-    s = plan.report.steps
     return CheckpointRepair(
-        str(plan.checkpoint), plan.checkpoint.name, plan.action, res.status, item.exit_code,
-        Steps(s.folder, s.training_state, s.optimizer, s.epoch_step, plan.step, plan.step_source, s.agree),
-        Processes(plan.num_processes, plan.num_processes_source),
-        tuple(FileAction(str(a.path), a.kind) for a in plan.actions)
-        + tuple(FileAction(str(p), "nothing") for p in plan.untouched),
-        tuple(ChangeResult(str(c.file), c.key, _value(c.old), _value(c.new), c.old is ABSENT, c.new is ABSENT,
-                           tuple(c.fixes)) for c in plan.changes),
-        tuple(RefusalResult(str(r.file) if r.file else None, r.reason, r.exit_code) for r in plan.refusals),
-        tuple(plan.notes),
-        tuple(FileProfile(str(sr.file.path), sr.profile) for sr in plan.report.schedulers),
-        tuple(FileProfile(str(sr.file.path), sr.profile) for sr in item.after.schedulers),
-        str(res.backup_dir) if res.backup_dir else None,
-        tuple(str(p) for p in res.written),
-        res.error, res.restored, res.kept_foreign, tuple(str(c) for c in res.cleaned),
-        tuple(_finding(f) for f in plan.report.findings),
-        tuple(_finding(f) for f in item.after.findings))
+        path=str(plan.checkpoint), name=plan.checkpoint.name, action=plan.action, status=res.status,
+        exit_code=item.exit_code, steps=_steps(plan.report, plan.step, plan.step_source),
+        num_processes=Processes(value=plan.num_processes, source=plan.num_processes_source),
+        files=tuple(FileAction(file=str(a.path), action=a.kind) for a in plan.actions)
+        + tuple(FileAction(file=str(p), action="nothing") for p in plan.untouched),
+        changes=tuple(ChangeResult(file=str(c.file), key=c.key, old=_value(c.old), new=_value(c.new),
+                                   old_absent=c.old is ABSENT, new_absent=c.new is ABSENT, fixes=tuple(c.fixes))
+                      for c in plan.changes),
+        refusals=tuple(RefusalResult(file=str(r.file) if r.file else None, reason=r.reason, exit_code=r.exit_code)
+                       for r in plan.refusals),
+        notes=tuple(plan.notes),
+        profile_before=tuple(FileProfile(file=str(sr.file.path), profile=sr.profile) for sr in plan.report.schedulers),
+        profile_after=tuple(FileProfile(file=str(sr.file.path), profile=sr.profile) for sr in item.after.schedulers),
+        backup=str(res.backup_dir) if res.backup_dir else None, written=tuple(str(p) for p in res.written),
+        error=res.error, restored=res.restored, kept_foreign=res.kept_foreign, cleaned=tuple(str(c) for c in res.cleaned),
+        findings_before=tuple(_finding(f) for f in plan.report.findings),
+        findings_after=tuple(_finding(f) for f in item.after.findings), torch_checked=res.torch_checked,
+        holder=res.holder)
 
 
 def repair_result(outcome: RepairOutcome) -> RepairResult:
     """The typed result of a repair (``repair.run.repair_path``)."""
     disc = outcome.disc
-    return RepairResult(SCHEMA_VERSION, Tool("ckptfix", __version__, "repair"), str(disc.root),
-                        str(disc.latest) if disc.latest else None, outcome.dry_run, outcome.exit_code,
-                        status_of(outcome.exit_code), _skipped(disc), tuple(_outcome(i) for i in outcome.items))
+    return RepairResult(
+        schema_version=SCHEMA_VERSION, tool=tool("repair"), root=str(disc.root),
+        latest=str(disc.latest) if disc.latest else None, dry_run=outcome.dry_run, exit_code=outcome.exit_code,
+        status=status_of(outcome.exit_code), skipped=skipped(disc), checkpoints=tuple(_outcome(i) for i in outcome.items))

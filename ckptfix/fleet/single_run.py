@@ -17,6 +17,7 @@ from typing import Any
 
 from ckptfix.analysis.options import Options
 from ckptfix.analysis.run import inspect_path, worst_exit
+from ckptfix.api.fleet_results import FleetRun
 from ckptfix.api.results import check_result, error_result, repair_result
 from ckptfix.errors import PathMissing, StorageUnreadable, UsageError
 from ckptfix.exitcodes import INTERNAL, NOTHING_TO_RESUME, UNREADABLE, status_of
@@ -28,10 +29,11 @@ __all__ = ["error_record", "inspect_run", "repair_run", "run_record"]
 
 def run_record(run: Run, exit_code: int, verdicts: Counter[str], document: dict[str, Any],
                next_command: str | None = None) -> dict[str, Any]:
-    """A run's record (the ``fleet_run`` object of the JSON Schema)."""
-    return {"record": "run", "root": run.root, "run": run.rel, "path": str(run.path), "exit_code": exit_code,
-            "status": status_of(exit_code), "checkpoints": sum(verdicts.values()), "verdicts": dict(sorted(verdicts.items())),
-            "next": next_command, "document": document}
+    """A run's record: ``FleetRun`` (``api/fleet_results.py``) as JSON, its ``document`` the single-run one."""
+    return FleetRun(record="run", root=run.root, run=run.rel, path=str(run.path), exit_code=exit_code,
+                    status=status_of(exit_code), checkpoints=sum(verdicts.values()),
+                    verdicts=dict(sorted(verdicts.items())), next=next_command,
+                    document=document).to_json()  # type: ignore[arg-type]  # document: the single-run JSON already
 
 
 def error_record(run: Run, command: str, exit_code: int, message: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ JSON Lines (``--jsonl``): one run record per line (``single_run.run_record``), w
 run finishes, in the runs' order; then one summary line (``summary_record``). ``--json``: one document,
 ``{"schema_version", "tool", "roots", "shard", "runs": [...], "summary": {...}, "exit_code", "status"}``,
 written as the runs finish too (nothing is held: memory stays flat in the number of runs).
-Both follow ``ckptfix/schema/ckptfix.schema.json`` (``fleet_run``, ``fleet_summary``, ``fleet_document``).
+Both follow ``ckptfix/schema/ckptfix.schema.json`` (``fleet_run``, ``fleet_summary``, ``fleet_document``:
+``api/fleet_results.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
-from ckptfix import __version__
-from ckptfix.api.results import SCHEMA_VERSION
-from ckptfix.exitcodes import NOTHING_TO_RESUME, status_of
+from ckptfix.api.fleet_results import FleetSummary, ShardResult
+from ckptfix.api.results import SCHEMA_VERSION, tool
+from ckptfix.exitcodes import NOTHING_TO_RESUME, status_of, worst
 from ckptfix.fleet.shard import Shard
 
 __all__ = ["DocumentWriter", "Tally", "fleet_exit", "line", "summary_record"]
@@ -25,9 +26,7 @@ __all__ = ["DocumentWriter", "Tally", "fleet_exit", "line", "summary_record"]
 def fleet_exit(codes: Iterable[int]) -> int:
     """The worst exit code over runs (5 > 3 > 2 > 1 > 0). A run with nothing to resume (4) only counts when
     no run has anything to resume: a root where some runs have no checkpoint yet gives the others' code."""
-    codes = list(codes)
-    other = [c for c in codes if c != NOTHING_TO_RESUME]
-    return max(other) if other else NOTHING_TO_RESUME
+    return worst((c for c in codes if c != NOTHING_TO_RESUME), NOTHING_TO_RESUME)
 
 
 class Tally:
@@ -57,13 +56,15 @@ def summary_record(tally: Tally, command: str, roots: Sequence[str], depth: int,
     """The summary (the last JSON Lines line; ``summary`` of the document). ``runs_found`` and ``digest``
     describe every run the walk found, whatever the shard: ``merge`` checks that shards saw the same runs."""
     code = tally.exit_code
-    return {"record": "summary", "schema_version": SCHEMA_VERSION,
-            "tool": {"name": "ckptfix", "version": __version__, "command": command},
-            "roots": list(roots), "depth": depth, "all": every,
-            "shard": {"index": shard.index, "count": shard.count} if shard else None,
-            "runs_found": runs_found, "runs_digest": digest, "runs": tally.runs, "checkpoints": tally.checkpoints,
-            "verdicts": dict(sorted(tally.verdicts.items())), "run_status": dict(sorted(tally.statuses.items())),
-            "exit_code": code, "status": status_of(code)}
+    return FleetSummary(record="summary", schema_version=SCHEMA_VERSION, tool=tool(command), roots=tuple(roots),
+                        depth=depth, all=every, shard=_shard(shard), runs_found=runs_found, runs_digest=digest,
+                        runs=tally.runs, checkpoints=tally.checkpoints, verdicts=dict(sorted(tally.verdicts.items())),
+                        run_status=dict(sorted(tally.statuses.items())), exit_code=code,
+                        status=status_of(code)).to_json()
+
+
+def _shard(shard: Shard | None) -> ShardResult | None:
+    return ShardResult(index=shard.index, count=shard.count) if shard else None
 
 
 def line(out: IO[str], obj: dict[str, Any]) -> None:
@@ -77,8 +78,9 @@ class DocumentWriter:
 
     def __init__(self, out: IO[str], command: str, roots: Sequence[str], shard: Shard | None) -> None:
         self.out, self.first = out, True
-        head = {"schema_version": SCHEMA_VERSION, "tool": {"name": "ckptfix", "version": __version__, "command": command},
-                "roots": list(roots), "shard": {"index": shard.index, "count": shard.count} if shard else None}
+        sr = _shard(shard)
+        head = {"schema_version": SCHEMA_VERSION, "tool": tool(command).to_json(), "roots": list(roots),
+                "shard": sr.to_json() if sr else None}  # FleetDocument's fields, in its order
         out.write(json.dumps(head, indent=2)[:-2] + ',\n  "runs": [')
 
     def add(self, record: dict[str, Any]) -> None:

@@ -16,14 +16,15 @@ import struct
 from typing import Any
 
 from ckptfix.errors import UnreadableFile
-from ckptfix.formats.limits import Limits
+from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
 from ckptfix.formats.scan import classify
 from ckptfix.formats.source import ByteSource
+from ckptfix.formats.source.interface import ReadPlan
 from ckptfix.formats.source.remote.ranges import Extents, Tuning
 from ckptfix.formats.torchfile import data_pkl_entry
 from ckptfix.formats.zipdir import ZipDirectory, entry_span
 
-__all__ = ["Fetched", "NotFetched", "first_reads", "next_reads"]
+__all__ = ["TORCH_READS", "Fetched", "NotFetched", "TorchReads", "first_reads", "next_reads"]
 
 # data.pkl per byte of central directory, measured on every torch file in fixtures/ and bench/
 # (AdamW, LoRA, 40 optimizer families): 0.4-1.3; guessed at twice the directory when the directory
@@ -124,3 +125,20 @@ def _zip_reads(view: Fetched, fetched: Extents, limits: Limits) -> list[tuple[in
     if byteorder is not None:
         wants.append(entry_span(byteorder, view.size))
     return [m for start, end in wants for m in fetched.missing(start, end)]
+
+
+class TorchReads(ReadPlan):
+    """What ckptfix's readers read of a checkpoint's files under ``limits`` (``first_reads``, ``next_reads``),
+    as the ``ReadPlan`` a store that fetches ahead asks (``Store.load_together``)."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+
+    def first_reads(self, name: str, size: int, tuning: Tuning) -> list[tuple[int, int]]:
+        return first_reads(name, size, tuning)
+
+    def next_reads(self, name: str, size: int, fetched: Extents, path: Any) -> list[tuple[int, int]]:
+        return next_reads(name, size, fetched, self.limits, path)
+
+
+TORCH_READS = TorchReads()

@@ -24,13 +24,13 @@ from typing import Any, Literal
 
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.source import Store
+from ckptfix.formats.source.local import TMP_MARKER
 from ckptfix.records import Record
 
 __all__ = ["BACKUP_DIR", "LOCK_NAME", "LOCK_TMP", "TMP_FILE", "TMP_MARKER", "WORK_DIR", "Leftover", "LeftoverKind",
            "backup_is_complete", "find_leftovers"]
 
 WORK_DIR = ".ckptfix"  # inside the checkpoint: never looks like a checkpoint (cli-contract.md)
-TMP_MARKER = ".ckptfix-tmp-"
 LOCK_NAME = "lock"
 TMP_FILE = re.compile(r"^[A-Za-z0-9_]+" + re.escape(TMP_MARKER) + r"[0-9a-f]{8}$")
 LOCK_TMP = re.compile(r"^lock\.\d+\.[0-9a-f]{8}\.tmp$")

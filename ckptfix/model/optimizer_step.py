@@ -192,83 +192,107 @@ def _step_count(sd: Any, read_scalars: ReadScalars) -> StepCount:
     groups = [g for g in groups if isinstance(g, dict)]
     if not groups:
         return StepCount(None, "unknown", "optimizer state", "param_groups is empty or holds no dicts")
+    st = _State(state, groups, read_scalars)
+    for counter in (_k_counter, _group_step_counter):  # counters kept in param_groups
+        found = counter(st)
+        if found is not None:
+            return found
+    return _param_counter(st)  # counters kept per parameter
 
-    per_param = {k: v for k, v in state.items() if isinstance(v, dict) and not isinstance(k, str)}
-    extra_state = {k: v for k, v in state.items() if isinstance(k, str)}
-    live = {k: v for k, v in per_param.items() if v}
-    every_key: set[Any] = set()
-    for v in live.values():
-        every_key.update(v)
-    pkeys: set[str] = {k for k in every_key if isinstance(k, str)}
-    gkeys: set[str] = set()
-    for g in groups:
-        gkeys.update(k for k in g if isinstance(k, str))
 
-    schedule_free = "train_mode" in gkeys or ("k" in gkeys and "weight_sum" in gkeys)
+class _State:
+    """An optimizer state dict's parts, as its step counter is looked for in them."""
 
-    def groups_field(name: str) -> list[tuple[str, Any]]:
-        return [(f"param_groups[{i}]", g[name]) for i, g in enumerate(groups) if name in g]
+    def __init__(self, state: dict[Any, Any], groups: list[dict[str, Any]], read_scalars: ReadScalars) -> None:
+        self.groups, self.read_scalars = groups, read_scalars
+        self.extra_state = {k: v for k, v in state.items() if isinstance(k, str)}
+        self.live = {k: v for k, v in state.items() if isinstance(v, dict) and not isinstance(k, str) and v}
+        every_key: set[Any] = set()
+        for v in self.live.values():
+            every_key.update(v)
+        self.pkeys: set[str] = {k for k in every_key if isinstance(k, str)}
+        self.gkeys: set[str] = set()
+        for g in groups:
+            self.gkeys.update(k for k in g if isinstance(k, str))
+        self.schedule_free = "train_mode" in self.gkeys or ("k" in self.gkeys and "weight_sum" in self.gkeys)
 
-    def params_field(name: str) -> list[tuple[str, Any]]:
-        return [(f"state[{k}]", v[name]) for k, v in live.items() if name in v]
+    def groups_field(self, name: str) -> list[tuple[str, Any]]:
+        return [(f"param_groups[{i}]", g[name]) for i, g in enumerate(self.groups) if name in g]
 
-    def from_groups(name: str, family: str, sf: bool = schedule_free) -> StepCount:
-        items = groups_field(name)
-        value, note = _read_all(items, read_scalars, f"param_groups[*][{name!r}]")
-        if value is not None and len(items) < len(groups):
-            value, note = None, f"only {len(items)} of {len(groups)} param groups carry {name!r}"
-        return StepCount(value, family, f"param_groups[*][{name!r}] ({_kinds(items)})", note, sf)
+    def params_field(self, name: str) -> list[tuple[str, Any]]:
+        return [(f"state[{k}]", v[name]) for k, v in self.live.items() if name in v]
 
-    # --- counters kept in param_groups --------------------------------------------------------
+    def from_groups(self, name: str, family: str, sf: bool | None = None) -> StepCount:
+        """The counter ``name`` of every param group (all must carry it, and agree)."""
+        items = self.groups_field(name)
+        value, note = _read_all(items, self.read_scalars, f"param_groups[*][{name!r}]")
+        if value is not None and len(items) < len(self.groups):
+            value, note = None, f"only {len(items)} of {len(self.groups)} param groups carry {name!r}"
+        return StepCount(value, family, f"param_groups[*][{name!r}] ({_kinds(items)})", note,
+                         self.schedule_free if sf is None else sf)
+
+
+def _k_counter(st: _State) -> StepCount | None:
+    """The optimizers that count in ``param_groups[*]["k"]`` (None: not one of them)."""
+    gkeys, groups = st.gkeys, st.groups
+    if "k" not in gkeys or "step" in gkeys:
+        return None
     # prodigy-plus-schedule-free: group["k"] starts at 1 and adds 1 per step (1.x and 2.x sources).
-    if "k" in gkeys and "step" not in gkeys and ("optimiser_version" in gkeys or {"d0", "d_coef", "use_schedulefree"} <= gkeys):
+    if "optimiser_version" in gkeys or {"d0", "d_coef", "use_schedulefree"} <= gkeys:
         sf = all(g.get("use_schedulefree", True) is True for g in groups)
-        sc = from_groups("k", "prodigy-plus-schedule-free", sf)
+        sc = st.from_groups("k", "prodigy-plus-schedule-free", sf)
         if sc.value is None:
             return sc
         if sc.value < 1:
             return StepCount(None, sc.family, sc.source, f"k is {sc.value}; this optimizer starts it at 1", sf)
         return StepCount(sc.value - 1, sc.family, sc.source + " minus 1 (k starts at 1)", None, sf)
-
     # schedulefree (facebookresearch): group["k"], per-param "z", group "train_mode"/"weight_sum".
-    if "k" in gkeys and schedule_free and "step" not in gkeys and "d0" not in gkeys:
-        return from_groups("k", "schedule-free", True)
-
+    if st.schedule_free and "d0" not in gkeys:
+        return st.from_groups("k", "schedule-free", True)
     # prodigyopt: group["k"] (+ d, d0, d_max) and per-parameter int "step".
-    if "k" in gkeys and {"d", "d0"} <= gkeys and "step" not in gkeys:
-        sc = from_groups("k", "prodigy")
-        items = params_field("step")
+    if {"d", "d0"} <= gkeys:
+        sc = st.from_groups("k", "prodigy")
+        items = st.params_field("step")
         if sc.value is None or not items:
             return sc
-        per, note = _read_all(items, read_scalars, "state[*]['step']")
+        per, note = _read_all(items, st.read_scalars, "state[*]['step']")
         if per is None or per != sc.value:
             why = note or f"state[*]['step'] is {per}, param_groups[*]['k'] is {sc.value}"
             return StepCount(None, "prodigy", sc.source + " and state[*]['step']", f"counts disagree: {why}", sc.schedule_free)
         return StepCount(sc.value, "prodigy", sc.source + ", matching state[*]['step']", None, sc.schedule_free)
+    return None
 
-    if "step" in gkeys:
-        items = groups_field("step")
-        if any(isinstance(v, TensorRef) for _, v in items):
-            # torch-optimi keeps a 0-d int32 tensor per group.
-            return from_groups("step", "optimi")
-        if "d0" in gkeys and "d_coef" in gkeys and "k" not in gkeys:
-            # pytorch_optimizer's Prodigy: its counter starts at 1 and older releases add 2 per step,
-            # so the raw value does not say how many steps were taken.
-            raw = from_groups("step", "pytorch-optimizer-prodigy")
-            return StepCount(
-                None, raw.family, raw.source,
-                f"raw counter {raw.value if raw.value is not None else '?'}: pytorch_optimizer's Prodigy starts it "
-                "at 1 (4.x: steps + 1; older releases added 2 per step); the step count cannot be told from it",
-                schedule_free,
-            )
-        if isinstance(extra_state.get("k"), TensorRef) and {"grad_sum_sq", "s", "x0"} <= pkeys:
-            # pytorch_optimizer's MADGRAD: counts in state["k"]; group["step"] stays 0.
-            value, note = _read_all([("state['k']", extra_state["k"])], read_scalars, "counter")
-            return StepCount(value, "pytorch-optimizer-madgrad", f"state['k'] ({_describe(extra_state['k'])})", note, schedule_free)
-        return from_groups("step", "schedule-free" if schedule_free else "pytorch-optimizer")
 
-    # --- counters kept per parameter ----------------------------------------------------------
-    family = _per_param_family(pkeys, gkeys, live, groups)
+def _group_step_counter(st: _State) -> StepCount | None:
+    """The optimizers that count in ``param_groups[*]["step"]`` (None: not one of them)."""
+    gkeys = st.gkeys
+    if "step" not in gkeys:
+        return None
+    if any(isinstance(v, TensorRef) for _, v in st.groups_field("step")):
+        # torch-optimi keeps a 0-d int32 tensor per group.
+        return st.from_groups("step", "optimi")
+    if "d0" in gkeys and "d_coef" in gkeys and "k" not in gkeys:
+        # pytorch_optimizer's Prodigy: its counter starts at 1 and older releases add 2 per step,
+        # so the raw value does not say how many steps were taken.
+        raw = st.from_groups("step", "pytorch-optimizer-prodigy")
+        return StepCount(
+            None, raw.family, raw.source,
+            f"raw counter {raw.value if raw.value is not None else '?'}: pytorch_optimizer's Prodigy starts it "
+            "at 1 (4.x: steps + 1; older releases added 2 per step); the step count cannot be told from it",
+            st.schedule_free,
+        )
+    k = st.extra_state.get("k")
+    if isinstance(k, TensorRef) and {"grad_sum_sq", "s", "x0"} <= st.pkeys:
+        # pytorch_optimizer's MADGRAD: counts in state["k"]; group["step"] stays 0.
+        value, note = _read_all([("state['k']", k)], st.read_scalars, "counter")
+        return StepCount(value, "pytorch-optimizer-madgrad", f"state['k'] ({_describe(k)})", note, st.schedule_free)
+    return st.from_groups("step", "schedule-free" if st.schedule_free else "pytorch-optimizer")
+
+
+def _param_counter(st: _State) -> StepCount:
+    """The optimizers that count per parameter (``state[*]["step"]``), or keep no count."""
+    live, schedule_free = st.live, st.schedule_free
+    family = _per_param_family(st.pkeys, st.gkeys, live, st.groups)
     if not live:
         if family in _ZERO_WHEN_EMPTY:
             return StepCount(0, family, "state (empty)", "no optimizer step taken yet: the per-parameter state is empty", schedule_free)
@@ -277,8 +301,7 @@ def _step_count(sd: Any, read_scalars: ReadScalars) -> StepCount:
             "the per-parameter state is empty: no optimizer step taken yet, or an optimizer that keeps no state",
             schedule_free,
         )
-
-    items = params_field("step")
+    items = st.params_field("step")
     if family == "simpletuner-adamw-schedulefree":
         return StepCount(
             None, family, f"state[*]['step'] ({_kinds(items)})",
@@ -290,7 +313,7 @@ def _step_count(sd: Any, read_scalars: ReadScalars) -> StepCount:
     source = f"state[*]['step'] ({_kinds(items)})"
     if len(items) < len(live):
         return StepCount(None, family, source, f"only {len(items)} of {len(live)} parameter states carry 'step'", schedule_free)
-    value, note = _read_all(items, read_scalars, "state[*]['step']")
+    value, note = _read_all(items, st.read_scalars, "state[*]['step']")
     if value == 0 and family == "torch-adagrad":
         return StepCount(0, family, source, "no optimizer step taken yet (Adagrad creates its state at construction)", schedule_free)
     if value == 0:

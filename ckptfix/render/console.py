@@ -1,4 +1,6 @@
-"""Rich rendering of ``inspect`` for people. Only presentation: every value comes from the reports.
+"""Rich rendering of ``inspect`` for people. Only presentation: each checkpoint's details and the summary table
+are drawn from the records ``inspect --json`` prints (``api/results.py``: ``CheckResult``), the closing lines
+from the findings.
 
 The order ends with what matters most: the details of the checkpoints with findings (each finding with
 its fix), then (for an output folder) the summary table, then one summary line and the command to run
@@ -9,7 +11,7 @@ and show the details of the newest few with findings (``--verbose``: everything)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group
@@ -17,13 +19,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ckptfix.analysis.findings import Finding
-from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
+from ckptfix.analysis.report import CheckpointReport, Options
 from ckptfix.analysis.resume_checks import stock_note
+from ckptfix.exitcodes import worst
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.layouts import get_layout
 from ckptfix.render.next_steps import counts, next_command, placeholders
 from ckptfix.render.values import short, source_words
+
+if TYPE_CHECKING:  # built only for the detailed output (--quiet prints the closing lines alone)
+    from ckptfix.api.results import CheckpointResult, CheckResult, FindingResult, SchedulerResult
 
 __all__ = [
     "MAX_PANELS", "PROFILE_WORDS", "SEVERITY_STYLE", "checkpoint_panel", "closing", "findings_grid", "render_inspect", "summary_lines", "summary_table",
@@ -51,56 +56,61 @@ _SOURCE_WORDS = {"--step": "given with --step", "folder name": "from the folder 
                  "optimizer": "from the optimizer's step count"}
 
 
-def verdict_text(r: CheckpointReport) -> Text:
-    return Text(r.verdict, style=_VERDICT_STYLE.get(r.verdict, ""))
+def verdict_text(c: CheckpointResult) -> Text:
+    return Text(c.verdict, style=_VERDICT_STYLE.get(c.verdict, ""))
 
 
-def _shown(r: CheckpointReport) -> list[Finding]:
-    return [f for f in r.findings if f.severity != "info"]
+def _shown(c: CheckpointResult) -> list[FindingResult]:
+    return [f for f in c.findings if f.severity != "info"]
 
 
-def _has_details(r: CheckpointReport) -> bool:
-    return r.exit_code != 0 or bool(_shown(r))
+def _has_details(c: CheckpointResult) -> bool:
+    return c.exit_code != 0 or bool(_shown(c))
+
+
+def _name(path: str) -> str:
+    """The last part of a path as the result holds it (a local path or an object storage URL)."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
 
 
 # --- the summary table --------------------------------------------------------------------------
 
 
-def _row(r: CheckpointReport, latest: bool) -> tuple[Any, ...]:
-    sr = r.schedulers[0] if r.schedulers else None
-    codes = ", ".join(dict.fromkeys(f.code for f in _shown(r))) or "—"
+def _row(c: CheckpointResult, latest: bool) -> tuple[Any, ...]:
+    sr = c.schedulers[0] if c.schedulers else None
+    codes = ", ".join(dict.fromkeys(f.code for f in _shown(c))) or "—"
     profile = (sr.profile or "unreadable") if sr else "—"
-    return (r.checkpoint.name + (" *" if latest else ""), short(r.steps.chosen), profile, verdict_text(r), codes)
+    return (c.name + (" *" if latest else ""), short(c.steps.chosen), profile, verdict_text(c), codes)
 
 
-def _folded(reports: list[CheckpointReport], picks: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+def _folded(checkpoints: tuple[CheckpointResult, ...], picks: set[str]) -> list[tuple[Any, ...]]:
     """One row per checkpoint, runs of three or more consistent ones (not a latest pick) folded into one."""
     rows: list[tuple[Any, ...]] = []
-    run: list[CheckpointReport] = []
+    run: list[CheckpointResult] = []
 
     def flush() -> None:
         if len(run) >= 3:
-            profiles = {(sr.profile if sr else "—") for r in run for sr in r.schedulers[:1] or [None]}
+            profiles = {(sr.profile if sr else "—") for c in run for sr in c.schedulers[:1] or [None]}
             first, last = short(run[0].steps.chosen), short(run[-1].steps.chosen)
-            rows.append((f"{run[0].checkpoint.name}\n… {run[-1].checkpoint.name}",
+            rows.append((f"{run[0].name}\n… {run[-1].name}",
                          first if first == last else f"{first}\n… {last}",
                          profiles.pop() if len(profiles) == 1 else "(several)", Text("consistent", style="green"),
                          f"({len(run)} checkpoints)"))
         else:
-            rows.extend(_row(r, r.checkpoint.path in picks) for r in run)
+            rows.extend(_row(c, c.path in picks) for c in run)
         run.clear()
 
-    for i, r in enumerate(reports):
-        if r.verdict == "consistent" and not _shown(r) and i < len(reports) - 1 and r.checkpoint.path not in picks:
-            run.append(r)
+    for i, c in enumerate(checkpoints):
+        if c.verdict == "consistent" and not _shown(c) and i < len(checkpoints) - 1 and c.path not in picks:
+            run.append(c)
             continue
         flush()
-        rows.append(_row(r, r.checkpoint.path in picks))
+        rows.append(_row(c, c.path in picks))
     flush()
     return rows
 
 
-def summary_table(disc: Discovery, reports: list[CheckpointReport], fold: bool = False) -> Table:
+def summary_table(disc: Discovery, result: CheckResult, fold: bool = False) -> Table:
     """One row per checkpoint (and per skipped folder). No vertical rules: it fits 80 columns, and no
     name, profile or verdict is ever split across lines."""
     t = Table(title=f"{disc.root}", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -113,7 +123,8 @@ def summary_table(disc: Discovery, reports: list[CheckpointReport], fold: bool =
         t.caption = ("* latest: the checkpoint a resume would pick" if len(disc.picks) == 1 and disc.latest_sure
                      else "* the trainer's resume may pick any of these (why: below)")
         t.caption_justify = "left"
-    rows = _folded(reports, disc.picks) if fold else [_row(r, r.checkpoint.path in disc.picks) for r in reports]
+    picks = set(result.latest_candidates)
+    rows = _folded(result.checkpoints, picks) if fold else [_row(c, c.path in picks) for c in result.checkpoints]
     for row in rows:
         t.add_row(*row)
     for s in disc.skipped:
@@ -124,10 +135,9 @@ def summary_table(disc: Discovery, reports: list[CheckpointReport], fold: bool =
 # --- one checkpoint's details -------------------------------------------------------------------
 
 
-def _step_words(r: CheckpointReport) -> str:
-    s = r.steps
-    ts = r.checkpoint.training_state
-    ts_label = ts.source if ts else "training_state.json"
+def _step_words(c: CheckpointResult) -> str:
+    s = c.steps
+    ts_label = s.state_file or "training_state.json"
     sources = [f"{name} {v}" for name, v in ((ts_label, s.training_state), ("folder name", s.folder),
                                              ("optimizer", s.optimizer)) if v is not None]
     if s.chosen is None:
@@ -145,56 +155,55 @@ def _step_words(r: CheckpointReport) -> str:
     return text
 
 
-def _process_words(r: CheckpointReport) -> str:
+def _process_words(c: CheckpointResult) -> str:
     """N and where it comes from (``analysis/processes.py``), or why it is not known."""
-    est = r.processes
-    if r.num_processes is None:
-        candidates = ", ".join(map(str, est.candidates)) if est is not None and est.candidates else "none"
-        why = f": {est.why}" if est is not None and est.why else ""
+    n = c.num_processes
+    if n.value is None:
+        candidates = ", ".join(map(str, n.candidates)) if n.candidates else "none"
+        why = f": {n.why}" if n.why else ""
         return f"N unknown (candidates {candidates}){why}"
-    why = f"; {est.why}" if est is not None and est.why else ""
-    return f"N = {r.num_processes}, {source_words(r.num_processes_source)}{why}"
+    why = f"; {n.why}" if n.why else ""
+    return f"N = {n.value}, {source_words(n.source)}{why}"
 
 
-def _facts_grid(r: CheckpointReport) -> Table:
+def _facts_grid(c: CheckpointResult) -> Table:
     """Key facts as a two-column grid: fits 80 columns whatever the paths."""
     g = Table.grid(padding=(0, 2))
     g.add_column(style="bold", no_wrap=True)
     g.add_column(overflow="fold")
-    g.add_row("step", _step_words(r))
-    g.add_row("processes", _process_words(r))
-    if r.trainer is not None:
-        g.add_row("trainer", f"{r.trainer.label} ({r.trainer.source})")
-    if r.target != "sine":
-        g.add_row("target", r.target)
-    if get_layout(r.checkpoint.layout).shown:
-        g.add_row("layout", r.checkpoint.layout)
-    for o in r.checkpoint.optimizers:
+    g.add_row("step", _step_words(c))
+    g.add_row("processes", _process_words(c))
+    if c.trainer is not None:
+        g.add_row("trainer", f"{' / '.join(x.label for x in c.trainer.releases)} ({c.trainer.source})")
+    if c.target != "sine":
+        g.add_row("target", c.target)
+    if get_layout(c.layout).shown:
+        g.add_row("layout", c.layout)
+    for o in c.optimizers:
         if o.problem:
             continue
-        st = o.step
-        count = short(st.value) if st and st.value is not None else "unknown"
-        fam = f" ({st.family})" if st else ""
-        g.add_row("optimizer", f"{o.path.name}: step {count}{fam}, LR {short([p.lr for p in o.param_groups])}")
-    for sr in r.schedulers:
-        if sr.match is not None:
-            words = PROFILE_WORDS.get(sr.profile or "", sr.profile or "")
-            basis = _BASIS_WORDS.get(sr.match.basis)
-            g.add_row("scheduler", f"{sr.file.path.name}: {sr.match.scheduler_kind}, written by {words} "
+        count = short(o.step) if o.step is not None else "unknown"
+        fam = f" ({o.family})" if o.family is not None else ""
+        g.add_row("optimizer", f"{_name(o.file)}: step {count}{fam}, LR {short(list(o.lr))}")
+    for sr in c.schedulers:
+        if sr.profile is not None:
+            words = PROFILE_WORDS.get(sr.profile, sr.profile)
+            basis = _BASIS_WORDS.get(sr.basis or "")
+            g.add_row("scheduler", f"{_name(sr.file)}: {sr.scheduler_kind}, written by {words} "
                       f"(profile {sr.profile}" + (f", {basis})" if basis else ")"))
     return g
 
 
-def _resume_table(r: CheckpointReport) -> list:
+def _resume_table(c: CheckpointResult, stock_note: str | None) -> list:
     """The resume preview: the first steps after the resume, per resume rule, against the target."""
     out: list = []
-    for p in r.resume:
+    for p in c.resume_preview:
         at = short(p.resumed_last_epoch, 24)
         how = (f"last_epoch {at} as stored" if p.last_epoch_from == "stored" else
                "last_epoch = " + " = ".join(f"{x} × N" for x in p.last_epoch_from.split("/")) + f" = {at}")
-        verdict = "on schedule" if p.ok else (f"wrong from step {p.scheduler_wrong}" if p.scheduler_wrong
-                                              else f"step {p.first_wrong} uses optimizer.bin's lr")
-        out.append(Text(f"resume preview, {', '.join(p.rules)}: {how}; {verdict}",
+        verdict = "on schedule" if p.ok else (f"wrong from step {p.scheduler_wrong_step}" if p.scheduler_wrong_step
+                                              else f"step {p.first_wrong_step} uses optimizer.bin's lr")
+        out.append(Text(f"resume preview, {', '.join(p.releases)}: {how}; {verdict}",
                         style="green" if p.ok else "yellow"))
         t = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
         for col in ("step", "resumed LR", f"{p.target} at the step"):
@@ -202,13 +211,13 @@ def _resume_table(r: CheckpointReport) -> list:
         for row in p.steps:
             t.add_row(str(row.step), Text(short(row.lr), style="" if row.ok else "yellow"), short(row.expected))
         out.append(t)
-    if r.stock is not None and r.trainer is not None and r.steps.chosen is not None:
-        out.append(Text("note: " + stock_note(r.trainer.title, r.stock, r.steps.chosen), style="dim"))
+    if stock_note is not None:
+        out.append(Text("note: " + stock_note, style="dim"))
     return out
 
 
-def _scheduler_table(sr: SchedulerReport) -> Table:
-    st = sr.file.state or {}
+def _scheduler_table(sr: SchedulerResult) -> Table:
+    st = sr.values or {}
     ref = sr.reference
     t = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
     t.add_column("key", no_wrap=True)
@@ -234,50 +243,52 @@ def _scheduler_table(sr: SchedulerReport) -> Table:
     return t
 
 
-def _where(f: Finding, checkpoint: Path) -> str | None:
+def _where(f: FindingResult, checkpoint: str) -> str | None:
     """``in scheduler.bin, key _last_lr``: the finding's place, when it is not the folder itself."""
-    if not f.file or Path(f.file) == checkpoint:
+    if not f.file or Path(f.file) == Path(checkpoint):
         return f"key {f.key}" if f.key else None
     name = Path(f.file).name
     return f"in {name}" + (f", key {f.key}" if f.key else "")
 
 
-def findings_grid(r: CheckpointReport) -> Table | Text:
+def findings_grid(c: CheckpointResult) -> Table | Text:
     """Each finding: code, severity, the message, where, and what to do."""
-    if not r.findings:
+    if not c.findings:
         return Text("no findings", style="green")
     t = Table.grid(padding=(0, 1))
     t.add_column(no_wrap=True)
     t.add_column(no_wrap=True)
     t.add_column(overflow="fold")
-    for f in r.findings:
+    for f in c.findings:
         text = Text(f.message)
-        where = _where(f, r.checkpoint.path)
+        where = _where(f, c.path)
         if where:
             text.append(f"\n{where}", style="dim")
-        if f.severity != "info" or f.rule.fix:
+        if f.severity != "info" or f.fix:
             text.append("\nfix: ", style="bold")
-            text.append(f.rule.fix)
+            text.append(f.fix)
         t.add_row(f.code, Text(f.severity, style=SEVERITY_STYLE[f.severity]), text)
     return t
 
 
-def checkpoint_panel(r: CheckpointReport, latest: bool = False) -> Panel:
-    parts: list = [_facts_grid(r)]
-    for sr in r.schedulers:
-        if sr.file.state is not None and sr.match is not None and sr.profile != "unchecked":
+def checkpoint_panel(c: CheckpointResult, latest: bool = False, stock_note: str | None = None) -> Panel:
+    """One checkpoint's details, from the record ``inspect --json`` prints for it (``stock_note``: what an
+    unmodified trainer does with the state, when it runs another formula)."""
+    parts: list = [_facts_grid(c)]
+    for sr in c.schedulers:
+        if sr.values is not None and sr.profile is not None and sr.profile != "unchecked":
             parts.append(Text(""))
             parts.append(_scheduler_table(sr))
-        elif sr.match is not None:
-            parts.append(Text(" ".join(sr.match.evidence[:2]), style="dim"))
-    resume = _resume_table(r)
+        elif sr.profile is not None:
+            parts.append(Text(" ".join(sr.evidence[:2]), style="dim"))
+    resume = _resume_table(c, stock_note)
     if resume:
         parts.append(Text(""))
         parts.extend(resume)
     parts.append(Text(""))
-    parts.append(findings_grid(r))
-    title = Text(r.checkpoint.name + (" (latest)" if latest else "") + " — ")
-    title.append_text(verdict_text(r))
+    parts.append(findings_grid(c))
+    title = Text(c.name + (" (latest)" if latest else "") + " — ")
+    title.append_text(verdict_text(c))
     return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
 
@@ -328,31 +339,49 @@ def summary_lines(reports: list[CheckpointReport], exit_code: int, target: objec
     return head + f"; exit {exit_code}", command, says
 
 
+def _stock_note(r: CheckpointReport) -> str | None:
+    """What an unmodified trainer does with the state, when it runs another formula than the target."""
+    if r.stock is None or r.trainer is None or r.steps.chosen is None:
+        return None
+    return stock_note(r.trainer.title, r.stock, r.steps.chosen)
+
+
 def render_inspect(console: Console, disc: Discovery, reports: list[CheckpointReport], verbose: bool = False,
                    quiet: bool = False, target: object | None = None, latest: bool = False,
                    opts: Options = Options(), exit_code: int | None = None) -> None:
-    code = max((r.exit_code for r in reports), default=0) if exit_code is None else exit_code
+    code = worst(r.exit_code for r in reports) if exit_code is None else exit_code
     if not reports:
         closing(console, f"nothing to resume: no checkpoint-N folder in {disc.root}; exit {code}", None,
                 "a first launch: start training (no --resume_from_checkpoint)")
         return
     if not quiet:
-        detailed = [r for r in reports if disc.is_single or verbose or _has_details(r)]
-        hidden = 0
-        if not verbose and len(detailed) > MAX_PANELS:
-            hidden = len(detailed) - MAX_PANELS
-            detailed = detailed[-MAX_PANELS:]  # the newest, the latest among them
-        if hidden:
-            console.print(Text(f"{hidden} older checkpoint{'s' if hidden != 1 else ''} with findings not shown "
-                               "in detail (--verbose shows every one)", style="dim"))
-        for r in detailed:
-            console.print(checkpoint_panel(r, latest=(disc.picks == (r.checkpoint.path,) and not disc.is_single)))
-        if len(reports) > 1 or (disc.skipped and not latest):
-            console.print(summary_table(disc, reports, fold=not verbose and len(reports) > FOLD_ABOVE))
-        elif disc.skipped:  # the gate (--latest): say what was not read, in one line
-            for s in disc.skipped:
-                console.print(Text(f"skipped {s.path.name}: {s.reason.split(':')[0]}", style="dim"))
-        if disc.trainer and (len(disc.picks) > 1 or disc.latest_issue):  # the pick is not certain: say why
-            console.print(Text(f"latest ({disc.trainer}, {disc.trainer_source}): {disc.latest_reason}"
-                               + (f"; {disc.latest_issue}" if disc.latest_issue else ""), style="dim"))
+        _details(console, disc, reports, verbose, latest, code)
     closing(console, *summary_lines(reports, code, target if target is not None else disc.root, latest, opts))
+
+
+def _details(console: Console, disc: Discovery, reports: list[CheckpointReport], verbose: bool, latest: bool,
+             code: int) -> None:
+    """The panels and the summary table, drawn from the records ``inspect --json`` prints."""
+    from ckptfix.api.results import check_result  # noqa: PLC0415 - the --quiet gate prints the closing lines only
+
+    result = check_result(disc, reports, code)
+    notes = {str(r.checkpoint.path): _stock_note(r) for r in reports}
+    detailed = [c for c in result.checkpoints if disc.is_single or verbose or _has_details(c)]
+    hidden = 0
+    if not verbose and len(detailed) > MAX_PANELS:
+        hidden = len(detailed) - MAX_PANELS
+        detailed = detailed[-MAX_PANELS:]  # the newest, the latest among them
+    if hidden:
+        console.print(Text(f"{hidden} older checkpoint{'s' if hidden != 1 else ''} with findings not shown "
+                           "in detail (--verbose shows every one)", style="dim"))
+    for c in detailed:
+        latest_pick = result.latest_candidates == (c.path,) and not disc.is_single
+        console.print(checkpoint_panel(c, latest=latest_pick, stock_note=notes[c.path]))
+    if len(reports) > 1 or (disc.skipped and not latest):
+        console.print(summary_table(disc, result, fold=not verbose and len(reports) > FOLD_ABOVE))
+    elif disc.skipped:  # the gate (--latest): say what was not read, in one line
+        for s in disc.skipped:
+            console.print(Text(f"skipped {s.path.name}: {s.reason.split(':')[0]}", style="dim"))
+    if disc.trainer and (len(disc.picks) > 1 or disc.latest_issue):  # the pick is not certain: say why
+        console.print(Text(f"latest ({disc.trainer}, {disc.trainer_source}): {disc.latest_reason}"
+                           + (f"; {disc.latest_issue}" if disc.latest_issue else ""), style="dim"))

@@ -1,5 +1,6 @@
-"""Rendering of repair plans and their results: Rich for people, one JSON document for machines
-(``api/results.py``)."""
+"""Rendering of repair plans and their results: Rich for people, one JSON document for machines. Both come
+from the same records (``api/results.py``: ``RepairResult``): each checkpoint's panel is drawn from the
+``CheckpointRepair`` that ``--json`` prints; the closing line's next command from the findings."""
 
 from __future__ import annotations
 
@@ -11,17 +12,15 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.report import Options
-from ckptfix.api.results import repair_result
+from ckptfix.api.results import ChangeResult, CheckpointRepair, FindingResult, repair_result
 from ckptfix.render.console import PROFILE_WORDS as _PROFILE_WORDS
 from ckptfix.render.console import SEVERITY_STYLE as _SEV_STYLE
 from ckptfix.render.console import closing
 from ckptfix.render.json_doc import dumps
 from ckptfix.render.next_steps import given_flags, next_command, quote
 from ckptfix.render.values import short, source_words
-from ckptfix.repair.actions.interface import ABSENT, Change
-from ckptfix.repair.run import CheckpointOutcome, RepairOutcome
+from ckptfix.repair.run import RepairOutcome
 
 _ACTION_STYLE = {"rewrite": "yellow", "create": "yellow", "nothing": "green", "refuse": "red"}
 _STATUS_TEXT = {
@@ -34,11 +33,16 @@ _STATUS_TEXT = {
 }
 
 
-def _value(v: Any) -> str:
-    return "(absent)" if v is ABSENT else short(v, 40)
+def _name(path: str) -> str:
+    """The last part of a path as the result holds it (a local path or an object storage URL)."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _changes_table(changes: tuple[Change, ...]) -> Table:
+def _value(v: Any, absent: bool) -> str:
+    return "(absent)" if absent else short(v, 40)
+
+
+def _changes_table(changes: tuple[ChangeResult, ...]) -> Table:
     t = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
     t.add_column("file", no_wrap=True)
     t.add_column("key", no_wrap=True)
@@ -46,27 +50,28 @@ def _changes_table(changes: tuple[Change, ...]) -> Table:
     t.add_column("new", overflow="fold")
     t.add_column("fixes", overflow="fold")
     for c in changes:
-        t.add_row(c.file.name, c.key, _value(c.old), Text(_value(c.new), style="cyan"), ", ".join(c.fixes) or "—")
+        t.add_row(_name(c.file), c.key, _value(c.old, c.old_absent), Text(_value(c.new, c.new_absent), style="cyan"),
+                  ", ".join(c.fixes) or "—")
     return t
 
 
-def _title(item: CheckpointOutcome, width: int = 80) -> Text:
-    plan = item.plan
-    action = plan.action
-    files = ", ".join(a.path.name for a in plan.to_write)
-    verbs = " and ".join(sorted({a.kind for a in plan.to_write}))
-    written = "; ".join(([f"{verbs} {files}"] if plan.to_write else [])
-                        + ([f"patch {', '.join(p.path.name for p in plan.to_patch)}"] if plan.to_patch else []))
-    what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refused"}[action]
-    where = str(plan.checkpoint)
+def _title(item: CheckpointRepair, width: int = 80) -> Text:
+    to_write = [f for f in item.files if f.action in ("rewrite", "create")]
+    to_patch = [f for f in item.files if f.action == "patch"]
+    files = ", ".join(_name(f.file) for f in to_write)
+    verbs = " and ".join(sorted({f.action for f in to_write}))
+    written = "; ".join(([f"{verbs} {files}"] if to_write else [])
+                        + ([f"patch {', '.join(_name(f.file) for f in to_patch)}"] if to_patch else []))
+    what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refused"}[item.action]
+    where = item.path
     if len(where) + len(what) + 8 > width:  # a panel title is cut to its width: the name alone then
-        where = plan.checkpoint.name
+        where = item.name
     t = Text(f"{where}: ")
-    t.append(what, style=_ACTION_STYLE[action])
+    t.append(what, style=_ACTION_STYLE[item.action])
     return t
 
 
-def _finding_lines(findings: list[Finding]) -> Table:
+def _finding_lines(findings: list[FindingResult]) -> Table:
     t = Table.grid(padding=(0, 1))
     t.add_column(no_wrap=True)
     t.add_column(no_wrap=True)
@@ -74,60 +79,64 @@ def _finding_lines(findings: list[Finding]) -> Table:
     for f in findings:
         text = Text(f.message)
         text.append("\nfix: ", style="bold")
-        text.append(f.rule.fix)
+        text.append(f.fix)
         t.add_row(f.code, Text(f.severity, style=_SEV_STYLE[f.severity]), text)
     return t
 
 
-def outcome_panel(item: CheckpointOutcome, width: int = 80) -> Panel:
-    plan, res = item.plan, item.result
-    parts: list[Any] = []
-    if plan.step is not None and plan.num_processes is not None:
-        source = {"folder name": "the folder name", "optimizer": "the optimizer's step count"}.get(
-            plan.step_source or "", plan.step_source)
-        parts.append(Text(
-            f"step {plan.step} from {source}; N = {plan.num_processes}, {source_words(plan.num_processes_source)}; "
-            f"last_epoch = N × step = {plan.num_processes * plan.step}", style="dim"))
-    for sr in plan.report.schedulers:
-        written_by = "cannot be read safely" if sr.file.problem else (
-            f"written by {_PROFILE_WORDS.get(sr.profile or '', sr.profile)} (profile {sr.profile})")
-        parts.append(Text(f"{sr.file.path.name}: {written_by}", style="dim"))
-    if plan.changes and not plan.refusals:
-        parts.append(_changes_table(plan.changes))
-    for r in plan.refusals:
-        parts.append(Text(f"refused (exit {r.exit_code}): {r.reason}", style="red"))
-    for n in plan.notes:
-        parts.append(Text(f"note: {n}", style="yellow"))
-    label, style = _STATUS_TEXT[res.status]
+def _status_lines(item: CheckpointRepair) -> list[Text]:
+    """What became of the plan: repaired (what was written, how it was checked, where the backup is), or why not."""
+    label, style = _STATUS_TEXT[item.status]
     line = Text(label, style=style)
-    if res.status == "applied":
-        checked = "ckptfix's reader and torch.load(weights_only=True)" if res.torch_checked else (
-            "ckptfix's reader (torch is not installed: pip install 'ckptfix[torch]' adds a check with torch.load)")
-        if all(p.name.endswith(".json") for p in res.written):
-            checked = "a fresh read of each"  # training_state*.json: the one value changed, every other byte kept
-        line.append(f": {', '.join(p.name for p in res.written)} written and verified with {checked}")
-        parts.append(line)
-        # named from the checkpoint (short: it does not fold), for a local path or an object storage one
-        where = f"{plan.checkpoint.name}/{res.backup_dir.parent.name}/{res.backup_dir.name}" if res.backup_dir else None
-        backup = Text(f"backup: {where}", style="dim")
-        for p in plan.to_patch:
-            backup.append(f" ({p.path.name}: only its lr bytes changed; the backup holds the patch record "
-                          f"{p.path.name}.patch.json, not a copy)", style="dim")
-        parts.append(backup)
-    else:
-        if res.error and res.status != "refused":
-            line.append(f": {res.error}")
-            if res.status == "failed" and res.kept_foreign:
+    if item.status != "applied":
+        if item.error and item.status != "refused":
+            line.append(f": {item.error}")
+            if item.status == "failed" and item.kept_foreign:
                 line.append("; the other process's version was kept (the original is in the backup, if one was made)")
-            elif res.status == "failed":
-                line.append("; original restored" if res.restored else "; RESTORE FAILED, see the backup folder")
-                if res.backup_dir:
-                    line.append(f" (backup: {res.backup_dir})")
-        parts.append(line)
-    for c in res.cleaned:
+            elif item.status == "failed":
+                line.append("; original restored" if item.restored else "; RESTORE FAILED, see the backup folder")
+                if item.backup:
+                    line.append(f" (backup: {item.backup})")
+        return [line]
+    checked = "ckptfix's reader and torch.load(weights_only=True)" if item.torch_checked else (
+        "ckptfix's reader (torch is not installed: pip install 'ckptfix[torch]' adds a check with torch.load)")
+    if all(p.endswith(".json") for p in item.written):
+        checked = "a fresh read of each"  # training_state*.json: the one value changed, every other byte kept
+    line.append(f": {', '.join(_name(p) for p in item.written)} written and verified with {checked}")
+    # named from the checkpoint (short: it does not fold), for a local path or an object storage one
+    where = f"{item.name}/{'/'.join(item.backup.rstrip('/').rsplit('/', 2)[-2:])}" if item.backup else None
+    backup = Text(f"backup: {where}", style="dim")
+    for p in (_name(f.file) for f in item.files if f.action == "patch"):
+        backup.append(f" ({p}: only its lr bytes changed; the backup holds the patch record {p}.patch.json, not a "
+                      "copy)", style="dim")
+    return [line, backup]
+
+
+def outcome_panel(item: CheckpointRepair, width: int = 80) -> Panel:
+    """One checkpoint's repair, from the record ``repair --json`` prints for it."""
+    parts: list[Any] = []
+    steps, n = item.steps, item.num_processes
+    if steps.chosen is not None and n.value is not None:
+        source = {"folder name": "the folder name", "optimizer": "the optimizer's step count"}.get(
+            steps.source or "", steps.source)
+        parts.append(Text(
+            f"step {steps.chosen} from {source}; N = {n.value}, {source_words(n.source)}; "
+            f"last_epoch = N × step = {n.value * steps.chosen}", style="dim"))
+    for fp in item.profile_before:
+        written_by = "cannot be read safely" if fp.profile is None else (
+            f"written by {_PROFILE_WORDS.get(fp.profile, fp.profile)} (profile {fp.profile})")
+        parts.append(Text(f"{_name(fp.file)}: {written_by}", style="dim"))
+    if item.changes and not item.refusals:
+        parts.append(_changes_table(item.changes))
+    for r in item.refusals:
+        parts.append(Text(f"refused (exit {r.exit_code}): {r.reason}", style="red"))
+    for note in item.notes:
+        parts.append(Text(f"note: {note}", style="yellow"))
+    parts.extend(_status_lines(item))
+    for c in item.cleaned:
         parts.append(Text(f"cleaned: {c}", style="dim"))
-    remaining = [f for f in item.after.findings if f.severity in ("error", "fatal", "warning")]
-    if remaining and res.status not in ("dry-run", "refused"):
+    remaining = [f for f in item.findings_after if f.severity in ("error", "fatal", "warning")]
+    if remaining and item.status not in ("dry-run", "refused"):
         parts.append(Text("still reported:", style="bold"))
         parts.append(_finding_lines(remaining))
     return Panel(Group(*parts), title=_title(item, width), title_align="left", expand=False)
@@ -154,20 +163,21 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
     if not latest:
         for s in outcome.disc.skipped:
             console.print(Text(f"skipped {s.path}: {s.reason}", style="dim"))
-    calm = [i for i in outcome.items if not outcome.disc.is_single and i.result.status == "nothing"
-            and not i.plan.notes and i.exit_code == 0 and not i.result.cleaned]
+    result = repair_result(outcome)  # what --json prints: each checkpoint's panel is rendered from it
+    calm = [i for i in result.checkpoints if not outcome.disc.is_single and i.status == "nothing"
+            and not i.notes and i.exit_code == 0 and not i.cleaned]
     if calm:  # an output folder's consistent checkpoints: one line for all of them
-        names = [i.plan.checkpoint.name for i in calm]
-        console.print(Text(f"{outcome.disc.root}: nothing to do in {len(calm)} consistent checkpoint{'s' if len(calm) != 1 else ''}: "
+        names = [i.name for i in calm]
+        console.print(Text(f"{result.root}: nothing to do in {len(calm)} consistent checkpoint{'s' if len(calm) != 1 else ''}: "
                            + (", ".join(names) if len(names) <= 4 else f"{names[0]} … {names[-1]}"), style="green"))
-    for item in outcome.items:
+    for item in result.checkpoints:
         if item not in calm:
             console.print(outcome_panel(item, console.width))
     if not outcome.items:
         console.print(Text(f"nothing to resume: no checkpoint-N folder in {outcome.disc.root} (exit 4)", style="dim"))
     tally: dict[str, int] = {}
-    for item in outcome.items:
-        tally[item.result.status] = tally.get(item.result.status, 0) + 1
+    for c in result.checkpoints:
+        tally[c.status] = tally.get(c.status, 0) + 1
     summary = ", ".join(f"{n} {_STATUS_TEXT[s][0].split(':')[0]}" for s, n in tally.items())
     command = _next(outcome, target if target is not None else outcome.disc.root, latest, opts)
     applied = [i for i in outcome.items if i.result.status == "applied"]

@@ -8,20 +8,16 @@ repair writes, UTC times, states) or from ckptfix's own messages, which show any
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ckptfix import __version__
-from ckptfix.api.results import SCHEMA_VERSION
-from ckptfix.exitcodes import status_of
-from ckptfix.model.checkpoint import Discovery
+from ckptfix.api.restore_results import list_result, prune_result, restore_result
 from ckptfix.model.leftovers import WORK_DIR
 from ckptfix.render.console import closing
+from ckptfix.render.json_doc import dumps
 from ckptfix.render.next_steps import quote
 from ckptfix.repair.restore import (
     Backup,
@@ -29,7 +25,6 @@ from ckptfix.repair.restore import (
     FileCheck,
     ListOutcome,
     PruneOutcome,
-    PruneResult,
     RestoreOutcome,
     RestoreResult,
 )
@@ -209,67 +204,16 @@ def render_prune(console: Console, outcome: PruneOutcome, target: object | None 
     closing(console, f"{where}: {what}; exit {outcome.exit_code}", command, "nothing to do")
 
 
-# --- --json ---------------------------------------------------------------------------------------------
-
-
-def _head(disc: Discovery, mode: str, exit_code: int) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "ckptfix", "version": __version__, "command": "restore"},
-        "mode": mode,
-        "root": str(disc.root),
-        "latest": str(disc.latest) if disc.latest else None,
-        "exit_code": exit_code,
-        "status": status_of(exit_code),
-        "skipped": [{"path": str(s.path), "reason": s.reason} for s in disc.skipped],
-    }
-
-
-def _backup(b: Backup) -> dict[str, Any]:
-    return {"name": b.name, "path": str(b.path), "restored": b.restored, "problem": b.problem,
-            "incomplete": b.incomplete, "files": [{"file": e.file, "action": e.kind} for e in b.entries]}
-
-
-def _check(c: FileCheck, restored: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"file": c.file, "action": c.kind, "state": c.state, "why": c.why, "created": c.created,
-            "restored": c.file in restored}
-
-
-def _dumps(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2, allow_nan=False)
+# --- --json: the documents of the result model (api/results.py) ----------------------------------------
 
 
 def restore_document(outcome: RestoreOutcome) -> str:
-    doc = _head(outcome.disc, "restore", outcome.exit_code)
-    doc["dry_run"] = outcome.dry_run
-    doc["nothing_to_restore"] = outcome.nothing_to_restore
-    doc["checkpoints"] = [
-        {"path": str(r.checkpoint), "name": r.checkpoint.name, "status": r.status, "exit_code": r.exit_code,
-         "backup": _backup(r.backup) if r.backup is not None else None,
-         "files": [_check(c, r.restored) for c in r.files], "error": r.error}
-        for r in outcome.items]
-    return _dumps(doc)
+    return dumps(restore_result(outcome))
 
 
 def list_document(outcome: ListOutcome) -> str:
-    doc = _head(outcome.disc, "list", outcome.exit_code)
-    doc["checkpoints"] = [
-        {"path": str(i.checkpoint), "name": i.checkpoint.name, "exit_code": i.exit_code, "problem": i.problem,
-         "backups": [_backup(b) for b in reversed(i.backups)], "next": i.next.name if i.next is not None else None,
-         "files": [_check(c) for c in i.last]}
-        for i in outcome.items]
-    return _dumps(doc)
-
-
-def _pruned(r: PruneResult) -> dict[str, Any]:
-    return {"path": str(r.checkpoint), "name": r.checkpoint.name, "status": r.status, "exit_code": r.exit_code,
-            "removed": list(r.removed), "kept": list(r.kept), "left": [{"name": n, "why": w} for n, w in r.left],
-            "error": r.error}
+    return dumps(list_result(outcome))
 
 
 def prune_document(outcome: PruneOutcome) -> str:
-    doc = _head(outcome.disc, "prune", outcome.exit_code)
-    doc["dry_run"] = outcome.dry_run
-    doc["keep"] = outcome.keep
-    doc["checkpoints"] = [_pruned(r) for r in outcome.items]
-    return _dumps(doc)
+    return dumps(prune_result(outcome))

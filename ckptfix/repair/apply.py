@@ -1,15 +1,16 @@
 """Carry out a ``RepairPlan``: the only code in ckptfix that writes into a checkpoint.
 
-Every action of the plan (``actions/``: scheduler rewrites and creations, optimizer lr patches) goes
-through the same stages, in the plan's order; each name is a ``stage`` passed to the ``fault`` hook,
-which tests use to inject a failure or a kill between any two steps:
+Every action of the plan (``actions/``: scheduler rewrites and creations, trainer state rewrites,
+optimizer lr patches) goes through the same stages, in the plan's order, reading and writing through the
+checkpoint's ``WritableStore`` (the local disk, or object storage); each name is a ``stage`` passed to the
+``fault`` hook, which tests use to inject a failure or a kill between any two steps:
 
-``lock``       ``<checkpoint>/.ckptfix/lock`` (``lock.py``): one repair at a time.
+``lock``       ``<checkpoint>/.ckptfix/lock`` (``lock.py``): one repair at a time (a store that ``locks``).
 ``recheck``    every file to touch still holds what the plan was computed from.
-``backup``     ``.ckptfix/backup-<UTC time>/``: what each action needs to undo itself, fsynced, and
+``backup``     ``.ckptfix/backup-<UTC time>/``: what each action needs to undo itself, and
                ``manifest.json`` saying what was done.
-``build``, ``write``, ``replace``   each action writes its new file beside the old one and
-               ``os.replace``s it onto the real name (``durable.py``).
+``build``, ``write``, ``replace``   each action writes its new file whole (``WritableStore.replace``: on
+               the local disk beside the old one, ``os.replace``d onto the real name).
 ``verify``     the new file decodes, with ckptfix's reader (and torch's, when torch is installed), to
                exactly what was planned.
 
@@ -29,16 +30,18 @@ from typing import Any, Literal
 
 from ckptfix.errors import CkptfixError, LockHeld, RepairFailed
 from ckptfix.formats.source import LOCAL
+from ckptfix.formats.source.durable import DISK, check_identity, fsync_dir
+from ckptfix.formats.source.writable import ANY, WritableStore
 from ckptfix.model.discover import is_in_progress
 from ckptfix.model.leftovers import TMP_FILE, WORK_DIR, find_leftovers
 from ckptfix.records import Record
 from ckptfix.repair.actions.interface import Fault, Journal
-from ckptfix.repair.durable import ANY, check_identity, fsync_dir, fsync_file, identity, make_backup_dir
+from ckptfix.repair.actions.torch_check import torch_installed
 from ckptfix.repair.lock import acquire_lock, release_lock
 from ckptfix.repair.plan import RepairPlan
-from ckptfix.repair.torch_check import torch_installed
+from ckptfix.repair.workdir import make_backup_dir
 
-__all__ = ["LOCAL_SITE", "STAGES", "ApplyResult", "Site", "Status", "apply_plan"]
+__all__ = ["STAGES", "ApplyResult", "Status", "apply_plan", "clean_leftovers"]
 
 STAGES = ("lock", "recheck", "backup", "build", "write", "replace", "verify")
 
@@ -47,12 +50,12 @@ Status = Literal["applied", "nothing", "refused", "dry-run", "failed", "locked"]
 
 
 class ApplyResult(Record):
-    """What applying a plan did to one checkpoint."""
+    """What applying a plan did to one checkpoint (paths: the store's)."""
 
-    checkpoint: Path
+    checkpoint: Any
     status: Status
-    backup_dir: Path | None = None
-    written: tuple[Path, ...] = ()
+    backup_dir: Any = None
+    written: tuple[Any, ...] = ()
     error: str | None = None
     restored: bool | None = None  # after a failure: whether every file is back to the original
     cleaned: tuple[str, ...] = ()  # what a killed repair had left and this one removed (and stale locks cleared)
@@ -65,49 +68,17 @@ def _no_fault(stage: str, path: Path) -> None:
     pass
 
 
-def _check_target_path(checkpoint: Path, path: Path) -> None:
+def _check_target(store: WritableStore, checkpoint: Any, path: Any) -> None:
     if is_in_progress(checkpoint.name):
         raise RepairFailed(f"{checkpoint}: still being written (name ends in tmp); not touched")
-    if path.parent.resolve() != checkpoint.resolve():
+    if path.parent != checkpoint:
         raise RepairFailed(f"{path}: not directly inside {checkpoint}")
-    if path.is_symlink():
+    if store.link_target(path) is not None:
         raise RepairFailed(f"{path} is a symlink: ckptfix does not replace links (copy the file in its place)")
 
 
-class Site:
-    """Where a checkpoint lives, for the stages that depend on it: the local disk (this class: a lock
-    file, fsynced folders) or object storage (``repair/remote.py``: no lock, objects)."""
-
-    def check_target(self, checkpoint: Any, path: Any) -> None:
-        _check_target_path(checkpoint, path)
-
-    def lock(self, checkpoint: Any, cleaned: list[str]) -> Any:
-        """Take the checkpoint's lock (clearing a stale one, said in ``cleaned``)."""
-        return acquire_lock(checkpoint, cleaned)
-
-    def clean_leftovers(self, checkpoint: Any) -> list[str]:
-        """Remove what killed repairs left (holding the lock); what was removed."""
-        return clean_leftovers(checkpoint)
-
-    def identity(self, path: Any) -> object:
-        """The file's identity, to notice another writer (``durable.identity``); ``ANY`` where none is known."""
-        return identity(path)
-
-    def unlock(self, lock: Any) -> None:
-        release_lock(lock)
-
-    def backup_dir(self, checkpoint: Any) -> Any:
-        return make_backup_dir(checkpoint)
-
-    def write_manifest(self, backup: Any, manifest: dict[str, Any]) -> None:
-        _write_manifest(backup, manifest)
-
-
-LOCAL_SITE = Site()
-
-
-def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_SITE) -> ApplyResult:
-    """Apply ``plan`` to its checkpoint. Never raises for repair failures: see ``ApplyResult``."""
+def apply_plan(plan: RepairPlan, fault: Fault | None = None, store: WritableStore = DISK) -> ApplyResult:
+    """Apply ``plan`` to its checkpoint through ``store``. Never raises for repair failures: see ``ApplyResult``."""
     hook: Fault = fault or _no_fault
     ck = plan.checkpoint
     if plan.refusals:
@@ -117,48 +88,60 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_
     if not actions and not any(lo.own for lo in leftovers):
         return ApplyResult(ck, "nothing")
     cleaned: list[str] = []
+    lock = None
     try:
         for a in actions:
-            site.check_target(ck, a.path)
+            _check_target(store, ck, a.path)
         hook("lock", ck)
-        lock = site.lock(ck, cleaned)
+        if store.locks:
+            lock = acquire_lock(ck, cleaned)
     except LockHeld as exc:
         return ApplyResult(ck, "locked", error=str(exc), holder=exc.holder)
     except Exception as exc:  # nothing was written yet
         return ApplyResult(ck, "failed", error=str(exc), restored=True)
-    try:  # under the lock no other repair runs: what a killed one left is provably no one's
-        cleaned += site.clean_leftovers(ck)
-    except OSError as exc:
-        cleaned.append(f"could not remove every leftover: {exc.strerror or exc}")
-    if not actions:
-        site.unlock(lock)
-        return ApplyResult(ck, "nothing", cleaned=tuple(cleaned))
+    try:
+        return _apply_locked(plan, hook, store, cleaned)
+    finally:
+        if lock is not None:
+            release_lock(lock)
 
-    journal = Journal(ck)
+
+def _apply_locked(plan: RepairPlan, hook: Fault, store: WritableStore, cleaned: list[str]) -> ApplyResult:
+    """The stages after ``lock``; undoes every action on any failure."""
+    ck, actions = plan.checkpoint, plan.actions
+    if store.locks:  # under the lock no other repair runs: what a killed one left is provably no one's
+        try:
+            cleaned += clean_leftovers(ck)
+        except OSError as exc:
+            cleaned.append(f"could not remove every leftover: {exc.strerror or exc}")
+    if not actions:
+        return ApplyResult(ck, "nothing", cleaned=tuple(cleaned))
+    journal = Journal(ck, store)
     try:
         for a in actions:
             hook("recheck", a.path)
-            before = site.identity(a.path)
-            a.recheck()
+            before = store.identity(a.path)
+            a.recheck(journal)
             if before is not ANY:
-                check_identity(a.path, before, "while ckptfix was checking it")
+                check_identity(a.path, before, "while ckptfix was checking it", store.identity(a.path))
                 journal.checked[a.path] = before
-        journal.backup_dir = site.backup_dir(ck)
+        journal.backup_dir = make_backup_dir(ck, store)
         manifest: dict[str, Any] = {"created_by": "ckptfix repair", "time": journal.backup_dir.name[len("backup-"):],
                                     "files": []}
-        if site is LOCAL_SITE:  # ckptfix restore works on the local disk
+        if store.locks:  # ckptfix restore works where a repair can lock the checkpoint (the local disk)
             manifest["undo"] = f"ckptfix restore {shlex.quote(str(Path(ck).resolve()))}"
         for a in actions:
             hook("backup", a.path)
             manifest["files"].append(a.backup(journal))
-        site.write_manifest(journal.backup_dir, manifest)
+        store.create(journal.backup_dir / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
         written = []
         for a in actions:
             a.write(journal, hook)
             hook("verify", a.path)
-            check_identity(a.path, journal.written.get(a.path, ANY), "after ckptfix wrote it")
-            a.verify()
-            check_identity(a.path, journal.written.get(a.path, ANY), "while ckptfix was verifying it")
+            expect = journal.written.get(a.path, ANY)
+            check_identity(a.path, expect, "after ckptfix wrote it", store.identity(a.path))
+            a.verify(journal)
+            check_identity(a.path, expect, "while ckptfix was verifying it", store.identity(a.path))
             written.append(a.path)
         return ApplyResult(ck, "applied", journal.backup_dir, tuple(written), cleaned=tuple(cleaned),
                            torch_checked=torch_installed())
@@ -171,8 +154,6 @@ def apply_plan(plan: RepairPlan, fault: Fault | None = None, site: Site = LOCAL_
             raise
         foreign = any(journal.foreign(a.path) for a in actions) or "by another process" in error
         return ApplyResult(ck, "failed", journal.backup_dir, (), error, restored, tuple(cleaned), foreign)
-    finally:
-        site.unlock(lock)
 
 
 def clean_leftovers(checkpoint: Path) -> list[str]:
@@ -194,11 +175,3 @@ def clean_leftovers(checkpoint: Path) -> list[str]:
         fsync_dir(p.parent)
         done.append(f"removed {lo.path} ({lo.kind.replace('-', ' ')} left by a killed repair)")
     return done
-
-
-def _write_manifest(backup: Path, manifest: dict[str, Any]) -> None:
-    mpath = backup / "manifest.json"
-    mpath.write_text(json.dumps(manifest, indent=2) + "\n")
-    fsync_file(mpath)
-    fsync_dir(backup)
-    fsync_dir(backup.parent)

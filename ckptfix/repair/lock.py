@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 from ckptfix.errors import LockHeld, UnreadableFile
+from ckptfix.formats.source.durable import fsync_dir, read_regular
 from ckptfix.model.leftovers import LOCK_NAME
-from ckptfix.repair.durable import fsync_dir, read_regular, utc_stamp, work_dir
+from ckptfix.repair.workdir import utc_stamp, work_dir
 
 __all__ = ["GRACE_SECONDS", "LOCK_NAME", "acquire_lock", "release_lock"]
 

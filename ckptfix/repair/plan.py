@@ -35,7 +35,10 @@ from ckptfix.analysis.resume_checks import STOCK_TAIL, describe, preview_all, st
 from ckptfix.analysis.state_checks import trainer_state_files
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
+from ckptfix.exitcodes import FINDINGS, OK, worst
 from ckptfix.formats.objects import TorchDevice, TorchSize
+from ckptfix.formats.source.durable import DISK
+from ckptfix.formats.source.writable import WritableStore
 from ckptfix.model.discover import is_in_progress
 from ckptfix.model.layouts import get_layout
 from ckptfix.records import Record
@@ -120,10 +123,9 @@ class RepairPlan(Record):
 
         A step disagreement resolved by ``--step`` does not count (``repair`` uses the given step)."""
         waived = frozenset({"CKF010"}) if self.step_source == "--step" else frozenset()
-        code = max([exit_code(self.report.findings, self.report.strict, waived)] + [r.exit_code for r in self.refusals])
-        if self.actions:
-            code = max(code, 1)
-        return code
+        changes = FINDINGS if self.actions else OK
+        return worst([exit_code(self.report.findings, self.report.strict, waived), changes,
+                      *(r.exit_code for r in self.refusals)])
 
 
 def _not_writable(v: Any, path: str = "", depth: int = 0) -> str | None:
@@ -167,8 +169,9 @@ class _Ctx:
         self.refusals.append(Refusal(file, reason, code))
 
 
-def plan_repair(report: CheckpointReport, opts: Options = Options()) -> RepairPlan:
-    """The repair plan of one analysed checkpoint (see the module docstring for the target state).
+def plan_repair(report: CheckpointReport, opts: Options = Options(), store: WritableStore = DISK) -> RepairPlan:
+    """The repair plan of one analysed checkpoint (see the module docstring for the target state), to be
+    carried out through ``store``: an action it cannot carry out (``RepairAction.refusal``) refuses the plan.
 
     ``opts.recreate`` rebuilds unreadable scheduler files; ``opts.optimizer_lr`` adds the ``--optimizer-lr``
     patches of optimizer*.bin (``optimizer_lr.py``; it reads the optimizer's pickle, never its tensors, and
@@ -178,8 +181,25 @@ def plan_repair(report: CheckpointReport, opts: Options = Options()) -> RepairPl
     steps = report.steps
     step_ok = steps.chosen is not None and (steps.agree or steps.source == "--step")
     ctx = _Ctx(report, opts, recreate, steps.chosen if step_ok else None, report.num_processes)
-    writes: list[SchedulerWrite] = []
+    _refuse_what_cannot_be_planned(ctx)
+    writes = _plan_scheduler_files(ctx)
+    state_writes = _plan_state_files(ctx, writes)
+    _check_resume(ctx, writes, state_writes)
+    _refuse_the_rest(ctx)
+    patches = _plan_optimizer_lr(ctx, writes) if optimizer_lr and not ctx.refusals else []
+    actions = _carried_out(ctx, (*writes, *state_writes, *patches), store)
+    written = {a.path for a in actions}
+    untouched = tuple(sf.path for sf in ck.schedulers if sf.path not in written)
+    return RepairPlan(ck.path, report, actions, tuple(_dedupe(ctx.refusals)), tuple(ctx.notes),
+                      ctx.g, steps.source if ctx.g is not None else None, ctx.n, report.num_processes_source,
+                      untouched)
 
+
+def _refuse_what_cannot_be_planned(ctx: _Ctx) -> None:
+    """Refusals that need no planning: a folder still being written, a Trainer checkpoint with errors, an
+    unreadable or hostile file (unless ``--recreate`` rebuilds it), an unknown or disputed step, an unknown N."""
+    report, opts, recreate = ctx.report, ctx.opts, ctx.recreate
+    ck, steps = report.checkpoint, report.steps
     if is_in_progress(ck.path.name):
         ctx.refuse(ck.path, "folder name ends in tmp: a checkpoint still being written is never touched")
     refusal = get_layout(ck.layout).repair_refusal
@@ -214,23 +234,30 @@ def plan_repair(report: CheckpointReport, opts: Options = Options()) -> RepairPl
         # the rewrite those findings need is refused for N: one refusal says it, not one per finding
         ctx.covered.update(id(f) for f in report.findings if f.code in REWRITE_FIXES | {"CKF110", "CKF111", "CKF001"})
 
+
+def _plan_scheduler_files(ctx: _Ctx) -> list[SchedulerWrite]:
+    """Each scheduler file's rewrite (or re-creation), and the missing ``scheduler.bin`` (CKF001) created."""
+    report, ck = ctx.report, ctx.report.checkpoint
+    writes: list[SchedulerWrite] = []
+    if ctx.n is None:
+        return writes
     for i, sr in enumerate(report.schedulers):
-        w = _plan_scheduler(ctx, sr, i) if ctx.n is not None else None
+        w = _plan_scheduler(ctx, sr, i)
         if w is not None:
             writes.append(w)
-
-    if any(f.code == "CKF001" for f in report.findings) and ctx.n is not None:
+    if any(f.code == "CKF001" for f in report.findings):
         w = _plan_create(ctx, ck.path / "scheduler.bin", 0, "CKF001")
         if w is not None:
             writes.append(w)
         if len(ck.optimizers) > 1:
             ctx.notes.append(f"{len(ck.optimizers)} optimizer files but no scheduler file: only scheduler.bin "
                              "(for optimizer.bin) is created")
+    return writes
 
-    state_writes = _plan_state_files(ctx, writes)
-    _check_resume(ctx, writes, state_writes)
 
-    # Catch-all: every error/fatal finding is either fixed by a file plan or refused.
+def _refuse_the_rest(ctx: _Ctx) -> None:
+    """Catch-all: every error/fatal finding is either fixed by a file plan or refused."""
+    report, opts = ctx.report, ctx.opts
     for f in report.findings:
         if f.severity not in ("error", "fatal") or id(f) in ctx.covered:
             continue
@@ -243,17 +270,21 @@ def plan_repair(report: CheckpointReport, opts: Options = Options()) -> RepairPl
         ctx.refuse(_file_path(report, f.file), f"{f.code}: {f.message} (not something repair can fix)",
                    3 if f.severity == "fatal" else 1)
 
-    patches: list[OptimizerLrPatch] = []
-    if optimizer_lr and not ctx.refusals:
-        patches = _plan_optimizer_lr(ctx, writes)
-    actions: tuple[RepairAction, ...] = ()
-    if not ctx.refusals:  # all or nothing: a refused checkpoint keeps every file as it is
-        actions = (*writes, *state_writes, *patches)
-    written = {a.path for a in actions}
-    untouched = tuple(sf.path for sf in ck.schedulers if sf.path not in written)
-    return RepairPlan(ck.path, report, actions, tuple(_dedupe(ctx.refusals)), tuple(ctx.notes),
-                      ctx.g, steps.source if ctx.g is not None else None, ctx.n, report.num_processes_source,
-                      untouched)
+
+def _carried_out(ctx: _Ctx, planned: tuple[RepairAction, ...], store: WritableStore) -> tuple[RepairAction, ...]:
+    """The planned actions, or none (all or nothing: a refused checkpoint keeps every file as it is); an action
+    ``store`` cannot carry out refuses them all, before anything is written."""
+    if ctx.refusals:
+        return ()
+    for a in planned:
+        why = a.refusal(store)
+        if why is not None:
+            ctx.refuse(a.path, why)
+    if ctx.refusals:
+        return ()
+    if planned and store.caveat:
+        ctx.notes.append(store.caveat)
+    return planned
 
 
 def _plan_state_files(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[TrainingStateWrite]:
@@ -500,66 +531,14 @@ def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> SchedulerWrit
 def _rewrite_values(ctx: _Ctx, path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
     """Owned keys (+ ``_step_count`` when absent) at the reference position; None after a refusal."""
     opts, n, g = ctx.opts, ctx.n, ctx.g
-    assert g is not None
-    ok = True
-
-    stored_t0 = as_int(state.get("T_0"))
-    if opts.lr_warmup_steps is not None:
-        t0 = opts.lr_warmup_steps * n
-        t0_val: Any = state["T_0"] if stored_t0 == t0 and type(state.get("T_0")) is int else t0
-    elif stored_t0 is not None and stored_t0 >= 1:
-        t0, t0_val = stored_t0, state["T_0"]
-    else:
-        ctx.refuse(path, f"T_0 = {state.get('T_0', 'missing')!r} is unusable: pass --lr-warmup-steps W (T_0 = W × N)")
-        ok = False
-
-    stored_tm = as_int(state.get("T_mult", 1))
-    if opts.t_mult is not None:
-        t_mult = opts.t_mult
-        tm_val: Any = state["T_mult"] if "T_mult" in state and stored_tm == t_mult and type(state["T_mult"]) is int else t_mult
-    elif stored_tm is not None and stored_tm >= 1:
-        t_mult, tm_val = stored_tm, state.get("T_mult", 1)
-    else:
-        ctx.refuse(path, f"T_mult = {state.get('T_mult')!r} is unusable: pass --t-mult M")
-        ok = False
-
-    stored_eta = as_real(state.get("eta_min"))
-    if opts.lr_end is not None:
-        eta = opts.lr_end
-        eta_val: Any = state["eta_min"] if close(state.get("eta_min"), eta) else eta
-    elif stored_eta is not None and stored_eta >= 0:
-        eta, eta_val = stored_eta, state["eta_min"]
-    else:
-        ctx.refuse(path, f"eta_min = {state.get('eta_min', 'missing')!r} is unusable: pass --lr-end E")
-        ok = False
-
-    bases = state.get("base_lrs")
-    bases_ok = isinstance(bases, (list, tuple)) and bases and all(as_real(b) is not None and as_real(b) >= 0 for b in bases)  # type: ignore[operator]
-    if opts.learning_rate is not None:
-        count = len(bases) if isinstance(bases, (list, tuple)) and bases else max(1, len(ctx.report.checkpoint.optimizers[0].param_groups)
-                                                                                  if ctx.report.checkpoint.optimizers else 1)
-        if bases_ok and all(close(b, opts.learning_rate) for b in bases):  # type: ignore[union-attr]
-            base_vals: list[float] = [float(b) for b in bases]  # type: ignore[union-attr]
-            base_val: Any = bases
-        else:
-            base_vals = [opts.learning_rate] * count
-            base_val = list(base_vals)
-    elif bases_ok:
-        base_vals, base_val = [float(b) for b in bases], bases  # type: ignore[union-attr]
-    else:
-        ctx.refuse(path, f"base_lrs = {bases!r} is unusable: pass --learning-rate LR")
-        ok = False
-    if not ok:
-        return None
-
-    assert n is not None
-    ref = target_state(opts.target, n * g, t0, t_mult, float(eta), base_vals)
-    out = _owned_values(ref, t0_val, tm_val, eta_val, base_val,
-                        None if "_step_count" in state else _step_count(opts.target, ref.last_epoch))
-    # Keep the stored container type (list) for lists.
-    if isinstance(state.get("base_lrs"), tuple) and isinstance(out["base_lrs"], list) and base_val is not bases:
-        out["base_lrs"] = list(out["base_lrs"])
-    return out
+    assert g is not None and n is not None  # planned only once both are known
+    # each input: (the number the formula uses, the value written: the stored one, its type kept, when equal)
+    t0, t_mult, eta, bases = _t0(ctx, path, state), _t_mult(ctx, path, state), _eta(ctx, path, state), _bases(ctx, path, state)
+    if t0 is None or t_mult is None or eta is None or bases is None:
+        return None  # refused (each unusable input said why)
+    ref = target_state(opts.target, n * g, t0[0], t_mult[0], float(eta[0]), bases[0])
+    return _owned_values(ref, t0[1], t_mult[1], eta[1], bases[1],
+                         None if "_step_count" in state else _step_count(opts.target, ref.last_epoch))
 
 
 def _owned_values(ref: TargetState, t0: Any, t_mult: Any, eta_min: Any, base_lrs: Any,
@@ -574,6 +553,59 @@ def _owned_values(ref: TargetState, t0: Any, t_mult: Any, eta_min: Any, base_lrs
     if step_count is not None:
         out["_step_count"] = step_count
     return out
+
+
+def _t0(ctx: _Ctx, path: Path, state: dict[str, Any]) -> tuple[int, Any] | None:
+    """``T_0 = --lr-warmup-steps × N``, else the stored ``T_0``; None after a refusal."""
+    stored, w, n = as_int(state.get("T_0")), ctx.opts.lr_warmup_steps, ctx.n
+    if w is not None:
+        assert n is not None
+        t0 = w * n
+        return t0, state["T_0"] if stored == t0 and type(state.get("T_0")) is int else t0
+    if stored is not None and stored >= 1:
+        return stored, state["T_0"]
+    ctx.refuse(path, f"T_0 = {state.get('T_0', 'missing')!r} is unusable: pass --lr-warmup-steps W (T_0 = W × N)")
+    return None
+
+
+def _t_mult(ctx: _Ctx, path: Path, state: dict[str, Any]) -> tuple[int, Any] | None:
+    """``--t-mult``, else the stored ``T_mult`` (1 when absent); None after a refusal."""
+    stored, given = as_int(state.get("T_mult", 1)), ctx.opts.t_mult
+    if given is not None:
+        keep = "T_mult" in state and stored == given and type(state["T_mult"]) is int
+        return given, state["T_mult"] if keep else given
+    if stored is not None and stored >= 1:
+        return stored, state.get("T_mult", 1)
+    ctx.refuse(path, f"T_mult = {state.get('T_mult')!r} is unusable: pass --t-mult M")
+    return None
+
+
+def _eta(ctx: _Ctx, path: Path, state: dict[str, Any]) -> tuple[float, Any] | None:
+    """``--lr-end``, else the stored ``eta_min``; None after a refusal."""
+    stored, given = as_real(state.get("eta_min")), ctx.opts.lr_end
+    if given is not None:
+        return given, state["eta_min"] if close(state.get("eta_min"), given) else given
+    if stored is not None and stored >= 0:
+        return stored, state["eta_min"]
+    ctx.refuse(path, f"eta_min = {state.get('eta_min', 'missing')!r} is unusable: pass --lr-end E")
+    return None
+
+
+def _bases(ctx: _Ctx, path: Path, state: dict[str, Any]) -> tuple[list[float], Any] | None:
+    """``--learning-rate`` for every group, else the stored ``base_lrs``; None after a refusal."""
+    bases, given = state.get("base_lrs"), ctx.opts.learning_rate
+    listed = isinstance(bases, (list, tuple)) and bool(bases)
+    usable = listed and all((r := as_real(b)) is not None and r >= 0 for b in bases)  # type: ignore[union-attr]
+    if given is not None:
+        if usable and all(close(b, given) for b in bases):  # type: ignore[union-attr]
+            return [float(b) for b in bases], bases  # type: ignore[union-attr]
+        optimizers = ctx.report.checkpoint.optimizers
+        count = len(bases) if listed else max(1, len(optimizers[0].param_groups) if optimizers else 1)  # type: ignore[arg-type]
+        return [given] * count, [given] * count  # a new list (never the stored tuple's type)
+    if usable:
+        return [float(b) for b in bases], bases  # type: ignore[union-attr]
+    ctx.refuse(path, f"base_lrs = {bases!r} is unusable: pass --learning-rate LR")
+    return None
 
 
 def _step_count(target: str, last_epoch: int) -> int:

@@ -38,13 +38,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ckptfix.errors import CkptfixError, LockHeld, RepairFailed, UnreadableFile, UsageError
+from ckptfix.exitcodes import worst
+from ckptfix.formats.source.durable import FileId, Folder
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
 from ckptfix.model.leftovers import BACKUP_DIR, TMP_FILE, WORK_DIR
 from ckptfix.records import Record
 from ckptfix.repair.actions import ACTIONS, ActionKind, BackupEntry, Fault, RepairAction, action_for, read_entry
-from ckptfix.repair.durable import FileId, Folder, utc_stamp
 from ckptfix.repair.lock import acquire_lock, release_lock
+from ckptfix.repair.workdir import utc_stamp
 from ckptfix.text import shown
 
 __all__ = [
@@ -150,7 +152,7 @@ class RestoreOutcome(Record):
 
     @property
     def exit_code(self) -> int:
-        return max((i.exit_code for i in self.items), default=0)
+        return worst(i.exit_code for i in self.items)
 
     @property
     def nothing_to_restore(self) -> bool:
@@ -165,7 +167,7 @@ class ListOutcome(Record):
 
     @property
     def exit_code(self) -> int:
-        return max((i.exit_code for i in self.items), default=0)
+        return worst(i.exit_code for i in self.items)
 
 
 class PruneResult(Record):
@@ -195,7 +197,7 @@ class PruneOutcome(Record):
 
     @property
     def exit_code(self) -> int:
-        return max((i.exit_code for i in self.items), default=0)
+        return worst(i.exit_code for i in self.items)
 
 
 # --- reading: the manifest, the backups -----------------------------------------------------------------

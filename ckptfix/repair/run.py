@@ -10,13 +10,15 @@ from ckptfix.analysis.options import Options
 from ckptfix.analysis.report import CheckpointReport, RunFacts
 from ckptfix.analysis.run import analyse_path
 from ckptfix.errors import UsageError
-from ckptfix.exitcodes import NOTHING_TO_RESUME
+from ckptfix.exitcodes import FINDINGS, NOTHING_TO_RESUME, OK, worst
 from ckptfix.formats.source import LOCAL, Store
+from ckptfix.formats.source.durable import writable
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.load import load_checkpoint
 from ckptfix.records import Record, replace
 from ckptfix.repair.actions.interface import Fault
-from ckptfix.repair.apply import LOCAL_SITE, ApplyResult, apply_plan
+from ckptfix.repair.actions.optimizer_lr import NOT_IN_PLACE
+from ckptfix.repair.apply import ApplyResult, Status, apply_plan
 from ckptfix.repair.plan import RepairPlan, plan_repair
 
 __all__ = ["CheckpointOutcome", "RepairOutcome", "repair_checkpoint", "repair_path"]
@@ -42,44 +44,37 @@ class RepairOutcome(Record):
 
 def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = False, fault: Fault | None = None,
                       store: Store = LOCAL, facts: RunFacts = RunFacts()) -> CheckpointOutcome:
-    """Plan the repair of one analysed checkpoint, apply it (unless ``dry_run``) and analyse it again (read
-    again: its files changed) under the same ``opts`` and ``facts``."""
-    plan = plan_repair(report, opts)
-    site = LOCAL_SITE
-    if store.remote:
-        from ckptfix.repair.remote import ObjectSite, for_object_storage  # noqa: PLC0415 - object storage only
-
-        plan, site = for_object_storage(plan, store, opts.optimizer_lr), ObjectSite(store)
+    """Plan the repair of one analysed checkpoint, apply it through ``store``'s writer (unless ``dry_run``) and
+    analyse it again (read again: its files changed) under the same ``opts`` and ``facts``."""
+    target = writable(store)
+    plan = plan_repair(report, opts, target)
     if dry_run:
-        status = "dry-run" if plan.actions else ("refused" if plan.refusals else "nothing")
+        status: Status = "dry-run" if plan.actions else ("refused" if plan.refusals else "nothing")
         return CheckpointOutcome(plan, ApplyResult(plan.checkpoint, status), report, plan.exit_code_if_not_applied)
-    result = apply_plan(plan, fault, site)
+    result = apply_plan(plan, fault, target)
     after = report
     if result.status in ("applied", "failed"):
         after = analyse(load_checkpoint(plan.checkpoint, store=store), opts, facts)
     # after a repair, a step disagreement that --step settled does not count
     code = exit_code(after.findings, opts.strict, frozenset({"CKF010"}) if opts.step is not None else frozenset())
-    if plan.refusals:
-        code = max([code] + [r.exit_code for r in plan.refusals])
-    if result.status in ("failed", "locked"):
-        code = max(code, 1)
+    failed = FINDINGS if result.status in ("failed", "locked") else OK
+    code = worst([code, failed, *(r.exit_code for r in plan.refusals)])
     return CheckpointOutcome(plan, result, after, code)
 
 
 def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False, dry_run: bool = False,
                 fault: Fault | None = None, store: Store = LOCAL, facts: RunFacts = RunFacts()) -> RepairOutcome:
     """Repair every checkpoint under ``path`` (or only the latest) as ``opts`` say (``recreate``,
-    ``optimizer_lr`` among them); ``UsageError`` for a bad PATH (and, on object storage, for
-    ``--optimizer-lr``: ``repair/remote.py``). Each checkpoint is read once before the repair."""
-    if store.remote and opts.optimizer_lr:
-        from ckptfix.repair.remote import OPTIMIZER_LR_REFUSED  # noqa: PLC0415 - object storage only
-
-        raise UsageError(OPTIMIZER_LR_REFUSED)
+    ``optimizer_lr`` among them); ``UsageError`` for a bad PATH, and for ``--optimizer-lr`` where the store
+    cannot patch a file in place (object storage), before anything is read. Each checkpoint is read once
+    before the repair."""
+    if opts.optimizer_lr and not writable(store).patches_in_place:
+        raise UsageError(NOT_IN_PLACE)
     done = analyse_path(path, opts, latest_only=latest_only, store=store, facts=facts)
     items = []
     for report in done.reports:
         from_run = report.processes.from_run if report.processes is not None else None
         ck_facts = replace(done.facts, run_processes=from_run) if from_run else done.facts
         items.append(repair_checkpoint(report, opts, dry_run, fault, store, ck_facts))
-    code = max((i.exit_code for i in items), default=NOTHING_TO_RESUME)
+    code = worst((i.exit_code for i in items), NOTHING_TO_RESUME)
     return RepairOutcome(done.disc, tuple(items), dry_run, code)

@@ -55,3 +55,34 @@ def test_the_json_gate_imports_no_repair_code():
             "print(sorted(m for m in sys.modules if m.startswith(('ckptfix.repair', 'rich.console'))), file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code, str(FIXTURES / "sine-v1")], capture_output=True, text=True)
     assert proc.stderr.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_result_carries_what_the_human_output_shows(name):
+    """The console draws each panel from the result (render/console.py): what it shows of an optimizer that could
+    not be read, how a profile was recognised, and which state file gave the step are in it, as the analysis has them."""
+    from ckptfix.analysis.run import inspect_path
+    from ckptfix.api.results import check_result
+
+    disc, reports = inspect_path(FIXTURES / name)
+    result = check_result(disc, reports, 0)
+    for r, c in zip(reports, result.checkpoints, strict=True):
+        assert [o.problem for o in c.optimizers] == [o.problem.message if o.problem else None
+                                                      for o in r.checkpoint.optimizers]
+        assert [s.basis for s in c.schedulers] == [sr.match.basis if sr.match else None for sr in r.schedulers]
+        assert all((s.basis is None) == (s.profile is None) for s in c.schedulers)
+        ts = r.checkpoint.training_state
+        assert c.steps.state_file == (ts.source if ts is not None else None)
+
+
+def test_an_optimizer_that_cannot_be_read_says_why(tmp_path):
+    import shutil
+
+    shutil.copytree(FIXTURES / "sine-ok", tmp_path / "run")
+    opt = tmp_path / "run" / "checkpoint-30" / "optimizer.bin"
+    opt.write_bytes(opt.read_bytes()[:100])  # truncated: not a zip any more
+    result = ckptfix.check(tmp_path / "run" / "checkpoint-30")
+    (o,) = result.checkpoints[0].optimizers
+    assert o.problem  # why it could not be read (the analysis's message)
+    res = CliRunner().invoke(app, ["inspect", str(tmp_path / "run" / "checkpoint-30")], terminal_width=200)
+    assert "optimizer.bin: step" not in res.output  # the panel's optimizer line is for files that were read

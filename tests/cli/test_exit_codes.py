@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from ckptfix import _cli
 from ckptfix._cli import app
-from ckptfix.exitcodes import CODES
+from ckptfix.analysis.findings import RULES, exit_code, make_finding
+from ckptfix.exitcodes import CODES, FINDINGS, NOTHING_TO_RESUME, OK, UNREADABLE, worst
 from tests.helpers import FIXTURES, ROOT
 
 pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
@@ -24,6 +25,18 @@ runner = CliRunner()
 
 def run(*args: object):
     return runner.invoke(app, [str(a) for a in args])
+
+
+def test_the_code_of_several_is_the_worst() -> None:
+    """One rule for every command: 3 > 1 > 0 over checkpoints, files and refusals; nothing checked is 4."""
+    assert worst([OK, UNREADABLE, FINDINGS]) == UNREADABLE and worst([OK, FINDINGS, OK]) == FINDINGS
+    assert worst([]) == OK and worst([], NOTHING_TO_RESUME) == NOTHING_TO_RESUME
+    by_severity = {sev: next(make_finding(c, None, None, None, None, "m") for c, r in RULES.items() if r.severity == sev)
+                   for sev in ("info", "warning", "error", "fatal")}
+    assert [exit_code([f]) for f in by_severity.values()] == [OK, OK, FINDINGS, UNREADABLE]
+    assert exit_code([by_severity["warning"]], strict=True) == FINDINGS
+    assert exit_code(list(by_severity.values())) == UNREADABLE  # the worst severity wins, in any order
+    assert exit_code([by_severity["fatal"]], waived=frozenset({by_severity["fatal"].code})) == OK
 
 
 @pytest.mark.parametrize("command", ["inspect", "repair"])

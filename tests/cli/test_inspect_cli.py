@@ -72,7 +72,8 @@ def test_json_document_shape() -> None:
     assert code == 1 and doc["schema_version"] == 1 and doc["exit_code"] == 1
     (ck,) = doc["checkpoints"]
     assert ck["steps"] == {"folder": 30, "training_state": 30, "optimizer": 30, "epoch_step": 30,
-                           "chosen": 30, "source": "training_state.json", "agree": True}
+                           "chosen": 30, "source": "training_state.json", "agree": True,
+                           "state_file": "training_state.json"}
     (sch,) = ck["schedulers"]
     assert sch["profile"] == "simpletuner-sine-v1"
     v = sch["values"]

@@ -1,5 +1,6 @@
-"""Every --json document (inspect, repair, explain: real outputs) validates against the schema shipped in the
-package (ckptfix/schema/ckptfix.schema.json, what `ckptfix schema` prints)."""
+"""Every --json document (inspect, repair, restore, explain, error: real outputs) validates against the schema
+shipped in the package (ckptfix/schema/ckptfix.schema.json, what `ckptfix schema` prints), and that file is
+the schema generated from the result model (ckptfix/api/results.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.analysis.findings import RULES
-from ckptfix.api.schema import schema
+from ckptfix.api import fleet_results, restore_results, results
+from ckptfix.api.results import Result
+from ckptfix.api.schema import documents, generate, schema
 from ckptfix.links import SCHEMA_ID
 from tests.helpers import FIXTURES
 
@@ -37,6 +40,23 @@ def valid(doc: dict) -> None:
 def test_the_schema_is_a_valid_schema() -> None:
     Draft202012Validator.check_schema(SCHEMA)
     assert SCHEMA["$id"] == SCHEMA_ID
+
+
+def test_the_shipped_schema_is_the_one_the_result_model_generates() -> None:
+    """python docs/make_transcripts.py writes it; a field added to a result without it fails here."""
+    assert generate() == SCHEMA
+
+
+def test_every_result_record_is_in_the_schema_with_exactly_its_fields() -> None:
+    records = {c for m in (results, restore_results, fleet_results) for c in vars(m).values()
+               if isinstance(c, type) and issubclass(c, Result) and c is not Result}
+    defs = SCHEMA["$defs"]
+    names = {c: "".join("_" + ch.lower() if ch.isupper() else ch for ch in c.__name__).lstrip("_") for c in records}
+    assert set(names.values()) == set(defs), "a result record the schema does not describe, or the reverse"
+    for c, name in names.items():
+        assert defs[name]["required"] == list(c.__record_fields__) == list(defs[name]["properties"])
+        assert defs[name]["additionalProperties"] is False
+    assert [d["$ref"] for d in SCHEMA["oneOf"]] == [f"#/$defs/{names[d]}" for d in documents()]
 
 
 def test_ckptfix_schema_prints_the_shipped_file() -> None:

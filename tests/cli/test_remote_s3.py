@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.analysis.report import Options
 from ckptfix.analysis.run import inspect_path
+from ckptfix.formats.location import DEFAULT_TIMEOUT
 from ckptfix.formats.source.remote import S3_REQUESTS, Deadline, Tuning, connect
-from ckptfix.formats.source.url import DEFAULT_TIMEOUT
 from ckptfix.formats.torchfile import decode_torch
 from tests.helpers import FIXTURES
 

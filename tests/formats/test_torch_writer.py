@@ -35,7 +35,7 @@ from ckptfix.formats.limits import DEFAULT_LIMITS
 from ckptfix.formats.objects import TorchDevice, TorchSize
 from ckptfix.formats.torch_writer import MAX_DEPTH, MAX_INT_BYTES, archive_name_for, dumps
 from ckptfix.formats.torchfile import open_torch_file
-from ckptfix.repair.torch_check import as_read
+from ckptfix.repair.actions.torch_check import as_read
 from ckptfix.schedulers import Sine
 
 ROOT = Path(__file__).resolve().parents[2]

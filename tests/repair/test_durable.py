@@ -18,11 +18,11 @@ torch = pytest.importorskip("torch")
 from ckptfix.analysis.checks import analyse  # noqa: E402
 from ckptfix.analysis.report import Options  # noqa: E402
 from ckptfix.errors import UnreadableFile  # noqa: E402
+from ckptfix.formats.source.durable import copy_durable, sha256  # noqa: E402
 from ckptfix.model.load import load_checkpoint  # noqa: E402
 from ckptfix.records import replace  # noqa: E402
 from ckptfix.repair.actions.interface import same  # noqa: E402
 from ckptfix.repair.apply import apply_plan  # noqa: E402
-from ckptfix.repair.durable import copy_durable, sha256  # noqa: E402
 from ckptfix.repair.plan import plan_repair  # noqa: E402
 from tests.helpers import FIXTURES  # noqa: E402
 

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from ckptfix._cli import app
 from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.report import Options
+from ckptfix.formats.source.durable import sha256
 from ckptfix.model.load import load_checkpoint
 from ckptfix.repair.apply import apply_plan
-from ckptfix.repair.durable import sha256
 from ckptfix.repair.plan import plan_repair
 from tests.helpers import FIXTURES, in_forked_child
 

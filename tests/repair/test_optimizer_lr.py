@@ -19,11 +19,12 @@ torch = pytest.importorskip("torch")
 from ckptfix._cli import app  # noqa: E402, PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.analysis.checks import analyse  # noqa: E402
 from ckptfix.analysis.report import Options  # noqa: E402
+from ckptfix.formats.source.durable import DISK  # noqa: E402
 from ckptfix.formats.torchfile import open_torch_file  # noqa: E402
 from ckptfix.model.load import load_checkpoint  # noqa: E402
 from ckptfix.records import replace  # noqa: E402
 from ckptfix.repair.actions.interface import same  # noqa: E402
-from ckptfix.repair.actions.optimizer_lr import NotPatchable, patch_file, plan_patch, restore  # noqa: E402
+from ckptfix.repair.actions.optimizer_lr import NotPatchable, plan_patch, restore  # noqa: E402
 from ckptfix.repair.apply import STAGES, apply_plan  # noqa: E402
 from ckptfix.repair.plan import plan_repair  # noqa: E402
 from tests.helpers import FIXTURES as ROOT_FIXTURES  # noqa: E402
@@ -266,7 +267,7 @@ def test_two_groups_memoized_key_and_initial_lr(tmp_path):
         ("param_groups[0].lr", 1e-3, 5e-4), ("param_groups[1].lr", 2e-3, 6e-4), ("param_groups[1].initial_lr", 2e-3, 3e-3)]
     assert plan_patch(path, {"_last_lr": [1e-3, 2e-3], "base_lrs": [1e-3, 2e-3]}) is None
     want = hashlib.sha256(bytes(_apply(path.read_bytes(), p.writes))).hexdigest()
-    patch_file(path, [(w.offset, w.old, w.new) for w in p.writes], p.size, want, lambda s, q: None, lambda: None, [])
+    DISK.patch(path, [(w.offset, w.old, w.new) for w in p.writes], p.size, want, lambda: None, lambda: None, [])
     with open_torch_file(path) as tf:
         assert same(tf.obj, p.target)
     after = torch.load(path, weights_only=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ckptfix.formats.torchfile import open_torch_file
-from ckptfix.repair.torch_check import torch_installed
+from ckptfix.repair.actions.torch_check import torch_installed
 from tests.helpers import FIXTURES, ROOT
 
 # torch (and numpy) made unimportable, then the real CLI: what a base install (no extras) runs.

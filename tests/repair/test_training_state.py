@@ -12,7 +12,8 @@ import pytest
 
 from ckptfix.analysis.report import Options
 from ckptfix.errors import RepairFailed
-from ckptfix.repair.actions.interface import Change
+from ckptfix.formats.source.durable import DISK
+from ckptfix.repair.actions.interface import Change, Journal
 from ckptfix.repair.actions.training_state import TrainingStateWrite
 from ckptfix.repair.apply import STAGES, apply_plan
 from ckptfix.repair.plan import plan_repair
@@ -110,7 +111,7 @@ def test_recheck_and_verify_refuse_a_changed_file(tmp_path):
     path = ck / "training_state.json"
     a = TrainingStateWrite(path, (Change(path, "epoch_step", 21, 20),), (("epoch_step", 21),), path.read_bytes())
     with pytest.raises(RepairFailed, match="does not hold the bytes written"):
-        a.verify()  # the file still holds epoch_step 21
+        a.verify(Journal(ck, DISK))  # the file still holds epoch_step 21
     dup = TrainingStateWrite(path, a.changes, a.expect, b'{"epoch_step": 1, "epoch_step": 21}')
     with pytest.raises(RepairFailed, match="2 times"):  # a duplicate key: not edited in place
         dup.data()

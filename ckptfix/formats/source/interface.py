@@ -4,6 +4,9 @@
 once (``read_ranges``: a remote source fetches a batch concurrently, in one round trip).
 ``Store``: a tree of folders and files (local disk today; object storage behind the same calls):
 listing, and the one guarded way to open a file as a ``ByteSource``.
+``WritableStore`` (beside this module, ``writable.py``): a store ``repair`` writes into.
+``ReadPlan``: which bytes a checkpoint's readers will read, told to a store that fetches ahead (object
+storage); it is written above the byte source (``formats/prefetch.py`` knows torch's zip files).
 
 Errors: a read outside the file is ``UnreadableFile`` ("truncated: ..."); a file that cannot be opened
 safely (missing, a directory, a FIFO or device, permission denied, a symlink leaving its checkpoint
@@ -12,6 +15,7 @@ folder) is ``UnreadableFile`` naming the path; a folder that cannot be listed ra
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -19,7 +23,7 @@ from typing import Any, TypeVar
 from ckptfix.errors import ResourceLimit, UnreadableFile
 from ckptfix.records import Record
 
-__all__ = ["ByteSource", "Entry", "Store"]
+__all__ = ["ByteSource", "Entry", "ReadPlan", "Store"]
 
 T = TypeVar("T")
 
@@ -38,7 +42,7 @@ class ByteSource(ABC):
     def read_at(self, offset: int, n: int) -> bytes:
         """Exactly ``n`` bytes at ``offset``; ``UnreadableFile`` when the file is shorter."""
 
-    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> builtins.list[bytes]:
         """``(offset, length)`` ranges read as one batch (in order). Sources that pay per request
         (object storage) fetch the batch concurrently; the local source simply reads each."""
         return [self.read_at(offset, n) for offset, n in ranges]
@@ -73,6 +77,22 @@ class Entry(Record):
     name: str
     is_dir: bool  # a folder (a symlink to one counts only where the store follows links)
     size: int | None = None  # bytes, for files; None when the listing does not say
+
+
+class ReadPlan(ABC):
+    """Which bytes of a checkpoint's files their readers will read, guessed before they read: a store that
+    pays per round trip fetches them ahead, for every checkpoint at once (``Store.load_together``). A store
+    only calls it; what a torch file's reader reads is known above the byte source (``formats/prefetch.py``)."""
+
+    @abstractmethod
+    def first_reads(self, name: str, size: int, tuning: Any) -> builtins.list[tuple[int, int]]:
+        """``(start, end)`` ranges of the file ``name`` of ``size`` bytes, from the listing alone (``tuning``:
+        the store's guesses of head and tail sizes)."""
+
+    @abstractmethod
+    def next_reads(self, name: str, size: int, fetched: Any, path: Any) -> builtins.list[tuple[int, int]]:
+        """The ranges still missing once ``fetched`` (the bytes of the file fetched so far) tells more; nothing
+        past the readers' limits (they refuse those files without reading them)."""
 
 
 class Store(ABC):
@@ -120,20 +140,21 @@ class Store(ABC):
         with self.open(path, root=root) as src:
             return src.read_all(limit, what)
 
-    def load_together(self, folders: Sequence[Any], load: Callable[[Any], T]) -> list[T]:
-        """``load(folder)`` for each checkpoint folder, in order. A store that pays per round trip
-        fetches ahead for all of them at once and lets their reads share round trips; the local disk
-        runs them one after the other."""
+    def load_together(self, folders: Sequence[Any], load: Callable[[Any], T],
+                      plan: ReadPlan | None = None) -> builtins.list[T]:
+        """``load(folder)`` for each checkpoint folder, in order. A store that pays per round trip fetches
+        ahead for all of them at once what ``plan`` says their readers will read, and lets their reads share
+        round trips; the local disk runs them one after the other."""
         return [load(f) for f in folders]
 
     def release(self, folder: Any) -> None:
         """Forget what was fetched below ``folder`` (a run checked and done with: memory stays flat over many
         runs). The local disk keeps nothing."""
 
-    def walk(self, folder: Any, skip: frozenset[str] = frozenset()) -> list[tuple[Any, Entry]]:
+    def walk(self, folder: Any, skip: frozenset[str] = frozenset()) -> builtins.list[tuple[Any, Entry]]:
         """Every file below ``folder`` (not following links to folders, not entering ``skip``), as
         ``(path, entry)`` sorted by path. Folders that cannot be listed are left out."""
-        out: list[tuple[Any, Entry]] = []
+        out: builtins.list[tuple[Any, Entry]] = []
         pending = [folder]
         while pending:
             d = pending.pop()

@@ -15,7 +15,11 @@ from pathlib import Path
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.source.interface import ByteSource, Entry, Store
 
-__all__ = ["LOCAL", "LocalFile", "LocalStore", "check_inside", "open_dir_at", "open_regular", "open_regular_at"]
+__all__ = ["LOCAL", "TMP_MARKER", "LocalFile", "LocalStore", "check_inside", "open_dir_at", "open_regular", "open_regular_at"]
+
+#: In the name of ckptfix's temporary files, beside the file they replace (``<stem>.ckptfix-tmp-<8 hex>``):
+#: what a killed repair leaves is recognised by it (``model/leftovers.py``).
+TMP_MARKER = ".ckptfix-tmp-"
 
 # O_NONBLOCK: opening a FIFO (or a device) named like a checkpoint file must not hang
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)

@@ -5,13 +5,15 @@
 ``recheck``  the file still holds what the plan was computed from (no other writer in between);
 ``backup``   keep, in the checkpoint's ``.ckptfix/backup-<UTC>/``, what ``undo`` needs (a byte-identical
              copy, or a patch record for a file too large to copy); returns its manifest entry;
-``write``    write the new file beside the old one, fsync, and ``os.replace`` it onto the real name
-             (calling the fault hook with ``"replace"`` just before, and recording the path in the
-             journal from then on);
+``write``    the new file replaces the old one whole (calling the fault hook with ``"replace"`` just
+             before, and recording the path in the journal from then on);
 ``verify``   the new file decodes, with ckptfix's reader and torch's, to exactly what was planned;
 ``undo``     after a failure: the original back, bit for bit (checked against its SHA-256).
 
-Actions are plan data (immutable); what happens while applying lives in the ``Journal``.
+Every stage reads and writes through the journal's store (``formats/source/interface.py``:
+``WritableStore``; the local disk or object storage), so each action has one write, backup and undo path
+for both. An action a store cannot carry out says so (``refusal``) and the plan refuses it before anything
+is written. Actions are plan data (immutable); what happens while applying lives in the ``Journal``.
 
 ``ckptfix restore`` undoes a repair later, from its backup, through the same classes: each action class
 says which files it writes (``FILES``, matched against the whole name) and how (``KINDS``), reads its own
@@ -30,8 +32,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from ckptfix.formats.source.durable import FileId, Folder
+from ckptfix.formats.source.writable import ANY, WritableStore
 from ckptfix.records import Record
-from ckptfix.repair.durable import ANY, FileId, Folder, identity
 from ckptfix.text import shown
 
 __all__ = ["ABSENT", "MAX_NAME", "ActionKind", "BackupEntry", "Change", "Fault", "Journal", "RepairAction",
@@ -98,19 +101,21 @@ def apply_changes(state: dict[str, Any], changes: tuple[Change, ...] | list[Chan
 
 
 class Journal:
-    """What applying a plan has done so far, so that ``undo`` knows what to put back."""
+    """What applying a plan has done so far, so that ``undo`` knows what to put back; ``store``: where the
+    checkpoint is read and written."""
 
-    def __init__(self, checkpoint: Path) -> None:
+    def __init__(self, checkpoint: Any, store: WritableStore) -> None:
         self.checkpoint = checkpoint
-        self.backup_dir: Path | None = None
+        self.store = store
+        self.backup_dir: Any = None
         self.originals: dict[Path, str] = {}  # path -> SHA-256 of the original (files that existed)
         self.replaced: list[Path] = []  # files os.replace may have changed, in order
         self.temps: list[Path] = []  # temporary files not yet renamed or removed
         self.records: dict[Path, dict[str, Any]] = {}  # manifest entry of each action, by file
-        # identities (durable.identity): of each file when recheck confirmed it (None: absent), and of
+        # identities (``WritableStore.identity``): of each file when recheck confirmed it (None: absent), and of
         # each file ckptfix put in place; another process's version is detected and never overwritten
-        self.checked: dict[Path, FileId | None] = {}
-        self.written: dict[Path, FileId | None] = {}
+        self.checked: dict[Path, object] = {}
+        self.written: dict[Path, object] = {}
 
     def expected(self, path: Path) -> object:
         """What ``path`` must still be right before it is replaced (``durable.replace_durable``)."""
@@ -120,8 +125,8 @@ class Journal:
         """Another process put its own version at ``path`` (neither the file ckptfix wrote there nor, before
         that, the one it checked): ``undo`` must leave it alone."""
         if path in self.written:
-            return identity(path) != self.written[path]
-        return path in self.checked and identity(path) != self.checked[path]
+            return self.store.identity(path) != self.written[path]
+        return path in self.checked and self.store.identity(path) != self.checked[path]
 
     def cleanup_temps(self) -> bool:
         """Remove the temporary files left; True when none is left."""
@@ -188,8 +193,13 @@ class RepairAction(ABC):
         the lock and has checked that the file is the repaired one, with identity ``expect``: another version
         is never replaced. ``RepairFailed`` when the original cannot be put back (nothing replaced then)."""
 
+    def refusal(self, store: WritableStore) -> str | None:
+        """Why ``store`` cannot carry out this action (the plan refuses it then, before anything is written);
+        None: it can. Default: every store can."""
+        return None
+
     @abstractmethod
-    def recheck(self) -> None:
+    def recheck(self, journal: Journal) -> None:
         """``RepairFailed`` unless the file still holds what the plan was computed from."""
 
     @abstractmethod
@@ -198,12 +208,12 @@ class RepairAction(ABC):
 
     @abstractmethod
     def write(self, journal: Journal, hook: Fault) -> None:
-        """Build and write the new file durably (temp file, fsync, ``os.replace``, fsync of the folder),
-        calling ``hook`` at ``"build"``, ``"write"`` and, just before the rename, ``"replace"``; from
-        then on the path is in ``journal.replaced``."""
+        """Build and write the new file durably (``WritableStore.replace``: on the local disk a temp file,
+        fsync, ``os.replace``), calling ``hook`` at ``"build"``, ``"write"`` and, just before the switch,
+        ``"replace"``; from then on the path is in ``journal.replaced``."""
 
     @abstractmethod
-    def verify(self) -> None:
+    def verify(self, journal: Journal) -> None:
         """``RepairFailed`` unless the written file holds exactly what was planned."""
 
     @abstractmethod

@@ -50,7 +50,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,8 @@ from ckptfix.formats.limits import DEFAULT_LIMITS
 from ckptfix.formats.objects import TensorRef
 from ckptfix.formats.pickle_sites import FloatSite, float_sites
 from ckptfix.formats.source import LOCAL, ByteSource
+from ckptfix.formats.source.durable import FileId, Folder, check_identity, patch_copy, read_regular, sha256
+from ckptfix.formats.source.writable import ANY, WritableStore
 from ckptfix.formats.torchfile import data_pkl_entry, decode_data_pkl, open_torch_file
 from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory, ZipLayoutError
 from ckptfix.model.readers import OPTIMIZER_FILE
@@ -74,12 +76,12 @@ from ckptfix.repair.actions.interface import (
     read_entry,
     same,
 )
-from ckptfix.repair.durable import ANY, FileId, Folder, check_identity, patch_copy, read_regular, sha256
-from ckptfix.repair.torch_check import torch_installed, torch_load
+from ckptfix.repair.actions.torch_check import torch_installed, torch_load
 from ckptfix.schedulers.formulas import lr_matches
 from ckptfix.text import shown
 
-__all__ = ["FIXES", "KEYS", "MAX_WRITES", "NotPatchable", "OptimizerLrPatch", "Write", "patch_file", "plan_patch", "restore"]
+__all__ = ["FIXES", "KEYS", "MAX_WRITES", "NOT_IN_PLACE", "NotPatchable", "OptimizerLrPatch", "Write", "plan_patch",
+           "restore"]
 
 KEYS = ("lr", "initial_lr")
 FIXES = {"lr": "CKF040", "initial_lr": "CKF041"}
@@ -88,6 +90,10 @@ PATCH_FORMAT = "ckptfix optimizer patch 1"
 MAX_WRITES = 4096
 _MAX_RECORD = 1 << 20
 _HEX = re.compile(r"^(?:[0-9a-f]{2}){1,8}$")
+#: Why a store that cannot patch a file in place (object storage) refuses ``--optimizer-lr``.
+NOT_IN_PLACE = ("--optimizer-lr patches optimizer*.bin in place; on object storage that means uploading the whole "
+                "multi-GB object again with no atomic replace: not done. Run repair without --optimizer-lr (the "
+                "scheduler sets the right LR from the second step on), or repair a local copy")
 
 
 class NotPatchable(Exception):
@@ -120,7 +126,11 @@ class OptimizerLrPatch(Record, RepairAction):
     FILES = OPTIMIZER_FILE
     KINDS = frozenset({"patch"})
 
-    def recheck(self) -> None:
+    def refusal(self, store: WritableStore) -> str | None:
+        """Only a store that patches in place (the local disk) carries it out."""
+        return None if store.patches_in_place else NOT_IN_PLACE
+
+    def recheck(self, journal: Journal) -> None:
         """The file still holds what the plan read: same size, same data.pkl, the old bytes at every offset."""
         f = _open(self.path)
         try:
@@ -158,10 +168,7 @@ class OptimizerLrPatch(Record, RepairAction):
             "patch": rec_path.name,
             "restore": f"python -c \"from ckptfix.repair.actions.optimizer_lr import restore; restore('{rel}')\"",
         }
-        with open(rec_path, "x") as fo:
-            fo.write(json.dumps(rec, indent=2) + "\n")
-            fo.flush()
-            os.fsync(fo.fileno())
+        journal.store.create(rec_path, (json.dumps(rec, indent=2) + "\n").encode())
         journal.originals[self.path] = sha_old
         journal.records[self.path] = rec
         return rec
@@ -171,9 +178,10 @@ class OptimizerLrPatch(Record, RepairAction):
         hook("write", self.path)
         check_identity(self.path, journal.expected(self.path), "since ckptfix checked it")
         rec = journal.records[self.path]
-        journal.written[self.path] = patch_file(
-            self.path, [(w.offset, w.old, w.new) for w in self.writes], self.size, rec["sha256_new"], hook,
-            lambda: journal.replaced.append(self.path), journal.temps, journal.expected(self.path))
+        journal.written[self.path] = journal.store.patch(
+            self.path, [(w.offset, w.old, w.new) for w in self.writes], self.size, rec["sha256_new"],
+            lambda: hook("replace", self.path), lambda: journal.replaced.append(self.path), journal.temps,
+            journal.expected(self.path))
 
     @classmethod
     def entry_fields(cls, entry: Mapping[str, Any], base: BackupEntry) -> BackupEntry:
@@ -216,7 +224,7 @@ class OptimizerLrPatch(Record, RepairAction):
         patch_copy(checkpoint, entry.file, [(o, new, old) for o, old, new in entry.writes], entry.size, entry.sha256,
                    lambda: None, lambda: None, [], expect)
 
-    def verify(self) -> None:
+    def verify(self, journal: Journal) -> None:
         """ckptfix's reader gives the planned object; torch.load(weights_only=True), when torch is installed,
         the planned param groups."""
         try:
@@ -417,17 +425,6 @@ def _hashes(path: Path, writes: tuple[Write, ...]) -> tuple[str, str]:
 
 def record_name(path: Path) -> str:
     return f"{path.name}.patch.json"
-
-
-def patch_file(path: Path, writes: list[tuple[int, bytes, bytes]], size: int, want_sha: str,
-               hook: Callable[[str, Path], None], on_replace: Callable[[], None], temps: list[Path],
-               expect: object = ANY) -> FileId | None:
-    """Copy ``path`` to a temp file beside it, replace ``old`` by ``new`` at each offset, check, ``os.replace``
-    (unless another process replaced ``path`` since it had identity ``expect``); the new file's identity
-    (``durable.patch_copy``; ``hook`` is called with ``"replace"`` right before the rename)."""
-    with Folder.open(path.parent) as folder:
-        return patch_copy(folder, path.name, writes, size, want_sha, lambda: hook("replace", path), on_replace,
-                          temps, expect)
 
 
 def _torch_like(a: Any, b: Any) -> bool:

@@ -25,14 +25,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ckptfix.errors import RepairFailed, UnreadableFile
+from ckptfix.errors import RepairFailed, ResourceLimit, UnreadableFile
 from ckptfix.formats.json_edit import JsonEditError, insert_top_level_value, replace_top_level_value
 from ckptfix.formats.jsonfile import decode_json_text, foreign_encoding
 from ckptfix.formats.limits import DEFAULT_LIMITS
+from ckptfix.formats.source.durable import DISK
+from ckptfix.formats.source.writable import WritableStore
 from ckptfix.records import Record
-from ckptfix.repair.actions.interface import ABSENT, ActionKind, Change, apply_changes, same
+from ckptfix.repair.actions.interface import ABSENT, ActionKind, Change, Journal, apply_changes, same
 from ckptfix.repair.actions.whole_file import WholeFileWrite
-from ckptfix.repair.durable import is_regular, read_regular
 
 __all__ = ["ENCODING", "FILES", "KEY", "PLAIN", "TrainingStateWrite", "read_state_file"]
 
@@ -47,18 +48,17 @@ PLAIN = "UTF-8"
 _AFTER = "global_step"
 
 
-def read_state_file(path: Path) -> tuple[bytes, dict[str, Any]]:
-    """The file's bytes and its object (in any encoding JSON allows); ``RepairFailed`` when it is not a JSON
-    object ckptfix can edit."""
-    if path.is_symlink() or not is_regular(path):
+def read_state_file(path: Any, store: WritableStore = DISK) -> tuple[bytes, dict[str, Any]]:
+    """The file's bytes as ``store`` holds them now and its object (in any encoding JSON allows); ``RepairFailed``
+    when it is not a regular file holding a JSON object ckptfix can edit."""
+    if not store.regular(path):
         raise RepairFailed(f"{path} is not a regular file")
     try:
-        with read_regular(path) as f:
-            data = f.read(DEFAULT_LIMITS.max_json_bytes + 1)
+        data = store.read_now(path, DEFAULT_LIMITS.max_json_bytes, "trainer state file")
+    except ResourceLimit:
+        raise RepairFailed(f"{path} is larger than ckptfix reads") from None
     except UnreadableFile as exc:
         raise RepairFailed(str(exc)) from None
-    if len(data) > DEFAULT_LIMITS.max_json_bytes:
-        raise RepairFailed(f"{path} is larger than ckptfix reads")
     try:
         obj = json.loads(decode_json_text(data))
     except (UnicodeDecodeError, LookupError, json.JSONDecodeError, RecursionError, ValueError) as exc:
@@ -92,8 +92,17 @@ class TrainingStateWrite(Record, WholeFileWrite):
             if (key in obj) != (value is not ABSENT) or (key in obj and not same(obj[key], value)):
                 raise RepairFailed(f"{self.path} changed since the plan was made ({key}); run repair again")
 
-    def recheck(self) -> None:
-        raw, obj = read_state_file(self.path)
+    def refusal(self, store: WritableStore) -> str | None:
+        """Without a lock (object storage), ckptfix rewrites scheduler files only: a trainer state file is the
+        user's to edit there."""
+        if store.locks:
+            return None
+        return (f"on object storage ckptfix rewrites scheduler files only; this repair also rewrites {self.path.name} "
+                "(its epoch_step, which SimpleTuner before 4.10 resumes from, or its encoding): repair a local copy, "
+                "or pass --trainer simpletuner>=4.10 if that release resumes and the file needs no new encoding")
+
+    def recheck(self, journal: Journal) -> None:
+        raw, obj = read_state_file(self.path, journal.store)
         self._check_expected(obj)
         if raw != self.original:
             raise RepairFailed(f"{self.path} changed since the plan was made; run repair again")
@@ -110,12 +119,12 @@ class TrainingStateWrite(Record, WholeFileWrite):
             raise RepairFailed(f"{self.path}: cannot change it in place: {exc}") from None
         return text.encode("utf-8")
 
-    def verify(self) -> None:
+    def verify(self, journal: Journal) -> None:
         """The new file holds the planned bytes, is plain UTF-8, and decodes to the original object with exactly
         the planned values changed."""
-        if not self.written_as_planned():
+        if not self.written_as_planned(journal.store):
             raise RepairFailed(f"verification: the new {self.path.name} does not hold the bytes written")
-        data, obj = read_state_file(self.path)
+        data, obj = read_state_file(self.path, journal.store)
         if foreign_encoding(data) is not None:
             raise RepairFailed(f"verification: the new {self.path.name} is not plain UTF-8")
         for c in self._values():

@@ -1,44 +1,32 @@
-"""The stages every action that writes a whole new file shares (the scheduler state, the trainer's JSON).
+"""The stages every action that writes a whole new file shares (the scheduler state, the trainer's JSON),
+on any ``WritableStore`` (the local disk, object storage): one write, backup and undo path for both.
 
 The new file's bytes are known before anything is written (``data()``), so the backup's manifest records
 the SHA-256 of the new file as well as the original's (``ckptfix restore`` checks both). The backup is a
-byte-identical copy of the old file; ``write`` goes through a temporary file beside it (``durable.py``),
-checking right before the rename that no other process replaced the file; ``undo`` puts the copy back by
-the same route, or removes a file that did not exist before; ``restore_backup`` (``ckptfix restore``) does
-the same from the backup folder later.
+byte-identical copy of the old file (``store.copy``); ``write`` replaces the file whole (``store.replace``:
+on the local disk a temporary file beside it, renamed over it after checking that no other process
+replaced the file); ``undo`` puts the copy back (``store.put_back``), or removes a file that did not exist
+before; ``restore_backup`` (``ckptfix restore``) does the same from the backup folder later.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
-from ckptfix.errors import RepairFailed
+from ckptfix.errors import RepairFailed, ResourceLimit, UnreadableFile
+from ckptfix.formats.source.durable import FileId, Folder, check_identity, put_back, sha256_bytes
+from ckptfix.formats.source.writable import ANY, WritableStore
 from ckptfix.repair.actions.interface import BackupEntry, Fault, Journal, RepairAction
-from ckptfix.repair.durable import (
-    ANY,
-    WORK_DIR,
-    FileId,
-    Folder,
-    check_identity,
-    copy_durable,
-    fsync_dir,
-    fsync_file,
-    keep_mode,
-    put_back,
-    replace_durable,
-    sha256,
-    sha256_bytes,
-    tmp_name,
-    write_new,
-)
+from ckptfix.repair.actions.torch_check import as_read, torch_load
 
 __all__ = ["MAX_COPY", "WholeFileWrite"]
 
-#: The largest backup copy ``ckptfix restore`` reads and puts back: the files a whole-file action writes
-#: are scheduler states (kilobytes) and trainer JSON (at most ``Limits.max_json_bytes``, 16 MiB).
+#: The largest file a whole-file action reads, copies and puts back (``ckptfix restore`` too): the files it
+#: writes are scheduler states (kilobytes) and trainer JSON (at most ``Limits.max_json_bytes``, 16 MiB).
 MAX_COPY = 64 * 1024 * 1024
 
 
@@ -51,79 +39,82 @@ class WholeFileWrite(RepairAction):
     def data(self) -> bytes:
         """The new file's bytes (the same on every call while the file is unchanged)."""
 
-    def before_write(self) -> None:
+    def before_write(self, store: WritableStore) -> None:
         """A last check of the old file, right before the new one is written (default: none)."""
+
+    def read_now(self, store: WritableStore) -> bytes:
+        """The file's bytes as the store holds them now; ``RepairFailed`` when they cannot be read."""
+        try:
+            return store.read_now(self.path, MAX_COPY, self.path.name)
+        except (UnreadableFile, ResourceLimit) as exc:
+            raise RepairFailed(str(exc)) from None
+
+    def torch_reads(self, store: WritableStore) -> Any:
+        """``torch.load(weights_only=True)`` of the file as it is now (only when ``torch_installed()``)."""
+        return as_read(torch_load(io.BytesIO(self.read_now(store))))
 
     def backup(self, journal: Journal) -> dict[str, Any]:
         assert journal.backup_dir is not None
+        store = journal.store
         copy = journal.backup_dir / self.path.name
         entry: dict[str, Any] = {"file": self.path.name, "action": self.kind}
-        digest = self.copy_original(copy)
+        digest = self.copy_original(store, copy)
         if digest is not None:
             journal.originals[self.path] = digest
             entry["sha256"] = digest
-        entry["restore"] = self.restore_hint(copy if digest is not None else None)
+        entry["restore"] = store.restore_hint(copy if digest is not None else None, self.path)
         entry["sha256_new"] = sha256_bytes(self.data())
         entry["changes"] = [{"key": c.key, "old": repr(c.old), "new": repr(c.new), "fixes": list(c.fixes)}
                             for c in self.changes]
         return entry
 
-    def copy_original(self, copy: Path) -> str | None:
+    def copy_original(self, store: WritableStore, copy: Any) -> str | None:
         """Copy the file as it is now to ``copy``, checked against its SHA-256; that SHA-256, or None when
         there is no file (a ``create``)."""
         path = self.path
-        if not path.exists():
+        if store.regular(path) is None:
             return None
-        digest = sha256(path)
-        copy_durable(path, copy)
-        if sha256(copy) != digest:
+        digest = store.sha256(path, MAX_COPY)
+        store.copy(path, copy)
+        if store.sha256(copy, MAX_COPY) != digest:
             raise RepairFailed(f"backup of {path} does not match the original")
         return digest
 
-    def restore_hint(self, copy: Path | None) -> str:
-        """How to put the original back by hand (the manifest's ``restore``), run from the checkpoint."""
-        if copy is None:
-            return f"rm {self.path.name}  # did not exist before"
-        return f"cp {WORK_DIR}/{copy.parent.name}/{copy.name} {self.path.name}"
-
     def write(self, journal: Journal, hook: Fault) -> None:
-        path = self.path
+        path, store = self.path, journal.store
         hook("build", path)
-        check_identity(path, journal.expected(path), "since ckptfix checked it")
-        self.before_write()
+        check_identity(path, journal.expected(path), "since ckptfix checked it", store.identity(path))
+        self.before_write(store)
         data = self.data()
-        tmp = tmp_name(path)
-        journal.temps.append(tmp)
         hook("write", path)
-        write_new(tmp, data)
-        keep_mode(path, tmp)
-        fsync_file(tmp)  # the mode too
-        hook("replace", path)
-        journal.replaced.append(path)
-        journal.written[path] = replace_durable(tmp, path, journal.expected(path))
-        journal.temps.remove(tmp)
 
-    def written_as_planned(self) -> bool:
+        def switch() -> None:  # the new file is complete beside the old one (or, on object storage, in memory)
+            hook("replace", path)
+            journal.replaced.append(path)
+
+        journal.written[path] = store.replace(path, data, journal.expected(path), switch)
+
+    def written_as_planned(self, store: WritableStore) -> bool:
         """The file holds exactly the planned bytes (for ``verify``)."""
-        return sha256(self.path) == sha256_bytes(self.data())
+        return store.sha256(self.path, MAX_COPY) == sha256_bytes(self.data())
 
     def undo(self, journal: Journal) -> bool:
-        path = self.path
+        path, store = self.path, journal.store
         if path not in journal.replaced:
             return True
         if journal.foreign(path):  # another process put its version there after ours: never overwrite it
             return False
         try:
-            if path in journal.originals:
-                assert journal.backup_dir is not None
-                if path.exists() and sha256(path) == journal.originals[path]:
-                    return True  # os.replace never ran
-                with Folder.open(journal.backup_dir) as backup, Folder.open(path.parent) as folder:
-                    put_back(backup, folder, path.name, journal.originals[path], journal.written.get(path, ANY))
-                return True
-            path.unlink(missing_ok=True)  # created: remove it
-            fsync_dir(path.parent)
-            return True
+            with store.undoing():  # never cut short by --timeout: each request keeps its own timeouts
+                if path in journal.originals:
+                    assert journal.backup_dir is not None
+                    if store.sha256(path, MAX_COPY) == journal.originals[path]:
+                        return True  # the switch never happened
+                    store.put_back(journal.backup_dir / path.name, path, journal.originals[path],
+                                   journal.written.get(path, ANY), MAX_COPY)
+                    return True
+                store.remove(path, journal.written.get(path, ANY))  # created: remove it
+                return store.regular(path) is None
         except Exception:  # noqa: BLE001 - report "not restored", never mask the original failure
             return False
 

@@ -4,8 +4,8 @@ Reading a checkpoint locally is ~50 small reads in order (zip end record, direct
 one read per step counter); over the network each would be a round trip. Here, instead:
 
 * PATH is listed once, recursively, with sizes (``find``); ``list``/``kind``/``walk`` answer from it;
-* ``load_together`` fetches ahead for all the checkpoints to read, in two batches planned by
-  ``ckptfix.formats.prefetch`` (round 1: heads, tails and small files, from the listing; round 2: only
+* ``load_together`` fetches ahead for all the checkpoints to read, in two batches planned by the
+  caller's ``ReadPlan`` (``ckptfix.formats.prefetch``, above the byte source: round 1: heads, tails and small files, from the listing; round 2: only
   where a guess fell short), then runs the readers, one thread per checkpoint, so that what is still
   missing (the step storages: ``TorchFile.read_scalars`` announces them together) goes out as one
   batch for all checkpoints (``batch.Batcher``): round 3;
@@ -21,25 +21,28 @@ one read per step counter); over the network each would be a round trip. Here, i
 
 from __future__ import annotations
 
+import builtins
+import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from ckptfix.errors import UnreadableFile
-from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
-from ckptfix.formats.source.interface import ByteSource, Entry, Store
+from ckptfix.errors import RepairFailed, UnreadableFile
+from ckptfix.formats.source.interface import ByteSource, Entry, ReadPlan
 from ckptfix.formats.source.remote.batch import Batcher
 from ckptfix.formats.source.remote.deadline import Deadline, DeadlineExpired
 from ckptfix.formats.source.remote.path import RemotePath
 from ckptfix.formats.source.remote.ranges import Extents, Tuning, cut, plan_requests
+from ckptfix.formats.source.writable import ANY, WritableStore
 
 __all__ = ["RemoteFile", "RemoteStore", "Stats"]
 
 T = TypeVar("T")
 _LOCAL_PROTOCOLS = {"memory", "file", "local"}  # no round trips: plain sequential calls
 _PLANNED = object()  # the planned third round, run as one of the readers
+_MAX_PUT_BACK = 1 << 30  # a backup read back whole to check it (repair's copies are scheduler files: KBs)
 
 
 class Stats:
@@ -105,20 +108,24 @@ class RemoteFile(ByteSource):
             self.store.fetch(self.path, missing)
 
 
-class RemoteStore(Store):
-    """Folders and files of one fsspec filesystem; paths are ``RemotePath``."""
+class RemoteStore(WritableStore):
+    """Folders and files of one fsspec filesystem; paths are ``RemotePath``. Written by ``repair`` as a
+    ``WritableStore``: each object replaced whole by one upload, backups by server-side copies; no lock and
+    no in-place patch (``caveat``)."""
 
     remote = True
+    caveat = ("object storage: each scheduler file is replaced whole by one upload after a server-side backup copy "
+              "into .ckptfix/; there is no lock (a trainer or another repair writing this checkpoint at the same "
+              "time is not detected) and no atomic change across files")
 
-    def __init__(self, fs: Any, scheme: str, tuning: Tuning = Tuning(), limits: Limits = DEFAULT_LIMITS,
-                 deadline: Deadline | None = None) -> None:
-        self.fs, self.scheme, self.tuning, self.limits = fs, scheme, tuning, limits
+    def __init__(self, fs: Any, scheme: str, tuning: Tuning = Tuning(), deadline: Deadline | None = None) -> None:
+        self.fs, self.scheme, self.tuning = fs, scheme, tuning
         self.deadline = deadline or Deadline(None)
         protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
         self._local = bool(_LOCAL_PROTOCOLS & set(protocols))
         self._async = bool(getattr(fs, "async_impl", False)) and not self._local
         self.stats = Stats()
-        self.secrets: list[str] = []  # storage-option values: never in a message
+        self.secrets: builtins.list[str] = []  # storage-option values: never in a message
         self._lock = threading.RLock()
         self._files: dict[str, int] = {}  # key -> size
         self._dirs: set[str] = set()
@@ -128,7 +135,7 @@ class RemoteStore(Store):
         self._listed: set[str] = set()  # keys listed recursively: nothing exists below them unlisted
         self._stale: set[str] = set()  # keys written since: asked of the server again (``stat``)
         self._cache: dict[str, Extents] = {}
-        self._folders: list[str] = []  # checkpoint folders being read (for rounds per folder)
+        self._folders: builtins.list[str] = []  # checkpoint folders being read (for rounds per folder)
         self._batcher = Batcher(self._dispatch)
 
     # -- paths and listing -----------------------------------------------------------------------
@@ -143,10 +150,6 @@ class RemoteStore(Store):
     def timed_out(self) -> str | None:
         """What the command's deadline stopped waiting for, as a sentence (None: it did not pass)."""
         return str(self.deadline.expired) if self.deadline.expired is not None else None
-
-    def deadline_lifted(self) -> AbstractContextManager[None]:
-        """This thread's calls inside wait without the command's deadline (an undo after a failed write)."""
-        return self.deadline.lifted()
 
     def _read(self, what: str, fn: Callable[[], T]) -> T:
         """A backend call that reads, waited for at most until the deadline (in-process backends: plainly)."""
@@ -205,11 +208,11 @@ class RemoteStore(Store):
         out = self._entries().get(key.rstrip("/"), {})
         return tuple(out[n] for n in sorted(out))
 
-    def _entries(self) -> dict[str, dict[str, Entry]]:
+    def _entries(self) -> builtins.dict[str, builtins.dict[str, Entry]]:
         """Every listed folder's entries (a folder wins over a file of the same name), built in one pass."""
         with self._lock:
             if self._index is None:
-                index: dict[str, dict[str, Entry]] = {}
+                index: builtins.dict[str, builtins.dict[str, Entry]] = {}
                 for name, size in self._files.items():
                     parent, _, leaf = name.rpartition("/")
                     index.setdefault(parent, {})[leaf] = Entry(leaf, False, size)
@@ -220,9 +223,10 @@ class RemoteStore(Store):
                 self._index = index
             return self._index
 
-    def _files_below(self, key: str) -> list[tuple[str, int]]:
+    def _files_below(self, key: str) -> builtins.list[tuple[str, int]]:
         """(key, size) of every listed object below the folder ``key``."""
-        index, out, todo = self._entries(), [], [key.rstrip("/")]
+        index, todo = self._entries(), [key.rstrip("/")]
+        out: builtins.list[tuple[str, int]] = []
         while todo:
             folder = todo.pop()
             for e in index.get(folder, {}).values():
@@ -274,15 +278,15 @@ class RemoteStore(Store):
         """Fetch ``ranges`` of one file (joining other readers' requests inside ``load_together``);
         ``strict``: a failure raises ``UnreadableFile`` (a prefetch that fails is simply not cached)."""
         errors: dict[str, BaseException] = {}
-        self._batcher.fetch([(path.key, s, e, errors) for s, e in ranges])  # type: ignore[misc]
+        self._batcher.fetch([(path.key, s, e, errors) for s, e in ranges])
         if strict and path.key in errors:
             raise _error(path, errors[path.key], self.secrets)
 
-    def _dispatch(self, wants: list[Any]) -> None:
+    def _dispatch(self, wants: builtins.list[Any]) -> None:
         """One round: the wanted ranges of every file, merged and split by the cost model, fetched
         concurrently; the wanted bytes go to the cache; failures to each asker's ``errors``."""
-        by_key: dict[str, list[tuple[int, int]]] = {}
-        askers: dict[str, list[dict]] = {}
+        by_key: dict[str, builtins.list[tuple[int, int]]] = {}
+        askers: dict[str, builtins.list[dict]] = {}
         for key, start, end, errors in wants:
             by_key.setdefault(key, []).append((start, end))
             askers.setdefault(key, []).append(errors)
@@ -293,10 +297,10 @@ class RemoteStore(Store):
         what = (f"{len(requests)} read{'s' if len(requests) != 1 else ''} of {RemotePath(self.scheme, files[0])}"
                 + (f" and {len(files) - 1} other file{'s' if len(files) != 2 else ''}" if len(files) > 1 else ""))
         try:
-            results = self._read(what, lambda: self._cat(requests))
+            results: builtins.list[Any] = self._read(what, lambda: self._cat(requests))
         except DeadlineExpired as exc:
             results = [exc] * len(requests)
-        got: dict[str, list[tuple[int, bytes]]] = {}
+        got: dict[str, builtins.list[tuple[int, bytes]]] = {}
         with self._lock:
             self.stats.rounds += 1
             self.stats.requests += len(requests)
@@ -317,7 +321,7 @@ class RemoteStore(Store):
                 if data is not None:
                     ext.add(start, data)
 
-    def _cat(self, requests: list[tuple[str, int, int]]) -> list[Any]:
+    def _cat(self, requests: builtins.list[tuple[str, int, int]]) -> builtins.list[Any]:
         """The bytes of each ``(key, start, end)``, or the exception that stopped it, concurrently."""
         if self._async:
             return self.fs.cat_ranges([k for k, _, _ in requests], [s for _, s, _ in requests],
@@ -336,36 +340,35 @@ class RemoteStore(Store):
             return list(pool.map(one, requests))
 
     # -- reading many checkpoints --------------------------------------------------------------
-    def prefetch_folders(self, folders: Sequence[RemotePath]) -> list[Any]:
-        """Rounds 1 and 2 for every file below ``folders``, all folders in the same batches. Returns what
-        a third planned round would fetch (files whose directory lay beyond the tail guessed): sent
-        with the readers' first misses (``load_together``), not as a round of its own."""
-        from ckptfix.formats.prefetch import first_reads, next_reads  # noqa: PLC0415 - remote only
-
+    def prefetch_folders(self, folders: Sequence[RemotePath], plan: ReadPlan) -> builtins.list[Any]:
+        """Rounds 1 and 2 of ``plan`` for every file below ``folders``, all folders in the same batches.
+        Returns what a third planned round would fetch (files whose directory lay beyond the tail guessed):
+        sent with the readers' first misses (``load_together``), not as a round of its own."""
         with self._lock:
             self._folders = sorted({f.key.rstrip("/") for f in folders} | set(self._folders))
         for f in folders:
             self._ensure(f.key)
         files = [(k, n) for f in folders for k, n in self._files_below(f.key) if "/.ckptfix/" not in k[len(f.key):]]
-        self._dispatch([(k, s, e, {}) for k, n in files for s, e in first_reads(k.rsplit("/", 1)[-1], n, self.tuning)])
-        wants: list[Any] = []
+        self._dispatch([(k, s, e, {}) for k, n in files
+                        for s, e in plan.first_reads(k.rsplit("/", 1)[-1], n, self.tuning)])
+        wants: builtins.list[Any] = []
         for planned in range(2):
             wants = [(k, s, e, {}) for k, n in files for s, e in
-                     next_reads(k.rsplit("/", 1)[-1], n, self.extents(k), self.limits, RemotePath(self.scheme, k))]
+                     plan.next_reads(k.rsplit("/", 1)[-1], n, self.extents(k), RemotePath(self.scheme, k))]
             if planned == 0 and wants:
                 self._dispatch(wants)
         return wants
 
-    def load_together(self, folders: Sequence[Any], load: Callable[[Any], T]) -> list[T]:
+    def load_together(self, folders: Sequence[Any], load: Callable[[Any], T], plan: ReadPlan | None = None) -> builtins.list[T]:
         folders = [self.path(f) for f in folders]
-        later = self.prefetch_folders(folders)
+        later = self.prefetch_folders(folders, plan) if plan is not None else []
         if not later:
             return self._batcher.run_each(load, folders, workers=min(len(folders), 256))
         # the planned third round waits, as one more reader, for the readers' first misses (the step
         # storages), and goes out with them
-        items: list[Any] = [_PLANNED, *folders]
-        out = self._batcher.run_each(lambda f: self._batcher.fetch(later) if f is _PLANNED else load(f),
-                                     items, workers=min(len(items), 257))
+        items: builtins.list[Any] = [_PLANNED, *folders]
+        out: builtins.list[Any] = self._batcher.run_each(
+            lambda f: self._batcher.fetch(later) if f is _PLANNED else load(f), items, workers=min(len(items), 257))
         return out[1:]
 
     def release(self, folder: Any) -> None:
@@ -403,21 +406,58 @@ class RemoteStore(Store):
             self._index = None
         return size
 
-    def read_fresh(self, path: RemotePath, limit: int, what: str) -> bytes:
+    def read_now(self, path: RemotePath, limit: int, what: str) -> bytes:
         """The whole object as the server holds it now (never from the cache)."""
         self.forget(path)
         return self.open(path).read_all(limit, what)
 
-    def put(self, path: RemotePath, data: bytes) -> None:
+    def regular(self, path: RemotePath) -> bool | None:
+        """An object is a regular file (object storage has no links, FIFOs or devices)."""
+        return True if self.stat(path) is not None else None
+
+    def sha256(self, path: RemotePath, limit: int) -> str | None:
+        if self.stat(path) is None:
+            return None
+        return hashlib.sha256(self.read_now(path, limit, "object")).hexdigest()
+
+    def replace(self, path: RemotePath, data: bytes, expect: object = ANY,
+                before: Callable[[], None] | None = None) -> object:
         """Write the whole object in one request (a PUT: readers see the old or the new object)."""
+        if before is not None:
+            before()
         self._write(lambda: self.fs.pipe_file(path.key, data), path, f"writing {path}")
+        return ANY
+
+    def create(self, path: RemotePath, data: bytes) -> None:
+        self.replace(path, data)
 
     def copy(self, src: RemotePath, dst: RemotePath) -> None:
         """A server-side copy (the bytes do not travel through this machine)."""
         self._write(lambda: self.fs.copy(src.key, dst.key), dst, f"copying {src} to {dst}")
 
-    def remove(self, path: RemotePath) -> None:
-        self._write(lambda: self.fs.rm_file(path.key), path, f"deleting {path}")
+    def put_back(self, copy: RemotePath, path: RemotePath, digest: str, expect: object = ANY,
+                 limit: int | None = None) -> None:
+        self.copy(copy, path)
+        if self.sha256(path, limit if limit is not None else _MAX_PUT_BACK) != digest:
+            raise RepairFailed(f"{path}: after copying the backup back, the SHA-256 is not the original's")
+
+    def remove(self, path: RemotePath, expect: object = ANY) -> None:
+        try:
+            self._write(lambda: self.fs.rm_file(path.key), path, f"deleting {path}")
+        except FileNotFoundError:
+            pass  # nothing there (S3 answers a deletion of a missing key with success)
+
+    def make_folder(self, path: RemotePath, exist_ok: bool = False) -> None:
+        """Object storage has no folders: a prefix exists once an object is written below it."""
+
+    def undoing(self) -> AbstractContextManager[None]:
+        """An undo after a failed write waits without the command's deadline (each request keeps its own timeouts)."""
+        return self.deadline.lifted()
+
+    def restore_hint(self, copy: RemotePath | None, path: RemotePath) -> str:
+        if copy is None:
+            return f"delete {path}  # did not exist before"
+        return f"copy {copy} to {path}"
 
     def _write(self, op: Callable[[], Any], path: RemotePath, what: str) -> None:
         """A write is never abandoned half-way (the server could apply it later): past the deadline it is

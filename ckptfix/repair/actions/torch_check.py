@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ckptfix.formats.objects import TorchDevice, TorchSize
 
@@ -28,8 +28,9 @@ def torch_installed() -> bool:
         return False
 
 
-def torch_load(path: Path, **kwargs: Any) -> Any:
-    """``torch.load(path, weights_only=True, **kwargs)``; only call it when ``torch_installed()``."""
+def torch_load(path: Path | IO[bytes], **kwargs: Any) -> Any:
+    """``torch.load(path, weights_only=True, **kwargs)`` (a path or the bytes of a file); only call it when
+    ``torch_installed()``."""
     import torch  # noqa: PLC0415 - optional extra, 3 s to import: only to verify a file repair wrote
 
     return torch.load(path, weights_only=True, **kwargs)

@@ -1,18 +1,21 @@
-"""Durable file operations for ``repair`` and ``restore``: the only helpers that write into a checkpoint folder.
+"""The local disk, written: ``DISK`` (``LocalDisk``, the ``WritableStore`` of the local disk) and the durable
+file operations under it, the only code that writes into a checkpoint folder on disk.
 
 Every write goes to a temporary file in the same folder, is fsynced, then ``os.replace``d onto the real
 name and the folder fsynced: a process killed at any point leaves the original or the complete new
 file under the real name, plus at most a temporary file (named so ckptfix recognises its own).
 
 ``Folder`` is a folder opened once, by descriptor: names inside it are opened, created, renamed and
-removed relative to it and never through a symlink. ``restore`` reads its untrusted ``.ckptfix/`` and
-writes the checkpoint only through it; putting a backup back (``put_back``) and patching a file in a
-copy (``patch_copy``) go through it for ``repair``'s undo and write as well.
+removed relative to it and never through a symlink. ``LocalDisk`` writes through it (a new version of a
+file, a backup put back, a patched copy, a removal); ``restore`` reads its untrusted ``.ckptfix/`` and writes
+the checkpoint only through it.
+
+Imported only by what writes (``repair``, ``restore``): the gate never loads it.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import builtins
 import hashlib
 import os
 import secrets
@@ -23,13 +26,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ckptfix.errors import RepairFailed, ResourceLimit, UnreadableFile
-from ckptfix.formats.source.local import open_dir_at, open_regular, open_regular_at
-from ckptfix.model.leftovers import TMP_MARKER, WORK_DIR
+from ckptfix.formats.source.interface import Store
+from ckptfix.formats.source.local import TMP_MARKER, LocalStore, open_dir_at, open_regular, open_regular_at
+from ckptfix.formats.source.writable import ANY, WritableStore
 
 __all__ = [
-    "ANY", "TMP_MARKER", "WORK_DIR", "FileId", "Folder", "check_identity", "copy_durable", "identity", "fsync_dir",
-    "fsync_file", "is_regular", "keep_mode", "make_backup_dir", "patch_copy", "put_back", "read_regular",
-    "replace_durable", "sha256", "sha256_bytes", "temp_name", "tmp_name", "utc_stamp", "work_dir", "write_new",
+    "ANY", "DISK", "TMP_MARKER", "FileId", "Folder", "LocalDisk", "check_identity", "copy_durable", "fsync_dir",
+    "fsync_file", "identity", "is_regular", "keep_mode", "patch_copy", "put_back", "read_regular", "replace_durable",
+    "sha256", "sha256_bytes", "temp_name", "tmp_name", "writable", "write_new",
 ]
 
 _CHUNK = 1 << 20
@@ -69,10 +73,6 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def utc_stamp() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def temp_name(name: str) -> str:
@@ -127,9 +127,8 @@ def keep_mode(original: Path, new: Path) -> None:
 
 
 #: A file's identity: (device, inode, size, mtime in ns); another process replacing or rewriting the file
-#: changes it. None: nothing there.
+#: changes it. None: nothing there. (``ANY``, from the store interface: "whatever is there".)
 FileId = tuple[int, int, int, int]
-ANY: object = object()  # ``expect`` for "whatever is there"
 
 
 def identity(path: Path) -> FileId | None:
@@ -371,19 +370,54 @@ class Folder:
         os.fchmod(fd, mode)
         return fd
 
-    def write_atomic(self, name: str, data: bytes) -> None:
-        """``name`` holds ``data``: a temp file, fsync, ``os.replace`` (a link at ``name`` is replaced, not followed)."""
+    def write_atomic(self, name: str, data: bytes, expect: object = ANY,
+                     before: Callable[[], None] | None = None) -> FileId | None:
+        """``name`` holds ``data``: a temp file with the permission bits (and, where allowed, the owner) of the file
+        it replaces (0644 for a new one), fsync, ``before()``, then ``os.replace`` unless another process replaced
+        ``name`` since it had identity ``expect`` (a link at ``name`` is replaced, not followed). Returns the new
+        file's identity; the temp file is removed on any failure."""
         tmp = temp_name(name)
-        fd = self.create(tmp, 0o644)
+        now = self.lstat(name)
+        old = now if now is not None and stat.S_ISREG(now.st_mode) else None
+        fd = self.create(tmp, stat.S_IMODE(old.st_mode) if old is not None else 0o644)
         try:
             try:
-                os.write(fd, data)
+                if old is not None:
+                    _chown(fd, old)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            self.replace(tmp, name)
+            if before is not None:
+                before()
+            return self.replace(tmp, name, expect)
         finally:
             self.discard(tmp)
+
+    def write_new(self, name: str, data: bytes) -> None:
+        """A new file ``name`` (never an existing one, never through a link) holding ``data``, fsynced with the folder."""
+        fd = self.create(name, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.fsync()
+
+    def mkdir(self, name: str, exist_ok: bool = False) -> None:
+        """The folder ``name`` inside this one, created (fsynced); with ``exist_ok`` one already there is kept, but a
+        symlink or anything else there is refused (``RepairFailed``). ``FileExistsError`` otherwise."""
+        st = self.lstat(name)
+        if st is not None and exist_ok:
+            if not stat.S_ISDIR(st.st_mode):
+                raise RepairFailed(f"{self.path / name} is a symlink or not a folder: ckptfix will not write through it")
+            return
+        os.mkdir(name, 0o755, dir_fd=self.fd)
+        self.fsync()
 
     def replace(self, src: str, dst: str, expect: object = ANY,
                 when: str = "while ckptfix was writing its new version") -> FileId | None:
@@ -417,25 +451,81 @@ class Folder:
         os.fsync(self.fd)
 
 
-def work_dir(checkpoint: Path) -> Path:
-    """``<checkpoint>/.ckptfix``, created if needed; refuses a symlink or a non-folder there."""
-    d = checkpoint / WORK_DIR
-    if d.is_symlink() or (d.exists() and not d.is_dir()):
-        raise RepairFailed(f"{d} is a symlink or not a folder: ckptfix will not write through it")
-    d.mkdir(exist_ok=True)
-    return d
+class LocalDisk(LocalStore, WritableStore):
+    """The local disk as a ``WritableStore``: every write through ``Folder`` (by descriptor, never through a
+    symlink), each new version written beside the file, fsynced and renamed over it; a lock file keeps one
+    repair at a time (``repair/lock.py``); a large file is patched in a copy renamed over it."""
+
+    locks = True
+    patches_in_place = True
+
+    def regular(self, path: Path) -> bool | None:
+        return is_regular(path)
+
+    def identity(self, path: Path) -> object:
+        return identity(path)
+
+    def read_now(self, path: Path, limit: int, what: str) -> bytes:
+        with Folder.open(path.parent) as folder:
+            return folder.read(path.name, limit, what)
+
+    def sha256(self, path: Path, limit: int) -> str | None:
+        if is_regular(path) is None:
+            return None
+        with Folder.open(path.parent) as folder:
+            fd, size = folder.open_file(path.name)
+            os.close(fd)
+            if size > limit:
+                raise ResourceLimit(path, f"{size:,} bytes, more than the {limit:,} ckptfix hashes here")
+            return folder.sha256(path.name)[0]
+
+    def replace(self, path: Path, data: bytes, expect: object = ANY, before: Callable[[], None] | None = None) -> object:
+        with Folder.open(path.parent) as folder:
+            return folder.write_atomic(path.name, data, expect, before)
+
+    def copy(self, src: Path, dst: Path) -> None:
+        copy_durable(src, dst)
+
+    def put_back(self, copy: Path, path: Path, digest: str, expect: object = ANY, limit: int | None = None) -> None:
+        if copy.name != path.name:
+            raise ValueError(f"{copy}: a backup copy is named as the file it keeps ({path.name})")
+        with Folder.open(copy.parent) as backup, Folder.open(path.parent) as folder:
+            put_back(backup, folder, path.name, digest, expect, limit)
+
+    def remove(self, path: Path, expect: object = ANY) -> None:
+        with Folder.open(path.parent) as folder:
+            if folder.lstat(path.name) is not None:
+                folder.unlink(path.name, expect)
+
+    def create(self, path: Path, data: bytes) -> None:
+        with Folder.open(path.parent) as folder:
+            folder.write_new(path.name, data)
+
+    def make_folder(self, path: Path, exist_ok: bool = False) -> None:
+        with Folder.open(path.parent) as folder:
+            folder.mkdir(path.name, exist_ok)
+
+    def patch(self, path: Path, writes: builtins.list[tuple[int, bytes, bytes]], size: int, want_sha: str,
+              before: Callable[[], None], on_replace: Callable[[], None], temps: builtins.list[Path],
+              expect: object = ANY) -> object:
+        with Folder.open(path.parent) as folder:
+            return patch_copy(folder, path.name, writes, size, want_sha, before, on_replace, temps, expect)
+
+    def restore_hint(self, copy: Path | None, path: Path) -> str:
+        """Run from the checkpoint folder: ``cp .ckptfix/backup-<UTC>/scheduler.bin scheduler.bin``."""
+        if copy is None:
+            return f"rm {path.name}  # did not exist before"
+        return f"cp {copy.parent.parent.name}/{copy.parent.name}/{copy.name} {path.name}"
 
 
-def make_backup_dir(checkpoint: Path) -> Path:
-    """A new ``.ckptfix/backup-<UTC time>/`` folder."""
-    d = work_dir(checkpoint)
-    stamp = utc_stamp()
-    for i in range(100):
-        b = d / (f"backup-{stamp}" if i == 0 else f"backup-{stamp}-{i}")
-        try:
-            b.mkdir()
-            fsync_dir(d)
-            return b
-        except FileExistsError:
-            continue
-    raise RepairFailed(f"could not create a backup folder in {d}")
+DISK = LocalDisk()
+
+
+def writable(store: Store) -> WritableStore:
+    """The store ``repair`` writes ``store``'s files through: object storage writes itself; the local disk's
+    reads (``LOCAL``) are written by ``DISK``. ``TypeError`` for a store nothing writes."""
+    if isinstance(store, WritableStore):
+        return store
+    if isinstance(store, LocalStore):
+        return DISK
+    raise TypeError(f"{type(store).__name__}: a store ckptfix cannot write into")
