@@ -78,7 +78,7 @@ class Tool(Result):
 
     name: Annotated[str, {"const": "ckptfix"}]
     version: str
-    command: Annotated[str, {"enum": ["inspect", "repair", "restore", "explain"]}]
+    command: Annotated[str, {"enum": ["inspect", "repair", "restore", "explain", "merge"]}]
 
 
 class SkippedResult(Result):
