@@ -115,8 +115,9 @@ def _make_parameter(spec: OptionSpec) -> Parameter:
     extra = {"metavar": f.metavar} if f.metavar else {}
     if f.at_least is not None:
         extra["callback"] = _at_least(f.at_least)
+    declared = f"{f.flag}/{f.off}" if f.off else f.flag
     return Parameter(spec.name, Parameter.KEYWORD_ONLY, annotation=kind,
-                     default=typer.Option(spec.default, f.flag, *([f.short] if f.short else []), help=f.help, **extra))
+                     default=typer.Option(spec.default, declared, *([f.short] if f.short else []), help=f.help, **extra))
 
 
 def with_options(command: str):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from ckptfix import __version__
 from ckptfix.analysis.findings import Finding, Rule
 from ckptfix.analysis.report import CheckpointReport, Options, ResumePreview
+from ckptfix.analysis.unchecked import unchecked_note
 from ckptfix.api.next_steps import next_command, placeholders
 from ckptfix.api.values import SCHEDULER_KEYS, jsonable
 from ckptfix.exitcodes import LAUNCH_CODES, status_of
@@ -270,6 +271,8 @@ class CheckpointResult(Result):
     has_manifest: bool
     bytes_read: NonNegative
     findings: tuple[FindingResult, ...]
+    unchecked: Annotated[str | None, "for an \"unchecked\" checkpoint (exit 0; 1 with --strict): what is not checked in "
+                         "each scheduler file and what checking it would need (analysis/unchecked.py); null otherwise"] = None
 
 
 class NextCommand(Result):
@@ -499,7 +502,7 @@ def _checkpoint(r: CheckpointReport) -> CheckpointResult:
         optimizers=tuple(_optimizer(o) for o in ck.optimizers), schedulers=tuple(_scheduler(sr) for sr in r.schedulers),
         weights=tuple(WeightsResult(file=str(w.path), tensors=w.tensors, data_bytes=w.data_bytes) for w in ck.weights),
         has_guard=ck.has_guard, has_manifest=ck.has_manifest, bytes_read=ck.bytes_read,
-        findings=tuple(_finding(f) for f in r.findings))
+        findings=tuple(_finding(f) for f in r.findings), unchecked=unchecked_note(r))
 
 
 def _processes(r: CheckpointReport) -> Processes:

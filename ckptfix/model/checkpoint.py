@@ -169,6 +169,10 @@ class Checkpoint(Record):
     not_a_folder: str | None = None
     #: Where the folder leads when it is a symbolic link (the files were read there, as the trainer reads them).
     link_target: Any = None
+    #: The run's configuration (``model/run_config.py``'s ``RunConfig``, typed Any: that module imports this one),
+    #: read where the trainer keeps it and only when a rule needs it: the Trainer's ``training_args.bin`` when
+    #: ``optimizer.pt`` or ``scheduler.pt`` is missing, kohya's ``.safetensors`` metadata beside its state folder.
+    run_config: Any = None
 
     @property
     def name(self) -> str:

@@ -27,8 +27,8 @@ from tests.helpers import FIXTURES
 #: A value other than the default for every option (valid for the fixtures used below).
 SAMPLES = {
     "num_processes": 1, "step": 30, "lr_warmup_steps": 10, "lr_end": 1.234567891234e-06, "learning_rate": 1e-4,
-    "t_mult": 2, "trainer": "simpletuner==3.1.6", "target": "simpletuner-sine-v2", "strict": True, "recreate": True,
-    "optimizer_lr": True,
+    "t_mult": 2, "trainer": "simpletuner==3.1.6", "target": "simpletuner-sine-v2", "skip_until_initial_step": False,
+    "strict": True, "recreate": True, "optimizer_lr": True,
 }
 NAMES = [s.name for s in option_specs()]
 COMMAND = typer.main.get_command(app)

@@ -16,7 +16,8 @@ file                        what ckptfix reads
 ``*.safetensors``           headers only
 ==========================  ===========================================================================
 
-Not read: ``training_args.bin`` (a full pickle of ``TrainingArguments``: transformers classes, not state),
+``training_args.bin`` (a pickle of ``TrainingArguments``, decoded as inert records by ``model/run_config.py``, never
+run) is read only when ``optimizer.pt`` or ``scheduler.pt`` is missing: its ``save_only_model`` says why. Not read:
 ``scaler.pt`` (scanned by the safety scan only). A Trainer run with DeepSpeed also has a DeepSpeed tag
 folder and ``latest``: its engine state is attached as for the ``deepspeed`` layout.
 """
@@ -36,11 +37,13 @@ from ckptfix.model.layouts.accelerate import load_accelerate
 from ckptfix.model.layouts.deepspeed import attach_engine, find_tag
 from ckptfix.model.layouts.interface import Folder, Layout
 from ckptfix.model.readers import TRAINER_STATE, read_optimizer, read_scheduler, read_state_file
+from ckptfix.model.trainers import TRANSFORMERS
 from ckptfix.records import replace
 
 __all__ = ["TRAINER_STATE", "HfTrainerLayout", "count_processes", "last_logged_lr", "read_trainer_state"]
 
 TRAINER_TORCH_FILES = ("scheduler.pt", "optimizer.pt")
+TRAINING_ARGS = "training_args.bin"
 _RNG = re.compile(r"^rng_state(?:_(\d+))?\.pth$")
 
 
@@ -97,8 +100,8 @@ def count_processes(names: list[str]) -> int:
 
 
 class HfTrainerLayout(Layout):
-    """``transformers.Trainer``: ``trainer_state.json``, or ``scheduler.pt`` / ``optimizer.pt`` without
-    accelerate's ``*.bin``. A Trainer run with DeepSpeed gets the engine state attached too."""
+    """``transformers.Trainer``: the files only the Trainer writes (``model/trainers/transformers.py``: ``detect``,
+    a half-written save included). A Trainer run with DeepSpeed gets the engine state attached too."""
 
     name = "hf-trainer"
     trainer = "transformers"
@@ -109,11 +112,7 @@ class HfTrainerLayout(Layout):
                       "scheduler.pt (a LambdaLR); fix the run's settings instead")
 
     def detect(self, folder: Folder) -> bool:
-        names = folder.listing.names
-        if TRAINER_STATE in names:
-            return True
-        accelerate_files = any(n.startswith(("scheduler", "optimizer")) and n.endswith(".bin") for n in names)
-        return not accelerate_files and any(n in names for n in TRAINER_TORCH_FILES)
+        return TRANSFORMERS.detect(folder.path.name, folder.listing.names)
 
     def load(self, folder: Folder, limits: Limits) -> Checkpoint:
         store, path = folder.store, folder.path
@@ -131,6 +130,12 @@ class HfTrainerLayout(Layout):
             bytes_read += of.bytes_read
         trainer_state, training_state = (read_trainer_state(store, path, limits) if TRAINER_STATE in names
                                          else (None, base.training_state))
+        run_config = None
+        if TRAINING_ARGS in names and not all(n in names for n in TRAINER_TORCH_FILES):
+            # why the resume will not restore the schedule: save_only_model=True says it (read only then)
+            from ckptfix.model.run_config import read_training_args  # noqa: PLC0415 - 0.9 ms of imports, only then
+
+            run_config = read_training_args(path / TRAINING_ARGS, root=path, limits=limits, store=store)
         ck = replace(
             base,
             layout=self.name,
@@ -140,6 +145,7 @@ class HfTrainerLayout(Layout):
             trainer_state=trainer_state,
             num_processes=count_processes(names) or base.num_processes,
             bytes_read=bytes_read,
+            run_config=run_config,
         )
         if find_tag(store, path) is not None:  # Trainer + DeepSpeed: the engine holds optimizer (+ scheduler)
             ck = attach_engine(ck, store, limits, step_source=False)
