@@ -24,7 +24,8 @@ from ckptfix.links import REPOSITORY, doc_url
 EXIT_CODES_HELP = (
     "\n\b\nExit codes (the CI gate contract):\n"
     + "".join(f"  {code}  {meaning}\n" for code, (_status, meaning) in CODES.items())
-    + "The worst code over all checked checkpoints wins (3 > 1 > 0).\n"
+    + "The worst code over all checked checkpoints wins (3 > 1 > 0); over many\n"
+    + "runs, 4 only when no run has anything to resume.\n"
     + f"A launcher script that runs the gate (tested):\n  {doc_url('exit-codes.md')}\n"
 )
 
@@ -69,6 +70,21 @@ PathArg = Annotated[str, typer.Argument(metavar="PATH", show_default=False,
                                         help="A checkpoint-N folder, or a run's output folder holding several; "
                                         "local, or a URL: s3://, gs://, az://, hf://, file://, memory:// (with the backend's extra: "
                                         "pip install 'ckptfix[s3]').")]
+PathsArg = Annotated[list[str], typer.Argument(
+    metavar="PATH...", show_default=False,
+    help="A checkpoint-N folder, a run's output folder holding several, or a root of runs (every folder below it "
+    "holding checkpoints, to --depth); several may be given. Local, or a URL: s3://, gs://, az://, hf://, file://, "
+    "memory:// (with the backend's extra: pip install 'ckptfix[s3]').")]
+Depth = Annotated[Optional[int], typer.Option(
+    "--depth", metavar="D", callback=_at_least(0),
+    help="Runs lie at most D levels below a root PATH (default 3: root/project/run/ is level 2).")]
+Every = Annotated[bool, typer.Option("--all", help="Many runs: every checkpoint of each run, not only the one its "
+                                     "trainer resumes.")]
+Jsonl = Annotated[bool, typer.Option("--jsonl", help="Print JSON Lines: one line per run as it finishes, then a summary "
+                                     "line (docs: fleet.md).")]
+ShardOpt = Annotated[Optional[str], typer.Option(
+    "--shard", metavar="I/N", help="Check only shard I of N (I from 0) of the runs, by a stable hash of each run's path; "
+    "ckptfix merge combines the shards' --jsonl files.")]
 StorageOption = Annotated[Optional[list[str]], typer.Option(
     "--storage-option", metavar="KEY=VALUE",
     help="For a URL PATH: an option of its fsspec backend (repeatable), e.g. endpoint_url=http://minio:9000, anon=true.")]
@@ -99,8 +115,9 @@ def _make_parameter(spec: OptionSpec) -> Parameter:
     extra = {"metavar": f.metavar} if f.metavar else {}
     if f.at_least is not None:
         extra["callback"] = _at_least(f.at_least)
+    declared = f"{f.flag}/{f.off}" if f.off else f.flag
     return Parameter(spec.name, Parameter.KEYWORD_ONLY, annotation=kind,
-                     default=typer.Option(spec.default, f.flag, *([f.short] if f.short else []), help=f.help, **extra))
+                     default=typer.Option(spec.default, declared, *([f.short] if f.short else []), help=f.help, **extra))
 
 
 def with_options(command: str):
@@ -233,20 +250,25 @@ def _progress():
 @with_options("inspect")
 def inspect(
     ctx: typer.Context,
-    path: PathArg,
+    paths: PathsArg,
     latest: Latest = False,
+    every: Every = False,
     json_out: Json = False,
+    jsonl: Jsonl = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every checkpoint's details, not only those with findings.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line and the command to run next (for launchers).")] = False,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="J", callback=_at_least(1), help="Worker processes for output folders with many checkpoints (default: up to 2).")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="J", callback=_at_least(1), help="Worker processes for output folders with many checkpoints, or for many runs (default: up to 2).")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the fixed-formula LR curve in the terminal, with each checkpoint.")] = False,
     plot_file: Annotated[Optional[Path], typer.Option("--plot-file", metavar="FILE", help="Write the LR curve to a PNG file (needs matplotlib: pip install 'ckptfix[png]').")] = None,
     storage_option: StorageOption = None,
     timeout: StorageTimeout = None,
+    depth: Depth = None,
+    shard: ShardOpt = None,
     **options,
 ) -> None:
     """Report the scheduler and optimizer state of checkpoints, each finding with its fix, and the
-    command to run next. Writes nothing.
+    command to run next. Writes nothing. Given a root of runs (or several PATHs), the checkpoint each
+    run's trainer resumes, one line per run that needs something, and a summary; the worst exit code.
 
     \b
     Examples:
@@ -255,13 +277,109 @@ def inspect(
       ckptfix inspect out/checkpoint-300      one checkpoint, in detail
       ckptfix inspect out/ --lr-end 1e-6      does the state use your lr_end?
       ckptfix inspect out/ --plot             the LR curve, checkpoints marked
+      ckptfix inspect runs/ --jsonl | jq .    every run below runs/, a line each
+      ckptfix inspect s3://b/runs --shard 0/4 --jsonl > 0.jsonl
+                                              one of 4 shards (ckptfix merge)
     """
-    with _guard(ctx, "inspect", json_out):
-        _inspect(path, storage_option, timeout, latest, json_out, verbose, quiet, jobs, plot, plot_file,
-                 Options(**options))
+    with _guard(ctx, "inspect", json_out or jsonl):
+        opts = Options(**options)
+        roots = _fleet_roots("inspect", paths, storage_option, timeout, latest, every, json_out, jsonl, depth, shard)
+        if not isinstance(roots, list):
+            _inspect(paths[0], roots, latest, json_out, verbose, quiet, jobs, plot, plot_file, opts)
+        if plot or plot_file:
+            _fail("inspect", USAGE, "--plot and --plot-file draw one run: give one run's folder", json_out or jsonl)
+        _fleet("inspect", roots, depth, shard, every, json_out, jsonl, verbose, quiet, jobs, opts)
 
 
-def _inspect(path: str, storage_option: Optional[list[str]], timeout: Optional[float], latest: bool, json_out: bool, verbose: bool, quiet: bool,
+def _fleet_roots(command: str, paths: list[str], storage_option: Optional[list[str]], timeout: Optional[float],
+                 latest: bool, every: bool, json_out: bool, jsonl: bool, depth: Optional[int], shard: Optional[str],
+                 remote_ok: bool = True):
+    """The roots to check as many runs, or, for one PATH as always, its opened ``(store, location)``: one
+    run's folder, a checkpoint, or nothing to read, without --jsonl, --shard or --depth. Usage errors exit
+    here, before anything is read (as one PATH always did)."""
+    from ckptfix.fleet.runs import DEFAULT_DEPTH, is_root_of_runs  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.formats.location import open_location  # noqa: PLC0415 - each command imports only what it runs
+
+    out = json_out or jsonl
+    try:
+        if latest and every:
+            raise UsageError("--latest and --all are opposites: give one of them")
+        if json_out and jsonl:
+            raise UsageError("--json prints one document and --jsonl a line per run: give one of them")
+        if shard is not None:
+            from ckptfix.fleet.shard import parse_shard  # noqa: PLC0415 - only for --shard
+
+            parse_shard(shard)
+        asked = len(paths) > 1 or jsonl or shard is not None or depth is not None
+        if not asked:
+            store, location = open_location(paths[0], storage_option, timeout)
+            if not is_root_of_runs(store, location, DEFAULT_DEPTH):
+                return store, location
+        from ckptfix.fleet.scan import Root  # noqa: PLC0415 - only for many runs
+
+        if not asked:
+            return [Root(paths[0], store, location)]
+        roots = []
+        for p in paths:
+            store, location = open_location(p, storage_option, timeout)
+            if store.remote and not remote_ok:
+                raise UsageError(f"{p}: restore works on a local checkpoint; on object storage, copy the backup "
+                                 "in .ckptfix/backup-*/ back over the file (docs/remote.md)")
+            if store.kind(location) != "dir":
+                raise UsageError(f"{p}: no such folder" if store.kind(location) is None else f"{p}: not a folder")
+            roots.append(Root(p, store, location))
+        return roots
+    except UsageError as exc:
+        _usage_failure(command, exc, latest, out)
+    except StorageUnreadable as exc:
+        _fail(command, UNREADABLE, str(exc), out)
+    return None
+
+
+def _fleet(command: str, roots: list, depth: Optional[int], shard: Optional[str], every: bool, json_out: bool,
+           jsonl: bool, verbose: bool, quiet: bool, jobs: Optional[int], opts, work=None, parallel: bool = True) -> None:
+    """Many runs: find them, check each (``work_for``), print each record as it comes, then the summary."""
+    from functools import partial  # noqa: PLC0415 - only for many runs
+
+    from ckptfix.analysis.run import default_jobs, prepare_options  # noqa: PLC0415 - only for many runs
+    from ckptfix.fleet.runs import DEFAULT_DEPTH  # noqa: PLC0415 - only for many runs
+    from ckptfix.fleet.scan import check, plan  # noqa: PLC0415 - only for many runs
+    from ckptfix.fleet.shard import parse_shard  # noqa: PLC0415 - only for many runs
+    from ckptfix.fleet.single_run import inspect_run  # noqa: PLC0415 - only for many runs
+    from ckptfix.fleet.stream import DocumentWriter, line  # noqa: PLC0415 - only for many runs
+    from ckptfix.render.fleet import fleet_progress, render_run, render_summary  # noqa: PLC0415 - only for many runs
+
+    try:
+        if opts is not None:
+            opts = prepare_options(opts)
+        p = plan(roots, DEFAULT_DEPTH if depth is None else depth, parse_shard(shard) if shard is not None else None)
+    except UsageError as exc:
+        _fail(command, USAGE, str(exc), json_out or jsonl)
+    if work is None:
+        work = partial(inspect_run, opts=opts, latest_only=not every)
+    out = Console()
+    if jsonl:
+        on_record = partial(line, sys.stdout)
+    elif json_out:
+        doc = DocumentWriter(sys.stdout, command, [r.text for r in roots], p.shard)
+        on_record = doc.add
+    else:
+        on_record = None if quiet else partial(render_run, out, verbose=verbose)
+    with fleet_progress(_err(), not (quiet or json_out or jsonl)) as tick:
+        summary = check(p, lambda store: partial(work, store=store), command, every, jobs or default_jobs(),
+                        on_record, tick, parallel)
+    for r in roots:
+        _storage_code(command, r.store, r.text, 0)
+    if jsonl:
+        line(sys.stdout, summary)
+    elif json_out:
+        doc.close(summary)
+    else:
+        render_summary(out, summary)
+    raise typer.Exit(summary["exit_code"])
+
+
+def _inspect(path: str, opened: tuple, latest: bool, json_out: bool, verbose: bool, quiet: bool,
              jobs: Optional[int], plot: bool, plot_file: Optional[Path], opts) -> None:
     gc.disable()  # a short-lived process decoding ~100 small containers per parameter: no cycles to collect
     if plot_file is not None:  # a missing extra is a usage error at once, not after reading every checkpoint
@@ -272,10 +390,9 @@ def _inspect(path: str, storage_option: Optional[list[str]], timeout: Optional[f
         except UsageError as exc:
             _fail("inspect", USAGE, str(exc), json_out)
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
-    from ckptfix.formats.location import open_location  # noqa: PLC0415 - each command imports only what it runs
 
+    store, location = opened
     try:
-        store, location = open_location(path, storage_option, timeout)
         with _progress() as tick:
             disc, reports = inspect_path(location, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs(),
                                          store=store)
@@ -302,6 +419,61 @@ def _inspect(path: str, storage_option: Optional[list[str]], timeout: Optional[f
             _error_line(str(exc))
             raise typer.Exit(USAGE)
     raise typer.Exit(code)
+
+
+@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Combine the --jsonl files of --shard runs into one result.")
+def merge(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", show_default=False,
+                                                help="The --jsonl output of every shard (inspect --shard I/N --jsonl).")],
+    json_out: Json = False,
+    jsonl: Jsonl = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every run, not only those that need something.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")] = False,
+) -> None:
+    """Combine the JSON Lines of N shards (ckptfix inspect ROOT --shard I/N --jsonl) into the summary and
+    exit code one unsharded run gives. Refuses (exit 2, saying which) files that are not every shard of
+    one scan exactly once: a shard missing or given twice, an unfinished file, runs seen twice.
+
+    \b
+    Examples:
+      ckptfix merge shard-*.jsonl             the summary and the worst exit code
+      ckptfix merge shard-*.jsonl --jsonl     the runs as one unsharded --jsonl
+    """
+    with _guard(ctx, "merge", json_out or jsonl):
+        _merge(files, json_out, jsonl, verbose, quiet)
+
+
+def _merge(files: list[Path], json_out: bool, jsonl: bool, verbose: bool, quiet: bool) -> None:
+    from ckptfix.fleet.merge import merged_runs, merged_summary, read_shards  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.fleet.stream import DocumentWriter, Tally, line  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.render.fleet import render_run, render_summary  # noqa: PLC0415 - each command imports only what it runs
+
+    try:
+        if json_out and jsonl:
+            raise UsageError("--json prints one document and --jsonl a line per run: give one of them")
+        shards = read_shards(files)
+    except UsageError as exc:
+        _fail("merge", USAGE, str(exc), json_out or jsonl)
+    tally, out = Tally(), Console()
+    first = shards[0].summary
+    doc = DocumentWriter(sys.stdout, first["tool"]["command"], first["roots"], None) if json_out else None
+    for record in merged_runs(shards):
+        tally.add(record)
+        if jsonl:
+            line(sys.stdout, record)
+        elif doc is not None:
+            doc.add(record)
+        elif not quiet:
+            render_run(out, record, verbose=verbose)
+    summary = merged_summary(shards, tally)
+    if jsonl:
+        line(sys.stdout, summary)
+    elif doc is not None:
+        doc.close(summary)
+    else:
+        render_summary(out, summary)
+    raise typer.Exit(summary["exit_code"])
 
 
 @app.command(cls=_Command, short_help="Explain a finding (CKF030, or its name); alone, list them all.")
@@ -372,12 +544,16 @@ def schema(ctx: typer.Context) -> None:
 @with_options("repair")
 def repair(
     ctx: typer.Context,
-    path: PathArg,
+    paths: PathsArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
     latest: Latest = False,
+    every: Every = False,
     json_out: Json = False,
+    jsonl: Jsonl = False,
     storage_option: StorageOption = None,
     timeout: StorageTimeout = None,
+    depth: Depth = None,
+    shard: ShardOpt = None,
     **options,
 ) -> None:
     """Rewrite inconsistent scheduler states to the target formula at the checkpoint's step, and
@@ -396,17 +572,24 @@ def repair(
                                                    create a missing scheduler.bin
       ckptfix repair out/ --latest --optimizer-lr  also set the optimizer's lr
     """
-    with _guard(ctx, "repair", json_out):
-        _repair(path, storage_option, timeout, dry_run, latest, json_out, Options(**options))
+    with _guard(ctx, "repair", json_out or jsonl):
+        opts = Options(**options)
+        roots = _fleet_roots("repair", paths, storage_option, timeout, latest, every, json_out, jsonl, depth, shard)
+        if not isinstance(roots, list):
+            _repair(paths[0], roots, dry_run, latest, json_out, opts)
+        from functools import partial  # noqa: PLC0415 - only for many runs
+
+        from ckptfix.fleet.single_run import repair_run  # noqa: PLC0415 - only for many runs
+
+        work = partial(repair_run, opts=opts, latest_only=not every, dry_run=dry_run)
+        _fleet("repair", roots, depth, shard, every, json_out, jsonl, True, False, 1, opts, work, parallel=False)
 
 
-def _repair(path: str, storage_option: Optional[list[str]], timeout: Optional[float], dry_run: bool, latest: bool,
-            json_out: bool, opts: Options) -> None:
-    from ckptfix.formats.location import open_location  # noqa: PLC0415 - each command imports only what it runs
+def _repair(path: str, opened: tuple, dry_run: bool, latest: bool, json_out: bool, opts: Options) -> None:
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
+    store, location = opened
     try:
-        store, location = open_location(path, storage_option, timeout)
         outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, store=store)
     except UsageError as exc:
         _usage_failure("repair", exc, latest, json_out)
@@ -430,8 +613,9 @@ def _repair(path: str, storage_option: Optional[list[str]], timeout: Optional[fl
 @app.command(cls=_Command, short_help="Undo the last repair of a checkpoint, checked by SHA-256.")
 def restore(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(metavar="PATH", show_default=False,
-                                        help="A checkpoint-N folder, or a run's output folder holding several (local).")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH...", show_default=False,
+                                               help="A checkpoint-N folder, or a run's output folder holding several "
+                                               "(local); with --list, also several, or a root of runs.")],
     latest: Latest = False,
     list_backups: Annotated[bool, typer.Option("--list", help="List the backups of each checkpoint; restore nothing.")] = False,
     backup: Annotated[Optional[str], typer.Option("--backup", metavar="NAME", help="Undo the repair of this backup (a name from --list) instead of the last one.")] = None,
@@ -439,6 +623,8 @@ def restore(
     prune: Annotated[bool, typer.Option("--prune", help="Remove old backups of ckptfix's own (see --keep); restore nothing.")] = False,
     keep: Annotated[Optional[int], typer.Option("--keep", metavar="K", callback=_at_least(0), help="With --prune: keep the K newest backups of each checkpoint (default 1).")] = None,
     json_out: Json = False,
+    jsonl: Jsonl = False,
+    depth: Depth = None,
 ) -> None:
     """Undo the last repair of a checkpoint from its .ckptfix/ backup, verified byte for byte
     (SHA-256). Each file the repair changed must be the repaired one (it is restored) or already the
@@ -453,8 +639,20 @@ def restore(
       ckptfix restore out/checkpoint-300 --list   the backups, newest first
       ckptfix restore out/ --prune --keep 1       remove all but the newest backup
     """
-    with _guard(ctx, "restore", json_out):
-        _restore(path, latest, list_backups, backup, dry_run, prune, keep, json_out)
+    with _guard(ctx, "restore", json_out or jsonl):
+        if list_backups and backup is None and not prune:
+            roots = _fleet_roots("restore", paths, None, None, latest, False, json_out, jsonl, depth, None, remote_ok=False)
+            if isinstance(roots, list):
+                from functools import partial  # noqa: PLC0415 - only for many runs
+
+                from ckptfix.render.fleet import list_run  # noqa: PLC0415 - only for many runs
+
+                _fleet("restore", roots, depth, None, not latest, json_out, jsonl, True, False, 1, None,
+                       partial(list_run, latest_only=latest), parallel=False)
+        if len(paths) > 1 or jsonl or depth is not None:
+            _fail("restore", USAGE, "several PATHs, --jsonl and --depth go with --list (restore and --prune work on "
+                  "one PATH)", json_out or jsonl)
+        _restore(paths[0], latest, list_backups, backup, dry_run, prune, keep, json_out)
 
 
 def _restore(path: str, latest: bool, list_backups: bool, backup: Optional[str], dry_run: bool, prune: bool,

@@ -40,7 +40,8 @@ ALLOWED = {
     "api": {"formats", "model", "schedulers", "analysis", "repair", "api"},
     "analysis": {"formats", "model", "schedulers", "analysis"},
     "repair": {"formats", "model", "schedulers", "analysis", "repair"},
-    "render": {"formats", "model", "schedulers", "analysis", "repair", "api", "render"},
+    "fleet": {"formats", "model", "schedulers", "analysis", "repair", "api", "fleet"},
+    "render": {"formats", "model", "schedulers", "analysis", "repair", "api", "fleet", "render"},
 }
 
 # Modules whose tests live in a file not named after them (module -> test file, relative to tests/).
@@ -98,6 +99,12 @@ TESTED_ELSEWHERE = {
     "ckptfix.render.plan": "cli/test_repair_cli.py",
     "ckptfix.render.restore": "repair/test_restore.py",
     "ckptfix.render.values": "cli/test_inspect_cli.py",
+    "ckptfix.api.fleet_results": "fleet/test_scan.py",  # every --jsonl line and --json document validated
+    "ckptfix.fleet.merge": "fleet/test_scan.py",  # shards merged == unsharded; every refusal
+    "ckptfix.fleet.runner": "fleet/test_scan.py",  # the local pool and its order, through whole scans
+    "ckptfix.fleet.single_run": "fleet/test_scan.py",  # each run's record == the single-run --json document
+    "ckptfix.fleet.stream": "fleet/test_scan.py",  # --jsonl and --json of many runs, against the schema
+    "ckptfix.render.fleet": "fleet/test_scan.py",
 }
 
 

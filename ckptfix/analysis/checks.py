@@ -7,13 +7,16 @@ from typing import Any
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.leftover_checks import leftover_findings
 from ckptfix.analysis.processes import estimate_processes
-from ckptfix.analysis.report import CheckpointReport, Options, RunFacts, SchedulerReport, StepInfo
+from ckptfix.analysis.readings import other_readings, reading_findings
+from ckptfix.analysis.report import CheckpointReport, Options, RulesChoice, RunFacts, SchedulerReport, StepInfo
 from ckptfix.analysis.resume_checks import processes_finding, resume_findings
 from ckptfix.analysis.resume_files import resume_file_findings
 from ckptfix.analysis.schedule_checks import missing_scheduler, schedule_checks
 from ckptfix.analysis.state_checks import state_file_findings
+from ckptfix.analysis.step_count import step_count_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
-from ckptfix.analysis.trainer_rules import choose_rules
+from ckptfix.analysis.trainer_files import trainer_file_findings
+from ckptfix.analysis.trainer_rules import choose_rules, writers_of
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.model.checkpoint import Checkpoint, FileProblem, SchedulerFile
 from ckptfix.schedulers.detect import ProfileMatch, detect_profile
@@ -70,7 +73,7 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
     first = ck.schedulers[0] if ck.schedulers else None
     match0 = detect_profile(first.state) if first is not None and first.state is not None else None
     estimate = estimate_processes(ck, opts, choice.rules, steps.chosen if step_ok else None,
-                                  first.state if first is not None else None, match0, facts)
+                                  first.state if first is not None else None, match0, facts, writers_of(ck, choice))
     n = estimate.value
     if not steps.agree:
         ts_label = ck.training_state.source if ck.training_state else "training_state.json"
@@ -87,8 +90,11 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
                                      f"optimizer step count unknown ({of.step.family}): {of.step.note or of.step.source}"))
 
     g = steps.chosen
+    own_files = trainer_file_findings(ck, choice, g if step_ok else None)
+    skipped_together = any(f.code == "CKF140" for f in own_files)  # the trainer's resume skips the scheduler: said there
     schedule_free = any(o.step is not None and o.step.schedule_free for o in ck.optimizers)
-    if not ck.schedulers and ck.optimizers and not schedule_free and not any(o.problem for o in ck.optimizers):
+    if (not ck.schedulers and ck.optimizers and not schedule_free and not any(o.problem for o in ck.optimizers)
+            and not skipped_together):
         has_state = ck.optimizer_step is None or ck.optimizer_step > 0
         if has_state:
             findings.append(missing_scheduler(ck, choice))
@@ -96,9 +102,13 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
     reports = []
     for i, sf in enumerate(ck.schedulers):
         reports.append(_check_scheduler(ck, sf, i, g if step_ok else None, n, opts, findings,
-                                        match0 if i == 0 else None))
-    findings.extend(processes_finding(ck, estimate, reports, g if step_ok else None))
-    previews, stock, more = resume_findings(ck, steps if step_ok else None, estimate, choice, reports, opts)
+                                        match0 if i == 0 else None, choice))
+    # a position another formula that fits the state explains (CKF144): no N to ask for, no sine resume to preview
+    contested = any(f.code == "CKF144" for f in findings)
+    if not contested:
+        findings.extend(processes_finding(ck, estimate, reports, g if step_ok else None))
+    previews, stock, more = (resume_findings(ck, steps if step_ok else None, estimate, choice, reports, opts)
+                             if not contested else ((), None, []))
     findings.extend(more)
     families, family_previews, more = schedule_checks(ck, steps if step_ok else None, estimate, choice, reports, opts,
                                                       facts)
@@ -107,6 +117,8 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
     findings.extend(trainer_findings(ck, steps))
     findings.extend(state_file_findings(ck, choice))
     findings.extend(resume_file_findings(ck))
+    findings.extend(own_files)
+    findings.extend(step_count_findings(ck, choice, g if step_ok else None, opts))
     findings.extend(leftover_findings(ck))
     if ck.has_manifest and not ck.has_guard:  # SimpleTuner writes .guard last (since PR #2719 only)
         findings.append(make_finding("CKF080", ck.path / ".guard", None, "missing", "present",
@@ -136,7 +148,8 @@ def _problem_finding(p: FileProblem) -> Finding:
 
 
 def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | None, n: int | None, opts: Options,
-                     findings: list[Finding], match: ProfileMatch | None = None) -> SchedulerReport:
+                     findings: list[Finding], match: ProfileMatch | None = None,
+                     choice: RulesChoice | None = None) -> SchedulerReport:
     if sf.state is None:
         return SchedulerReport(sf, None, None, None)
     state = sf.state
@@ -171,8 +184,11 @@ def _check_scheduler(ck: Checkpoint, sf: SchedulerFile, index: int, g: int | Non
     elif le >= 0 and match.profile == SINE:
         _check_sine_internals(state, le, f, findings)
 
-    # 2. Position against the training step.
-    if expected_le is not None and le != expected_le:
+    # 2. Position against the training step (both readings when another formula fits the state as well).
+    others = other_readings(match, choice) if choice is not None else ()
+    if others:
+        findings.extend(reading_findings(sf, match, others, le, g, n))
+    elif expected_le is not None and le != expected_le:
         if n is not None and n > 1 and g is not None and le == g:
             findings.append(make_finding("CKF011", f, "last_epoch", le, expected_le,
                                      f"last_epoch is {le} = the step, not {n} processes x {g} = {expected_le}"))

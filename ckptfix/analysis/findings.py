@@ -100,7 +100,9 @@ _RULES = [
          "as pytorch_lora_weights.safetensors). An empty or partial checkpoint-N, the kind a killed save leaves "
          "(the diffusers scripts save straight into checkpoint-N, without a -tmp folder first), is still the "
          "one --resume_from_checkpoint latest picks, and the resume stops on the first missing file. Only "
-         "random_states_*.pkl is optional (load_state tolerates its absence).",
+         "random_states_*.pkl is optional (load_state tolerates its absence). The transformers Trainer reads "
+         "trainer_state.json, which it writes last: a save killed before it leaves a checkpoint-N that "
+         "get_last_checkpoint still picks, and train(resume_from_checkpoint=...) raises FileNotFoundError.",
          "ckptfix cannot recreate these files. Move the partial folder out of the output folder (or delete it) "
          "so that the previous checkpoint becomes the latest, then inspect again."),
     Rule("CKF005", "repair-leftovers", "warning", "a killed ckptfix repair left files behind",
@@ -238,11 +240,13 @@ _RULES = [
          "ckptfix repair PATH: it rewrites the scheduler state and, for SimpleTuner before 4.10, the epoch_step "
          "its resume reads; pass --trainer simpletuner==VERSION when the message names several releases.",
          repair=""),
-    Rule("CKF115", "resume-first-step-lr", "warning", "the first step after the resume uses another LR than the target",
+    Rule("CKF115", "resume-first-step-lr", "error", "the first step after the resume uses another LR than the target",
          "accelerate's load_state restores optimizer.bin's param_groups lr, and the first optimizer step after "
          "the resume runs with it, before the scheduler steps again; from the second step on the scheduler sets "
          "the LR. Here that stored lr is not the target formula's value at the checkpoint's step (a state written "
-         "by another formula, or repaired without --optimizer-lr).",
+         "by another formula, or repaired without --optimizer-lr). One step at a wrong LR is a resume that does "
+         "not follow its schedule: an error, given beside the other findings of the resume (CKF111) so that the "
+         "advised repair fixes them all in one run.",
          "ckptfix repair PATH --optimizer-lr sets optimizer.bin's lr (8 bytes per value; tensors untouched).",
          repair="--optimizer-lr"),
     Rule("CKF112", "latest-undecided", "info", "the trainer's 'latest' rule does not decide between folders",
@@ -293,6 +297,53 @@ _RULES = [
          "is 0 to SimpleTuner: the resume preview, CKF111, judges that one.)",
          "ckptfix repair PATH sets epoch_step to the checkpoint's step, an integer (nothing else reads the stored "
          "value; docs/trainers.md).", repair=""),
+    # -- what each trainer's own resume does (issue 21) ------------------------------------------------
+    Rule("CKF140", "resume-skips-files-loaded-together", "error",
+         "the trainer's resume loads none of the files it loads only together",
+         "The transformers Trainer restores the optimizer and the LR scheduler only when optimizer.pt and "
+         "scheduler.pt are both in the checkpoint (_load_optimizer_and_scheduler, transformers 5.24.0 trainer.py "
+         "L3910-3931). With either missing it loads neither and says nothing: the resumed run starts with a fresh "
+         "optimizer (AdamW's moments lost) and a fresh scheduler at position 0, so the LR schedule starts again "
+         "(the warmup runs again) from the first resumed step, while the step count goes on. A run saved with "
+         "save_only_model=True never writes either file (training_args.bin says so): transformers documents that "
+         "such checkpoints cannot resume training.",
+         "Resume from a checkpoint that has both files, or put the missing file back from a backup; ckptfix cannot "
+         "recreate an optimizer. For a save_only_model=True run no checkpoint can resume the schedule: train again "
+         "with save_only_model=False, or start a new schedule on purpose."),
+    Rule("CKF141", "resume-step-count", "error", "the resumed run takes another number of steps than remain",
+         "kohya sd-scripts' train_network.py counts the resumed run's steps itself: without "
+         "--skip_until_initial_step (its default) global_step starts again at 0, from the epoch the stored step "
+         "falls in (L1257-1275), so the run trains the whole max_train_steps again after the stored position; with "
+         "it, the epochs before the stored step are subtracted in batches (L1340-1344): global_step = current_step - "
+         "epochs done x batches per epoch, so a state saved past the first epoch trains those epochs' steps again. "
+         "The scheduler continues from the stored last_epoch either way: the extra steps run past the schedule's end "
+         "(a cosine climbs back up).",
+         "Launch the resume the way the message says follows (usually with --skip_until_initial_step, from a state "
+         "inside the first epoch), or set --max_train_steps of the resumed launch to what the message says; ckptfix "
+         "does not change the trainer's step count."),
+    Rule("CKF142", "launch-flag-unstated", "error", "the resume's step count depends on a launch flag ckptfix cannot see",
+         "How kohya's resumed run counts its steps depends on --skip_until_initial_step, a flag of the resuming "
+         "launch that no checkpoint file records, and the two launches train a different number of steps here "
+         "(the message says what each does). Without the flag, kohya's default, global_step starts again at 0.",
+         "Say which launch you will use: ckptfix inspect PATH --skip-until-initial-step (or "
+         "--no-skip-until-initial-step); the verdict is then that launch's."),
+    Rule("CKF143", "two-formulas-fit", "info", "the state fits two formulas; checked what they agree on",
+         "At this position the fixed sine (0.5 + 0.5 cos(2 pi T_cur / T_i)) and torch's CosineAnnealingWarmRestarts "
+         "(0.5 + 0.5 cos(pi T_cur / T_i)) give the same LR: at a restart (T_cur 0) and at T_cur = 2/3 T_i. Their "
+         "states have the same keys, so ckptfix cannot tell which class wrote it. It checks what both agree on "
+         "(last_epoch against N x the step, T_cur and T_i, _last_lr); the resume preview shows the fixed sine's "
+         "LRs, which a script that builds CosineAnnealingWarmRestarts will not produce after the next step.",
+         "Nothing to fix. If your script builds CosineAnnealingWarmRestarts, its resume continues with its own "
+         "cosine from this position."),
+    Rule("CKF144", "position-fits-another-formula", "error",
+         "last_epoch is not N x the step, and another formula that fits the state explains it",
+         "The state fits both the fixed sine and torch's CosineAnnealingWarmRestarts (CKF143), and last_epoch is "
+         "not N x the step: as a sine state it is stale, but a CosineAnnealingWarmRestarts that the script steps "
+         "less often than once per optimizer step (once per epoch, say) would be exactly here. ckptfix cannot tell "
+         "which, so it does not rewrite it: a rewrite to N x the step would corrupt a correct per-epoch schedule.",
+         "Check how your script steps the scheduler. Stepped once per optimizer step (a sine, or a "
+         "CosineAnnealingWarmRestarts so stepped), the state is stale: take scheduler.bin from the matching "
+         "checkpoint. Stepped once per epoch, nothing is wrong."),
     Rule("CKF114", "written-by-fixed-sine", "error", "written by the fixed sine, checked against SimpleTuner's v2",
          "With --target simpletuner-sine-v2 the state should be what stock SimpleTuner writes: v2 at N x step, "
          "total_steps = last_epoch, T_cur -1. This state holds the fixed formula; a stock trainer resumes it "

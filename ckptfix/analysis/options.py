@@ -29,21 +29,22 @@ COMMANDS = ("inspect", "repair")
 class Flag:
     """How an option is stated on the command line and in a next command: ``flag`` (``--num-processes``),
     ``help``, ``metavar`` (a placeholder, ``N``; "" for a switch), ``short`` (``-n``), ``at_least`` (refused below
-    it, and NaN, inf), ``commands`` (which take it). A plain class, not a record: the CLI makes these at import on
-    every run, where a record's generic constructor costs 30 k instructions each (bench/instructions.py)."""
+    it, and NaN, inf), ``commands`` (which take it), ``off`` (a switch that is not given by default, None, states
+    False with this flag: ``--no-skip-until-initial-step``). A plain class, not a record: the CLI makes these at
+    import on every run, where a record's generic constructor costs 30 k instructions each (bench/instructions.py)."""
 
-    __slots__ = ("at_least", "commands", "flag", "help", "metavar", "short")
+    __slots__ = ("at_least", "commands", "flag", "help", "metavar", "off", "short")
 
     def __init__(self, flag: str, help: str, metavar: str = "", short: str = "",  # noqa: A002 - typer's word
-                 at_least: float | None = None, commands: tuple[str, ...] = COMMANDS) -> None:
+                 at_least: float | None = None, commands: tuple[str, ...] = COMMANDS, off: str = "") -> None:
         self.flag, self.help, self.metavar, self.short = flag, help, metavar, short
-        self.at_least, self.commands = at_least, commands
+        self.at_least, self.commands, self.off = at_least, commands, off
 
 
 def option(default: Any, flag: str, help: str, *, metavar: str = "", short: str = "",  # noqa: A002 - typer's word
-           at_least: float | None = None, commands: tuple[str, ...] = COMMANDS) -> Any:
+           at_least: float | None = None, commands: tuple[str, ...] = COMMANDS, off: str = "") -> Any:
     """A field of ``Options``: its default, and how it is stated (``Flag``)."""
-    return Field(default, Flag(flag, help, metavar, short, at_least, commands))
+    return Field(default, Flag(flag, help, metavar, short, at_least, commands, off))
 
 
 class Options(Record):
@@ -108,7 +109,13 @@ class Options(Record):
     target: str = option(
         "sine", "--target", "The formula to check against and repair to: sine (the fixed formula) or "
         "simpletuner-sine-v2 (what stock SimpleTuner runs).", metavar="PROFILE")
-    strict: bool = option(False, "--strict", "Warnings also give exit 1.")
+    skip_until_initial_step: bool | None = option(
+        None, "--skip-until-initial-step", "kohya: the resuming launch gives --skip_until_initial_step (or not: "
+        "--no-skip-until-initial-step). It decides how many steps the resumed run takes; no checkpoint file records "
+        "it. Default: both launches are judged, and a finding says what each does when they differ.",
+        off="--no-skip-until-initial-step")
+    strict: bool = option(False, "--strict", "Warnings also give exit 1, and so does a checkpoint whose scheduler is "
+                          "not checked.")
     recreate: bool = option(
         False, "--recreate", "Rebuild an unreadable or hostile scheduler.bin from the optimizer (needs "
         "--lr-warmup-steps).", commands=("repair",))
@@ -142,7 +149,7 @@ class OptionSpec:
         if value == self.default or value is None:
             return []
         if self.type is bool:
-            return [self.flag.flag] if value else []
+            return [self.flag.flag] if value else [self.flag.off] if self.flag.off else []
         return [self.flag.flag, repr(value) if self.type is float else str(value)]
 
 

@@ -6,8 +6,11 @@ Sources, strongest first:
 2. Per-rank files that give N exactly: DeepSpeed's ``dp_world_size``; a layout's own per-rank files
    (``Layout.rank_files_exact``: the Trainer's ``rng_state_{rank}.pth``);
    ``random_states_{r}.pkl`` / ``training_state-rank{r}.json`` for a rank r > 0 (only a run that saves on
-   every rank writes them, so N = highest rank + 1); ``random_states_0.pkl`` alone when the trainer's
-   releases all save on every rank (then N = 1).
+   every rank writes them, so N = highest rank + 1); ``random_states_0.pkl`` alone when every release that can
+   have *written* the checkpoint saves on every rank (then N = 1). Which ranks saved is the writing release's
+   fact, not the resuming one's: the files date the writer (``TrainerModel.writers_of``: SimpleTuner's
+   ``checkpoint_manifest.json``), and the resuming releases are presumed to have written it only when the files
+   agree.
 3. Otherwise the rank files are only a lower bound (SimpleTuner up to 4.9.2, kohya and the diffusers
    scripts save on rank 0 only), and the scheduler state is weighed: ``T_0`` against ``--lr-warmup-steps``
    (SimpleTuner builds ``T_0 = W × N``), then ``last_epoch ÷ step`` when the stored ``_last_lr`` is its
@@ -25,7 +28,7 @@ from ckptfix.analysis.report import Options, ProcessEstimate, RunFacts
 from ckptfix.coerce import as_int
 from ckptfix.model.checkpoint import Checkpoint
 from ckptfix.model.layouts import get_layout
-from ckptfix.model.trainers import TrainerRules
+from ckptfix.model.trainers import TrainerRules, WriterRules
 from ckptfix.schedulers.detect import ProfileMatch
 from ckptfix.schedulers.profiles import SINE_FAMILY
 
@@ -43,6 +46,12 @@ def _ranks(ck: Checkpoint) -> set[int]:
     return ranks
 
 
+def _written_by(title: str, writers: list[WriterRules] | tuple[WriterRules, ...]) -> str:
+    """``written by SimpleTuner < 4.0.6`` (what the checkpoint's files say of the release that saved it)."""
+    ranges = ", ".join(w.versions.label for w in writers)
+    return f"written by {title} {ranges}".rstrip() if ranges != "every version" else f"written by {title}"
+
+
 def _divisors(t0: int, low: int) -> list[int]:
     out = []
     for d in range(max(1, low), min(t0, _MAX_N) + 1):
@@ -55,9 +64,13 @@ def _divisors(t0: int, low: int) -> list[int]:
 
 def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules, ...], step: int | None,
                        state: dict[str, Any] | None, match: ProfileMatch | None,
-                       facts: RunFacts = RunFacts()) -> ProcessEstimate:
-    """N for ``ck`` (see the module docstring). ``state``/``match``: its first scheduler file, decoded and
-    detected (None when there is none); ``step``: the checkpoint's step (None when unknown)."""
+                       facts: RunFacts = RunFacts(), writers: tuple[WriterRules, ...] | None = None) -> ProcessEstimate:
+    """N for ``ck`` (see the module docstring). ``rules``: the resuming releases; ``writers``: the releases that can
+    have written it (``TrainerModel.writers_of``; default: the resuming releases' save rules); ``state``/``match``:
+    its first scheduler file, decoded and detected (None when there is none); ``step``: the checkpoint's step (None
+    when unknown)."""
+    if writers is None:
+        writers = tuple(WriterRules(r.versions, r.saves_on) for r in rules)
     if opts.num_processes is not None:
         return ProcessEstimate(opts.num_processes, "--num-processes", exact=True)
     if ck.engine is not None and ck.engine.dp_world_size:
@@ -70,11 +83,13 @@ def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules,
     if low > 1:
         files = "random_states_*.pkl" if max(ck.rng_ranks, default=0) + 1 == low else "training_state-rank*.json"
         return ProcessEstimate(low, f"{files} (rank {low - 1} saved: every rank saves, N = {low})", low, exact=True)
-    if ranks and rules and all(r.saves_on == "all" for r in rules):
-        return ProcessEstimate(1, f"random_states_0.pkl only, and {rules[0].trainer} "
-                               f"{'/'.join(r.versions.label for r in rules)} saves on every rank", 1, exact=True)
-    bound = ("random_states_0.pkl is only a lower bound: " + ", ".join(r.label for r in rules if r.saves_on == "main")
-             + " save(s) on rank 0 only") if ranks else "no random_states_*.pkl"
+    title = rules[0].trainer if rules else ""
+    if ranks and writers and all(w.saves_on == "all" for w in writers):
+        return ProcessEstimate(1, f"random_states_0.pkl only, and {_written_by(title, writers)}, which saves on every "
+                               "rank", 1, exact=True)
+    main = [w for w in writers if w.saves_on == "main"]
+    bound = (f"random_states_0.pkl is only a lower bound: it can have been {_written_by(title, main)}, which saves on "
+             "rank 0 only") if ranks else "no random_states_*.pkl"
     sine = state is not None and match is not None and match.profile in SINE_FAMILY
     if not sine:
         return ProcessEstimate(low, "lower bound (N is not needed to check this scheduler)", low, why=bound)

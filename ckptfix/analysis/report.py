@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.analysis.options import Options
+from ckptfix.exitcodes import FINDINGS, OK, worst
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
 from ckptfix.model.trainers import TrainerRules
 from ckptfix.records import Record
@@ -19,8 +20,8 @@ __all__ = [
     "ScheduleCheck", "SchedulerReport", "StepInfo", "Verdict",
 ]
 
-#: What ``inspect`` says of one checkpoint, from its exit code; "unchecked" (exit 0): nothing wrong was
-#: found, but every scheduler is one ckptfix cannot check (LambdaLR, unknown classes).
+#: What ``inspect`` says of one checkpoint, from its exit code; "unchecked" (exit 0, 1 with ``--strict``): nothing
+#: wrong was found, but every scheduler is one ckptfix cannot check (LambdaLR, unknown classes).
 Verdict = Literal["consistent", "unchecked", "findings", "unreadable"]
 
 
@@ -199,18 +200,25 @@ class CheckpointReport(Record):
 
     @property
     def exit_code(self) -> int:
-        return exit_code(self.findings, self.strict)
+        return self.exit_code_waiving()
+
+    def exit_code_waiving(self, waived: frozenset[str] = frozenset()) -> int:
+        """The exit code, the findings ``waived`` left out (a step disagreement settled by ``--step``): the
+        findings' (``findings.exit_code``), and with ``--strict`` at least 1 for a checkpoint nothing checked."""
+        return worst([exit_code(self.findings, self.strict, waived), FINDINGS if self.strict and self.unchecked else OK])
 
     @property
     def unchecked(self) -> bool:
-        """Every scheduler of the checkpoint is one no check applies to (and there is one)."""
-        return (bool(self.schedulers) and not self.position_checked
+        """No scheduler of the checkpoint has its LR checked (and there is one): a position compared with the step
+        (``position_checked``, a family's "position" check) or no position at all (ReduceLROnPlateau) leaves the
+        resumed LRs unverified, so it is never "consistent"."""
+        return (bool(self.schedulers)
                 and all(sr.profile == UNCHECKED for sr in self.schedulers)
                 and not any(c.checked == "lr" for c in self.schedule_checks))
 
     @property
     def verdict(self) -> Verdict:
-        code = self.exit_code
+        code = exit_code(self.findings, self.strict)
         if code == 0 and self.unchecked:
-            return "unchecked"
+            return "unchecked"  # exit 1 with --strict
         return {3: "unreadable", 1: "findings", 0: "consistent"}[code]

@@ -3,6 +3,8 @@
 * CKF110: N is unknown where the scheduler's position depends on it.
 * CKF111: the resume preview (``resume_preview.py``) departs from the target formula, per distinct resume
   rule of the releases in question (SimpleTuner: ``epoch_step`` before 4.10, ``global_step`` from 4.10.0).
+* CKF115: the first resumed step runs at ``optimizer.bin``'s lr, which is not the target's: beside CKF111 too,
+  so that the advised repair carries ``--optimizer-lr`` (one round, not two).
 * the stock preview (not a finding): when the stock trainer ships another formula than the target (every
   SimpleTuner through 4.10.1 runs v2), what a resume by the unmodified trainer does; reports show it.
 """
@@ -183,15 +185,16 @@ def resume_findings(ck: Checkpoint, steps: StepInfo | None, estimate: ProcessEst
     assert n is not None
     previews = merge_same(preview_all(ck, g, n, choice, reports, opts))
     out: list[Finding] = []
+    first_steps: list[ResumePreview] = []
     good = [", ".join(p.rules) for p in previews if p.scheduler_wrong is None]
     f = reports[0].file.path
     for p in previews:
         if p.ok:
             continue
         how, what = describe(p, g)
-        if p.scheduler_wrong is None:  # only optimizer.bin's lr, on the first step
-            file = ck.optimizers[0].path if ck.optimizers else f
-            out.append(make_finding("CKF115", file, "param_groups[0].lr", p.found, p.expected, f"{how}: {what}"))
+        if p.first_wrong == g + 1:  # optimizer.bin's lr, on the first step: --optimizer-lr, with whatever else
+            first_steps.append(p)
+        if p.scheduler_wrong is None:
             continue
         key = "epoch_step" if "epoch_step" in p.last_epoch_from.split("/") and p.resumed_last_epoch != p.true_last_epoch else "_last_lr"
         file = ck.training_state.path if key == "epoch_step" and ck.training_state else f
@@ -199,6 +202,15 @@ def resume_findings(ck: Checkpoint, steps: StepInfo | None, estimate: ProcessEst
         if key == "epoch_step" and _missing(ck.training_state, "epoch_step"):
             msg += f" ({ck.training_state.path.name} has no epoch_step: SimpleTuner reads 0)"
         out.append(make_finding("CKF111", file, key, p.found, p.expected, msg))
+    if first_steps:  # one finding: the first step runs at optimizer.bin's lr whatever the release's rule
+        p = first_steps[0]
+        file = ck.optimizers[0].path if ck.optimizers else f
+        rules = ", ".join(r for q in first_steps for r in q.rules)
+        out.append(make_finding("CKF115", file, "param_groups[0].lr", p.found, p.expected,
+                                f"resumed by {rules}: the first step after the resume ({g + 1}) uses optimizer.bin's lr "
+                                f"{_lr(p.found)} where {p.target} gives {_lr(p.expected)}"
+                                + ("; the scheduler sets the right LR from the next step on"
+                                   if all(q.scheduler_wrong is None for q in first_steps) else "")))
     out += _rank_findings(ck, g, n, choice, reports, opts)
     shipped = [r for r in choice.rules if r.formula is not None and r.formula != opts.target]
     stock = None

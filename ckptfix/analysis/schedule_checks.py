@@ -407,6 +407,15 @@ def _resume_groups(c: _Ctx) -> list[tuple[tuple[TrainerRules, ...], str, int | N
     return out
 
 
+def _why_no_trajectory(family: Family, last: int) -> str:
+    """What kept ``_scan`` from computing the LRs: the replay budget, or values the state does not hold."""
+    if not _affordable(family, last):
+        return f"the LR trajectory: {family.name} up to position {last} is beyond what ckptfix replays ({REPLAY_BUDGET:,} steps)"
+    if family.from_optimizer:
+        return f"the LR trajectory: {family.name} needs {', '.join(family.from_optimizer)} from the optimizer's param groups"
+    return f"the LR trajectory: {family.name} needs {', '.join(family.from_config) or 'values its state does not hold'}"
+
+
 def _judge(c: _Ctx, expected: int, ctx_w: Context | None, ctx_r: Context | None) -> None:
     """The resume preview per resume rule, and the finding that says why it departs (module docstring)."""
     for group, rule, start, trainer_step in _resume_groups(c):
@@ -415,8 +424,7 @@ def _judge(c: _Ctx, expected: int, ctx_w: Context | None, ctx_r: Context | None)
         override = start if rule != "stored" else None
         scan = _scan(c.family, c.match, c.g, c.st, ctx_w, ctx_r, override, c.first, _horizon(c))
         if scan is None:
-            c.needs.append(f"the LR trajectory: {c.family.name} at position {expected} is beyond what ckptfix replays "
-                           f"({REPLAY_BUDGET:,} steps)")
+            c.needs.append(_why_no_trajectory(c.family, expected + _horizon(c)))
             continue
         c.first_lrs = scan.expected[0]
         runs = (f"{c.family.name} ({c.resumer.label})" if c.family.from_config else c.family.name)

@@ -18,7 +18,7 @@ from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.report import RulesChoice
 from ckptfix.model.checkpoint import Checkpoint, StateValue, TrainingState
 
-__all__ = ["KIND_WORDS", "state_file_findings", "trainer_state_files"]
+__all__ = ["KIND_WORDS", "grouped", "state_file_findings", "trainer_state_files"]
 
 #: How a message names a value's kind.
 KIND_WORDS = {
@@ -44,7 +44,7 @@ def state_file_findings(ck: Checkpoint, choice: RulesChoice) -> list[Finding]:
     return out
 
 
-def _grouped(pairs: list[tuple[str, str]], choice: RulesChoice) -> str:
+def grouped(pairs: list[tuple[str, str]], choice: RulesChoice) -> str:
     """``(release label, text)`` pairs as one sentence per distinct text, naming its releases (the trainer's
     name alone when the text holds for every release in question)."""
     by_text: dict[str, list[str]] = {}
@@ -63,7 +63,7 @@ def _encoding(ts: TrainingState, choice: RulesChoice) -> list[Finding]:
     if not pairs:
         return []
     return [make_finding("CKF006", ts.path, None, ts.encoding, "UTF-8 without a byte-order mark",
-                         f"{ts.path.name} is {ts.encoding}, not plain UTF-8: {_grouped(pairs, choice)}")]
+                         f"{ts.path.name} is {ts.encoding}, not plain UTF-8: {grouped(pairs, choice)}")]
 
 
 def _shown(v: StateValue) -> str:
@@ -83,5 +83,5 @@ def _values(ts: TrainingState, choice: RulesChoice) -> list[Finding]:
         if not pairs:
             continue
         out.append(make_finding(code, ts.path, key, v.text or v.kind, "an integer",
-                                f"{ts.path.name} {key} is {_shown(v)}: {_grouped(pairs, choice)}"))
+                                f"{ts.path.name} {key} is {_shown(v)}: {grouped(pairs, choice)}"))
     return out

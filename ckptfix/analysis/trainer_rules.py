@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from ckptfix.analysis.report import Options, RulesChoice, RunFacts
 from ckptfix.errors import UsageError
-from ckptfix.model.trainers import get_trainer, parse_spec, parse_version
+from ckptfix.model.checkpoint import Checkpoint
+from ckptfix.model.trainers import WriterRules, get_trainer, parse_spec, parse_version
 from ckptfix.schedulers.reference import TARGETS
 
-__all__ = ["check_trainer_option", "choose_rules"]
+__all__ = ["check_trainer_option", "choose_rules", "writers_of"]
 
 
 def check_trainer_option(opts: Options) -> None:
@@ -51,3 +52,13 @@ def choose_rules(detected: str, opts: Options, facts: RunFacts = RunFacts()) -> 
     return RulesChoice(model.name, model.title, model.rules,
                        f"every modelled release (pass --trainer {model.name}==VERSION, or run ckptfix where "
                        f"{model.package} is installed, to check one)")
+
+
+def writers_of(ck: Checkpoint, choice: RulesChoice) -> tuple[WriterRules, ...]:
+    """The releases of ``choice``'s trainer that can have written ``ck`` (who saved: what its per-rank files
+    count): those its files date it to, of which the resuming releases when the files allow them."""
+    names = frozenset(f for f in ck.files or () if "/" not in f)
+    if ck.files is None:  # a layout that did not list the folder: what the model recorded
+        names = frozenset(n for n, there in (("checkpoint_manifest.json", ck.has_manifest), (".guard", ck.has_guard))
+                          if there)
+    return get_trainer(choice.trainer).writers_of(names, tuple(r.versions for r in choice.rules))

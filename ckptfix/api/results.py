@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from ckptfix import __version__
 from ckptfix.analysis.findings import Finding, Rule
 from ckptfix.analysis.report import CheckpointReport, Options, ResumePreview
+from ckptfix.analysis.unchecked import unchecked_note
 from ckptfix.api.next_steps import next_command, placeholders
 from ckptfix.api.values import SCHEDULER_KEYS, jsonable
 from ckptfix.exitcodes import LAUNCH_CODES, status_of
@@ -77,7 +78,7 @@ class Tool(Result):
 
     name: Annotated[str, {"const": "ckptfix"}]
     version: str
-    command: Annotated[str, {"enum": ["inspect", "repair", "restore", "explain"]}]
+    command: Annotated[str, {"enum": ["inspect", "repair", "restore", "explain", "merge"]}]
 
 
 class SkippedResult(Result):
@@ -303,6 +304,8 @@ class CheckpointResult(Result):
     has_manifest: bool
     bytes_read: NonNegative
     findings: tuple[FindingResult, ...]
+    unchecked: Annotated[str | None, "for an \"unchecked\" checkpoint (exit 0; 1 with --strict): what is not checked in "
+                         "each scheduler file and what checking it would need (analysis/unchecked.py); null otherwise"] = None
 
 
 class NextCommand(Result):
@@ -547,7 +550,7 @@ def _checkpoint(r: CheckpointReport) -> CheckpointResult:
         schedulers=tuple(_scheduler(sr, checks.get(sr.file.path)) for sr in r.schedulers),
         weights=tuple(WeightsResult(file=str(w.path), tensors=w.tensors, data_bytes=w.data_bytes) for w in ck.weights),
         has_guard=ck.has_guard, has_manifest=ck.has_manifest, bytes_read=ck.bytes_read,
-        findings=tuple(_finding(f) for f in r.findings))
+        findings=tuple(_finding(f) for f in r.findings), unchecked=unchecked_note(r))
 
 
 def _processes(r: CheckpointReport) -> Processes:

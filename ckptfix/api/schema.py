@@ -27,7 +27,8 @@ SCHEMA_FILE = ("schema", "ckptfix.schema.json")
 _TITLE = "ckptfix --json documents"
 _DESCRIPTION = (
     "What `ckptfix inspect --json`, `ckptfix repair --json`, `ckptfix restore --json` and `ckptfix explain --json` "
-    "print on stdout (one document), and what ckptfix.check() / ckptfix.repair() return as records "
+    "print on stdout (one document), every line of `--jsonl` (a run, then the summary) and `ckptfix merge`'s "
+    "output, and what ckptfix.check() / ckptfix.repair() return as records "
     "(ckptfix/api/results.py, from which this schema is generated). schema_version changes only on breaking "
     "changes. Fields are explained in docs/json.md; `ckptfix schema` prints this file.")
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
@@ -122,10 +123,11 @@ class _Builder:
 
 def documents() -> tuple[type, ...]:
     """Every document ``--json`` prints (the schema's ``oneOf``), as its record class."""
-    from ckptfix.api import restore_results, results  # noqa: PLC0415 - only to build the schema: never at run time
+    from ckptfix.api import fleet_results, restore_results, results  # noqa: PLC0415 - only to build the schema: never at run time
 
     return (results.CheckResult, results.RepairResult, results.ExplainResult, results.ErrorResult,
-            restore_results.RestoreDocument, restore_results.ListDocument, restore_results.PruneDocument)
+            restore_results.RestoreDocument, restore_results.ListDocument, restore_results.PruneDocument,
+            fleet_results.FleetDocument, fleet_results.FleetRun, fleet_results.FleetSummary)
 
 
 def generate() -> dict[str, Any]:

@@ -38,6 +38,12 @@ def load_checkpoint(path: Any, limits: Limits = DEFAULT_LIMITS, store: Store = L
     if folder_step is None:
         folder_step = ck.folder_step
     ck = replace(ck, trainer=trainer.name, folder_step=folder_step, link_target=store.link_target(path))
+    beside = trainer.config_file(path.name)  # kohya: the run's metadata in the weights saved beside the state
+    if beside is not None and ck.run_config is None:
+        from ckptfix.model.run_config import read_config  # noqa: PLC0415 - 0.9 ms of imports only kohya's gate needs
+
+        name, kind = beside
+        ck = replace(ck, run_config=read_config(kind, path.parent / name, root=path.parent, limits=limits, store=store))
     if WORK_DIR in listing.names or any(TMP_MARKER in n for n in listing.names):  # else nothing to look for
         ck = replace(ck, repair_leftovers=find_leftovers(store, path))
     return ck

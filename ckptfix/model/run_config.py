@@ -38,11 +38,12 @@ from ckptfix.formats.safetensors_header import read_safetensors_header
 from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import FileProblem
 from ckptfix.model.readers import problem_of
+from ckptfix.model.trainers.kohya import kohya_weights_name
 from ckptfix.records import Record
 
 __all__ = [
-    "KEYS", "ConfigValue", "RunConfig", "kohya_weights_name", "read_kohya_metadata", "read_simpletuner_metrics",
-    "read_trainer_state", "read_training_args",
+    "KEYS", "READERS", "ConfigValue", "RunConfig", "kohya_weights_name", "read_config", "read_kohya_metadata",
+    "read_simpletuner_metrics", "read_trainer_state", "read_training_args",
 ]
 
 #: ckptfix's names for the values the schedule needs (each reader fills those its file has)
@@ -238,16 +239,6 @@ def read_kohya_metadata(path: Any, *, root: Any = None, limits: Limits = DEFAULT
     return RunConfig("kohya", path, out, None, tuple(notes))
 
 
-def kohya_weights_name(state_folder: str) -> str | None:
-    """The ``.safetensors`` sd-scripts saves beside a ``-state`` folder: ``<name>-step00000100-state`` ->
-    ``<name>-step00000100.safetensors`` (``library/train_util.py`` L90-99: every state name is its weights
-    file's name + ``-state``). None for a folder not named so. (``--save_model_as`` other than safetensors keeps
-    no metadata.)"""
-    if not state_folder.endswith("-state") or len(state_folder) <= len("-state"):
-        return None
-    return state_folder[: -len("-state")] + ".safetensors"
-
-
 # --- SimpleTuner -------------------------------------------------------------------------------------------
 
 _ST_KEYS = {
@@ -279,3 +270,17 @@ def read_simpletuner_metrics(path: Any, *, root: Any = None, limits: Limits = DE
             out[ours] = ConfigValue(v, f"{name}: config.{field}")
     notes = ("lr_end, lr_power and lr_num_cycles are not kept there: pass them as flags.",)
     return RunConfig("simpletuner", path, out, None, notes)
+
+
+#: The readers by the kind of file a trainer model names (``TrainerModel.config_file``).
+READERS = {"safetensors-metadata": read_kohya_metadata, "training-args": read_training_args,
+           "training-metrics": read_simpletuner_metrics}
+
+
+def read_config(kind: str, path: Any, *, root: Any = None, limits: Limits = DEFAULT_LIMITS,
+                store: Store = LOCAL) -> RunConfig | None:
+    """The run's configuration from ``path`` with the reader of ``kind`` (``READERS``); None when there is no such
+    file (a file that cannot be read safely gives its ``problem``)."""
+    if store.kind(path) != "file":
+        return None
+    return READERS[kind](path, root=root, limits=limits, store=store)

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from ckptfix.analysis.report import CheckpointReport, Options
 from ckptfix.analysis.resume_checks import stock_note
+from ckptfix.analysis.unchecked import unchecked_note
 from ckptfix.exitcodes import worst
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.layouts import get_layout
@@ -364,7 +365,14 @@ def summary_lines(reports: list[CheckpointReport], exit_code: int, target: objec
         if found:
             head += f"; {found}"
     command = next_command(findings, target, latest, opts)
-    says = "nothing to fix: safe to resume" if exit_code == 0 else None
+    notes = [(r, note) for r in reports if r.verdict == "unchecked" and (note := unchecked_note(r)) is not None]
+    says = None
+    if notes:  # nothing wrong found, nothing checked either: never "safe to resume"
+        r, note = notes[-1]
+        says = (f"not checked: {note}" if len(reports) == 1 else
+                f"{len(notes)} of {len(reports)} checkpoints not checked; {r.checkpoint.name}: {note}")
+    elif exit_code == 0:
+        says = "nothing to fix: safe to resume"
     return head + f"; exit {exit_code}", command, says
 
 

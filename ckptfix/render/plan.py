@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ckptfix.analysis.report import Options
+from ckptfix.analysis.unchecked import unchecked_note
 from ckptfix.api.results import ChangeResult, CheckpointRepair, FindingResult, repair_result
 from ckptfix.render.console import PROFILE_WORDS as _PROFILE_WORDS
 from ckptfix.render.console import SEVERITY_STYLE as _SEV_STYLE
@@ -170,7 +171,9 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
             and not i.notes and i.exit_code == 0 and not i.cleaned]
     if calm:  # an output folder's consistent checkpoints: one line for all of them
         names = [i.name for i in calm]
-        console.print(Text(f"{result.root}: nothing to do in {len(calm)} consistent checkpoint{'s' if len(calm) != 1 else ''}: "
+        verdicts = {str(o.plan.checkpoint): o.after.verdict for o in outcome.items}
+        word = "consistent" if all(verdicts.get(c.path) == "consistent" for c in calm) else "consistent or unchecked"
+        console.print(Text(f"{result.root}: nothing to do in {len(calm)} {word} checkpoint{'s' if len(calm) != 1 else ''}: "
                            + (", ".join(names) if len(names) <= 4 else f"{names[0]} … {names[-1]}"), style="green"))
     for item in result.checkpoints:
         if item not in calm:
@@ -187,6 +190,12 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
     if applied:
         undo = quote(applied[0].plan.checkpoint) if len(applied) == 1 else quote(target or outcome.disc.root)
         says, also = "nothing left to fix: safe to resume", f"to undo the repair: ckptfix restore {undo}"
+    notes = [(o, note) for o in outcome.items if o.after.verdict == "unchecked"
+             and (note := unchecked_note(o.after)) is not None]
+    if notes:  # nothing to repair, nothing checked either: never "safe to resume"
+        last, note = notes[-1]
+        says = (f"nothing to repair; not checked: {note}" if len(outcome.items) == 1 else
+                f"{len(notes)} checkpoint(s) not checked; {last.plan.checkpoint.name}: {note}")
     where = target if target is not None else outcome.disc.root
     first = _wait_for_lock(outcome)
     if first is not None:  # the same repair, once the other has finished (it then says what is left, if anything)

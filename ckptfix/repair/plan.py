@@ -29,7 +29,7 @@ from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
-from ckptfix.analysis.findings import Finding, exit_code
+from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
 from ckptfix.analysis.resume_checks import STOCK_TAIL, describe, preview_all, stock_note
 from ckptfix.analysis.schedule_checks import created_state
@@ -133,8 +133,7 @@ class RepairPlan(Record):
         A step disagreement resolved by ``--step`` does not count (``repair`` uses the given step)."""
         waived = frozenset({"CKF010"}) if self.step_source == "--step" else frozenset()
         changes = FINDINGS if self.actions else OK
-        return worst([exit_code(self.report.findings, self.report.strict, waived), changes,
-                      *(r.exit_code for r in self.refusals)])
+        return worst([self.report.exit_code_waiving(waived), changes, *(r.exit_code for r in self.refusals)])
 
 
 def _not_writable(v: Any, path: str = "", depth: int = 0) -> str | None:
@@ -296,6 +295,11 @@ def _refuse_the_rest(ctx: _Ctx) -> None:
             continue
         if f.code == "CKF010":
             continue  # refused above with a clearer message
+        if f.code == "CKF115":  # the first resumed step at optimizer.bin's lr: --optimizer-lr's patch below fixes it
+            if not opts.optimizer_lr:
+                ctx.notes.append("the first step after the resume still runs at optimizer.bin's lr (CKF115): add "
+                                 "--optimizer-lr to set it to the scheduler's")
+            continue
         ctx.refuse(_file_path(report, f.file), f"{f.code}: {f.message} (not something repair can fix)",
                    3 if f.severity == "fatal" else 1)
 

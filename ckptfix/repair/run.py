@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ckptfix.analysis.checks import analyse
-from ckptfix.analysis.findings import exit_code
 from ckptfix.analysis.options import Options
 from ckptfix.analysis.report import CheckpointReport, RunFacts
 from ckptfix.analysis.run import analyse_path
@@ -56,7 +55,7 @@ def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = F
     if result.status in ("applied", "failed"):
         after = analyse(load_checkpoint(plan.checkpoint, store=store), opts, facts)
     # after a repair, a step disagreement that --step settled does not count
-    code = exit_code(after.findings, opts.strict, frozenset({"CKF010"}) if opts.step is not None else frozenset())
+    code = after.exit_code_waiving(frozenset({"CKF010"}) if opts.step is not None else frozenset())
     failed = FINDINGS if result.status in ("failed", "locked") else OK
     code = worst([code, failed, *(r.exit_code for r in plan.refusals)])
     return CheckpointOutcome(plan, result, after, code)

@@ -79,6 +79,9 @@ class ProfileMatch(Record):
     #: The stored ``_last_lr`` matches ``profile``'s formula at the stored position.
     lr_consistent: bool = False
     basis: Basis = "none"
+    #: Other formulas (scheduler classes) the state fits as well as ``profile``: keys alike and the stored LR theirs
+    #: at the stored position too (torch's ``CosineAnnealingWarmRestarts`` and the fixed sine at a restart).
+    also_fits: tuple[str, ...] = ()
 
     @property
     def matched_profiles(self) -> list[str]:
@@ -306,6 +309,13 @@ def _detect(state: Any) -> ProfileMatch:
         basis: Basis = "lr+keys" if in_hint else "lr"
         if not in_hint and hint:
             evidence.append(f"the keys suggest {' or '.join(sorted(hint))}, but the LR decides {profile}.")
+        also: tuple[str, ...] = ()
+        if kind == "CosineAnnealingWarmRestarts" and profile == SINE and _is_torch_sgdr(inp):
+            # same keys, same LR here (T_cur 0, or T_cur = 2/3 T_i): the class is not in the state; say both
+            also = ("CosineAnnealingWarmRestarts",)
+            evidence.append("_last_lr also matches torch's CosineAnnealingWarmRestarts at this position (T_cur "
+                            f"{state.get('T_cur')!r} of T_i {state.get('T_i')!r}): the two agree here and their states "
+                            "have the same keys, so either class may have written it.")
         kind = "Cosine" if profile == SIMPLETUNER_COSINE else "Sine"
         if profile == SINE and expected is not None:
             stored = (as_int(state.get("T_cur")), as_int(state.get("T_i")))
@@ -313,7 +323,7 @@ def _detect(state: Any) -> ProfileMatch:
                 evidence.append(
                     f"stored T_cur/T_i {stored} differ from the sine position {(expected.T_cur, expected.T_i)}."
                 )
-        return ProfileMatch(profile, kind, evidence, expected, candidates, True, basis)
+        return ProfileMatch(profile, kind, evidence, expected, candidates, True, basis, also)
 
     if len(hint) == 1:
         (profile,) = hint

@@ -11,7 +11,7 @@ from ckptfix.analysis.report import Options, RunFacts
 from ckptfix.analysis.run import inspect_one, inspect_path
 from ckptfix.model.checkpoint import Checkpoint, SchedulerFile, TrainingState
 from ckptfix.model.load import load_checkpoint
-from ckptfix.model.trainers import SIMPLETUNER, TRANSFORMERS
+from ckptfix.model.trainers import SIMPLETUNER, TRAINERS, TRANSFORMERS
 from ckptfix.schedulers.detect import detect_profile
 from tests.helpers import FIXTURES
 
@@ -117,3 +117,50 @@ def test_other_checkpoints_that_disagree_on_n_settle_nothing(tmp_path: Path) -> 
     shutil.copytree(RUNS / "a-n1-no-boundary" / "stock" / "checkpoint-10", run / "checkpoint-10")
     _disc, reports = inspect_path(run, Options(), latest_only=True)
     assert reports[-1].num_processes is None and "CKF110" in {f.code for f in reports[-1].findings}
+
+
+# --- who saved is the writer's fact (issue 21: "the release that wrote a checkpoint is not always the one that
+# resumes it"); fixtures/resumes/simpletuner: real SimpleTuner 3.1.6 and 4.10.1 runs, 2 processes under torchrun --
+
+ST = FIXTURES / "resumes" / "simpletuner"
+
+
+def test_a_316_checkpoint_resumed_by_410_is_not_read_with_410s_save_rule():
+    """3.1.6 saved on rank 0 alone (no checkpoint_manifest.json): its one random_states_0.pkl says nothing of N,
+    though 4.10 saves on every rank. N = 2 from the state (last_epoch 40 at step 20), and the gate is right
+    without --num-processes (before: N = 1, CKF012, and an advised repair that broke the resume)."""
+    opts = Options(trainer="simpletuner==4.10.1", target="simpletuner-sine-v2")
+    _disc, (report,) = inspect_path(ST / "st3-to-st4-n2-sine-v2" / "output", opts, latest_only=True)
+    assert report.num_processes == 2 and not report.processes.exact
+    assert "been written by SimpleTuner 1.0 to < 4.0.6, which saves on rank 0 only" in report.processes.why
+    assert report.exit_code == 0
+
+
+def test_the_resuming_release_is_presumed_the_writer_where_the_files_agree():
+    """A 4.10.1 checkpoint (manifest, one process): with --trainer simpletuner==4.10.1 the writer is taken to be
+    4.10.1 too, whose one random_states_0.pkl means N = 1; without it, 4.0.6-4.9.2 (rank 0 only) could have written
+    it as well, and N comes from the state."""
+    ck = ST / "st4-sine-v2-drift" / "output"
+    _d, (r,) = inspect_path(ck, Options(trainer="simpletuner==4.10.1", target="simpletuner-sine-v2"), latest_only=True)
+    assert (r.num_processes, r.processes.exact) == (1, True) and "written by SimpleTuner >= 4.9.3" in r.num_processes_source
+    _d, (r,) = inspect_path(ck, Options(trainer="simpletuner==3.1.6", target="simpletuner-sine-v2"), latest_only=True)
+    assert (r.num_processes, r.processes.exact) == (1, False)  # 3.1.6 never writes a manifest: not the writer
+    assert "been written by SimpleTuner 4.0.6 to < 4.9.3" in r.processes.why
+
+
+def test_simpletuner_writers_by_their_files():
+    none, manifest = frozenset({"scheduler.bin"}), frozenset({"scheduler.bin", "checkpoint_manifest.json"})
+    labels = lambda ws: [w.versions.label for w in ws]  # noqa: E731
+    assert labels(SIMPLETUNER.writers_of(none)) == ["1.0 to < 4.0.6"]
+    assert labels(SIMPLETUNER.writers_of(manifest)) == ["4.0.6 to < 4.9.3", ">= 4.9.3"]
+    assert labels(SIMPLETUNER.writers_of(manifest, (NEW[0].versions,))) == [">= 4.9.3"]
+    assert labels(SIMPLETUNER.writers_of(none, (NEW[0].versions,))) == ["1.0 to < 4.0.6"]  # the files win
+
+
+def test_writer_and_resume_tables_agree_on_who_saves():
+    """``TrainerRules.saves_on`` and ``writers`` state the same fact for every release both cover."""
+    for t in TRAINERS:
+        for r in t.rules:
+            for w in t.writer_rules():
+                if w.versions.intersect(r.versions) is not None:
+                    assert w.saves_on == r.saves_on, (t.name, r.label, w.versions.label)

@@ -225,7 +225,8 @@ def test_kwargs_must_be_a_json_object(tmp_path: Path) -> None:
     ("accelerate/lambdalr", (), "position"), ("accelerate/reducelronplateau", (), "none"),
     ("transformers/reduce-lr-on-plateau", (), "none"),
     ("diffusers/linear", (), "lr"), ("diffusers/linear", ("--lr-scheduler",), "position"),
-    ("kohya/cosine-step4-skip", (), "lr"), ("kohya/cosine-step4-skip", ("--lr-scheduler",), "position"),
+    ("kohya/cosine-step4-skip", (), "lr"),
+    ("kohya/cosine-step4-skip", ("--lr-scheduler",), "lr"),  # from its .safetensors metadata
     ("transformers/linear", (), "lr"), ("transformers/linear", ("--lr-scheduler", "--lr-warmup-steps",
                                                                 "--max-train-steps"), "lr"),
     ("simpletuner/st3-cosine-drift", (), "lr"), ("simpletuner/st3-cosine_with_restarts-drift", (), "lr"),

@@ -53,7 +53,7 @@ def test_a_bad_checkpoint_is_refused_before_load_state_reads_it(tmp_path):
     with pytest.raises(ckptfix.CheckpointRefused) as info:
         acc.load_state(str(ck))
     err = info.value
-    assert [f.code for f in err.findings if f.severity == "error"] == ["CKF030"]
+    assert [f.code for f in err.findings if f.severity == "error"] == ["CKF030", "CKF115"]  # + v1's lr in optimizer.bin
     assert "CKF030" in str(err) and "fix: ckptfix repair" in str(err) and str(ck) in str(err)
     assert err.result.exit_code == 1
     # nothing was loaded: the model, the optimizer and the scheduler are the fresh ones
@@ -132,7 +132,7 @@ def test_the_hook_takes_the_trainer_and_the_target(tmp_path):
 def test_the_hook_logs_what_it_repaired(tmp_path, caplog):
     ck = copy(tmp_path, "sine-v2")
     acc, _model, _opt, sched = fresh()
-    ckptfix.guard_load_state(acc, repair=True)
+    ckptfix.guard_load_state(acc, repair=True, optimizer_lr=True)  # the first step's lr too (CKF115)
     with caplog.at_level(logging.INFO, logger="ckptfix"):
         acc.load_state(str(ck))
     (record,) = [r for r in caplog.records if r.name == "ckptfix" and r.levelno == logging.INFO]

@@ -90,10 +90,11 @@ def test_repair_applies_and_returns_what_repair_json_prints(tmp_path):
     shutil.copytree(FIXTURES / "sine-v2", tmp_path / "b")
     dry = ckptfix.repair(tmp_path / "a", dry_run=True)
     assert isinstance(dry, ckptfix.RepairResult) and dry.exit_code == 1 and dry.checkpoints[0].status == "dry-run"
-    done = ckptfix.repair(tmp_path / "a")
+    assert "CKF115" in {f.code for f in dry.checkpoints[0].findings_before}  # v2's lr in optimizer.bin
+    done = ckptfix.repair(tmp_path / "a", optimizer_lr=True)
     assert done.ok and done.checkpoints[0].status == "applied" and done.checkpoints[0].backup
     assert ckptfix.check(tmp_path / "a").ok
-    cli = json.loads(CliRunner().invoke(app, ["repair", str(tmp_path / "b"), "--json"]).stdout)
+    cli = json.loads(CliRunner().invoke(app, ["repair", str(tmp_path / "b"), "--json", "--optimizer-lr"]).stdout)
     mine = done.to_json()
     for doc in (cli, mine):
         for ck in doc["checkpoints"]:

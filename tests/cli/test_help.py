@@ -17,7 +17,7 @@ from tests.helpers import FIXTURES
 
 pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without torch (.ci/run)
 
-COMMANDS = ["inspect", "repair", "restore", "explain", "schema"]
+COMMANDS = ["inspect", "repair", "restore", "explain", "schema", "merge"]
 
 
 def run(*args: str):
@@ -29,9 +29,9 @@ def test_command_help_has_plain_metavars_and_checkpoint_n_examples(command):
     text = run(command, "--help").output
     assert "<int" not in text and "<float" not in text and "range>" not in text and "[x>=" not in text
     assert "{" not in text and "}" not in text
-    assert re.search(rf"^Usage: ckptfix {command} \[OPTIONS\]( PATH| \[CODE\])?$", text, re.M), text
+    assert re.search(rf"^Usage: ckptfix {command} \[OPTIONS\]( PATH\.\.\.| FILE\.\.\.| \[CODE\])?$", text, re.M), text
     assert "ckpt-300" not in text and "README" not in text
-    if command not in ("explain", "schema"):
+    if command not in ("explain", "schema", "merge"):
         assert "out/checkpoint-300" in text
     for flag, metavar in (("--num-processes", "N"), ("--lr-end", "E"), ("--lr-warmup-steps", "W"), ("--step", "G")):
         if flag in text:

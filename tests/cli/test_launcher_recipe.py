@@ -120,3 +120,23 @@ def test_hostile_or_broken_run_stops(tmp_path: Path, fixture: str, code: int) ->
     p = gate(tmp_path, out)
     assert p.returncode == code and "LAUNCHED" not in p.stdout
     assert "not launching" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_the_advice_fixes_everything_in_one_round(tmp_path: Path) -> None:
+    """Issue 21, simpletuner/st3-advice-two-rounds (a stock SimpleTuner 3.1.6 v2 checkpoint with a drifted
+    epoch_step, resumed by 3.1.6 running the fixed sine): the gate's advice carries --optimizer-lr beside the
+    epoch_step and scheduler fixes (CKF115 is given with CKF111, and is an error), so one repair leaves nothing:
+    the recipe launches after one round. Before, round 1 left the first step at v2's lr and round 2 exited 0."""
+    out = tmp_path / "run"
+    shutil.copytree(FIXTURES / "resumes" / "simpletuner" / "st3-advice-two-rounds" / "output", out)
+    opts = {"trainer": "simpletuner==3.1.6", "num_processes": 1, "learning_rate": 1e-4, "lr_end": 1e-6,
+            "lr_warmup_steps": 10}
+    first = ckptfix.check(out, latest=True, **opts)
+    errors = {f.code for f in first.findings if f.severity == "error"}
+    assert {"CKF111", "CKF115"} <= errors and first.exit_code == 1
+    assert first.next.ready and "--optimizer-lr" in first.next.argv
+    fixed = subprocess.run(list(first.next.argv), capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    after = ckptfix.check(out, latest=True, **opts)
+    assert after.ok and after.next is None, [f.code for f in after.findings]

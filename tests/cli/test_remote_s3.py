@@ -159,9 +159,10 @@ def test_repair_backs_up_writes_one_object_and_verifies(s3: CountingMotoServer, 
     assert dry.exit_code == 1 and "no lock" in dry.output  # the plan says what object storage cannot give
     assert s3_bytes(f"{ck}/scheduler.bin") == original
     r = run("repair", "--json", ck)
-    assert r.exit_code == 0, r.output[-3000:]
-    doc = json.loads(r.stdout)
+    assert r.exit_code == 1, r.output[-3000:]  # the first resumed step still runs at v1's lr: --optimizer-lr,
+    doc = json.loads(r.stdout)  # which object storage cannot take (test_optimizer_lr_is_refused_on_object_storage)
     (item,) = doc["checkpoints"]
+    assert {f["code"] for f in item["findings_after"] if f["severity"] == "error"} == {"CKF115"}
     backup = item["backup"]
     assert backup.startswith(f"{ck}/.ckptfix/backup-")
     assert s3_bytes(f"{backup}/scheduler.bin") == original
@@ -170,7 +171,7 @@ def test_repair_backs_up_writes_one_object_and_verifies(s3: CountingMotoServer, 
     assert manifest["files"][0]["restore"] == f"copy {backup}/scheduler.bin to {ck}/scheduler.bin"
     new = s3_bytes(f"{ck}/scheduler.bin")
     assert new != original
-    assert run("inspect", ck).exit_code == 0  # consistent now
+    assert "CKF115" in run("inspect", ck).output  # the scheduler is consistent now; optimizer.bin's lr is not
     import torch
 
     state = torch.load(io.BytesIO(new), weights_only=True)
@@ -214,7 +215,7 @@ def test_repair_creates_a_missing_scheduler_and_undo_removes_it(s3: CountingMoto
     assert outcome.items[0].result.restored is True
     assert s3_bytes(f"{ck}/scheduler.bin") is None
     r = run("repair", ck, "--lr-warmup-steps", "100")
-    assert r.exit_code == 0, r.output[-2000:]
+    assert r.exit_code == 1 and "CKF115" in r.output, r.output[-2000:]  # created; optimizer.bin's lr is another W's
     with connect(f"{ck}/scheduler.bin")[0].open(connect(f"{ck}/scheduler.bin")[1]) as src:
         assert isinstance(decode_torch(src).obj, dict)
 

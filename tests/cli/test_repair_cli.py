@@ -19,10 +19,11 @@ pytestmark = pytest.mark.smoke  # runs from the wheel on every Python, without t
 FIX = ROOT_FIXTURES
 NAMES = ["sine-ok", "sine-v1", "sine-v2", "sine-v2-no-step-count", "stale-tcur", "not-multiplied", "two-procs",
          "missing-scheduler", "truncated", "hostile", "lambdalr", "step-mismatch", "legacy-format"]
-# Exit of `repair` with no flags (after the repair), and of `repair --dry-run`.
+# Exit of `repair` with no flags (after the repair), and of `repair --dry-run`. A repaired scheduler whose
+# optimizer.bin still holds another lr exits 1: the first resumed step runs at it (CKF115) until --optimizer-lr.
 EXPECTED = {
-    "sine-ok": (0, 0), "sine-v1": (0, 1), "sine-v2": (0, 1), "sine-v2-no-step-count": (1, 1),
-    "stale-tcur": (0, 1), "not-multiplied": (0, 1), "two-procs": (0, 0), "missing-scheduler": (1, 1),
+    "sine-ok": (0, 0), "sine-v1": (1, 1), "sine-v2": (1, 1), "sine-v2-no-step-count": (1, 1),
+    "stale-tcur": (1, 1), "not-multiplied": (1, 1), "two-procs": (0, 0), "missing-scheduler": (1, 1),
     "truncated": (3, 3), "hostile": (3, 3), "lambdalr": (0, 0), "step-mismatch": (1, 1), "legacy-format": (0, 0),
 }
 
@@ -86,6 +87,14 @@ def test_repair_exit_codes_then_idempotent(all_fixtures, name):
     if EXPECTED[name][0] == 0:
         assert run("inspect", path).exit_code == 0
         assert "nothing to do" in " ".join(again.output.split())  # the summary wraps with the temp path's length
+    elif name in FIRST_STEP_ONLY:  # what is left is the first step's lr: the command it advises fixes it
+        assert "--optimizer-lr" in r.output.splitlines()[-1] and "CKF115" in r.output
+        assert run("repair", path, "--optimizer-lr").exit_code == 0
+        assert run("inspect", path).exit_code == 0
+
+
+#: Fixtures that repair leaves with only optimizer.bin's lr to set (CKF115).
+FIRST_STEP_ONLY = ("sine-v1", "sine-v2", "stale-tcur", "not-multiplied")
 
 
 def test_flags_make_the_unfixable_fixable(all_fixtures):

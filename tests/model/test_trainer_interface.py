@@ -102,7 +102,7 @@ def test_step_and_resume_rules_through_the_interface(toy_registered, toy_run: Pa
     assert (report.steps.chosen, report.steps.source) == (30, "folder name")  # ToyTuner.folder_step
     assert report.trainer is not None and report.trainer.rules == TOY.rules
     # saves_on="all": random_states_0.pkl alone says N = 1, under ToyTuner's rules
-    assert report.num_processes == 1 and "ToyTuner every version saves on every rank" in report.num_processes_source
+    assert report.num_processes == 1 and "written by ToyTuner, which saves on every rank" in report.num_processes_source
     assert [p.rules for p in report.resume] == [("ToyTuner",)] and report.resume[0].last_epoch_from == "stored"
     assert report.exit_code == 0
 

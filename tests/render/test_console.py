@@ -23,7 +23,7 @@ def test_each_finding_with_its_fix_and_the_command_last():
     assert "in scheduler.bin, key _last_lr" in out
     last = out.rstrip("\n").splitlines()[-2:]
     # CKF115: the resume's first step would use optimizer.bin's v1 lr, hence --optimizer-lr in the command
-    assert last[0] == f"{FIXTURES / 'sine-v1' / 'checkpoint-30'}: findings, 1 error (CKF030), 1 warning (CKF115); exit 1"
+    assert last[0] == f"{FIXTURES / 'sine-v1' / 'checkpoint-30'}: findings, 2 errors (CKF030, CKF115); exit 1"
     assert last[1] == f"→ ckptfix repair {FIXTURES / 'sine-v1' / 'checkpoint-30'} --optimizer-lr --dry-run"
 
 
@@ -46,7 +46,7 @@ def test_quiet_prints_the_summary_and_the_next_command_only():
     res = run("inspect", FIXTURES / "sine-v2", "--latest", "--quiet")
     assert res.exit_code == 1
     assert res.output.splitlines() == [
-        f"{FIXTURES / 'sine-v2' / 'checkpoint-30'}: findings, 1 error (CKF031), 1 warning (CKF115); exit 1",
+        f"{FIXTURES / 'sine-v2' / 'checkpoint-30'}: findings, 2 errors (CKF031, CKF115); exit 1",
         f"→ ckptfix repair {FIXTURES / 'sine-v2'} --latest --optimizer-lr --dry-run"]
     res = run("inspect", FIXTURES / "output-run", "--latest", "-q")
     assert res.exit_code == 0 and res.output.splitlines() == [f"{FIXTURES / 'output-run' / 'checkpoint-30'}: consistent; exit 0",
@@ -63,8 +63,8 @@ def test_a_long_folder_folds_and_keeps_the_summary_last(tmp_path):
     assert len(lines) < 250  # 40 checkpoints, 7 with findings
     assert text.count("╭─") == MAX_PANELS and "2 older checkpoints with findings not shown" in text
     assert "checkpoint-12 " in text and "… checkpoint-39" in text and "(28 checkpoints)" in text
-    assert lines[-2].startswith(f"{out}: 40 checkpoints, 33 consistent, 7 with findings; 7 errors (CKF030), "
-                                "7 warnings (CKF115); exit 1")
+    assert lines[-2].startswith(f"{out}: 40 checkpoints, 33 consistent, 7 with findings; 14 errors (CKF030, "
+                                "CKF115); exit 1")
     verbose = run("inspect", out, "--step", "30", "--verbose").output
     assert verbose.count("╭─") == 40 and "…" not in verbose.split("checkpoint  ")[-1].split("* latest")[0]
 
@@ -72,7 +72,7 @@ def test_a_long_folder_folds_and_keeps_the_summary_last(tmp_path):
 def test_repair_says_what_remains_and_what_to_run(tmp_path):
     shutil.copytree(FIXTURES / "sine-v1", tmp_path / "a")
     res = run("repair", tmp_path / "a", "--latest")
-    assert res.exit_code == 0
+    assert res.exit_code == 1  # the first resumed step still runs at v1's lr (CKF115)
     assert "still reported:" in res.output and "fix: ckptfix repair PATH --optimizer-lr" in res.output
     assert "backup: checkpoint-30/.ckptfix/backup-" in res.output
     assert res.output.rstrip().splitlines()[-1] == f"→ ckptfix repair {tmp_path / 'a'} --latest --optimizer-lr"

@@ -45,7 +45,7 @@ def test_bracketed_paths_print_as_they_are(tmp_path: Path, run_dir: str, fixture
 def test_repair_applied_in_a_bracketed_folder(tmp_path: Path) -> None:
     out = tmp_path / "exp[lora]"
     shutil.copytree(FIXTURES / "sine-v1", out)
-    res = run("repair", out)
+    res = run("repair", out, "--optimizer-lr")
     assert res.exit_code == 0, res.output
     assert str(out / "checkpoint-30") in res.stdout and "exp[lora]" in res.stdout
 

@@ -14,6 +14,6 @@ def findings(name: str, opts: Options = Options()):
 
 
 def test_counts():
-    assert counts(findings("sine-v2", Options(lr_end=1e-5))) == "1 error (CKF031), 2 warnings (CKF060, CKF115)"
+    assert counts(findings("sine-v2", Options(lr_end=1e-5))) == "2 errors (CKF031, CKF115), 1 warning (CKF060)"
     assert counts(findings("hostile")) == "1 fatal (CKF003)"
     assert counts(findings("sine-ok")) == ""

@@ -44,7 +44,7 @@ def test_piped_lines_are_never_wrapped_nor_padded(tmp_path: Path) -> None:
     assert f"{run}: nothing to do in 4 consistent checkpoints: checkpoint-10, checkpoint-20, checkpoint-25-rolling, checkpoint-30" in out
     v1 = long_run(tmp_path, "sine-v1")
     code, out = lines("inspect", v1, "--latest", "-q")
-    assert code == 1 and out == [f"{v1 / 'checkpoint-30'}: findings, 1 error (CKF030), 1 warning (CKF115); exit 1",
+    assert code == 1 and out == [f"{v1 / 'checkpoint-30'}: findings, 2 errors (CKF030, CKF115); exit 1",
                                  f"→ ckptfix repair {v1} --latest --optimizer-lr --dry-run"]
 
 
@@ -54,12 +54,12 @@ def test_a_real_pipe_gets_whole_lines(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "ckptfix", "inspect", str(run), "--latest", "--quiet"],
                        capture_output=True, text=True, encoding="utf-8", env=env, timeout=120)
     assert p.returncode == 1 and p.stdout.splitlines() == [
-        f"{run / 'checkpoint-30'}: findings, 1 error (CKF031), 1 warning (CKF115); exit 1",
+        f"{run / 'checkpoint-30'}: findings, 2 errors (CKF031, CKF115); exit 1",
         f"→ ckptfix repair {run} --latest --optimizer-lr --dry-run"], p.stdout
 
 
 COMMANDS = [("inspect {run}", 1), ("inspect {run} --latest --quiet", 1), ("inspect {run} --plot", 1),
-            ("repair {run}", 0), ("restore {run} --latest --list", 0), ("explain CKF030", 0)]
+            ("repair {run} --optimizer-lr", 0), ("restore {run} --latest --list", 0), ("explain CKF030", 0)]
 
 
 @pytest.mark.parametrize("encoding", ["ascii", "cp1252"])

@@ -79,7 +79,7 @@ def test_a_full_disk_during_backup_leaves_an_empty_backup_that_repair_removes(tm
     assert len(backups) == 1 and [p.stat().st_size for p in backups[0].iterdir()] == [0]  # a 0-byte copy
     assert {p.name: sha256(p) for p in ck.iterdir() if p.is_file()} == before
     assert leftovers(ck) == [f".ckptfix/{backups[0].name}"]
-    res = runner.invoke(app, ["repair", str(ck)])
+    res = runner.invoke(app, ["repair", str(ck), "--optimizer-lr"])
     assert res.exit_code == 0 and f"removed .ckptfix/{backups[0].name}" in res.stdout, res.output
     assert not backups[0].exists() and leftovers(ck) == []
 
@@ -93,7 +93,7 @@ def test_leftovers_that_are_not_provably_ours_are_reported_and_kept(tmp_path: Pa
     assert leftovers(ck) == [".ckptfix/backup-20260101T000000.000000Z"]
     res = runner.invoke(app, ["inspect", str(ck)])
     assert "leaves it: look at it" in res.stdout
-    res = runner.invoke(app, ["repair", str(ck)])
+    res = runner.invoke(app, ["repair", str(ck), "--optimizer-lr"])
     assert res.exit_code == 0 and (b / "notes.txt").exists() and (ck / "scheduler.bin.ckptfix-tmp-zz").exists()
 
 

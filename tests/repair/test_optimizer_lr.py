@@ -158,8 +158,8 @@ def test_dry_run_writes_nothing_and_no_flag_keeps_the_optimizer(tmp_path):
     r = run("repair", ck, "--optimizer-lr", "--dry-run")
     assert r.exit_code == 1 and "param_groups[0].lr" in r.output, r.output
     assert tree(ck) == before
-    r = run("repair", ck)
-    assert r.exit_code == 0 and "param_groups" not in r.output.split("still reported")[0]
+    r = run("repair", ck)  # without the flag: the scheduler only, and the first step's lr still said (exit 1)
+    assert r.exit_code == 1 and "param_groups" not in r.output.split("still reported")[0]
     assert sha(ck / "optimizer.bin") == before["optimizer.bin"] and "CKF040" in codes(ck)
     # ... and a later --optimizer-lr run fixes only the optimizer.
     r = run("repair", ck, "--optimizer-lr", "--json")
@@ -247,7 +247,7 @@ def test_memo_shared_lr_is_refused(tmp_path):
     plan = make_plan(ck)
     assert plan.action == "refuse" and not plan.to_write and not plan.to_patch
     # Without the flag the scheduler is repaired as usual.
-    assert run("repair", ck).exit_code == 0 and sha(opt) == before["optimizer.bin"]
+    assert run("repair", ck).exit_code == 1 and sha(opt) == before["optimizer.bin"]  # CKF115 left
 
 
 def test_two_groups_memoized_key_and_initial_lr(tmp_path):

@@ -94,8 +94,8 @@ def test_repair_keeps_ordered_dict_size_and_device_without_torch(tmp_path: Path)
     its type, as torch.save would: byte for byte what torch.save writes for the repaired state."""
     ck = tmp_path / "checkpoint-30"
     before = _with_extras(FIXTURES / "sine-v1" / "checkpoint-30", ck)
-    r = no_torch("repair", ck, "--json")
-    assert r.returncode == 0, r.stdout + r.stderr
+    r = no_torch("repair", ck, "--json")  # applied; exit 1: optimizer.bin keeps v1's lr without --optimizer-lr (CKF115)
+    assert r.returncode == 1 and json.loads(r.stdout)["checkpoints"][0]["status"] == "applied", r.stdout + r.stderr
     assert r.stderr.strip().endswith("NO_TORCH")
     after = torch.load(ck / "scheduler.bin", weights_only=True)
     assert after["_last_lr"] != before["_last_lr"]  # the repair did rewrite it
@@ -115,7 +115,7 @@ def test_repair_with_torch_checks_the_kept_types(tmp_path: Path) -> None:
     before = _with_extras(FIXTURES / "sine-v1" / "checkpoint-30", ck)
     r = subprocess.run([sys.executable, "-m", "ckptfix", "repair", str(ck), "--json"], capture_output=True, text=True,
                        cwd=ROOT, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 1 and json.loads(r.stdout)["checkpoints"][0]["status"] == "applied", r.stdout + r.stderr
     after = torch.load(ck / "scheduler.bin", weights_only=True)
     assert {k: (type(v), v) for k, v in _extras(after).items()} == {k: (type(v), v) for k, v in _extras(before).items()}
 

@@ -147,6 +147,10 @@ class Store(ABC):
         round trips; the local disk runs them one after the other."""
         return [load(f) for f in folders]
 
+    def release(self, folder: Any) -> None:
+        """Forget what was fetched below ``folder`` (a run checked and done with: memory stays flat over many
+        runs). The local disk keeps nothing."""
+
     def walk(self, folder: Any, skip: frozenset[str] = frozenset()) -> builtins.list[tuple[Any, Entry]]:
         """Every file below ``folder`` (not following links to folders, not entering ``skip``), as
         ``(path, entry)`` sorted by path. Folders that cannot be listed are left out."""

@@ -17,7 +17,8 @@ file                        what ckptfix reads
 ==========================  ===========================================================================
 
 ``training_args.bin`` (a pickle of ``TrainingArguments``, decoded as inert records by ``model/run_config.py``, never
-run) is read only when ``scheduler.pt`` holds a ``LambdaLR``, whose lambda the run's schedule settings give. Not read:
+run) is read only when ``scheduler.pt`` holds a ``LambdaLR``, whose lambda the run's schedule settings give,
+or when ``optimizer.pt`` or ``scheduler.pt`` is missing: its ``save_only_model`` says why. Not read:
 ``scaler.pt`` (scanned by the safety scan only). A Trainer run with DeepSpeed also has a DeepSpeed tag
 folder and ``latest``: its engine state is attached as for the ``deepspeed`` layout.
 """
@@ -37,7 +38,7 @@ from ckptfix.model.layouts.accelerate import load_accelerate
 from ckptfix.model.layouts.deepspeed import attach_engine, find_tag
 from ckptfix.model.layouts.interface import Folder, Layout
 from ckptfix.model.readers import TRAINER_STATE, read_optimizer, read_scheduler, read_state_file
-from ckptfix.model.run_config import read_training_args
+from ckptfix.model.trainers import TRANSFORMERS
 from ckptfix.records import replace
 
 __all__ = ["TRAINER_STATE", "HfTrainerLayout", "count_processes", "last_logged_lr", "read_trainer_state"]
@@ -105,8 +106,8 @@ def count_processes(names: list[str]) -> int:
 
 
 class HfTrainerLayout(Layout):
-    """``transformers.Trainer``: ``trainer_state.json``, or ``scheduler.pt`` / ``optimizer.pt`` without
-    accelerate's ``*.bin``. A Trainer run with DeepSpeed gets the engine state attached too."""
+    """``transformers.Trainer``: the files only the Trainer writes (``model/trainers/transformers.py``: ``detect``,
+    a half-written save included). A Trainer run with DeepSpeed gets the engine state attached too."""
 
     name = "hf-trainer"
     trainer = "transformers"
@@ -117,11 +118,7 @@ class HfTrainerLayout(Layout):
                       "scheduler.pt (a LambdaLR); fix the run's settings instead")
 
     def detect(self, folder: Folder) -> bool:
-        names = folder.listing.names
-        if TRAINER_STATE in names:
-            return True
-        accelerate_files = any(n.startswith(("scheduler", "optimizer")) and n.endswith(".bin") for n in names)
-        return not accelerate_files and any(n in names for n in TRAINER_TORCH_FILES)
+        return TRANSFORMERS.detect(folder.path.name, folder.listing.names)
 
     def load(self, folder: Folder, limits: Limits) -> Checkpoint:
         store, path = folder.store, folder.path
@@ -140,8 +137,12 @@ class HfTrainerLayout(Layout):
         trainer_state, training_state = (read_trainer_state(store, path, limits) if TRAINER_STATE in names
                                          else (None, base.training_state))
         run_config = None
-        if TRAINING_ARGS in names and any(_lambda_state(sf.state) for sf in schedulers):
-            # a LambdaLR does not save its lambda: the run's schedule is in its TrainingArguments (read only then)
+        if TRAINING_ARGS in names and (any(_lambda_state(sf.state) for sf in schedulers)
+                                       or not all(n in names for n in TRAINER_TORCH_FILES)):
+            # a LambdaLR does not save its lambda: the run's schedule is in its TrainingArguments; and why the
+            # resume will not restore the schedule: save_only_model=True says it (read only then)
+            from ckptfix.model.run_config import read_training_args  # noqa: PLC0415 - 0.9 ms of imports, only then
+
             run_config = read_training_args(path / TRAINING_ARGS, root=path, limits=limits, store=store)
         ck = replace(
             base,

@@ -14,12 +14,16 @@ from ckptfix.model.trainers.interface import (
     FolderClaim,
     LastEpochFrom,
     LatestPick,
+    LaunchFlag,
+    LoadedTogether,
+    ResumeCount,
     ResumeFile,
     SavesOn,
     TrainerModel,
     TrainerRules,
     Version,
     VersionRange,
+    WriterRules,
     checkpoint_number,
     format_version,
     parse_version,
@@ -31,8 +35,8 @@ from ckptfix.model.trainers.transformers import TRANSFORMERS
 
 __all__ = [
     "ACCELERATE", "AUTO_DIR", "AUTO_NAME", "DEFAULT_TRAINER", "DIFFUSERS", "KOHYA", "SIMPLETUNER", "STATE_NAME",
-    "TRAINERS", "TRANSFORMERS", "FolderClaim", "LastEpochFrom", "LatestPick", "ResumeFile", "SavesOn", "TrainerModel",
-    "TrainerRules", "TrainerSpec", "Version", "VersionRange", "auto_index", "checkpoint_markers", "checkpoint_number",
+    "TRAINERS", "TRANSFORMERS", "FolderClaim", "LastEpochFrom", "LatestPick", "LaunchFlag", "LoadedTogether", "ResumeCount",
+    "ResumeFile", "SavesOn", "TrainerModel", "TrainerRules", "TrainerSpec", "Version", "VersionRange", "WriterRules", "auto_index", "checkpoint_markers", "checkpoint_number",
     "claim_entry", "containers", "detect_trainer", "fallback_for", "format_version", "get_trainer", "hinted_trainer",
     "installed_version", "parse_spec", "parse_trainer_spec", "parse_version", "simpletuner_key", "trainer_names",
 ]

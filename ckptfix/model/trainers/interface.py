@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import ClassVar, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 from ckptfix.records import Record
 
 __all__ = [
-    "FolderClaim", "LastEpochFrom", "LatestPick", "ResumeFile", "ResumeValue", "SavesOn", "SchedulerStepping",
-    "TrainerModel", "TrainerRules", "Version", "VersionRange", "checkpoint_number", "format_version", "highest", "parse_version",
+    "FolderClaim", "LastEpochFrom", "LatestPick", "LaunchFlag", "LoadedTogether", "ResumeCount", "ResumeFile",
+    "ResumeValue", "SavesOn", "SchedulerStepping", "TrainerModel", "TrainerRules", "Version", "VersionRange",
+    "WriterRules", "checkpoint_number", "format_version", "highest", "parse_version",
 ]
 
 #: A release number as a tuple of ints: ``(4, 10, 1)``.
@@ -158,6 +159,19 @@ class ResumeValue(Record):
         return next((text for k, text in self.effects if k == kind), None)
 
 
+class LoadedTogether(Record):
+    """Files the trainer's resume loads only when every one of them is there: without one it loads none of
+    them, and says nothing (the transformers Trainer's ``optimizer.pt`` and ``scheduler.pt``).
+
+    ``files``: one entry per file, each the names (``formats.scan.name_matches`` patterns on the paths below the
+    checkpoint folder) any of which counts as that file; ``labels``: how messages name each entry."""
+
+    files: tuple[tuple[str, ...], ...]
+    labels: tuple[str, ...]
+    if_missing: str  # what the resume does then
+    source: str = ""
+
+
 class TrainerRules(Record):
     """What one trainer does on resume, for one range of its releases (sources: docs/trainers.md)."""
 
@@ -184,6 +198,8 @@ class TrainerRules(Record):
     #: The factory that builds its scheduler from the run's configuration, by the name
     #: ``schedulers/families/schedules.py`` ``FACTORIES`` gives it; None: the user's own code (plain accelerate).
     factory: str | None = None
+    #: Files its resume loads only together (``LoadedTogether``): one missing, the resume silently skips them all.
+    together: tuple[LoadedTogether, ...] = ()
 
     @property
     def label(self) -> str:
@@ -191,6 +207,50 @@ class TrainerRules(Record):
         if self.versions.low is None and self.versions.high is None:
             return self.trainer
         return f"{self.trainer} {self.versions.label}"
+
+
+class WriterRules(Record):
+    """Who saves a checkpoint, for one range of a trainer's releases, and the files that date it: what a
+    checkpoint's files say about the release that *wrote* it (which need not be the one that resumes it).
+
+    ``saves_on``: which ranks call ``save_state`` (so what ``random_states_*.pkl`` counts); ``writes``: files every
+    checkpoint these releases save holds that the releases before them never write (SimpleTuner's
+    ``checkpoint_manifest.json`` from 4.0.6): their presence, or absence, narrows the writing release."""
+
+    versions: VersionRange
+    saves_on: SavesOn
+    writes: tuple[str, ...] = ()
+    source: str = ""
+
+
+class LaunchFlag(Record):
+    """A flag of the trainer's resuming launch that changes what the resume does and that ckptfix cannot see
+    in the checkpoint: the user states it with the ckptfix option ``option`` (a field of ``analysis.Options``)."""
+
+    option: str  # the Options field: "skip_until_initial_step"
+    trainer_flag: str  # how the trainer spells it: "--skip_until_initial_step"
+    default: bool  # what the trainer does when the launch does not give it
+    yes: str  # the ckptfix flags that state each choice
+    no: str
+
+
+class ResumeCount(Record):
+    """How many optimizer steps the resumed run takes, as the trainer's loop counts them, against the steps the
+    uninterrupted run has left, for one value of its ``LaunchFlag``.
+
+    ``takes``/``remaining`` None: not known (the configuration is not in the checkpoint); then ``at_least`` is the
+    least number of steps the resumed run takes more than remain, when that much is known. ``follows``: the
+    resumed run takes exactly the steps that remain (None: not known); ``raises``: the resume stops instead
+    (why). ``how``: the trainer's arithmetic, with its source lines."""
+
+    choice: bool
+    takes: int | None
+    remaining: int | None
+    follows: bool | None
+    how: str
+    at_least: int | None = None
+    raises: str = ""
+    start: int | None = None  # the trainer's own step count when its loop starts
 
 
 class LatestPick(Record):
@@ -255,6 +315,11 @@ class TrainerModel(ABC):
     fallback: ClassVar[bool] = False
     #: What a fallback claim rests on, for reports ("checkpoint-N without a trainer state file").
     evidence: ClassVar[str] = ""
+    #: Who saves and which files date a checkpoint, per writing release (empty: the ``rules``' ``saves_on``, with
+    #: no file that dates a release); see ``writers_of``.
+    writers: ClassVar[tuple[WriterRules, ...]] = ()
+    #: A launch flag that changes how the resumed run counts its steps (``resume_count``), or None.
+    launch_flag: ClassVar[LaunchFlag | None] = None
 
     @abstractmethod
     def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:
@@ -281,6 +346,33 @@ class TrainerModel(ABC):
 
     def folder_step(self, name: str) -> int | None:
         """The optimizer step a folder's name carries (None: the name carries none)."""
+        return None
+
+    def writer_rules(self) -> tuple[WriterRules, ...]:
+        """``writers``, or one per ``rules`` range (its ``saves_on``, no dating files)."""
+        return self.writers or tuple(WriterRules(r.versions, r.saves_on, (), "; ".join(r.sources)) for r in self.rules)
+
+    def writers_of(self, names: frozenset[str], presumed: Sequence[VersionRange] = ()) -> tuple[WriterRules, ...]:
+        """The releases that can have written a checkpoint holding the top-level files ``names``: those whose
+        dating files (``WriterRules.writes``) are exactly the dating files present. ``presumed`` (the resuming
+        releases): the same release wrote it unless its files say otherwise, so of those, the ranges that meet
+        ``presumed`` are kept when there are any."""
+        writers = self.writer_rules()
+        present = frozenset(n for w in writers for n in w.writes) & names
+        fits = tuple(w for w in writers if frozenset(w.writes) == present) or writers
+        kept = tuple(w for w in fits if any(w.versions.intersect(v) is not None for v in presumed))
+        return kept or fits
+
+    def config_file(self, folder_name: str) -> tuple[str, str] | None:
+        """A file beside the checkpoint folder (in its parent) that holds the run's configuration, and its kind
+        (``model/run_config.py``'s readers: ``safetensors-metadata``), or None."""
+        return None
+
+    def resume_count(self, step: int, epoch: int | None, folder_name: str, config: Mapping[str, Any],
+                     choice: bool) -> ResumeCount | None:
+        """How the resumed run counts its steps from a checkpoint at ``step`` (``epoch``: the epoch its state file
+        records; ``config``: the run's configuration by ``model/run_config.KEYS`` name), launched with
+        ``launch_flag`` = ``choice``; None when the trainer's loop takes the steps that remain whatever its launch."""
         return None
 
     def rules_for(self, versions: VersionRange | None) -> tuple[TrainerRules, ...]:

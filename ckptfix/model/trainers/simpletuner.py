@@ -9,6 +9,10 @@ releases               ``last_epoch`` after ``load_state``          ranks that s
 =====================  ===========================================  ==================  ==============
 
 N is the *resuming* process count. The step is ``training_state.json`` ``global_step`` in every range.
+
+Who saved is a fact of the *writing* release (``writers``), which need not be the resuming one: releases before
+4.0.6 write no ``checkpoint_manifest.json`` and save on rank 0 only; 4.0.6 to 4.9.2 write it and save on rank 0
+only; from 4.9.3 every rank saves (``training_state-rank{r}.json``, ``random_states_{r}.pkl``).
 "Latest" (``CheckpointManager.get_latest_checkpoint``): every ``os.listdir`` entry (files too) whose name
 starts with ``checkpoint`` and does not end in ``tmp``, sorted by ``int(name.split("-")[1])``, the last one;
 an entry where that ``int()`` fails makes it return None, and the trainer starts a new run.
@@ -27,6 +31,7 @@ from ckptfix.model.trainers.interface import (
     TrainerModel,
     TrainerRules,
     VersionRange,
+    WriterRules,
     checkpoint_number,
     highest,
 )
@@ -91,6 +96,20 @@ _EPOCH_STEP = ResumeValue("training_state.json", "epoch_step", (
 ), "3.1.6 trainer.py init_resume_checkpoint L3434-3437, state_tracker.py L280-295; custom_schedule.py Sine.step L417-427",
     "CKF119")
 _MARKERS = frozenset({"training_state.json", "checkpoint_manifest.json", ".guard"})
+_MANIFEST = "checkpoint_manifest.json"
+#: Who saves, and the file that dates a checkpoint (checked in the wheels of 3.1.6, 4.0.1, 4.0.6, 4.9.2, 4.9.3,
+#: 4.10.0 and 4.10.1: CheckpointManager.write_manifest is first called in 4.0.6).
+_WRITERS = (
+    WriterRules(VersionRange((1, 0), (4, 0, 6)), "main", (),
+                "3.1.6 trainer.py _run_standard_checkpoint L3742-3743 (rank 0 saves); no checkpoint_manifest.json "
+                "up to 4.0.1"),
+    WriterRules(VersionRange((4, 0, 6), (4, 9, 3)), "main", (_MANIFEST,),
+                "4.0.6 trainer.py L5163-5167 (rank 0 writes checkpoint_manifest.json); 4.9.2 trainer.py L5760-5761 "
+                "(rank 0 saves), L6744-6749"),
+    WriterRules(VersionRange((4, 9, 3), None), "all", (_MANIFEST,),
+                "4.9.3 trainer.py L5759 (every rank saves); 4.10.1 trainer.py L5771, L6748-6752 (then rank 0 writes "
+                "the manifest and .guard)"),
+)
 _PLAIN = re.compile(r"^checkpoint-\d+$")
 #: StateTracker's default when training_state.json (or its global_step) is missing (state_tracker.py L280-295).
 _STEP_IF_MISSING = 0
@@ -115,6 +134,7 @@ class SimpleTunerModel(TrainerModel):
     title = "SimpleTuner"
     package = "simpletuner"
     markers = frozenset({"training_state.json", ".guard"})
+    writers = _WRITERS
     rules = (
         TrainerRules("SimpleTuner", VersionRange((1, 0), (4, 9, 3)), "epoch_step", "main", _STEP, _V2, _READS,
                      "3.1.6 (wheel), 4.9.2 (wheel)",

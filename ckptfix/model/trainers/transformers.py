@@ -5,6 +5,12 @@ on rank 0 and ``rng_state_{rank}.pth`` on every rank (``rng_state.pth`` with one
 scheduler once per optimizer step (not N times) and restores ``scheduler.pt`` as saved. "Latest"
 (``trainer_utils.get_last_checkpoint``): folders matching ``^checkpoint-(\\d+)$``, the highest number;
 other names are ignored.
+
+In which order (transformers 5.24.0 ``trainer.py`` ``_save_checkpoint`` L3363-3417): the model and
+``training_args.bin`` (``save_model``, L3377, L4185), then ``optimizer.pt``, ``scheduler.pt``, ``scaler.pt`` and
+``rng_state*.pth`` unless ``save_only_model`` (L3398-3403), ``trainer_state.json`` last (L3417). A save killed
+on the way leaves a ``checkpoint-N`` with some of these: it is still the Trainer's (``detect``), and still the
+folder ``get_last_checkpoint`` picks.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Sequence
 
 from ckptfix.model.trainers.interface import (
     LatestPick,
+    LoadedTogether,
     ResumeFile,
     ResumeValue,
     TrainerModel,
@@ -26,12 +33,26 @@ __all__ = ["TRANSFORMERS", "TransformersModel"]
 
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 _TORCH_FILES = ("scheduler.pt", "optimizer.pt")
+_RNG = re.compile(r"^rng_state(?:_\d+)?\.pth$")
 _STATE = "trainer_state.json"
+#: Files no other trainer writes into a checkpoint folder (``training_args.bin``: ``save_model``, trainer.py L4185).
+_OWN = (_STATE, "training_args.bin")
 _LOADED = ("train(resume_from_checkpoint=...) loads it (TrainerState.load_from_json: open(path, encoding=\"utf-8\") "
            "and json.loads)")
-_READS = (ResumeFile(_STATE, True, "train(resume_from_checkpoint=...) raises FileNotFoundError",
+_READS = (ResumeFile(_STATE, True, "train(resume_from_checkpoint=...) reads it (TrainerState.load_from_json, "
+                     "trainer.py L1565 in 5.24.0) and raises FileNotFoundError: the Trainer writes it last "
+                     "(_save_checkpoint L3417), so a save killed before the end leaves a folder without it, and "
+                     "get_last_checkpoint (trainer_utils.py L270-279) still picks it as the latest",
                      f"{_LOADED}: a byte-order mark raises JSONDecodeError (Unexpected UTF-8 BOM), UTF-16/32 "
                      "UnicodeDecodeError, and the resume stops"),)
+#: ``_load_optimizer_and_scheduler`` (5.24.0 trainer.py L3910-3931, called at L1817): the optimizer (optimizer.pt,
+#: or optimizer.bin, or a folder named with "optimizer": FSDP) and scheduler.pt are loaded only when both are there.
+_TOGETHER = (LoadedTogether(
+    (("optimizer.pt", "optimizer.bin", "*optimizer*/*"), ("scheduler.pt",)), ("optimizer.pt", "scheduler.pt"),
+    "the Trainer loads optimizer.pt and scheduler.pt only when both are there, and otherwise loads neither and says "
+    "nothing: the resumed run starts with a fresh optimizer (its moments lost) and a fresh LR scheduler at position "
+    "0, so the LR schedule starts again (the warmup runs again)",
+    "transformers 5.24.0 trainer.py _load_optimizer_and_scheduler L3910-3931 (called at L1817)"),)
 _STOPS = "the resume stops with a {} ({})"
 _GLOBAL_STEP = ResumeValue(_STATE, "global_step", (
     ("missing", "TrainerState's default is 0: the Trainer resumes at step 0 and trains max_steps steps again, while "
@@ -85,14 +106,21 @@ class TransformersModel(TrainerModel):
                      (_GLOBAL_STEP, _LOGGING_STEPS, _EVAL_STEPS, _SAVE_STEPS),
                      # the Trainer does not pass its scheduler to accelerator.prepare: one step() per optimizer step
                      # (5.24.0 trainer.py L1769-1773: model and optimizer prepared, L1949-1952: lr_scheduler.step())
-                     stepping="once", factory="hf_trainer_schedule"),
+                     stepping="once", factory="hf_trainer_schedule", together=_TOGETHER),
     )
 
     def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:
-        if "trainer_state.json" in names:
+        """``trainer_state.json`` or ``training_args.bin``; else, without accelerate's files, ``scheduler.pt`` /
+        ``optimizer.pt`` / ``rng_state*.pth``, or (a save killed inside ``save_model``, which writes the model's
+        ``config.json`` first) ``config.json`` in a folder named ``checkpoint-N``."""
+        if any(n in names for n in _OWN):
             return True
-        accelerate_files = any(n.startswith(("scheduler", "optimizer")) and n.endswith(".bin") for n in names)
-        return not accelerate_files and any(n in names for n in _TORCH_FILES)
+        if any(n.startswith(("scheduler", "optimizer")) and n.endswith(".bin") for n in names):
+            return False  # accelerate's save_state
+        if any(n in names for n in _TORCH_FILES) or any(_RNG.match(n) for n in names):
+            return True
+        return ("config.json" in names and _NAME.match(folder_name) is not None
+                and not any(n.startswith("random_states_") for n in names))
 
     def is_checkpoint_name(self, name: str) -> bool:
         return _NAME.match(name) is not None

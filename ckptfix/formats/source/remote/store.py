@@ -129,6 +129,9 @@ class RemoteStore(WritableStore):
         self._lock = threading.RLock()
         self._files: dict[str, int] = {}  # key -> size
         self._dirs: set[str] = set()
+        #: folder key -> its entries, built from ``_files`` and ``_dirs`` when first asked after a change: a
+        #: listing of a tree of many runs answers each folder without going over every object (``list``)
+        self._index: dict[str, dict[str, Entry]] | None = None
         self._listed: set[str] = set()  # keys listed recursively: nothing exists below them unlisted
         self._stale: set[str] = set()  # keys written since: asked of the server again (``stat``)
         self._cache: dict[str, Extents] = {}
@@ -187,6 +190,7 @@ class RemoteStore(WritableStore):
             if any(n.startswith(prefix) for n in self._files) or key in self._dirs:
                 self._dirs.add(key)
             self._listed.add(key)
+            self._index = None
 
     def _ensure(self, key: str) -> None:
         if key in self._stale:
@@ -201,15 +205,36 @@ class RemoteStore(WritableStore):
             if key in self._files:
                 raise NotADirectoryError(20, "not a folder", str(folder))
             raise FileNotFoundError(2, "no such folder", str(folder))
-        prefix = key.rstrip("/") + "/"
-        out: dict[str, Entry] = {}
-        for name, size in self._files.items():
-            if name.startswith(prefix) and "/" not in name[len(prefix):]:
-                out[name[len(prefix):]] = Entry(name[len(prefix):], False, size)
-        for name in self._dirs:
-            if name.startswith(prefix) and "/" not in name[len(prefix):] and name != key:
-                out[name[len(prefix):]] = Entry(name[len(prefix):], True)
+        out = self._entries().get(key.rstrip("/"), {})
         return tuple(out[n] for n in sorted(out))
+
+    def _entries(self) -> builtins.dict[str, builtins.dict[str, Entry]]:
+        """Every listed folder's entries (a folder wins over a file of the same name), built in one pass."""
+        with self._lock:
+            if self._index is None:
+                index: builtins.dict[str, builtins.dict[str, Entry]] = {}
+                for name, size in self._files.items():
+                    parent, _, leaf = name.rpartition("/")
+                    index.setdefault(parent, {})[leaf] = Entry(leaf, False, size)
+                for name in self._dirs:
+                    parent, _, leaf = name.rpartition("/")
+                    if parent != name:
+                        index.setdefault(parent, {})[leaf] = Entry(leaf, True)
+                self._index = index
+            return self._index
+
+    def _files_below(self, key: str) -> builtins.list[tuple[str, int]]:
+        """(key, size) of every listed object below the folder ``key``."""
+        index, todo = self._entries(), [key.rstrip("/")]
+        out: builtins.list[tuple[str, int]] = []
+        while todo:
+            folder = todo.pop()
+            for e in index.get(folder, {}).values():
+                if e.is_dir:
+                    todo.append(f"{folder}/{e.name}")
+                elif e.size is not None:
+                    out.append((f"{folder}/{e.name}", e.size))
+        return sorted(out)
 
     def kind(self, path: RemotePath) -> str | None:
         key = path.key
@@ -323,8 +348,7 @@ class RemoteStore(WritableStore):
             self._folders = sorted({f.key.rstrip("/") for f in folders} | set(self._folders))
         for f in folders:
             self._ensure(f.key)
-        files = [(k, n) for f in folders for k, n in self._files.items() if k.startswith(f.key.rstrip("/") + "/")
-                 and "/.ckptfix/" not in k[len(f.key):]]
+        files = [(k, n) for f in folders for k, n in self._files_below(f.key) if "/.ckptfix/" not in k[len(f.key):]]
         self._dispatch([(k, s, e, {}) for k, n in files
                         for s, e in plan.first_reads(k.rsplit("/", 1)[-1], n, self.tuning)])
         wants: builtins.list[Any] = []
@@ -347,12 +371,20 @@ class RemoteStore(WritableStore):
             lambda f: self._batcher.fetch(later) if f is _PLANNED else load(f), items, workers=min(len(items), 257))
         return out[1:]
 
+    def release(self, folder: Any) -> None:
+        prefix = self.path(folder).key.rstrip("/") + "/"
+        with self._lock:
+            for key in [k for k in self._cache if k.startswith(prefix)]:
+                del self._cache[key]
+            self._folders = [f for f in self._folders if not (f + "/").startswith(prefix)]
+
     # -- writing (repair) ------------------------------------------------------------------------
     def forget(self, path: RemotePath) -> None:
         """Drop what is known of ``path`` (cached bytes, listed size): the next read asks the server."""
         with self._lock:
             self._cache.pop(path.key, None)
             self._files.pop(path.key, None)
+            self._index = None
             self._stale.add(path.key)
 
     def stat(self, path: RemotePath) -> int | None:
@@ -371,6 +403,7 @@ class RemoteStore(WritableStore):
         size = int(info.get("size") or 0)
         with self._lock:
             self._files[path.key] = size
+            self._index = None
         return size
 
     def read_now(self, path: RemotePath, limit: int, what: str) -> bytes:

@@ -1,0 +1,48 @@
+"""Runs under a root: every folder whose checkpoints a trainer model recognises, to a depth; never a hidden
+folder, a symbolic link or the inside of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ckptfix.fleet.runs import find_runs, holds_run, is_root_of_runs, runs_digest
+from ckptfix.formats.source import LOCAL
+from tests.fleet.tree import DEEP, EMPTY, RUNS, expected_runs, make_root
+from tests.helpers import FIXTURES
+
+
+def runs_under(root: Path, depth: int) -> list[str]:
+    return [r.rel for r in find_runs(LOCAL, str(root), root, depth, lambda p: holds_run(LOCAL, p))]
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_every_trainers_runs_are_found_to_the_depth_and_nothing_else(tmp_path: Path, depth: int) -> None:
+    root = make_root(tmp_path / "root")
+    assert runs_under(root, depth) == expected_runs(depth)
+
+
+def test_depth_counts_levels_below_the_root(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "root")
+    assert runs_under(root, 0) == []
+    assert runs_under(root, 1) == ["hostile"]
+    assert runs_under(root, 2) == sorted([*RUNS, EMPTY])
+    assert DEEP not in runs_under(root, 3)
+
+
+def test_a_run_given_as_the_root_is_one_run_named_dot() -> None:
+    assert runs_under(FIXTURES / "output-run", 3) == ["."]
+    assert runs_under(FIXTURES / "sine-ok" / "checkpoint-30", 3) == ["."]  # a checkpoint folder itself
+
+
+def test_a_root_of_runs_is_told_from_a_run_and_from_an_empty_folder(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "root")
+    assert is_root_of_runs(LOCAL, root, 3)
+    assert not is_root_of_runs(LOCAL, root / "proj-a" / "r1", 3)  # a run: inspect PATH as always
+    assert not is_root_of_runs(LOCAL, root / "notes", 3)  # nothing below: as always (nothing to resume)
+    assert not is_root_of_runs(LOCAL, tmp_path / "missing", 3)  # as always: the single-PATH error
+
+
+def test_the_digest_depends_on_the_runs_only() -> None:
+    assert runs_digest(["b", "a"]) == runs_digest(["a", "b"]) != runs_digest(["a", "b", "c"])
