@@ -11,6 +11,7 @@ from ckptfix.analysis.readings import other_readings, reading_findings
 from ckptfix.analysis.report import CheckpointReport, Options, RulesChoice, RunFacts, SchedulerReport, StepInfo
 from ckptfix.analysis.resume_checks import processes_finding, resume_findings
 from ckptfix.analysis.resume_files import resume_file_findings
+from ckptfix.analysis.schedule_checks import missing_scheduler, schedule_checks
 from ckptfix.analysis.state_checks import state_file_findings
 from ckptfix.analysis.step_count import step_count_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
@@ -96,8 +97,7 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
             and not skipped_together):
         has_state = ck.optimizer_step is None or ck.optimizer_step > 0
         if has_state:
-            findings.append(make_finding("CKF001", ck.path / "scheduler.bin", None, "missing", "present",
-                                     "scheduler.bin is missing: accelerate cannot resume from this checkpoint"))
+            findings.append(missing_scheduler(ck, choice))
 
     reports = []
     for i, sf in enumerate(ck.schedulers):
@@ -109,6 +109,9 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
         findings.extend(processes_finding(ck, estimate, reports, g if step_ok else None))
     previews, stock, more = (resume_findings(ck, steps if step_ok else None, estimate, choice, reports, opts)
                              if not contested else ((), None, []))
+    findings.extend(more)
+    families, family_previews, more = schedule_checks(ck, steps if step_ok else None, estimate, choice, reports, opts,
+                                                      facts)
     findings.extend(more)
 
     findings.extend(trainer_findings(ck, steps))
@@ -125,7 +128,8 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
                                      f"{ck.name} is a symbolic link to {ck.link_target}: the files were read there, "
                                      "as the trainer's resume reads them; repair writes there"))
     return CheckpointReport(ck, steps, n, estimate.source, tuple(reports), tuple(findings), opts.strict,
-                            checks_scheduler_position(ck), estimate, choice, previews, opts.target, stock)
+                            checks_scheduler_position(ck), estimate, choice, previews + family_previews, opts.target,
+                            stock, families)
 
 
 def _not_a_folder(ck: Checkpoint, opts: Options) -> CheckpointReport:

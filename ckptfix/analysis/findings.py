@@ -349,6 +349,66 @@ _RULES = [
          "total_steps = last_epoch, T_cur -1. This state holds the fixed formula; a stock trainer resumes it "
          "with v2 anyway, from the stored optimizer lr on the first step.",
          "ckptfix repair PATH --target simpletuner-sine-v2 rewrites it to v2 at the same step.", repair=""),
+    # -- every scheduler family under the trainer's model (issue 21: analysis/schedule_checks.py) -----------------
+    Rule("CKF120", "schedule-position", "error", "the scheduler's position is not k x the checkpoint's step",
+         "A scheduler accelerate prepares (SimpleTuner, the diffusers scripts, kohya, plain accelerate) steps N times "
+         "per optimizer step with N processes (once with split_batches or step_scheduler_with_optimizer=False); the "
+         "transformers Trainer steps its own once. So last_epoch should be k x step, k the scheduler steps per "
+         "optimizer step of the run that wrote it. On resume load_state restores last_epoch as stored: the schedule "
+         "goes on from the wrong place. The message names every reading that fits the state: a stale or edited "
+         "last_epoch, or a script that steps its scheduler another way (once per epoch: last_epoch = step / steps per "
+         "epoch), or another N, and what to pass to say which.",
+         "ckptfix repair PATH rewrites the position (last_epoch, _step_count, and _last_lr where the formula is "
+         "known), keeping the class and every other key, when the stale reading is the only one that fits; pass "
+         "--scheduler-steps-per-optimizer-step K or --writer-processes N to say how the run steps it.", repair=""),
+    Rule("CKF121", "schedule-no-position", "info", "the scheduler follows a metric: it has no position to check",
+         "ReduceLROnPlateau (and transformers' reduce_lr_on_plateau and greedy) change the LR when a metric stops "
+         "improving: its last_epoch counts metric steps, and the LR at any step depends on the metrics seen, which no "
+         "checkpoint keeps. load_state restores its counters (best, num_bad_epochs, cooldown_counter) as saved.",
+         "Nothing to check; the resumed run goes on from the restored counters."),
+    Rule("CKF122", "schedule-resume-off", "error", "the resumed run's LR departs from the uninterrupted run's",
+         "ckptfix replays the resume with the trainer's own model: load_state restores the scheduler and the "
+         "optimizer; the trainer may set last_epoch from its own state (SimpleTuner before 4.10: epoch_step x N, which "
+         "drifts from global_step at epoch boundaries and after a resume with gradient accumulation; from 4.10: "
+         "global_step x N); the resuming run steps the scheduler k times per optimizer step (N with its own number "
+         "of processes). The first step uses the optimizer's stored lr, the next ones the scheduler's. Compared with "
+         "the uninterrupted run (the writing run's schedule at k x step), the LR goes wrong from the step the message "
+         "names.",
+         "ckptfix repair PATH: it sets SimpleTuner's epoch_step to the step, or the position a resuming run with "
+         "another N needs, when that makes the resume follow; otherwise resume with the writing run's N.", repair=""),
+    Rule("CKF123", "schedule-changed", "error", "the resuming launch gives another schedule than the one saved",
+         "A LambdaLR (transformers' and diffusers' get_scheduler, SimpleTuner's polynomial, kohya's schedules) does "
+         "not save its lambda: the resumed run builds it from its own launch (--lr_scheduler, warmup, max steps, "
+         "cycles, ...) and applies it at the stored position. When that launch differs from the one that wrote the "
+         "checkpoint (the HF Trainer's training_args.bin says what that was), or the stored _last_lr is not the stated "
+         "schedule's LR, the LR jumps on resume. Changing max_train_steps, the warmup or the cycle count of a run "
+         "mid-way is the commonest case.",
+         "Resume with the writing run's schedule settings (or accept the jump knowingly); if the settings you "
+         "passed to ckptfix are not the resuming launch's, pass those. ckptfix does not rewrite a lambda."),
+    Rule("CKF124", "schedule-position-moves", "error", "the resume moves the scheduler's position, and its LR there "
+         "cannot be computed",
+         "The trainer's resume sets last_epoch from its own state (SimpleTuner) or steps the scheduler another number "
+         "of times per optimizer step than the run that wrote it (another N), so the schedule resumes from another "
+         "position; the LR there depends on the schedule, which the state does not say (a LambdaLR's lambda is not "
+         "saved).",
+         "Pass the resuming launch's schedule (--lr-scheduler NAME with --lr-warmup-steps, --max-train-steps, ...) "
+         "to see the LRs; ckptfix repair PATH sets SimpleTuner's epoch_step to the step.", repair=""),
+    Rule("CKF125", "schedule-first-step-lr", "error", "the first resumed step uses another LR than the run's",
+         "accelerate's load_state (and the Trainer) restore the optimizer's param_groups lr; the first optimizer step "
+         "after the resume runs with it, before the scheduler steps again. Here that stored lr is not the LR the "
+         "uninterrupted run uses at that step.",
+         "ckptfix repair PATH --optimizer-lr sets the optimizer's stored lr (8 bytes per value; tensors untouched).",
+         repair="--optimizer-lr"),
+    Rule("CKF126", "configured-scheduler-missing", "error", "scheduler.bin is missing, and the trainer builds the "
+         "scheduler its launch configures",
+         "accelerate's load_state loads scheduler.bin with no fallback: a checkpoint without it cannot be resumed. "
+         "The diffusers scripts, kohya sd-scripts and the other trainers that build the scheduler their "
+         "--lr_scheduler names (a LambdaLR of get_scheduler's schedules) need a state of that class: a LambdaLR's "
+         "load_state_dict raises KeyError 'lr_lambdas' on any other (a sine state, for one).",
+         "ckptfix repair PATH --lr-scheduler NAME --lr-warmup-steps W --max-train-steps T creates the LambdaLR the "
+         "trainer builds, at the checkpoint's position (with --learning-rate LR when the optimizer's initial_lr is "
+         "not the run's); it refuses a schedule it cannot build as the trainer does.",
+         repair="--lr-scheduler NAME --lr-warmup-steps W --max-train-steps T"),
 ]
 
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}

@@ -58,11 +58,49 @@ class Options(Record):
     step: int | None = option(
         None, "--step", "The checkpoint's optimizer step, when its sources disagree.", metavar="G", at_least=0)
     lr_warmup_steps: int | None = option(
-        None, "--lr-warmup-steps", "The run's --lr_warmup_steps (T_0 = W x N).", metavar="W", at_least=1)
+        None, "--lr-warmup-steps", "The run's --lr_warmup_steps (the sine: T_0 = W x N).", metavar="W", at_least=0)
     lr_end: float | None = option(None, "--lr-end", "The run's --lr_end (eta_min).", metavar="E", at_least=0)
     learning_rate: float | None = option(
         None, "--learning-rate", "The run's --learning_rate (the base LR).", metavar="LR", at_least=0)
     t_mult: int | None = option(None, "--t-mult", "The cycle length multiplier T_mult.", metavar="M", at_least=1)
+    # -- the schedule the resuming run is launched with (a LambdaLR does not save it; analysis/schedule_config.py)
+    lr_scheduler: str | None = option(
+        None, "--lr-scheduler", "The resuming run's --lr_scheduler (lr_scheduler_type): a get_scheduler name "
+        "(linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt, "
+        "cosine_with_min_lr, warmup_stable_decay, piecewise_constant, ...) or SimpleTuner's sine/cosine. With its "
+        "parameters it lets ckptfix compute a LambdaLR's LRs.", metavar="NAME")
+    max_train_steps: int | None = option(
+        None, "--max-train-steps", "The resuming run's --max_train_steps (max_steps): the schedule's total, in "
+        "optimizer steps.", metavar="T", at_least=1)
+    lr_num_cycles: float | None = option(
+        None, "--lr-num-cycles", "The run's --lr_num_cycles (num_cycles of cosine_with_restarts and the cosines).",
+        metavar="C", at_least=0)
+    lr_power: float | None = option(None, "--lr-power", "The run's --lr_power (polynomial).", metavar="P", at_least=0)
+    lr_min_lr_rate: float | None = option(
+        None, "--lr-min-lr-rate", "min_lr_rate of cosine_with_min_lr / warmup_stable_decay's min_lr_ratio.",
+        metavar="R", at_least=0)
+    lr_num_decay_steps: int | None = option(
+        None, "--lr-num-decay-steps", "num_decay_steps of warmup_stable_decay (kohya: --lr_decay_steps).",
+        metavar="D", at_least=0)
+    lr_scheduler_kwargs: str | None = option(
+        None, "--lr-scheduler-kwargs", "The run's --lr_scheduler_kwargs (kohya: --lr_scheduler_args) as a JSON "
+        "object: the schedule's own keyword arguments by name.", metavar="JSON")
+    writer_processes: int | None = option(
+        None, "--writer-processes", "Training processes of the run that WROTE the checkpoint, when the resuming run "
+        "(--num-processes) has another number.", metavar="N", at_least=1)
+    split_batches: bool = option(
+        False, "--split-batches", "accelerate's DataLoaderConfiguration(split_batches=True): the prepared scheduler "
+        "steps once per optimizer step, not N times.")
+    no_step_scheduler_with_optimizer: bool = option(
+        False, "--no-step-scheduler-with-optimizer", "Accelerator(step_scheduler_with_optimizer=False): the prepared "
+        "scheduler steps once per call, not N times.")
+    scheduler_steps_per_optimizer_step: float | None = option(
+        None, "--scheduler-steps-per-optimizer-step", "How often the script steps the scheduler, per optimizer step "
+        "(default: N for a scheduler accelerate prepares, 1 for the transformers Trainer); 0.5 for once per epoch "
+        "of 2 optimizer steps.", metavar="K", at_least=0)
+    gradient_accumulation_steps: int | None = option(
+        None, "--gradient-accumulation-steps", "The run's --gradient_accumulation_steps (accelerate steps a prepared "
+        "scheduler on the optimizer steps only).", metavar="A", at_least=1)
     trainer: str | None = option(
         None, "--trainer", "The trainer (and releases) that will resume: simpletuner, simpletuner>=4.10, "
         "simpletuner==3.1.6, kohya, diffusers, accelerate, transformers, ... (an unknown name is refused with the "

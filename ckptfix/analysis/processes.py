@@ -96,7 +96,7 @@ def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules,
     assert state is not None and match is not None
     t0 = as_int(state.get("T_0"))
     le = as_int(state.get("last_epoch"))
-    if opts.lr_warmup_steps is not None and t0 is not None and t0 >= 1:
+    if opts.lr_warmup_steps and t0 is not None and t0 >= 1:  # W = 0: no T_0
         n, rem = divmod(t0, opts.lr_warmup_steps)
         if rem == 0 and n >= low:
             return ProcessEstimate(n, f"T_0 {t0} = --lr-warmup-steps {opts.lr_warmup_steps} × N", low, why=bound)

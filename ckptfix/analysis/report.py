@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from ckptfix.analysis.findings import Finding, exit_code
 from ckptfix.analysis.options import Options
@@ -17,7 +17,7 @@ from ckptfix.schedulers.reference import TargetState
 
 __all__ = [
     "CheckpointReport", "Options", "PreviewStep", "ProcessEstimate", "ResumePreview", "RulesChoice", "RunFacts",
-    "SchedulerReport", "StepInfo", "Verdict",
+    "ScheduleCheck", "SchedulerReport", "StepInfo", "Verdict",
 ]
 
 #: What ``inspect`` says of one checkpoint, from its exit code; "unchecked" (exit 0, 1 with ``--strict``): nothing
@@ -142,6 +142,42 @@ class ResumePreview(Record):
             return math.inf if d > 0 else -math.inf
 
 
+class ScheduleCheck(Record):
+    """What ``schedule_checks.py`` says of one scheduler file that is not a sine state.
+
+    ``family``: the scheduler family recognised (``also``: others whose states look the same); ``position`` the
+    stored one (``last_epoch``), ``expected_position`` ``k × step`` with ``k`` = ``steps_per_step`` (the writing run's
+    scheduler steps per optimizer step, ``steps_source`` saying why) and the resuming run's
+    ``resumer_steps_per_step``; ``checked``: what was verified (``lr``: the LRs, from the state or the run's
+    configuration; ``position``: the position only; ``none``), ``needs`` what would check more; ``writer`` /
+    ``resumer``: the schedules the two runs build (a LambdaLR), ``config`` the resuming run's inputs as (input,
+    value, source); ``readings``: when the position is not ``k × step``, every reading that fits; ``rewrite``: the
+    position keys a repair writes (None: none planned, ``refusal`` says why when one was considered);
+    ``fix_epoch_step``: setting SimpleTuner's ``epoch_step`` to the step makes the resume follow; ``first_lrs``: the
+    uninterrupted run's LRs at the first step after the checkpoint."""
+
+    file: SchedulerFile
+    family: str
+    also: tuple[str, ...] = ()
+    position: int | None = None
+    expected_position: int | None = None
+    steps_per_step: float | None = None
+    steps_source: str = ""
+    resumer_steps_per_step: float | None = None
+    checked: Literal["lr", "position", "none"] = "none"
+    needs: tuple[str, ...] = ()
+    writer: str | None = None
+    resumer: str | None = None
+    config: tuple[tuple[str, Any, str], ...] = ()
+    readings: tuple[str, ...] = ()
+    rewrite: dict[str, Any] | None = None
+    refusal: str | None = None
+    fix_epoch_step: bool = False
+    source: str = ""
+    #: The LRs the uninterrupted run uses at the first step after the checkpoint (what ``--optimizer-lr`` writes).
+    first_lrs: tuple[float, ...] | None = None
+
+
 class CheckpointReport(Record):
     """Everything ``inspect`` says about one checkpoint; its exit code follows from the findings."""
 
@@ -159,6 +195,8 @@ class CheckpointReport(Record):
     target: str = "sine"  # the formula checked against (--target)
     #: When the stock trainer ships another formula than the target: a resume by the stock trainer.
     stock: ResumePreview | None = None
+    #: The scheduler files that are not sine states, checked by their family (``schedule_checks.py``).
+    schedule_checks: tuple[ScheduleCheck, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -171,9 +209,12 @@ class CheckpointReport(Record):
 
     @property
     def unchecked(self) -> bool:
-        """Every scheduler of the checkpoint is one no check applies to (and there is one)."""
-        return (bool(self.schedulers) and not self.position_checked
-                and all(sr.profile == UNCHECKED for sr in self.schedulers))
+        """No scheduler of the checkpoint has its LR checked (and there is one): a position compared with the step
+        (``position_checked``, a family's "position" check) or no position at all (ReduceLROnPlateau) leaves the
+        resumed LRs unverified, so it is never "consistent"."""
+        return (bool(self.schedulers)
+                and all(sr.profile == UNCHECKED for sr in self.schedulers)
+                and not any(c.checked == "lr" for c in self.schedule_checks))
 
     @property
     def verdict(self) -> Verdict:

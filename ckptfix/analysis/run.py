@@ -11,6 +11,7 @@ from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.options import Options
 from ckptfix.analysis.report import CheckpointReport, RunFacts
+from ckptfix.analysis.schedule_config import check_schedule_options
 from ckptfix.analysis.trainer_rules import check_trainer_option
 from ckptfix.exitcodes import NOTHING_TO_RESUME, worst
 from ckptfix.formats.source import LOCAL, Store
@@ -40,8 +41,9 @@ def default_jobs() -> int:
 
 
 def prepare_options(opts: Options) -> Options:
-    """Check ``--trainer`` / ``--target`` (``UsageError``) before any file is read."""
+    """Check ``--trainer`` / ``--target`` and the schedule options (``UsageError``) before any file is read."""
     check_trainer_option(opts)
+    check_schedule_options(opts)
     return opts
 
 

@@ -24,6 +24,7 @@ def unchecked_note(report: CheckpointReport) -> str | None:
     from ckptfix.schedulers.families import get_family, recognise  # noqa: PLC0415 - only to say what an unchecked state is
 
     step = report.steps.chosen
+    checks = {c.file.path: c for c in report.schedule_checks}
     parts = []
     for sr in report.schedulers:
         if sr.profile != UNCHECKED or sr.file.state is None:
@@ -35,18 +36,24 @@ def unchecked_note(report: CheckpointReport) -> str | None:
         if m is not None and m.also:
             name = " or ".join((name, *m.also))  # the same keys
         le = as_int(state.get("last_epoch"))
+        where = f"last_epoch {le}" + (f" at step {step}" if step is not None else "")
+        check = checks.get(sr.file.path)
         if family is not None and not family.has_position:
             what = "its LR follows a metric, not the step: there is no position to check"
+        elif check is not None and check.checked == "position":
+            what = f"its position ({where}) is checked, its LRs are not"
         else:
-            where = f"last_epoch {le}" + (f" at step {step}" if step is not None else "")
             what = f"its position ({where}) and its LR are not checked"
-        needs = ""
-        if family is not None and family.from_config:
+        if check is not None and check.needs:
+            needs = "; checking them needs " + "; ".join(check.needs)
+        elif family is not None and family.from_config:
             needs = f"; the LR needs {', '.join(family.from_config)}, which the checkpoint does not hold"
         elif family is not None and family.from_optimizer:
             needs = f"; the LR needs {', '.join(family.from_optimizer)} from optimizer.bin"
+        else:
+            needs = ""
         parts.append(f"{sr.file.path.name} ({name}): {what}{needs}")
     if not parts:
         return None
-    return ("; ".join(parts) + ". ckptfix checks the sine family only: exit 0 here means nothing wrong was found, not "
-            "that the resume follows its schedule (--strict: exit 1)")
+    return ("; ".join(parts) + ". Exit 0 here means nothing wrong was found, not that the resume follows its "
+            "schedule (--strict: exit 1)")

@@ -25,7 +25,8 @@ _SCHEDULER_NAMES = ("scheduler", "scheduler_")
 
 #: What a placeholder in a suggested command stands for.
 PLACEHOLDERS = {"W": "W: the run's --lr_warmup_steps", "E": "E: the run's --lr_end",
-                "G": "G: the checkpoint's real optimizer step", "N": "N: the run's number of training processes"}
+                "G": "G: the checkpoint's real optimizer step", "N": "N: the run's number of training processes",
+                "NAME": "NAME: the run's --lr_scheduler", "T": "T: the run's --max_train_steps"}
 
 
 def placeholders(command: str) -> str | None:

@@ -49,7 +49,7 @@ __all__ = [
     "SCHEMA_VERSION", "ChangeResult", "CheckResult", "CheckpointRepair", "CheckpointResult", "CodeResult",
     "ErrorResult", "ExplainResult", "FileAction", "FileProfile", "FindingResult", "NextCommand", "OptimizerResult",
     "PreviewResult", "PreviewStepResult", "Processes", "Reference", "RefusalResult", "RepairResult", "Result",
-    "SchedulerResult", "SkippedResult", "Steps", "Tool", "TrainerRead", "TrainerRelease", "TrainerResult",
+    "ScheduleInput", "ScheduleResult", "SchedulerResult", "SkippedResult", "Steps", "Tool", "TrainerRead", "TrainerRelease", "TrainerResult",
     "WeightsResult", "check_result", "error_result", "explain_result", "next_step", "repair_result", "skipped",
     "tool",
 ]
@@ -209,6 +209,38 @@ class Reference(Result):
     total_steps: Annotated[int | None, "the v2 target only"] = None
 
 
+class ScheduleInput(Result):
+    """One input of the resuming run's schedule, and where it came from."""
+
+    input: Annotated[str, "warmup, total, num_cycles, power, lr_end, min_lr_rate, decay_steps, kwargs, learning_rate "
+                          "or name"]
+    value: Annotated[Any, "its value (any JSON value)"]
+    source: Annotated[str, "a flag (--max-train-steps) or a file and key (training_args.bin: max_steps)"]
+
+
+class ScheduleResult(Result):
+    """A scheduler state that is not a sine state, checked by its family under the resuming trainer's model
+    (docs/formulas.md, 'Every scheduler family')."""
+
+    family: Annotated[str, "the scheduler family recognised (torch's class name, or SimpleTuner's)"]
+    also: Annotated[tuple[str, ...], "other families whose states look the same (LambdaLR and MultiplicativeLR)"]
+    position: Annotated[int | None, "the stored position (last_epoch; last_step for SimpleTuner's hard restarts)"]
+    expected_position: Annotated[int | None, "k x the checkpoint's step (null: not known)"]
+    steps_per_optimizer_step: Annotated[Real, "k: the writing run's scheduler steps per optimizer step"]
+    steps_source: Annotated[str, "why that k"]
+    resumer_steps_per_optimizer_step: Annotated[Real, "the resuming run's k"]
+    checked: Annotated[str, "what was verified: the LRs, the position only, or nothing",
+                       {"enum": ["lr", "position", "none"]}]
+    needs: Annotated[tuple[str, ...], "what would let ckptfix check more"]
+    writer_schedule: Annotated[str | None, "the schedule the writing run built (a LambdaLR)"]
+    resumer_schedule: Annotated[str | None, "the schedule the resuming run builds (a LambdaLR)"]
+    config: Annotated[tuple[ScheduleInput, ...], "the resuming run's schedule inputs, each with its source"]
+    readings: Annotated[tuple[str, ...], "when the position is not k x step: every reading that fits"]
+    rewrite: Annotated[dict[str, Any] | None, "the position keys a repair would write (null: none)"]
+    refusal: Annotated[str | None, "why repair would not rewrite the position"]
+    source: Annotated[str, "where the family's math comes from"]
+
+
 class SchedulerResult(Result):
     """One scheduler file: the formula that wrote its state, and the values ckptfix shows."""
 
@@ -224,6 +256,7 @@ class SchedulerResult(Result):
     basis: Annotated[str | None, "how the profile was recognised: by its LR and its keys, its LR, its keys, or the "
                                  "nearest match; null when the file could not be read",
                      {"enum": ["lr+keys", "lr", "keys", "nearest", "none", None]}] = None
+    schedule: Annotated[ScheduleResult | None, "its family's checks, for a state that is not a sine state"] = None
 
 
 class WeightsResult(Result):
@@ -355,6 +388,8 @@ class FileProfile(Result):
 
     file: PathText
     profile: Profile
+    family: Annotated[str | None, "its scheduler family, for a state that is not a sine state (checked by its "
+                                  "family: schedulers[].schedule)"] = None
 
 
 class CheckpointRepair(Result):
@@ -478,7 +513,18 @@ def _optimizer(o: Any) -> OptimizerResult:
         bytes_read=o.bytes_read, size=o.size, problem=o.problem.message if o.problem is not None else None)
 
 
-def _scheduler(sr: Any) -> SchedulerResult:
+def _schedule(c: Any) -> ScheduleResult:
+    return ScheduleResult(
+        family=c.family, also=tuple(c.also), position=c.position, expected_position=c.expected_position,
+        steps_per_optimizer_step=jsonable(c.steps_per_step), steps_source=c.steps_source,
+        resumer_steps_per_optimizer_step=jsonable(c.resumer_steps_per_step), checked=c.checked, needs=tuple(c.needs),
+        writer_schedule=c.writer, resumer_schedule=c.resumer,
+        config=tuple(ScheduleInput(input=k, value=jsonable(v), source=src) for k, v, src in c.config),
+        readings=tuple(c.readings), rewrite={k: jsonable(v) for k, v in c.rewrite.items()} if c.rewrite else None,
+        refusal=c.refusal, source=c.source)
+
+
+def _scheduler(sr: Any, check: Any = None) -> SchedulerResult:
     state, ref = sr.file.state, sr.reference
     return SchedulerResult(
         file=str(sr.file.path), format=sr.file.format, profile=sr.profile,
@@ -489,17 +535,19 @@ def _scheduler(sr: Any) -> SchedulerResult:
         reference=Reference(profile=ref.profile, last_epoch=ref.last_epoch, T_cur=ref.T_cur, T_i=ref.T_i,
                             last_lr=tuple(jsonable(ref.last_lr)) if ref.last_lr is not None else None,
                             total_steps=ref.total_steps) if ref else None,
-        basis=sr.match.basis if sr.match else None)
+        basis=sr.match.basis if sr.match else None, schedule=_schedule(check) if check is not None else None)
 
 
 def _checkpoint(r: CheckpointReport) -> CheckpointResult:
     ck = r.checkpoint
+    checks = {c.file.path: c for c in r.schedule_checks}
     return CheckpointResult(
         path=str(ck.path), name=ck.name, verdict=r.verdict, exit_code=r.exit_code, layout=ck.layout,
         steps=_steps(r, r.steps.chosen, r.steps.source), num_processes=_processes(r), trainer=_trainer(r),
         target=r.target, resume_preview=tuple(_preview(p) for p in r.resume),
         stock_resume_preview=_preview(r.stock) if r.stock is not None else None,
-        optimizers=tuple(_optimizer(o) for o in ck.optimizers), schedulers=tuple(_scheduler(sr) for sr in r.schedulers),
+        optimizers=tuple(_optimizer(o) for o in ck.optimizers),
+        schedulers=tuple(_scheduler(sr, checks.get(sr.file.path)) for sr in r.schedulers),
         weights=tuple(WeightsResult(file=str(w.path), tensors=w.tensors, data_bytes=w.data_bytes) for w in ck.weights),
         has_guard=ck.has_guard, has_manifest=ck.has_manifest, bytes_read=ck.bytes_read,
         findings=tuple(_finding(f) for f in r.findings), unchecked=unchecked_note(r))
@@ -597,13 +645,18 @@ def _outcome(item: CheckpointOutcome) -> CheckpointRepair:
         refusals=tuple(RefusalResult(file=str(r.file) if r.file else None, reason=r.reason, exit_code=r.exit_code)
                        for r in plan.refusals),
         notes=tuple(plan.notes),
-        profile_before=tuple(FileProfile(file=str(sr.file.path), profile=sr.profile) for sr in plan.report.schedulers),
-        profile_after=tuple(FileProfile(file=str(sr.file.path), profile=sr.profile) for sr in item.after.schedulers),
+        profile_before=_profiles(plan.report), profile_after=_profiles(item.after),
         backup=str(res.backup_dir) if res.backup_dir else None, written=tuple(str(p) for p in res.written),
         error=res.error, restored=res.restored, kept_foreign=res.kept_foreign, cleaned=tuple(str(c) for c in res.cleaned),
         findings_before=tuple(_finding(f) for f in plan.report.findings),
         findings_after=tuple(_finding(f) for f in item.after.findings), torch_checked=res.torch_checked,
         holder=res.holder)
+
+
+def _profiles(report: CheckpointReport) -> tuple[FileProfile, ...]:
+    families = {c.file.path: c.family for c in report.schedule_checks}
+    return tuple(FileProfile(file=str(sr.file.path), profile=sr.profile, family=families.get(sr.file.path))
+                 for sr in report.schedulers)
 
 
 def repair_result(outcome: RepairOutcome) -> RepairResult:

@@ -31,8 +31,10 @@ over the CRC-32 of each record in write order. :func:`dumps` computes it the sam
 equals ``torch.save``'s byte for byte (torch builds on macOS or Windows hash the names with another
 ``std::hash`` and differ in those 20 digits only; torch.load reads the id for logging, never checks it).
 
-Three more types a state may hold keep their type (issue 19): ``collections.OrderedDict`` (pickled
+Four more types a state may hold keep their type (issues 19, 21): ``collections.OrderedDict`` (pickled
 by the standard pickler as torch's does: ``GLOBAL collections OrderedDict``, ``REDUCE``, ``SETITEMS``),
+``collections.Counter`` (``MultiStepLR`` keeps its milestones in one: ``GLOBAL collections Counter``, the
+``dict`` of its items, ``TUPLE1``, ``REDUCE``: ``Counter.__reduce__``, as torch's pickler writes it),
 and ``torch.Size`` / ``torch.device``, which ckptfix's reader decodes as ``formats.objects.TorchSize`` /
 ``TorchDevice``. torch pickles those two as ``GLOBAL torch Size`` (``torch device``) and ``REDUCE`` of
 their arguments; without torch the pickler cannot name a ``torch`` global (it imports the module to
@@ -43,13 +45,13 @@ value may hold any text). Protocol 2 has no frames or offsets, so the rest of th
 the bytes equal ``torch.save``'s for states holding these types too.
 
 Why it is safe: before anything is written, every value reachable from ``obj`` is checked for its
-*exact* type (subclasses such as ``numpy.float64`` or ``Counter`` are refused, as are cycles), and the
+*exact* type (subclasses such as ``numpy.float64`` or a subclass of ``Counter`` are refused, as are cycles), and the
 error names the path of the offending value (``state['base_lrs'][1]``). The pickle is then produced by
 the standard ``pickle.Pickler`` that torch itself uses, in a subclass whose ``persistent_id`` hook
 (called by the pickler for every object before anything else, like torch's own hook) refuses any object
 of another type. For the exact builtin types the pickler writes fixed opcodes (no ``__reduce__``,
-``copyreg`` or global lookup); ``OrderedDict`` and the two stand-ins are the only globals a pickle can
-name, so no path can pickle code or an arbitrary object, and the pickle's bytes are the ones torch's
+``copyreg`` or global lookup); ``OrderedDict``, ``Counter`` and the two stand-ins are the only globals a pickle
+can name, so no path can pickle code or an arbitrary object, and the pickle's bytes are the ones torch's
 pickler produces on the same interpreter.
 
 What it writes reads back: ``torch.load(weights_only=True)`` reads every file ``dumps`` accepts to
@@ -68,7 +70,7 @@ import pickletools
 import struct
 import sys
 import zlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any
 
 from ckptfix.formats.objects import TorchDevice, TorchSize
@@ -84,12 +86,13 @@ MAX_DEPTH = 64
 MAX_INT_BYTES = 255
 
 _ATOMS = (str, int, float, bool, type(None))
-_CONTAINERS = (dict, list, tuple, OrderedDict)
+_CONTAINERS = (dict, list, tuple, OrderedDict, Counter)
+_MAPPINGS = (dict, OrderedDict, Counter)
 #: torch types written back as torch.save writes them (the reader's stand-ins for them, their arguments).
 _TORCH_VALUES = (TorchSize, TorchDevice)
 _PLAIN = frozenset(_ATOMS + _CONTAINERS + _TORCH_VALUES)
 _KEY_TYPES = (str, int)
-_PLAIN_NAMES = "dict, list, tuple, str, int, float, bool, None, OrderedDict, torch.Size or torch.device"
+_PLAIN_NAMES = "dict, list, tuple, str, int, float, bool, None, OrderedDict, Counter, torch.Size or torch.device"
 
 # torch 2.13: torch/serialization.py _save() and caffe2/serialize/inline_container.cc.
 _PICKLE_PROTOCOL = 2  # torch.serialization.DEFAULT_PROTOCOL
@@ -209,7 +212,7 @@ def _check(obj: Any, path: str, depth: int, active: set[int], done: set[int]) ->
     if depth >= MAX_DEPTH:
         raise ValueError(f"{path} is a container inside {MAX_DEPTH} others: more than {MAX_DEPTH} levels deep")
     active.add(i)
-    if t is dict or t is OrderedDict:
+    if t in _MAPPINGS:
         for k, v in obj.items():
             if type(k) not in _KEY_TYPES:
                 raise TypeError(f"{path} has a key of type {_type_name(type(k))}; keys must be str or int")
@@ -242,7 +245,7 @@ _TORCH_GLOBALS = {
 
 
 #: The only globals a pickle written here names (as classes, never built here).
-_GLOBALS = (OrderedDict, _SizeStandIn, _DeviceStandIn)
+_GLOBALS = (OrderedDict, Counter, _SizeStandIn, _DeviceStandIn)
 
 
 class _PlainPickler(pickle.Pickler):

@@ -187,12 +187,39 @@ def _facts_grid(c: CheckpointResult) -> Table:
         fam = f" ({o.family})" if o.family is not None else ""
         g.add_row("optimizer", f"{_name(o.file)}: step {count}{fam}, LR {short(list(o.lr))}")
     for sr in c.schedulers:
-        if sr.profile is not None:
+        if sr.schedule is not None:
+            g.add_row("scheduler", _schedule_words(sr))
+            if sr.schedule.config:
+                g.add_row("schedule", ", ".join(f"{x.input} {short(x.value)} ({x.source})" for x in sr.schedule.config))
+        elif sr.profile is not None:
             words = PROFILE_WORDS.get(sr.profile, sr.profile)
             basis = _BASIS_WORDS.get(sr.basis or "")
             g.add_row("scheduler", f"{_name(sr.file)}: {sr.scheduler_kind}, written by {words} "
                       f"(profile {sr.profile}" + (f", {basis})" if basis else ")"))
     return g
+
+
+_CHECKED_WORDS = {"lr": "LRs checked", "position": "position checked, LRs not", "none": "not checked"}
+
+
+def _schedule_words(sr: SchedulerResult) -> str:
+    """``scheduler.bin: LambdaLR, last_epoch 16 = 2 × step 8 (...); LRs checked (linear ...)``."""
+    sc = sr.schedule
+    assert sc is not None
+    also = f" (or {', '.join(sc.also)})" if sc.also and sc.checked != "lr" else ""
+    k = sc.steps_per_optimizer_step
+    where = ""
+    if sc.position is not None and sc.expected_position is not None and isinstance(k, (int, float)):
+        rel = "as expected" if sc.position == sc.expected_position else f"expected {sc.expected_position}"
+        times = str(int(k)) if float(k).is_integer() else f"{k:g}"
+        where = f", position {sc.position} ({rel}: {times} × the step; {sc.steps_source})"
+    elif sc.position is not None:
+        where = f", position {sc.position}"
+    what = _CHECKED_WORDS.get(sc.checked, sc.checked)
+    if sc.checked == "lr" and sc.resumer_schedule:
+        what += f" against {sc.resumer_schedule}"
+    needs = f" ({'; '.join(sc.needs)})" if sc.needs and sc.checked != "lr" else ""
+    return f"{_name(sr.file)}: {sc.family}{also}{where}; {what}{needs}"
 
 
 def _resume_table(c: CheckpointResult, stock_note: str | None) -> list:
@@ -277,6 +304,8 @@ def checkpoint_panel(c: CheckpointResult, latest: bool = False, stock_note: str 
     unmodified trainer does with the state, when it runs another formula)."""
     parts: list = [_facts_grid(c)]
     for sr in c.schedulers:
+        if sr.schedule is not None:
+            continue  # its family's line in the facts grid says it
         if sr.values is not None and sr.profile is not None and sr.profile != "unchecked":
             parts.append(Text(""))
             parts.append(_scheduler_table(sr))

@@ -120,11 +120,13 @@ def outcome_panel(item: CheckpointRepair, width: int = 80) -> Panel:
     if steps.chosen is not None and n.value is not None:
         source = {"folder name": "the folder name", "optimizer": "the optimizer's step count"}.get(
             steps.source or "", steps.source)
+        sine = not all(fp.family is not None for fp in item.profile_before) or not item.profile_before  # a family: k × step
         parts.append(Text(
-            f"step {steps.chosen} from {source}; N = {n.value}, {source_words(n.source)}; "
-            f"last_epoch = N × step = {n.value * steps.chosen}", style="dim"))
+            f"step {steps.chosen} from {source}; N = {n.value}, {source_words(n.source)}"
+            + (f"; last_epoch = N × step = {n.value * steps.chosen}" if sine else ""), style="dim"))
     for fp in item.profile_before:
         written_by = "cannot be read safely" if fp.profile is None else (
+            f"{fp.family}, checked by its family" if fp.family is not None else
             f"written by {_PROFILE_WORDS.get(fp.profile, fp.profile)} (profile {fp.profile})")
         parts.append(Text(f"{_name(fp.file)}: {written_by}", style="dim"))
     if item.changes and not item.refusals:

@@ -25,13 +25,14 @@ so), base LRs from ``--learning-rate`` else the optimizer's ``initial_lr`` else 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
 from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.report import CheckpointReport, Options, SchedulerReport
 from ckptfix.analysis.resume_checks import STOCK_TAIL, describe, preview_all, stock_note
+from ckptfix.analysis.schedule_checks import created_state
 from ckptfix.analysis.state_checks import trainer_state_files
 from ckptfix.coerce import as_int, as_real, close
 from ckptfix.errors import UnreadableFile
@@ -47,6 +48,8 @@ from ckptfix.repair.actions.optimizer_lr import NotPatchable, OptimizerLrPatch, 
 from ckptfix.repair.actions.scheduler import SchedulerWrite
 from ckptfix.repair.actions.training_state import ENCODING, PLAIN, TrainingStateWrite
 from ckptfix.repair.actions.training_state import KEY as EPOCH_STEP
+from ckptfix.repair.schedule_plan import note as family_note
+from ckptfix.repair.schedule_plan import plan_schedule_files
 from ckptfix.schedulers.formulas import sine_step_count
 from ckptfix.schedulers.profiles import SIMPLETUNER_SINE_V2, SINE_FAMILY
 from ckptfix.schedulers.reference import TargetState, sine_state_template, target_state
@@ -61,6 +64,12 @@ DROPPED_KEYS = ("total_steps",)
 REWRITE_FIXES = frozenset({"CKF011", "CKF012", "CKF020", "CKF021", "CKF022", "CKF030", "CKF031",
                            "CKF050", "CKF060", "CKF070", "CKF114"})
 _PROFILE_CODES = frozenset({"CKF030", "CKF031", "CKF114"})
+#: The family checks' findings on SimpleTuner's epoch_step that setting it to the step fixes.
+_FAMILY_EPOCH_CODES = frozenset({"CKF122", "CKF124"})
+#: A missing scheduler.bin: the sine's (CKF001) or the configured scheduler's (CKF126).
+_MISSING_CODES = ("CKF001", "CKF126")
+#: Every finding on epoch_step that setting it to the step fixes.
+_EPOCH_CODES = _FAMILY_EPOCH_CODES | {"CKF111"}
 _INPUT_KEYS = ("last_epoch", "T_0", "T_mult", "eta_min", "base_lrs")
 _DERIVED_KEYS = ("T_cur", "T_i", "_last_lr")
 
@@ -129,7 +138,7 @@ class RepairPlan(Record):
 
 def _not_writable(v: Any, path: str = "", depth: int = 0) -> str | None:
     """What ``formats/torch_writer.py`` cannot write back with its type, and where (``a set at 'extra'``),
-    or None: builtin scalars and containers of exactly those types, ``OrderedDict``, ``torch.Size`` and
+    or None: builtin scalars and containers of exactly those types, ``OrderedDict``, ``Counter``, ``torch.Size`` and
     ``torch.device`` (the reader's ``TorchSize`` / ``TorchDevice``) are written as torch.save writes them;
     a tensor, a set, bytes, a dtype or any other object would change type or lose its data."""
     at = f" at {path}" if path else ""
@@ -140,7 +149,7 @@ def _not_writable(v: Any, path: str = "", depth: int = 0) -> str | None:
         return None
     if t in (list, tuple):
         return next((w for i, x in enumerate(v) if (w := _not_writable(x, f"{path}[{i}]", depth + 1))), None)
-    if t is dict or t is OrderedDict:
+    if t is dict or t is OrderedDict or t is Counter:  # Counter: MultiStepLR's milestones
         for k, x in v.items():
             if type(k) not in (str, int):
                 return f"a key of type {type(k).__name__}{at}"
@@ -181,7 +190,7 @@ def plan_repair(report: CheckpointReport, opts: Options = Options(), store: Writ
     step_ok = steps.chosen is not None and (steps.agree or steps.source == "--step")
     ctx = _Ctx(report, opts, recreate, steps.chosen if step_ok else None, report.num_processes)
     _refuse_what_cannot_be_planned(ctx)
-    writes = _plan_scheduler_files(ctx)
+    writes = _plan_scheduler_files(ctx) + _plan_family_files(ctx)
     state_writes = _plan_state_files(ctx, writes)
     _check_resume(ctx, writes, state_writes)
     _refuse_the_rest(ctx)
@@ -231,7 +240,8 @@ def _refuse_what_cannot_be_planned(ctx: _Ctx) -> None:
         ctx.refuse(ck.path, f"N (training processes) is unknown ({est.why if est else 'no evidence'}; candidates "
                    f"{cands}): what repair writes (last_epoch = N × step) depends on it. Pass --num-processes N")
         # the rewrite those findings need is refused for N: one refusal says it, not one per finding
-        ctx.covered.update(id(f) for f in report.findings if f.code in REWRITE_FIXES | {"CKF110", "CKF111", "CKF001"})
+        ctx.covered.update(id(f) for f in report.findings if f.code in REWRITE_FIXES | {"CKF110", "CKF111",
+                                                                                        *_MISSING_CODES})
 
 
 def _plan_scheduler_files(ctx: _Ctx) -> list[SchedulerWrite]:
@@ -244,14 +254,33 @@ def _plan_scheduler_files(ctx: _Ctx) -> list[SchedulerWrite]:
         w = _plan_scheduler(ctx, sr, i)
         if w is not None:
             writes.append(w)
-    if any(f.code == "CKF001" for f in report.findings):
-        w = _plan_create(ctx, ck.path / "scheduler.bin", 0, "CKF001")
+    missing = next((f.code for f in report.findings if f.code in _MISSING_CODES), None)
+    if missing is not None:
+        w = _plan_create(ctx, ck.path / "scheduler.bin", 0, missing)
         if w is not None:
             writes.append(w)
         if len(ck.optimizers) > 1:
             ctx.notes.append(f"{len(ck.optimizers)} optimizer files but no scheduler file: only scheduler.bin "
                              "(for optimizer.bin) is created")
     return writes
+
+
+def _plan_family_files(ctx: _Ctx) -> list[SchedulerWrite]:
+    """The position rewrites of the scheduler files checked by their family (``schedule_plan.py``)."""
+    if ctx.g is None or ctx.refusals:
+        return []
+    planned = plan_schedule_files(ctx.report)
+    ctx.covered.update(planned.covered)
+    for f in ctx.report.findings:
+        if f.code == "CKF125":  # the optimizer's stored lr: --optimizer-lr's patch (below), or said here
+            ctx.covered.add(id(f))
+            if not ctx.opts.optimizer_lr:
+                ctx.refuse(_file_path(ctx.report, f.file), f"CKF125: {f.message}; pass --optimizer-lr to set it")
+    for path, why in planned.refusals:
+        ctx.refuse(path, why)
+    checks = {c.file.path: c for c in ctx.report.schedule_checks}
+    ctx.notes.extend(family_note(w, checks[w.path]) for w in planned.writes)
+    return list(planned.writes)
 
 
 def _refuse_the_rest(ctx: _Ctx) -> None:
@@ -305,7 +334,7 @@ def _plan_state_files(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[TrainingS
         return []
     reading = [r for r in choice.rules if r.last_epoch_from == "epoch_step"] if choice is not None else []
     sets_epoch = g is not None and ctx.n is not None and bool(reading) and _resume_matters(report, writes)
-    resume_fix = tuple(sorted({f.code for f in report.findings if f.code == "CKF111" and f.key == EPOCH_STEP}))
+    resume_fix = tuple(sorted({f.code for f in report.findings if f.code in _EPOCH_CODES and f.key == EPOCH_STEP}))
     out = []
     for ts in trainer_state_files(ck):
         if ts.source != "training_state.json":
@@ -326,6 +355,9 @@ def _plan_state_files(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[TrainingS
         if not changes:
             continue
         ctx.covered.update(id(f) for f in own)
+        if any(c.key == EPOCH_STEP for c in changes):  # the family checks' resume findings on it (CKF122, CKF124)
+            ctx.covered.update(id(f) for f in report.findings if f.file == str(ts.path) and f.key == EPOCH_STEP
+                               and f.code in _FAMILY_EPOCH_CODES)
         expect = tuple((sv.key, ABSENT if sv.kind == "missing" else sv.value) for sv in ts.values)
         out.append(TrainingStateWrite(ts.path, tuple(changes), expect, ts.raw))
     epoch_changes = [(w.path.name, c.old) for w in out for c in w.changes if c.key == EPOCH_STEP]
@@ -346,7 +378,10 @@ def _plan_state_files(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[TrainingS
 
 
 def _resume_matters(report: CheckpointReport, writes: list[SchedulerWrite]) -> bool:
-    """Whether the first scheduler is one whose resume position ckptfix models (a checked sine state)."""
+    """Whether the first scheduler is one whose resume position ckptfix models (a checked sine state, or a family
+    check that setting ``epoch_step`` to the step fixes)."""
+    if any(c.fix_epoch_step for c in report.schedule_checks):
+        return True
     if not report.schedulers:
         return bool(writes)
     return report.schedulers[0].profile in SINE_FAMILY or bool(writes)
@@ -363,8 +398,8 @@ def _check_resume(ctx: _Ctx, writes: list[SchedulerWrite], state_writes: list[Tr
     first = report.schedulers[0]
     by_path = {w.path: w for w in writes}
     state = by_path[first.file.path].target if first.file.path in by_path else first.file.state
-    if state is None or (first.profile not in SINE_FAMILY and first.file.path not in by_path):
-        return
+    if state is None or first.profile not in SINE_FAMILY:
+        return  # the family checks planned (and verified) theirs: schedule_plan.py
     new_epoch = next((w.new_value() for w in state_writes if w.path.name == "training_state.json"), None)
     after = preview_all(report.checkpoint, g, n, report.trainer, list(report.schedulers), ctx.opts, state=state,
                         epoch_step=new_epoch)
@@ -415,10 +450,15 @@ def _plan_optimizer_lr(ctx: _Ctx, writes: list[SchedulerWrite]) -> list[Optimize
 def _scheduler_targets(report: CheckpointReport, writes: list[SchedulerWrite]) -> list[dict[str, Any] | None]:
     """Per scheduler index: the state the scheduler file holds after the repair (None: not a checked sine)."""
     by_path = {w.path: w for w in writes}
+    families = {c.file.path: c for c in report.schedule_checks}
     out: list[dict[str, Any] | None] = []
     for sr in report.schedulers:
         w = by_path.pop(sr.file.path, None)
-        if w is not None:
+        c = families.get(sr.file.path)
+        if c is not None:  # a family's: the uninterrupted run's LR at the next step, its base LRs as stored
+            out.append({"_last_lr": list(c.first_lrs), "base_lrs": (sr.file.state or {}).get("base_lrs")}
+                       if c.first_lrs is not None else None)
+        elif w is not None:
             out.append(w.target)
         elif sr.file.state is not None and sr.profile in SINE_FAMILY:
             out.append(sr.file.state)
@@ -461,7 +501,7 @@ def _sources(report: CheckpointReport) -> str:
 
 def _needs_step(report: CheckpointReport, recreate: bool) -> bool:
     """Whether any file would be rewritten or created (so the step matters)."""
-    if any(f.code == "CKF001" for f in report.findings):
+    if any(f.code in _MISSING_CODES for f in report.findings):
         return True
     if recreate and any(sf.problem for sf in report.checkpoint.schedulers):
         return True
@@ -562,6 +602,9 @@ def _owned_values(ref: TargetState, t0: Any, t_mult: Any, eta_min: Any, base_lrs
 def _t0(ctx: _Ctx, path: Path, state: dict[str, Any]) -> tuple[int, Any] | None:
     """``T_0 = --lr-warmup-steps × N``, else the stored ``T_0``; None after a refusal."""
     stored, w, n = as_int(state.get("T_0")), ctx.opts.lr_warmup_steps, ctx.n
+    if w == 0:
+        ctx.refuse(path, "--lr-warmup-steps 0 gives T_0 = 0: the sine needs a warmup of at least 1 step")
+        return None
     if w is not None:
         assert n is not None
         t0 = w * n
@@ -618,14 +661,36 @@ def _step_count(target: str, last_epoch: int) -> int:
     return 0 if target == SIMPLETUNER_SINE_V2 else sine_step_count(last_epoch)
 
 
+def _builds_sine(ctx: _Ctx) -> bool:
+    """Whether the resuming trainer builds the sine (SimpleTuner's default, unless ``--lr-scheduler`` names another
+    schedule); the other trainers build what their launch configures (``TrainerRules.formula`` None)."""
+    choice, name = ctx.report.trainer, ctx.opts.lr_scheduler
+    ships = choice is not None and any(r.formula is not None for r in choice.rules)
+    return (ships or choice is None) and name in (None, "sine")
+
+
+def _create_configured(ctx: _Ctx, path: Path, what: str, code: str, replaces_unreadable: bool) -> SchedulerWrite | None:
+    """The scheduler the trainer builds from its configuration (a LambdaLR: ``schedule_checks.created_state``), or a
+    refusal saying what is missing; never a sine state the trainer would not load."""
+    state, why = created_state(ctx.report, ctx.opts)
+    if state is None:
+        ctx.refuse(path, f"to {what}: {why}", 3 if replaces_unreadable else 1)
+        return None
+    ctx.notes.append(f"{path.name}: {why}")
+    changes = tuple(Change(path, k, ABSENT, v, (code,)) for k, v in state.items())
+    return SchedulerWrite(path, "create", changes, None, replaces_unreadable)
+
+
 def _plan_create(ctx: _Ctx, path: Path, index: int, code: str, replaces_unreadable: bool = False) -> SchedulerWrite | None:
     opts, n, g = ctx.opts, ctx.n, ctx.g
     ck = ctx.report.checkpoint
     for f in ctx.report.findings:
-        if f.code == code and (f.file == str(path) or code == "CKF001"):
+        if f.code == code and (f.file == str(path) or code in _MISSING_CODES):
             ctx.covered.add(id(f))
     what = f"re-create {path.name} (the stored one is unreadable)" if replaces_unreadable else f"create the missing {path.name}"
-    if opts.lr_warmup_steps is None:
+    if not _builds_sine(ctx):
+        return _create_configured(ctx, path, what, code, replaces_unreadable)
+    if not opts.lr_warmup_steps:
         ctx.refuse(path, f"to {what}, ckptfix needs the run's --lr-warmup-steps W (T_0 = W × N); pass it, "
                    "with --lr-end E for eta_min", 3 if replaces_unreadable else 1)
         return None

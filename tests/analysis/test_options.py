@@ -28,7 +28,11 @@ from tests.helpers import FIXTURES
 SAMPLES = {
     "num_processes": 1, "step": 30, "lr_warmup_steps": 10, "lr_end": 1.234567891234e-06, "learning_rate": 1e-4,
     "t_mult": 2, "trainer": "simpletuner==3.1.6", "target": "simpletuner-sine-v2", "skip_until_initial_step": False,
-    "strict": True, "recreate": True, "optimizer_lr": True,
+    "strict": True, "recreate": True,
+    "optimizer_lr": True, "lr_scheduler": "cosine_with_restarts", "max_train_steps": 40, "lr_num_cycles": 2.0,
+    "lr_power": 0.8, "lr_min_lr_rate": 0.1, "lr_num_decay_steps": 4, "lr_scheduler_kwargs": '{"num_cycles": 2}',
+    "writer_processes": 2, "split_batches": True, "no_step_scheduler_with_optimizer": True,
+    "scheduler_steps_per_optimizer_step": 0.5, "gradient_accumulation_steps": 2,
 }
 NAMES = [s.name for s in option_specs()]
 COMMAND = typer.main.get_command(app)

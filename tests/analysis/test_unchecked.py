@@ -24,10 +24,12 @@ def _latest(case: str, **opts):
 
 
 @pytest.mark.parametrize(("case", "words"), [
-    ("accelerate/steplr", ["scheduler.bin (StepLR)", "its position (last_epoch 8 at step 8) and its LR are not checked"]),
-    ("diffusers/linear", ["LambdaLR or MultiplicativeLR", "the LR needs the lr_lambda", "does not hold"]),
+    ("accelerate/lambdalr", ["scheduler.bin (LambdaLR", "its position (last_epoch 8 at step 8) is checked, its LRs are not",
+                             "pass --lr-scheduler NAME"]),
+    ("diffusers/linear", ["LambdaLR or MultiplicativeLR", "pass --lr-scheduler NAME"]),
     ("accelerate/reducelronplateau", ["ReduceLROnPlateau", "there is no position to check"]),
-    ("accelerate/onecyclelr", ["OneCycleLR", "max_lr, min_lr from optimizer.bin"]),
+    ("transformers/reduce-lr-on-plateau", ["scheduler.pt (ReduceLROnPlateau)", "there is no position to check"]),
+    ("accelerate/onecyclelr", ["OneCycleLR", "needs max_lr, min_lr from the optimizer's param groups"]),
 ])
 def test_unchecked_names_what_is_not_checked(case: str, words: list[str]) -> None:
     report = _latest(case)
@@ -61,11 +63,13 @@ def test_the_gate_never_says_safe_to_resume_when_nothing_was_checked() -> None:
 
 
 def test_strict_makes_unchecked_exit_1() -> None:
-    out = RESUMES / "accelerate" / "steplr" / "output"
-    report = _latest("accelerate/steplr", strict=True)
+    out = RESUMES / "accelerate" / "lambdalr" / "output"
+    report = _latest("accelerate/lambdalr", strict=True)
     assert (report.verdict, report.exit_code) == ("unchecked", 1)
     res = run("inspect", out, "--latest", "--strict", "--json")
     doc = json.loads(res.stdout)
     assert res.exit_code == 1 and doc["exit_code"] == 1 and doc["checkpoints"][0]["verdict"] == "unchecked"
     assert run("repair", out, "--latest", "--strict", "--dry-run").exit_code == 1
     assert run("inspect", FIXTURES / "sine-ok", "--strict").exit_code == 0  # a checked checkpoint is not affected
+    # torch's StepLR keeps its parameters: its LRs are checked from the state, so --strict does not apply
+    assert run("inspect", RESUMES / "accelerate" / "steplr" / "output", "--latest", "--strict").exit_code == 0

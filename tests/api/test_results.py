@@ -19,11 +19,12 @@ NAMES = ["sine-ok", "sine-v1", "sine-v2", "missing-scheduler", "truncated", "hos
 
 def records_only(r: Result) -> None:
     """Every field is a record, a tuple, or a plain value; dicts and lists only for values taken from a
-    checkpoint (a finding's found / expected, a scheduler's values)."""
+    checkpoint or its run's configuration (a finding's found / expected, a scheduler's values, a schedule input's
+    value, the position keys a rewrite writes)."""
     for name in r.__record_fields__:
         v = getattr(r, name)
         if isinstance(v, (dict, list)):
-            assert name in ("values", "found", "expected"), name
+            assert name in ("values", "found", "expected", "value", "rewrite"), name
         for x in v if isinstance(v, tuple) else (v,):
             if isinstance(x, Result):
                 records_only(x)

@@ -50,7 +50,7 @@ def test_kohya_state_folders_are_checked_with_their_own_step():
 def test_diffusers_partial_latest_fails_the_gate():
     code, doc = run("inspect", OTHER / "diffusers", "--latest", "--json")
     assert code == 1 and doc["latest"].endswith("checkpoint-30") and doc["trainer"] == "diffusers"
-    assert "CKF001" in [f["code"] for f in doc["checkpoints"][0]["findings"]]
+    assert "CKF126" in [f["code"] for f in doc["checkpoints"][0]["findings"]]  # the scripts build a LambdaLR
 
 
 def _run_folder(tmp_path: Path) -> Path:

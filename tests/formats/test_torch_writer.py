@@ -46,14 +46,9 @@ FIXTURE_FILES = sorted(
     p for p in FIXTURES.rglob("scheduler*.*")
     if p.suffix in (".bin", ".pt") and p.parts[-3] not in ("hostile", "truncated", "legacy-format")
 )
-# torch's MultiStepLR keeps its milestones in a collections.Counter, which ckptfix's reader refuses (CKF003)
-# and its writer cannot write (fixtures/resumes/known_misses.txt, issue #21): strict, so a fix must drop it.
+# torch's MultiStepLR keeps its milestones in a collections.Counter: written byte for byte too (issue #21).
 COUNTER_STATES = "resumes/accelerate/multisteplr/"
-FIXTURE_PARAMS = [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, raises=TypeError, reason="collections.Counter (MultiStepLR)"))
-    if COUNTER_STATES in p.relative_to(FIXTURES).as_posix() else p
-    for p in FIXTURE_FILES
-]
+FIXTURE_PARAMS = FIXTURE_FILES
 TORCH_RECORDS = ["data.pkl", ".format_version", ".storage_alignment", "byteorder", "version", ".data/serialization_id"]
 
 
@@ -149,6 +144,7 @@ SCHEDULERS = {
     "SequentialLR": lambda o: L.SequentialLR(o, [L.LinearLR(o, 0.1, 1.0, 5), L.ExponentialLR(o, 0.9)], milestones=[5]),
     "ChainedScheduler": lambda o: L.ChainedScheduler([L.ConstantLR(o, 0.5, 5), L.ExponentialLR(o, 0.9)]),
     "ReduceLROnPlateau": lambda o: L.ReduceLROnPlateau(o, patience=2),
+    "MultiStepLR": lambda o: L.MultiStepLR(o, [3, 5, 5, 11], gamma=0.5),  # milestones: a collections.Counter
 }
 
 
@@ -192,6 +188,7 @@ def test_fixture_file_rewritten_byte_for_byte(src: Path, tmp_path: Path) -> None
 
 def test_fixtures_found() -> None:
     assert len(FIXTURE_FILES) >= 15, FIXTURE_FILES
+    assert sum(COUNTER_STATES in p.relative_to(FIXTURES).as_posix() for p in FIXTURE_FILES) == 2  # Counter states
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
@@ -471,7 +468,9 @@ REFUSALS = [
     ("size-of-floats", {"s": TorchSize((1.5,))}, TypeError, r"state\['s'\] is a .*TorchSize \(a subclass of tuple\) holding \(1\.5,\)"),
     ("device-of-a-list", {"d": TorchDevice(("cuda", [1]))}, TypeError, r"state\['d'\] is a .*TorchDevice"),
     ("size-long4", {"s": TorchSize((2**2039,))}, ValueError, r"state\['s'\]\[0\] is an int of 2,040 bits"),
-    ("multisteplr", None, TypeError, r"state\['milestones'\] is a collections\.Counter"),
+    ("counter-subclass", {"m": type("C", (collections.Counter,), {})({3: 1})}, TypeError,
+     r"state\['m'\] is a .*C \(a subclass of dict\)"),
+    ("counter-float-key", {"m": collections.Counter({1.5: 1})}, TypeError, r"state\['m'\] has a key of type float"),
     ("set", {"s": {1, 2}}, TypeError, r"state\['s'\] is a set"),
     ("frozenset", {"s": frozenset()}, TypeError, r"state\['s'\] is a frozenset"),
     ("bytes", {"b": b"x"}, TypeError, r"state\['b'\] is a bytes"),
@@ -503,9 +502,6 @@ REFUSALS = [
 
 @pytest.mark.parametrize("obj,exc,pattern", [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
 def test_refuses_non_plain(obj: Any, exc: type[Exception], pattern: str) -> None:
-    if obj is None:
-        opt = _optimizer()
-        obj = L.MultiStepLR(opt, [3, 5]).state_dict()
     Spy.touched.clear()
     with pytest.raises(exc, match=pattern):
         dumps(obj, "scheduler")

@@ -60,3 +60,38 @@ def test_lambda_kinds_evidence():
     assert lambda_kinds("x") == "lr_lambdas is not a list"
     m = the_match(Run(lambda o: L.LambdaLR(o, lambda e: 1.0), [1e-3], 1).before, "LambdaLR")
     assert "1 lr_lambdas: functions (not saved)" in m.evidence[0]
+
+
+@pytest.mark.parametrize("saved_lambda, make", [
+    ("None", lambda o: __import__("diffusers.optimization", fromlist=["x"]).get_scheduler(
+        "linear", o, num_warmup_steps=3, num_training_steps=12)),
+    ("{}", lambda o: __import__("transformers").get_scheduler("linear", o, num_warmup_steps=3, num_training_steps=12)),
+])
+def test_a_created_state_is_what_torch_saves_and_loads(saved_lambda, make) -> None:
+    """``lambda_state`` at position 8 is the state_dict() of the library's own LambdaLR stepped 8 times (key order
+    too), and the library's fresh scheduler loads it and goes on as the uninterrupted one."""
+    import torch
+
+    from ckptfix.schedulers.families.lambda_lr import lambda_state
+    from ckptfix.schedulers.families.schedules import diffusers_schedule
+
+    def run(steps):
+        p = torch.nn.Parameter(torch.zeros(1))
+        o = torch.optim.AdamW([p], lr=1e-3)
+        s = make(o)
+        for _ in range(steps):
+            o.step()
+            s.step()
+        return o, s
+
+    o, s = run(8)
+    lrs = diffusers_schedule("linear", num_warmup_steps=3, num_training_steps=12).lrs([1e-3], 8)
+    state = lambda_state([1e-3], 8, lrs, saved_lambda)
+    assert list(state.items()) == list(s.state_dict().items())
+    o2, s2 = run(0)
+    s2.load_state_dict(state)
+    o2.param_groups[0]["lr"] = state["_last_lr"][0]
+    o.step(), s.step(), o2.step(), s2.step()
+    assert s2.get_last_lr() == s.get_last_lr()
+    with pytest.raises(ValueError):
+        lambda_state([1e-3], 8, lrs, "")

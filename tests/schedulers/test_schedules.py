@@ -370,3 +370,57 @@ def test_kohya_specifics():
         kohya_schedule("cosine_with_restarts", max_train_steps=100, num_processes=1, lr_scheduler_args={"num_cycles": 2})
     with pytest.raises(ValueError, match="TypeError"):
         kohya_schedule("cosine_warmup_with_min_lr", max_train_steps=100, num_processes=1)
+
+
+# --- the trainers' factories, one entry point each (TrainerRules.factory) -----------------------------------
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant_with_warmup"])
+@pytest.mark.parametrize("n", [1, 2])
+def test_diffusers_scripts_scale_warmup_and_total_by_n(name: str, n: int) -> None:
+    """The scripts' call (t2i L766-783, db L1156-1163): get_scheduler with warmup and total × N, num_cycles and
+    power passed; the real one's LambdaLR stepped 2 × 8 times gives the factory's LRs."""
+    from ckptfix.schedulers.families.schedules import ScheduleInputs, build_schedule
+
+    inputs = ScheduleInputs(name, warmup=3, total=12, num_cycles=2.0, power=2.0, learning_rate=1e-3)
+    schedule = build_schedule("diffusers_scripts_schedule", inputs, n)
+    run = Run(lambda o: dopt.get_scheduler(name, o, num_warmup_steps=3 * n, num_training_steps=12 * n,
+                                           num_cycles=2, power=2.0), [1e-3], 8 * n)
+    check(run, schedule)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("cosine_with_restarts", {"num_cycles": 2.0}), ("polynomial", {"power": 2.0, "lr_end": 1e-5}),
+    ("cosine_with_min_lr", {"min_lr_rate": 0.1}), ("warmup_stable_decay", {"decay_steps": 4}),
+])
+def test_the_hf_trainer_takes_the_options_as_its_scheduler_kwargs(name: str, kwargs: dict) -> None:
+    """The HF Trainer has no --lr-num-cycles of its own: the options reach its lr_scheduler_kwargs under the
+    schedule's own names (num_cycles, power, lr_end, min_lr_rate, num_decay_steps)."""
+    from ckptfix.schedulers.families.schedules import ScheduleInputs, build_schedule
+
+    schedule = build_schedule("hf_trainer_schedule", ScheduleInputs(name, warmup=3, total=12, learning_rate=1e-3,
+                                                                    **kwargs), 4)
+    theirs = {"decay_steps": "num_decay_steps"}
+    run = Run(lambda o: topt.get_scheduler(name, o, num_warmup_steps=3, num_training_steps=12,
+                                           scheduler_specific_kwargs={theirs.get(k, k): v for k, v in kwargs.items()}),
+              [1e-3], 8)
+    check(run, schedule)
+
+
+def test_each_factory_routes_as_its_trainer() -> None:
+    from ckptfix.schedulers.families.schedules import FACTORIES, ScheduleInputs, build_schedule
+
+    assert set(FACTORIES) == {"hf_trainer_schedule", "diffusers_scripts_schedule", "simpletuner_schedule",
+                              "kohya_schedule"}
+    c = ScheduleInputs("cosine", warmup=4, total=20, learning_rate=1e-3)
+    assert build_schedule("kohya_schedule", c, 2).params == kohya_schedule(
+        "cosine", lr_warmup_steps=4, max_train_steps=20, num_processes=2).params  # warmup not × N
+    assert build_schedule("simpletuner_schedule", ScheduleInputs("polynomial", warmup=10, total=40, lr_end=1e-6,
+                                                                 learning_rate=1e-4), 2).params == simpletuner_schedule(
+        "polynomial", lr_warmup_steps=10, max_train_steps=40, num_processes=2, lr_end=1e-6, learning_rate=1e-4).params
+    assert build_schedule("simpletuner_schedule", ScheduleInputs("constant"), 1).name == "constant"  # no W, no T
+    for factory, inputs in (("diffusers_scripts_schedule", ScheduleInputs("linear", warmup=3)),
+                            ("hf_trainer_schedule", ScheduleInputs("linear", warmup=3)),
+                            ("kohya_schedule", ScheduleInputs("linear", warmup=3)),
+                            ("hf_trainer_schedule", ScheduleInputs("cosine", warmup=3, total=9, kwargs={"nope": 1}))):
+        with pytest.raises(ValueError):
+            build_schedule(factory, inputs, 1)

@@ -4,9 +4,11 @@ resume continues from the optimizer's LR when it is given."""
 from __future__ import annotations
 
 import pytest
+import torch
 
-from ckptfix.schedulers.families import FAR_REL_TOL, REL_TOL, NeedsConfig, get_family
+from ckptfix.schedulers.families import FAR_REL_TOL, REL_TOL, Context, NeedsConfig, get_family, recognise_all
 from ckptfix.schedulers.families.simulated import EXACT_STEPS, lr_groups, need
+from tests.schedulers.family_helpers import Run
 
 STEP = {"step_size": 2, "gamma": 0.5, "base_lrs": [1.0], "last_epoch": 3, "_step_count": 4, "_last_lr": [0.5]}
 
@@ -39,3 +41,42 @@ def test_need_and_lr_groups():
     assert lr_groups([1.0], [{"max_lr": 2, "min_lr": 0.1}], ("max_lr", "min_lr")) == [{"max_lr": 2, "min_lr": 0.1}]
     assert lr_groups([1.0], [{"max_lr": True, "min_lr": 0.1}], ("max_lr", "min_lr")) is None
     assert lr_groups([1.0, 2.0], [{"max_lr": 2, "min_lr": 0.1}], ("max_lr", "min_lr")) is None
+
+
+# --- trajectories: lrs_many / advance_many are lrs_at / advance at each position, from one replay -------------
+
+_TRAJECTORY_MAKERS = {
+    "StepLR": lambda o: torch.optim.lr_scheduler.StepLR(o, 3, 0.5),
+    "CosineAnnealingLR": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 12, 1e-5),
+    "SequentialLR": lambda o: torch.optim.lr_scheduler.SequentialLR(
+        o, [torch.optim.lr_scheduler.LinearLR(o, 0.1, 1.0, 3), torch.optim.lr_scheduler.CosineAnnealingLR(o, 9)], [3]),
+    "CosineAnnealingWarmRestarts": lambda o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, 4, 2, 1e-5),
+    "CyclicLR": lambda o: torch.optim.lr_scheduler.CyclicLR(o, 1e-4, 1e-3, 3),
+    "LambdaLR": lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: min(1.0, (e + 1) / 5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TRAJECTORY_MAKERS))
+def test_trajectories_are_torchs(name: str) -> None:
+    """A real run's LRs at every step equal ``lrs_many`` from the saved state's parameters, and its steps after the
+    save equal ``advance_many`` from the saved state (and each equals its one-position call)."""
+    make = _TRAJECTORY_MAKERS[name]
+    whole = Run(make, [1e-3, 3e-4], 0)
+    lrs = []
+    for _ in range(30):
+        whole.opt.step()
+        whole.sched.step()
+        lrs.append([g["lr"] for g in whole.opt.param_groups])
+    run = Run(make, [1e-3, 3e-4], 8)
+    match = next(m for m in recognise_all(run.before) if m.family == name)
+    family = get_family(name)
+    ctx = Context(lr_lambda=lambda e: min(1.0, (e + 1) / 5)) if name == "LambdaLR" else None
+    assert family.lrs_many(match, list(range(1, 31)), ctx) == lrs
+    assert family.lrs_many(match, [3, 9, 20], ctx) == [family.lrs_at(match, p, ctx) for p in (3, 9, 20)]
+    steps = list(range(0, 10))
+    assert family.advance_many(match, None, None, steps, ctx)[1:] == lrs[8:17]
+    assert family.advance_many(match, None, 3, [0, 1, 5], ctx) == [family.advance(match, None, 3, k, ctx)
+                                                                    for k in (0, 1, 5)]
+    if name in ("StepLR", "CosineAnnealingLR", "SequentialLR"):  # replayed: positions must ascend
+        with pytest.raises(ValueError):
+            family.lrs_many(match, [5, 3], ctx)

@@ -17,7 +17,8 @@ file                        what ckptfix reads
 ==========================  ===========================================================================
 
 ``training_args.bin`` (a pickle of ``TrainingArguments``, decoded as inert records by ``model/run_config.py``, never
-run) is read only when ``optimizer.pt`` or ``scheduler.pt`` is missing: its ``save_only_model`` says why. Not read:
+run) is read only when ``scheduler.pt`` holds a ``LambdaLR``, whose lambda the run's schedule settings give,
+or when ``optimizer.pt`` or ``scheduler.pt`` is missing: its ``save_only_model`` says why. Not read:
 ``scaler.pt`` (scanned by the safety scan only). A Trainer run with DeepSpeed also has a DeepSpeed tag
 folder and ``latest``: its engine state is attached as for the ``deepspeed`` layout.
 """
@@ -44,6 +45,11 @@ __all__ = ["TRAINER_STATE", "HfTrainerLayout", "count_processes", "last_logged_l
 
 TRAINER_TORCH_FILES = ("scheduler.pt", "optimizer.pt")
 TRAINING_ARGS = "training_args.bin"
+
+
+def _lambda_state(state: object) -> bool:
+    """A LambdaLR's state (its lambda is not saved: the run's configuration says it)."""
+    return isinstance(state, dict) and "lr_lambdas" in state
 _RNG = re.compile(r"^rng_state(?:_(\d+))?\.pth$")
 
 
@@ -131,8 +137,10 @@ class HfTrainerLayout(Layout):
         trainer_state, training_state = (read_trainer_state(store, path, limits) if TRAINER_STATE in names
                                          else (None, base.training_state))
         run_config = None
-        if TRAINING_ARGS in names and not all(n in names for n in TRAINER_TORCH_FILES):
-            # why the resume will not restore the schedule: save_only_model=True says it (read only then)
+        if TRAINING_ARGS in names and (any(_lambda_state(sf.state) for sf in schedulers)
+                                       or not all(n in names for n in TRAINER_TORCH_FILES)):
+            # a LambdaLR does not save its lambda: the run's schedule is in its TrainingArguments; and why the
+            # resume will not restore the schedule: save_only_model=True says it (read only then)
             from ckptfix.model.run_config import read_training_args  # noqa: PLC0415 - 0.9 ms of imports, only then
 
             run_config = read_training_args(path / TRAINING_ARGS, root=path, limits=limits, store=store)

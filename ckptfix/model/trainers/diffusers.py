@@ -30,7 +30,8 @@ class DiffusersModel(TrainerModel):
         TrainerRules("diffusers scripts", VersionRange(), "stored", "main", "folder name (int(path.split('-')[1]))",
                      None, (), "diffusers 58eb52c",
                      ("examples/text_to_image/train_text_to_image_lora.py L826-848, L943-968",
-                      "examples/dreambooth/train_dreambooth_lora.py L1211-1233, L1343-1367")),
+                      "examples/dreambooth/train_dreambooth_lora.py L1211-1233, L1343-1367"),
+                     factory="diffusers_scripts_schedule"),
     )
 
     def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:

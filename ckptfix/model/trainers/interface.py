@@ -29,8 +29,8 @@ from ckptfix.records import Record
 
 __all__ = [
     "FolderClaim", "LastEpochFrom", "LatestPick", "LaunchFlag", "LoadedTogether", "ResumeCount", "ResumeFile",
-    "ResumeValue", "SavesOn", "TrainerModel", "TrainerRules", "Version", "VersionRange", "WriterRules",
-    "checkpoint_number", "format_version", "highest", "parse_version",
+    "ResumeValue", "SavesOn", "SchedulerStepping", "TrainerModel", "TrainerRules", "Version", "VersionRange",
+    "WriterRules", "checkpoint_number", "format_version", "highest", "parse_version",
 ]
 
 #: A release number as a tuple of ints: ``(4, 10, 1)``.
@@ -44,6 +44,12 @@ LastEpochFrom = Literal["stored", "epoch_step", "global_step"]
 #: Which ranks call ``accelerator.save_state`` in a plain multi-process (DDP) run: ``main`` = rank 0 only,
 #: so ``random_states_*.pkl`` counts only 1; ``all`` = every rank writes its own.
 SavesOn = Literal["main", "all"]
+
+#: How a trainer steps its LR scheduler: ``prepared`` = accelerate's ``AcceleratedScheduler`` (the scheduler is
+#: passed to ``accelerator.prepare``): N ``step()`` calls per optimizer step with N processes, one with
+#: ``split_batches`` or ``step_scheduler_with_optimizer=False`` (accelerate 1.16 ``scheduler.py`` L60-82);
+#: ``once`` = once per optimizer step, whatever N (the transformers Trainer).
+SchedulerStepping = Literal["prepared", "once"]
 
 _VERSION = re.compile(r"^\s*v?(\d+(?:\.\d+)*)")
 _CHECKPOINT_N = re.compile(r"^checkpoint-(\d+)(?:-.+)?$")
@@ -187,6 +193,11 @@ class TrainerRules(Record):
     #: ``StateTracker`` default: 0; then a value that is no JSON integer is not modelled either). None: the
     #: checkpoint's own step.
     step_if_missing: int | None = None
+    #: How its scheduler steps (``SchedulerStepping``).
+    stepping: SchedulerStepping = "prepared"
+    #: The factory that builds its scheduler from the run's configuration, by the name
+    #: ``schedulers/families/schedules.py`` ``FACTORIES`` gives it; None: the user's own code (plain accelerate).
+    factory: str | None = None
     #: Files its resume loads only together (``LoadedTogether``): one missing, the resume silently skips them all.
     together: tuple[LoadedTogether, ...] = ()
 

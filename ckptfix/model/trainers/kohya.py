@@ -124,7 +124,8 @@ class KohyaModel(TrainerModel):
                                  "accelerator.load_state, and the resume stops"),),
                      "sd-scripts 48d368f",
                      ("train_network.py save_model_hook L930-948, load hook L950-968, L1232-1275",
-                      "train_util.py resume_from_local_or_hf_if_specified L4772-4822"), (_CURRENT_STEP,)),
+                      "train_util.py resume_from_local_or_hf_if_specified L4772-4822"), (_CURRENT_STEP,),
+                     factory="kohya_schedule"),
     )
 
     launch_flag = SKIP_FLAG

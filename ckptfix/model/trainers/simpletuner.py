@@ -113,6 +113,9 @@ _WRITERS = (
 _PLAIN = re.compile(r"^checkpoint-\d+$")
 #: StateTracker's default when training_state.json (or its global_step) is missing (state_tracker.py L280-295).
 _STEP_IF_MISSING = 0
+#: get_lr_scheduler (3.1.6 custom_schedule.py L467-542, 4.10.1 L482-557: the same routing): its own Sine, Cosine and
+#: CosineAnnealingHardRestarts, its polynomial LambdaLR, diffusers' get_scheduler for the rest; warmup and total × N.
+_FACTORY = "simpletuner_schedule"
 
 
 def simpletuner_key(name: str) -> int | None:
@@ -136,14 +139,15 @@ class SimpleTunerModel(TrainerModel):
         TrainerRules("SimpleTuner", VersionRange((1, 0), (4, 9, 3)), "epoch_step", "main", _STEP, _V2, _READS,
                      "3.1.6 (wheel), 4.9.2 (wheel)",
                      ("3.1.6 trainer.py init_resume_checkpoint L3434-3437", "3.1.6 trainer.py _run_standard_checkpoint L3742-3743",
-                      "4.9.2 trainer.py L5213-5216, L5760-5761"), (_GLOBAL_STEP, _EPOCH_STEP), _STEP_IF_MISSING),
+                      "4.9.2 trainer.py L5213-5216, L5760-5761"), (_GLOBAL_STEP, _EPOCH_STEP), _STEP_IF_MISSING,
+                     factory=_FACTORY),
         TrainerRules("SimpleTuner", VersionRange((4, 9, 3), (4, 10, 0)), "epoch_step", "all", _STEP, _V2, _READS,
                      "4.9.3 (wheel)", ("4.9.3 trainer.py L5213-5216, L5759, L6688-6690",), (_GLOBAL_STEP, _EPOCH_STEP),
-                     _STEP_IF_MISSING),
+                     _STEP_IF_MISSING, factory=_FACTORY),
         TrainerRules("SimpleTuner", VersionRange((4, 10, 0), None), "global_step", "all", _STEP, _V2, _READS,
                      "4.10.0, 4.10.1 (wheels); later releases assumed unchanged",
                      ("4.10.1 trainer.py init_resume_checkpoint L5227-5228", "4.10.1 trainer.py L5771, L6700-6702"),
-                     (_GLOBAL_STEP,), _STEP_IF_MISSING),
+                     (_GLOBAL_STEP,), _STEP_IF_MISSING, factory=_FACTORY),
     )
 
     def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:

@@ -103,7 +103,10 @@ class TransformersModel(TrainerModel):
                      "reads checked with transformers 5.25.0",
                      ("src/transformers/trainer_utils.py get_last_checkpoint", "src/transformers/trainer.py _save_rng_state",
                       "src/transformers/trainer_callback.py TrainerState.load_from_json"),
-                     (_GLOBAL_STEP, _LOGGING_STEPS, _EVAL_STEPS, _SAVE_STEPS), together=_TOGETHER),
+                     (_GLOBAL_STEP, _LOGGING_STEPS, _EVAL_STEPS, _SAVE_STEPS),
+                     # the Trainer does not pass its scheduler to accelerator.prepare: one step() per optimizer step
+                     # (5.24.0 trainer.py L1769-1773: model and optimizer prepared, L1949-1952: lr_scheduler.step())
+                     stepping="once", factory="hf_trainer_schedule", together=_TOGETHER),
     )
 
     def detect(self, folder_name: str, names: frozenset[str], parent_name: str = "") -> bool:

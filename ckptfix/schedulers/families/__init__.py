@@ -3,8 +3,8 @@ position, as torch's own stepping gives them (pure math: no torch, no numpy).
 
 ``FAMILIES`` lists every family, in the order ``recognise_all`` tries them; ``get_family`` finds one by name.
 ``schedules`` holds the LambdaLR lambdas of transformers' and diffusers' ``get_scheduler`` (and the trainers'
-factories that call them), which a run's configuration names. Not wired into the gate yet: the analysis layer
-will ask these for position checks, previews and repairs.
+factories that call them), which a run's configuration names. The gate asks them for every scheduler state that
+is not a sine state (``analysis/schedule_checks.py``: position checks, resume previews, repairs).
 """
 
 from __future__ import annotations

@@ -169,6 +169,17 @@ class Family(ABC):
             return current
         return self.lrs_at(match, start + steps, context)
 
+    def lrs_many(self, match: FamilyMatch, positions: Sequence[int], context: Context | None = None
+                 ) -> list[list[float]]:
+        """``lrs_at`` at each of ``positions`` (ascending): one replay for all of them where the family replays
+        torch's stepping (``SimulatedFamily``), so a trajectory costs its last position, not the sum."""
+        return [self.lrs_at(match, p, context) for p in positions]
+
+    def advance_many(self, match: FamilyMatch, lrs: Sequence[float] | None = None, set_last_epoch: int | None = None,
+                     steps: Sequence[int] = (), context: Context | None = None) -> list[list[float]]:
+        """``advance`` for each number of ``steps`` (ascending), from one load of the state."""
+        return [self.advance(match, lrs, set_last_epoch, k, context) for k in steps]
+
     def state_at(self, match: FamilyMatch, position: int, context: Context | None = None) -> dict[str, Any]:
         """The values of the position keys (and ``_last_lr`` when it can be computed) that a fresh
         scheduler with ``match``'s parameters holds at ``last_epoch = position``: what a position

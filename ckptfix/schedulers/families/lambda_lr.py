@@ -21,7 +21,7 @@ from .simulated import SimulatedFamily
 from .state import match_from
 from .torch_sim import Groups, SimLambda, SimMultiplicative
 
-__all__ = ["LAMBDA_LR", "MULTIPLICATIVE_LR", "lambda_kinds"]
+__all__ = ["LAMBDA_LR", "MULTIPLICATIVE_LR", "lambda_kinds", "lambda_state"]
 
 _TORCH = "torch 2.13.0 torch/optim/lr_scheduler.py"
 
@@ -94,3 +94,17 @@ class _MultiplicativeLR(_LambdaKeyed):
 
 LAMBDA_LR = _LambdaLR()
 MULTIPLICATIVE_LR = _MultiplicativeLR()
+
+
+def lambda_state(base_lrs: Sequence[float], position: int, lrs: Sequence[float], saved_lambda: str) -> dict[str, Any]:
+    """A ``LambdaLR``'s ``state_dict()`` at ``last_epoch = position``, in torch 2.13's key order (``__dict__`` without
+    the optimizer, then ``lr_lambdas``), as a fresh scheduler stepped ``position`` times holds it: ``_step_count``
+    ``position + 1``, ``_last_lr`` = ``lrs``; ``lr_lambdas`` one entry per group as torch saves the schedule's
+    lambda: ``None`` for a function (``saved_lambda`` "None": diffusers', SimpleTuner's), ``{}`` for a
+    ``functools.partial`` ("{}": transformers' ``get_scheduler``). ``LambdaLR.load_state_dict`` needs the key
+    (``KeyError: 'lr_lambdas'`` without it) and restores the rest as stored."""
+    if saved_lambda not in ("None", "{}"):
+        raise ValueError(f"how torch saves this lambda is not known ({saved_lambda!r})")
+    return {"base_lrs": [float(b) for b in base_lrs], "last_epoch": position, "_step_count": position + 1,
+            "_is_initial": False, "_get_lr_called_within_step": False, "_last_lr": [float(x) for x in lrs],
+            "lr_lambdas": [None if saved_lambda == "None" else {} for _ in base_lrs]}

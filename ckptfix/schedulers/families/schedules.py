@@ -35,9 +35,13 @@ from typing import Any, Literal
 from ckptfix.records import Record
 
 __all__ = [
+    "FACTORIES",
     "KOHYA_SOURCE",
     "Schedule",
+    "ScheduleInputs",
+    "build_schedule",
     "diffusers_schedule",
+    "diffusers_scripts_schedule",
     "hf_trainer_schedule",
     "kohya_schedule",
     "simpletuner_schedule",
@@ -438,7 +442,7 @@ def _step_rules(step_rules: str | None) -> dict[str, Any]:
     return {"rules": rules, "last_lr_multiple": last}
 
 
-def simpletuner_schedule(name: str, *, lr_warmup_steps: int, max_train_steps: int, num_processes: int,
+def simpletuner_schedule(name: str, *, lr_warmup_steps: int | None, max_train_steps: int | None, num_processes: int,
                          lr_end: float = 4e-7, lr_power: float = 0.8, lr_num_cycles: int = 1,
                          learning_rate: float | None = None) -> Schedule:
     """SimpleTuner 3.1.6 ``get_lr_scheduler`` (L467-542): warmup and total are multiplied by the number of
@@ -447,14 +451,19 @@ def simpletuner_schedule(name: str, *, lr_warmup_steps: int, max_train_steps: in
     goes to diffusers' ``get_scheduler`` with ``num_cycles`` and ``power``. (Defaults of 3.1.6's ``--lr_end``
     4e-7, ``--lr_power`` 0.8, ``--lr_num_cycles`` 1: ``simpletuner_sdk/server/services/field_registry/sections/``
     ``advanced.py:581-587``, ``training.py:613-640``.)"""
-    w, t = lr_warmup_steps * num_processes, max_train_steps * num_processes
+    w = lr_warmup_steps * num_processes if lr_warmup_steps is not None else None
+    t = max_train_steps * num_processes if max_train_steps is not None else None
     if name in ("sine", "cosine", "cosine_with_restarts"):
+        if w is None:
+            raise ValueError(f"{name} requires `num_warmup_steps` (T_0 = lr_warmup_steps × N)")
         cls = {"sine": "Sine", "cosine": "Cosine", "cosine_with_restarts": "CosineAnnealingHardRestarts"}[name]
         lines = {"sine": "497-508", "cosine": "509-520", "cosine_with_restarts": "482-496"}[name]
         return Schedule("simpletuner", name, {"class": cls, "T_0": int(w), "T_mult": 1, "eta_min": float(lr_end)},
                         "class", f"{ST}:{lines}")
     if name == "polynomial":
         _lr_init(learning_rate, lr_end)
+        if w is None or t is None:
+            raise ValueError("polynomial requires `num_warmup_steps` and `num_training_steps`")
         return Schedule("simpletuner", name, {"num_warmup_steps": w, "num_training_steps": t, "lr_end": lr_end,
                                               "power": lr_power, "lr_init": learning_rate}, "lambda",
                         f"{ST}:102-154, 521-530", "None")
@@ -540,3 +549,107 @@ def kohya_schedule(name: str, *, lr_warmup_steps: int | float = 0, lr_decay_step
             "min_lr_ratio": ratio})))
     raise ValueError(f"{name}: kohya's get_scheduler_fix passes num_training_steps and num_decay_steps, which "
                      "this schedule does not accept (the library raises TypeError)")
+
+
+# --- one entry point per trainer factory (TrainerRules.factory names one) ------------------------------------
+
+class ScheduleInputs(Record):
+    """A run's schedule configuration in ckptfix's words, as the options and ``model/run_config.py`` name it;
+    None: not known. ``warmup`` an int is a count of optimizer steps (kohya, the HF Trainer: a float below 1 is a
+    ratio); ``total`` the run's total in optimizer steps (``--max_train_steps``, ``max_steps``); ``kwargs`` the
+    run's ``--lr_scheduler_kwargs`` (kohya: ``--lr_scheduler_args``)."""
+
+    name: str
+    warmup: int | float | None = None
+    warmup_ratio: float | None = None
+    total: int | None = None
+    num_cycles: float | None = None
+    power: float | None = None
+    lr_end: float | None = None
+    min_lr_rate: float | None = None
+    decay_steps: int | float | None = None
+    kwargs: Mapping[str, Any] | None = None
+    learning_rate: float | None = None
+
+
+def _whole(v: float | None, default: int) -> int:
+    """An argparse ``type=int`` value (``--lr_num_cycles``): a whole float as an int."""
+    if v is None:
+        return default
+    return int(v) if float(v).is_integer() else v  # type: ignore[return-value]
+
+
+#: The keyword each transformers schedule takes from ``scheduler_specific_kwargs`` for a ckptfix input
+#: (what ``--lr-num-cycles`` and the like mean to the HF Trainer, which has no such arguments of its own).
+_TF_KWARGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "cosine": (("num_cycles", "num_cycles"),),
+    "cosine_with_restarts": (("num_cycles", "num_cycles"),),
+    "polynomial": (("lr_end", "lr_end"), ("power", "power")),
+    "cosine_with_min_lr": (("num_cycles", "num_cycles"), ("min_lr_rate", "min_lr_rate")),
+    "cosine_warmup_with_min_lr": (("num_cycles", "num_cycles"), ("min_lr_rate", "min_lr_rate")),
+    "warmup_stable_decay": (("decay_steps", "num_decay_steps"), ("min_lr_rate", "min_lr_ratio"),
+                            ("num_cycles", "num_cycles")),
+}
+
+
+def _hf_trainer(c: ScheduleInputs, n: int) -> Schedule:
+    """The HF Trainer: N does not enter (it steps its scheduler once per optimizer step)."""
+    if c.total is None:
+        raise ValueError(f"{c.name} needs the run's max_steps")
+    kw = dict(c.kwargs or {})
+    for ours, theirs in _TF_KWARGS.get(c.name, ()):
+        v = getattr(c, ours)
+        if v is not None and theirs not in kw:
+            kw[theirs] = v
+    return hf_trainer_schedule(c.name, num_training_steps=c.total, warmup_steps=c.warmup or 0,
+                               warmup_ratio=c.warmup_ratio, lr_scheduler_kwargs=kw, learning_rate=c.learning_rate)
+
+
+def diffusers_scripts_schedule(c: ScheduleInputs, n: int) -> Schedule:
+    """The diffusers example scripts: ``get_scheduler(args.lr_scheduler, num_warmup_steps=args.lr_warmup_steps ×
+    N, num_training_steps=args.max_train_steps × N, num_cycles=args.lr_num_cycles, power=args.lr_power)``
+    (diffusers 58eb52c ``examples/text_to_image/train_text_to_image_lora.py`` L766-783,
+    ``examples/dreambooth/train_dreambooth_lora.py`` L1156-1163)."""
+    w = c.warmup * n if c.warmup is not None else None
+    t = c.total * n if c.total is not None else None
+    s = diffusers_schedule(c.name, step_rules=(c.kwargs or {}).get("step_rules"), num_warmup_steps=w,
+                           num_training_steps=t, num_cycles=_whole(c.num_cycles, 1),
+                           power=c.power if c.power is not None else 1.0, optimizer_lr=c.learning_rate)
+    return Schedule(s.library, s.name, s.params, s.kind,
+                    f"{s.source}; via diffusers 58eb52c examples/text_to_image/train_text_to_image_lora.py:766-783",
+                    s.saved_lambda)
+
+
+def _simpletuner(c: ScheduleInputs, n: int) -> Schedule:
+    return simpletuner_schedule(c.name, lr_warmup_steps=c.warmup, max_train_steps=c.total,  # type: ignore[arg-type]
+                                num_processes=n, lr_end=c.lr_end if c.lr_end is not None else 4e-7,
+                                lr_power=c.power if c.power is not None else 0.8,
+                                lr_num_cycles=_whole(c.num_cycles, 1), learning_rate=c.learning_rate)
+
+
+def _kohya(c: ScheduleInputs, n: int) -> Schedule:
+    if c.total is None:
+        raise ValueError(f"{c.name} needs the run's max_train_steps (get_scheduler_fix multiplies it by N)")
+    return kohya_schedule(c.name, lr_warmup_steps=c.warmup or 0, lr_decay_steps=c.decay_steps or 0,
+                          max_train_steps=c.total, num_processes=n, lr_scheduler_num_cycles=_whole(c.num_cycles, 1),
+                          lr_scheduler_power=c.power if c.power is not None else 1.0,
+                          lr_scheduler_min_lr_ratio=c.min_lr_rate, lr_scheduler_args=c.kwargs,
+                          learning_rate=c.learning_rate)
+
+
+#: Each trainer factory by the name its ``TrainerRules.factory`` gives: ``(inputs, N) -> Schedule``
+#: (``ValueError`` where the library raises or an input it needs is not known).
+FACTORIES: dict[str, Callable[[ScheduleInputs, int], Schedule]] = {
+    "hf_trainer_schedule": _hf_trainer,
+    "diffusers_scripts_schedule": diffusers_scripts_schedule,
+    "simpletuner_schedule": _simpletuner,
+    "kohya_schedule": _kohya,
+}
+
+
+def build_schedule(factory: str, inputs: ScheduleInputs, n: int) -> Schedule:
+    """The schedule the trainer factory ``factory`` builds from ``inputs`` with ``n`` processes."""
+    try:
+        return FACTORIES[factory](inputs, n)
+    except (TypeError, KeyError, ZeroDivisionError) as exc:  # a value of the wrong type in the kwargs
+        raise ValueError(f"{inputs.name}: {exc}") from None

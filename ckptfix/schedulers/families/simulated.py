@@ -74,13 +74,43 @@ class SimulatedFamily(Family):
     def tolerance(self, position: int) -> float:
         return FAR_REL_TOL if self.closed_form and position > EXACT_STEPS else REL_TOL
 
-    def stored(self, match: FamilyMatch) -> dict[str, Any]:
-        """What ``load`` puts back from the match (a family adds its own position fields)."""
-        return {"last_epoch": match.position, "step_count": match.step_count, "base_lrs": match.base_lrs,
-                "last_lr": match.last_lr}
+    def lrs_many(self, match: FamilyMatch, positions: Sequence[int], context: Context | None = None
+                 ) -> list[list[float]]:
+        if type(self).lrs_at is not SimulatedFamily.lrs_at:  # a closed form of its own: exact at any position
+            return Family.lrs_many(self, match, positions, context)
+        if not positions:
+            return []
+        if any(b < a for a, b in zip(positions, positions[1:])):
+            raise ValueError(f"{self.name}: positions must ascend")
+        sim = self.fresh(match, positions[0], context)
+        out, at = [], positions[0]
+        for p in positions:
+            for _ in range(p - at):
+                sim.step()
+            at = p
+            out.append(list(sim.last_lr))
+        return out
 
-    def advance(self, match: FamilyMatch, lrs: Sequence[float] | None = None, set_last_epoch: int | None = None,
-                steps: int = 0, context: Context | None = None) -> list[float]:
+    def advance_many(self, match: FamilyMatch, lrs: Sequence[float] | None = None, set_last_epoch: int | None = None,
+                     steps: Sequence[int] = (), context: Context | None = None) -> list[list[float]]:
+        if type(self).advance is not SimulatedFamily.advance:  # its own advance (LambdaLR: a function of the position)
+            return Family.advance_many(self, match, lrs, set_last_epoch, steps, context)
+        if not steps:
+            return []
+        if any(b < a for a, b in zip(steps, steps[1:])) or steps[0] < 0:
+            raise ValueError(f"{self.name}: steps must ascend from 0")
+        sim = self._loaded(match, lrs, set_last_epoch, context)
+        out, done = [], 0
+        for k in steps:
+            for _ in range(k - done):
+                sim.step()
+            done = k
+            out.append(sim.groups.values("lr"))
+        return out
+
+    def _loaded(self, match: FamilyMatch, lrs: Sequence[float] | None, set_last_epoch: int | None,
+                context: Context | None) -> Any:
+        """The replica after loading ``match``'s state (and ``last_epoch`` set from outside), not stepped."""
         current = list(lrs) if lrs is not None else (list(match.last_lr) if match.last_lr else None)
         if current is None:
             raise NeedsConfig(self.name, ("_last_lr or the optimizer's lr",), "no current LR to continue from")
@@ -91,6 +121,16 @@ class SimulatedFamily(Family):
         if set_last_epoch is not None:
             sim.last_epoch = set_last_epoch
         sim.groups.set("lr", current)
+        return sim
+
+    def stored(self, match: FamilyMatch) -> dict[str, Any]:
+        """What ``load`` puts back from the match (a family adds its own position fields)."""
+        return {"last_epoch": match.position, "step_count": match.step_count, "base_lrs": match.base_lrs,
+                "last_lr": match.last_lr}
+
+    def advance(self, match: FamilyMatch, lrs: Sequence[float] | None = None, set_last_epoch: int | None = None,
+                steps: int = 0, context: Context | None = None) -> list[float]:
+        sim = self._loaded(match, lrs, set_last_epoch, context)
         for _ in range(steps):
             sim.step()
         return sim.groups.values("lr")
