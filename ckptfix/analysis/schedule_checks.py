@@ -246,7 +246,8 @@ class _Ctx:
         opt = ck.optimizers[index] if index < len(ck.optimizers) and ck.optimizers[index].problem is None else None
         lrs = [pg.lr for pg in opt.param_groups] if opt is not None else []
         self.optimizer = opt
-        self.first = lrs if lrs and all(x is not None for x in lrs) else None
+        known = [x for x in lrs if x is not None]
+        self.first: tuple[float, ...] | None = tuple(known) if known and len(known) == len(lrs) else None
         factory = next((r.factory for r in choice.rules), None)
         self.writer = writer_spec(ck, opts, factory, st.n_w, self.state)
         self.resumer = resumer_spec(ck, opts, factory, st.n_r, self.state)
@@ -388,13 +389,13 @@ def _detail(p: ResumePreview) -> str:
             f"{_lr(p.scheduler_expected)} (up to {p.max_diff:.3g} off in the {p.scanned} steps checked)")
 
 
-def _resume_groups(c: _Ctx) -> list[tuple[tuple[TrainerRules, ...], str, int | None, int | None]]:
+def _resume_groups(c: _Ctx) -> list[tuple[tuple[TrainerRules, ...], str, int | None, int]]:
     """Per distinct resume rule: (its rules, the rule, the position after the resume (None: the resume cannot be
     modelled on this value: state_checks.py reports it), the step the resume counts from)."""
     ts = c.ck.training_state
     own = ts if ts is not None and ts.source == "training_state.json" else None
     epoch_step, epoch_usable = trainer_reads(own, "epoch_step")
-    out = []
+    out: list[tuple[tuple[TrainerRules, ...], str, int | None, int]] = []
     moves = c.family.position_keys[:1] == ("last_epoch",)
     for group in group_rules(c.choice.rules):
         rule = group[0].last_epoch_from
@@ -552,9 +553,10 @@ def _position_only(c: _Ctx, expected: int | None) -> None:
         c.first_lrs = tuple(c.match.last_lr)  # the state is where the run is: its stored LR is the run's
     if c.first is not None and c.first_lrs is not None and not _agree(c.family, c.match, c.first, c.first_lrs):
         opt = c.optimizer.path if c.optimizer is not None else f
-        c.findings.append(make_finding("CKF125", opt, "param_groups[0].lr", c.first[0], c.match.last_lr[0],
+        due = c.first_lrs[0]  # the uninterrupted run's LR there (the state's _last_lr when the state is where the run is)
+        c.findings.append(make_finding("CKF125", opt, "param_groups[0].lr", c.first[0], due,
                                        f"the first step after the resume uses the optimizer's stored lr "
-                                       f"{_lr(c.first[0])}, not the scheduler's _last_lr {_lr(c.match.last_lr[0])}"))
+                                       f"{_lr(c.first[0])}, not the run's {_lr(due)}"))
 
 
 def _writer_fits(c: _Ctx, expected: int | None, ctx_w: Context | None) -> bool:
@@ -644,14 +646,15 @@ def schedule_checks(ck: Checkpoint, steps: StepInfo | None, estimate: ProcessEst
     resume previews, and the findings."""
     if ck.engine is not None and ck.engine.has_lr_scheduler:
         return (), (), []  # DeepSpeed's own scheduler: trainer_checks.py (CKF103)
-    todo = [(i, sr) for i, sr in enumerate(reports) if sr.file.state is not None and sr.profile not in SINE_FAMILY]
+    todo = [(i, sr, sr.file.state) for i, sr in enumerate(reports) if sr.file.state is not None
+            and sr.profile not in SINE_FAMILY]
     if not todo:
         return (), (), []
     g = steps.chosen if steps is not None else None
     st = _stepping(ck, opts, choice, estimate, g, facts)
     checks, previews, findings = [], [], []
-    for i, sr in todo:
-        match = _family_match(sr.file.state)
+    for i, sr, state in todo:
+        match = _family_match(state)
         if match is None:
             continue
         if g is None:

@@ -46,6 +46,7 @@ def check_runs(runs: Sequence[Run], work: Work, store: Store, jobs: int = 1,
     """``work(run)`` for every run, records yielded in order; ``progress`` called before each run is awaited
     and once at the end. ``parallel=False``: one after the other, in this process."""
     total = len(runs)
+    results: Iterator[dict[str, Any]]
     if not parallel:
         results = (work(r) for r in runs)
     elif store.remote:

@@ -10,6 +10,7 @@ Lines line) and returns the summary.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from ckptfix.exitcodes import UNREADABLE
@@ -53,7 +54,7 @@ def plan(roots: Sequence[Root], depth: int, shard: Shard | None = None) -> Plan:
     keys: list[str] = []
     kept: list[tuple[Run, ...]] = []
     for root in roots:
-        found = list(find_runs(root.store, root.text, root.path, depth, lambda p, s=root.store: holds_run(s, p)))
+        found = list(find_runs(root.store, root.text, root.path, depth, partial(holds_run, root.store)))
         these = [f"{root.text}\n{r.key}" if many else r.key for r in found]
         keys += these
         kept.append(tuple(r for r, k in zip(found, these) if shard is None or shard.holds(k)))

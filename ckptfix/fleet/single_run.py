@@ -33,7 +33,7 @@ def run_record(run: Run, exit_code: int, verdicts: Counter[str], document: dict[
     return FleetRun(record="run", root=run.root, run=run.rel, path=str(run.path), exit_code=exit_code,
                     status=status_of(exit_code), checkpoints=sum(verdicts.values()),
                     verdicts=dict(sorted(verdicts.items())), next=next_command,
-                    document=document).to_json()  # type: ignore[arg-type]  # document: the single-run JSON already
+                    document=document).to_json()  # document: the single-run JSON already
 
 
 def error_record(run: Run, command: str, exit_code: int, message: str) -> dict[str, Any]:

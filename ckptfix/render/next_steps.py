@@ -5,14 +5,23 @@ the renderers that print it."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
-from ckptfix.analysis.findings import Finding
 from ckptfix.api.next_steps import PLACEHOLDERS, SEVERITIES, given_flags, next_command, placeholders, quote
 
-__all__ = ["PLACEHOLDERS", "counts", "given_flags", "next_command", "placeholders", "quote"]
+__all__ = ["PLACEHOLDERS", "Coded", "counts", "given_flags", "next_command", "placeholders", "quote"]
 
 
-def counts(findings: Iterable[Finding]) -> str:
+class Coded(Protocol):
+    """What ``counts`` reads of a finding: a ``Finding``, or one read back from a run's ``--json``."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+
+
+def counts(findings: Iterable[Coded]) -> str:
     """``1 error (CKF030), 1 warning (CKF040)``: the findings that matter, by severity."""
     shown = [f for f in findings if f.severity != "info"]
     parts = []
