@@ -48,6 +48,7 @@ ALLOWED = {
 TESTED_ELSEWHERE = {
     "ckptfix.repair.actions.whole_file": "repair/test_apply.py",  # through both actions that use it
     "ckptfix.exitcodes": "cli/test_exit_codes.py",
+    "ckptfix.analysis.schedule_options": "analysis/test_schedule_config.py",
     "ckptfix.model.leftovers": "repair/test_leftovers.py",
     "ckptfix.analysis.leftover_checks": "repair/test_leftovers.py",
     "ckptfix.model.resume_files": "analysis/test_resume_files.py",

@@ -8,10 +8,18 @@ from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.leftover_checks import leftover_findings
 from ckptfix.analysis.processes import estimate_processes
 from ckptfix.analysis.readings import other_readings, reading_findings
-from ckptfix.analysis.report import CheckpointReport, Options, RulesChoice, RunFacts, SchedulerReport, StepInfo
+from ckptfix.analysis.report import (
+    CheckpointReport,
+    Options,
+    ResumePreview,
+    RulesChoice,
+    RunFacts,
+    ScheduleCheck,
+    SchedulerReport,
+    StepInfo,
+)
 from ckptfix.analysis.resume_checks import processes_finding, resume_findings
 from ckptfix.analysis.resume_files import resume_file_findings
-from ckptfix.analysis.schedule_checks import missing_scheduler, schedule_checks
 from ckptfix.analysis.state_checks import state_file_findings
 from ckptfix.analysis.step_count import step_count_findings
 from ckptfix.analysis.trainer_checks import checks_scheduler_position, trainer_findings
@@ -97,6 +105,8 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
             and not skipped_together):
         has_state = ck.optimizer_step is None or ck.optimizer_step > 0
         if has_state:
+            from ckptfix.analysis.schedule_checks import missing_scheduler  # noqa: PLC0415 - see below
+
             findings.append(missing_scheduler(ck, choice))
 
     reports = []
@@ -110,9 +120,16 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
     previews, stock, more = (resume_findings(ck, steps if step_ok else None, estimate, choice, reports, opts)
                              if not contested else ((), None, []))
     findings.extend(more)
-    families, family_previews, more = schedule_checks(ck, steps if step_ok else None, estimate, choice, reports, opts,
-                                                      facts)
-    findings.extend(more)
+    families: tuple[ScheduleCheck, ...] = ()
+    family_previews: tuple[ResumePreview, ...] = ()
+    if any(sr.by_family for sr in reports):
+        # the family engine (schedulers/families, the trainers' schedules) imported only for a state that is not a
+        # sine state: its imports were ~60 M instructions of the gate on a sine checkpoint (bench/instructions.py)
+        from ckptfix.analysis.schedule_checks import schedule_checks  # noqa: PLC0415 - only then
+
+        families, family_previews, more = schedule_checks(ck, steps if step_ok else None, estimate, choice, reports,
+                                                          opts, facts)
+        findings.extend(more)
 
     findings.extend(trainer_findings(ck, steps))
     findings.extend(state_file_findings(ck, choice))

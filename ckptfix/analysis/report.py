@@ -12,7 +12,7 @@ from ckptfix.model.checkpoint import Checkpoint, SchedulerFile
 from ckptfix.model.trainers import TrainerRules
 from ckptfix.records import Record
 from ckptfix.schedulers.detect import ProfileMatch
-from ckptfix.schedulers.profiles import UNCHECKED
+from ckptfix.schedulers.profiles import SINE_FAMILY, UNCHECKED
 from ckptfix.schedulers.reference import TargetState
 
 __all__ = [
@@ -62,6 +62,11 @@ class SchedulerReport(Record):
     def profile(self) -> str | None:
         """The detected profile; None when the file could not be read."""
         return self.match.profile if self.match else None
+
+    @property
+    def by_family(self) -> bool:
+        """Whether its family's checks (``schedule_checks.py``) judge it: a state read that is not a sine state."""
+        return self.file.state is not None and self.profile not in SINE_FAMILY
 
 
 class ProcessEstimate(Record):

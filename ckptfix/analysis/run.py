@@ -11,7 +11,7 @@ from ckptfix.analysis.checks import analyse
 from ckptfix.analysis.findings import Finding, make_finding
 from ckptfix.analysis.options import Options
 from ckptfix.analysis.report import CheckpointReport, RunFacts
-from ckptfix.analysis.schedule_config import check_schedule_options
+from ckptfix.analysis.schedule_options import check_schedule_options
 from ckptfix.analysis.trainer_rules import check_trainer_option
 from ckptfix.exitcodes import NOTHING_TO_RESUME, worst
 from ckptfix.formats.source import LOCAL, Store

@@ -646,8 +646,7 @@ def schedule_checks(ck: Checkpoint, steps: StepInfo | None, estimate: ProcessEst
     resume previews, and the findings."""
     if ck.engine is not None and ck.engine.has_lr_scheduler:
         return (), (), []  # DeepSpeed's own scheduler: trainer_checks.py (CKF103)
-    todo = [(i, sr, sr.file.state) for i, sr in enumerate(reports) if sr.file.state is not None
-            and sr.profile not in SINE_FAMILY]
+    todo = [(i, sr, sr.file.state) for i, sr in enumerate(reports) if sr.by_family and sr.file.state is not None]
     if not todo:
         return (), (), []
     g = steps.chosen if steps is not None else None

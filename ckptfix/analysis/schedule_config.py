@@ -18,18 +18,17 @@ the resuming run's take the options first, then the files (an unchanged launch).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from ckptfix.analysis.options import Options
+from ckptfix.analysis.schedule_options import scheduler_kwargs
 from ckptfix.coerce import as_real
-from ckptfix.errors import UsageError
 from ckptfix.model.checkpoint import Checkpoint
 from ckptfix.records import Record
 from ckptfix.schedulers.families.schedules import FACTORIES, Schedule, ScheduleInputs, build_schedule
 
-__all__ = ["FLAGS", "ScheduleSpec", "check_schedule_options", "resumer_spec", "scheduler_kwargs", "writer_spec"]
+__all__ = ["FLAGS", "ScheduleSpec", "resumer_spec", "writer_spec"]
 
 #: ``ScheduleInputs`` field -> (``Options`` field, flag).
 FLAGS: dict[str, tuple[str, str]] = {
@@ -52,27 +51,6 @@ _CONFIG = {
 }
 #: What each input is called in a message asking for it.
 _ASK = {k: flag for k, (_field, flag) in FLAGS.items()}
-
-
-def scheduler_kwargs(text: str | None) -> dict[str, Any] | None:
-    """``--lr-scheduler-kwargs`` as a mapping; ``UsageError`` when it is not a JSON object."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        raise UsageError(f"--lr-scheduler-kwargs {text[:80]!r} is not JSON: give an object, e.g. "
-                         "'{\"num_cycles\": 2}'") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"--lr-scheduler-kwargs {text[:80]!r} is a JSON {type(value).__name__}, not an object")
-    return value
-
-
-def check_schedule_options(opts: Options) -> None:
-    """``UsageError`` for a schedule option ckptfix cannot use (before any file is read)."""
-    scheduler_kwargs(opts.lr_scheduler_kwargs)
-    if opts.lr_scheduler is not None and not opts.lr_scheduler.strip():
-        raise UsageError("--lr-scheduler: give a scheduler name (linear, cosine, ...)")
 
 
 class ScheduleSpec(Record):

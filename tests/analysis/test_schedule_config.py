@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ckptfix.analysis.options import Options
-from ckptfix.analysis.schedule_config import check_schedule_options, resumer_spec, scheduler_kwargs, writer_spec
+from ckptfix.analysis.schedule_config import resumer_spec, writer_spec
+from ckptfix.analysis.schedule_options import check_schedule_options, scheduler_kwargs
 from ckptfix.errors import UsageError
 from ckptfix.model.load import load_checkpoint
 from tests.helpers import FIXTURES

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ckptfix import __version__
-from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
+from ckptfix._cli import app, app_for  # noqa: PLC2701 - the tests drive the CLI's Typer app
 from ckptfix.analysis.findings import RULES
 from ckptfix.links import REPOSITORY, doc_url
 from tests.helpers import FIXTURES
@@ -82,3 +82,26 @@ def test_bad_numbers_are_usage_errors_with_a_plain_message(args):
 def test_each_summary_fits_one_line_at_80_columns():
     lines = run("--help").output.split("Commands:")[1].strip("\n").splitlines()
     assert sorted(line.split()[0] for line in lines) == sorted(COMMANDS)  # one line each, no continuation
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_one_command_app_behaves_as_the_whole_app(command):
+    """``main`` runs ``app_for(argv)``: only the named command's parameters are built (the gate's cost), with the
+    same help, the same root options, and the whole app whenever no single command is named."""
+    one = app_for(["--debug", command, "x"])
+    assert [c.callback.__name__ for c in one.registered_commands] == [command] and one is not app
+    assert app.registered_commands is not one.registered_commands and len(app.registered_commands) == len(COMMANDS)
+    whole, alone = run(command, "--help"), CliRunner().invoke(one, [command, "--help"], env={"COLUMNS": "80"})
+    assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output)
+    res = CliRunner().invoke(one, ["--debug", command, "--help"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["-V"], ["inpsect", "x"], ["--debug"]])
+def test_the_whole_app_when_no_command_is_named(argv):
+    assert app_for(argv) is app
+
+
+def test_the_whole_app_for_shell_completion(monkeypatch):
+    monkeypatch.setenv("_CKPTFIX_COMPLETE", "complete_bash")
+    assert app_for(["inspect"]) is app
