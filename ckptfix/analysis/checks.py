@@ -124,7 +124,7 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
     family_previews: tuple[ResumePreview, ...] = ()
     if any(sr.by_family for sr in reports):
         # the family engine (schedulers/families, the trainers' schedules) imported only for a state that is not a
-        # sine state: its imports were ~60 M instructions of the gate on a sine checkpoint (bench/instructions.py)
+        # sine state: its imports were 75 M instructions of the gate on a sine checkpoint (bench/instructions.py: 8 GB 532 -> 457 M)
         from ckptfix.analysis.schedule_checks import schedule_checks  # noqa: PLC0415 - only then
 
         families, family_previews, more = schedule_checks(ck, steps if step_ok else None, estimate, choice, reports,
