@@ -523,7 +523,7 @@ def _plan_scheduler(ctx: _Ctx, sr: SchedulerReport, index: int) -> SchedulerWrit
             return _plan_create(ctx, sf.path, index, "CKF003" if sf.problem.kind == "unsafe-pickle" else "CKF002",
                                 replaces_unreadable=True)
         return None
-    if sr.profile not in SINE_FAMILY:  # LambdaLR, cosine, unknown: unchecked, left as it is
+    if sr.profile not in SINE_FAMILY:  # not a sine state: its family's rewrite (schedule_plan.py), never this one
         return None
     fixable = [f for f in _file_findings(ctx.report, sf.path) if f.code in REWRITE_FIXES]
     if not fixable:
