@@ -344,6 +344,15 @@ _RULES = [
          "Check how your script steps the scheduler. Stepped once per optimizer step (a sine, or a "
          "CosineAnnealingWarmRestarts so stepped), the state is stale: take scheduler.bin from the matching "
          "checkpoint. Stepped once per epoch, nothing is wrong."),
+    Rule("CKF145", "resume-extra-steps", "error", "the trainer's resumed loop takes more steps than remain",
+         "The diffusers example scripts resume at first_epoch = global_step // num_update_steps_per_epoch and run "
+         "that epoch from its first batch (no batch is skipped); at max_train_steps their break leaves only the "
+         "inner loop, so after a resume from the middle of an epoch every later epoch takes one more optimizer step "
+         "(train_text_to_image_lora.py L795, L805, L826-850, L860, L973-974 at 58eb52c). Those steps run past the "
+         "schedule's end: at the full LR for a constant schedule, at 0 for linear or cosine. ckptfix counts them "
+         "from --steps-per-epoch and --max-train-steps (no checkpoint file holds either).",
+         "Resume from a checkpoint at the end of an epoch (its step a multiple of the steps per epoch), or stop the "
+         "resumed run after max_train_steps yourself; ckptfix does not change the script's loop."),
     Rule("CKF114", "written-by-fixed-sine", "error", "written by the fixed sine, checked against SimpleTuner's v2",
          "With --target simpletuner-sine-v2 the state should be what stock SimpleTuner writes: v2 at N x step, "
          "total_steps = last_epoch, T_cur -1. This state holds the fixed formula; a stock trainer resumes it "

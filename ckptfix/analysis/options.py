@@ -101,6 +101,11 @@ class Options(Record):
     gradient_accumulation_steps: int | None = option(
         None, "--gradient-accumulation-steps", "The run's --gradient_accumulation_steps (accelerate steps a prepared "
         "scheduler on the optimizer steps only).", metavar="A", at_least=1)
+    steps_per_epoch: int | None = option(
+        None, "--steps-per-epoch", "Optimizer steps per epoch of the resuming run (the diffusers scripts' "
+        "num_update_steps_per_epoch: batches per process / gradient accumulation, rounded up). With "
+        "--max-train-steps: the steps a resume from the middle of an epoch adds past the end.", metavar="E",
+        at_least=1)
     trainer: str | None = option(
         None, "--trainer", "The trainer (and releases) that will resume: simpletuner, simpletuner>=4.10, "
         "simpletuner==3.1.6, kohya, diffusers, accelerate, transformers, ... (an unknown name is refused with the "

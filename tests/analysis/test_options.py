@@ -32,7 +32,7 @@ SAMPLES = {
     "optimizer_lr": True, "lr_scheduler": "cosine_with_restarts", "max_train_steps": 40, "lr_num_cycles": 2.0,
     "lr_power": 0.8, "lr_min_lr_rate": 0.1, "lr_num_decay_steps": 4, "lr_scheduler_kwargs": '{"num_cycles": 2}',
     "writer_processes": 2, "split_batches": True, "no_step_scheduler_with_optimizer": True,
-    "scheduler_steps_per_optimizer_step": 0.5, "gradient_accumulation_steps": 2,
+    "scheduler_steps_per_optimizer_step": 0.5, "gradient_accumulation_steps": 2, "steps_per_epoch": 5,
 }
 NAMES = [s.name for s in option_specs()]
 COMMAND = typer.main.get_command(app)

@@ -145,3 +145,33 @@ def test_installed_version_reads_metadata_only():
     v = installed_version("pytest")
     assert v is not None and parse_version(v) is not None
     assert "simpletuner" not in set(sys.modules) - before
+
+
+def _diffusers_loop_steps(step: int, total: int, per_epoch: int) -> int:
+    """The optimizer steps the diffusers scripts' loop takes after a resume at ``step``, run as the loop runs
+    (train_text_to_image_lora.py at 58eb52c: L805 num_train_epochs, L826-850 first_epoch, L860-974 the loop with
+    its inner break); fixtures/resumes/diffusers_scripts.py runs the same loop with real training."""
+    num_train_epochs = -(-total // per_epoch)
+    global_step, taken = step, 0
+    for _epoch in range(step // per_epoch, num_train_epochs):
+        for _batch in range(per_epoch):
+            global_step += 1
+            taken += 1
+            if global_step >= total:
+                break
+    return taken
+
+
+@pytest.mark.parametrize("per_epoch", [1, 2, 3, 5, 7, 16])
+@pytest.mark.parametrize("total", [1, 4, 12, 13, 30])
+def test_diffusers_resume_count_is_the_scripts_loop(total: int, per_epoch: int) -> None:
+    for step in range(0, total + 2):
+        rc = DIFFUSERS.resume_count(step, None, f"checkpoint-{step}", {"max_steps": total, "steps_per_epoch": per_epoch},
+                                    False)
+        if not 0 < step < total:
+            assert rc is None
+            continue
+        takes = _diffusers_loop_steps(step, total, per_epoch)
+        assert (rc.takes, rc.remaining, rc.follows) == (takes, total - step, takes == total - step), (step, rc.how)
+    # without the resuming launch's figures (no checkpoint file holds them) nothing is claimed
+    assert DIFFUSERS.resume_count(8, None, "checkpoint-8", {"max_steps": total}, False) is None
