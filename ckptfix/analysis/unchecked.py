@@ -44,8 +44,8 @@ def unchecked_note(report: CheckpointReport) -> str | None:
             what = f"its position ({where}) is checked, its LRs are not"
         else:
             what = f"its position ({where}) and its LR are not checked"
-        if check is not None and check.needs:
-            needs = "; checking them needs " + "; ".join(check.needs)
+        if check is not None and check.needs:  # a need starts with what it is for ("the LR: "): said already
+            needs = ": " + "; ".join(n.removeprefix("the LR trajectory: ").removeprefix("the LR: ") for n in check.needs)
         elif family is not None and family.from_config:
             needs = f"; the LR needs {', '.join(family.from_config)}, which the checkpoint does not hold"
         elif family is not None and family.from_optimizer:
