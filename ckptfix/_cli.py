@@ -284,7 +284,8 @@ def inspect(
     """
     with _guard(ctx, "inspect", json_out or jsonl):
         opts = Options(**options)
-        roots = _fleet_roots("inspect", paths, storage_option, timeout, latest, every, json_out, jsonl, depth, shard)
+        roots = _fleet_roots("inspect", paths, storage_option, timeout, latest, every, json_out, jsonl, depth, shard,
+                             trainer=opts.trainer)
         if not isinstance(roots, list):
             _inspect(paths[0], roots, latest, json_out, verbose, quiet, jobs, plot, plot_file, opts)
         if plot or plot_file:
@@ -294,12 +295,14 @@ def inspect(
 
 def _fleet_roots(command: str, paths: list[str], storage_option: Optional[list[str]], timeout: Optional[float],
                  latest: bool, every: bool, json_out: bool, jsonl: bool, depth: Optional[int], shard: Optional[str],
-                 remote_ok: bool = True):
-    """The roots to check as many runs, or, for one PATH as always, its opened ``(store, location)``: one
-    run's folder, a checkpoint, or nothing to read, without --jsonl, --shard or --depth. Usage errors exit
-    here, before anything is read (as one PATH always did)."""
-    from ckptfix.fleet.runs import DEFAULT_DEPTH, is_root_of_runs  # noqa: PLC0415 - each command imports only what it runs
+                 remote_ok: bool = True, trainer: Optional[str] = None):
+    """The roots to check as many runs, or, for one PATH as always, its opened ``(store, location, disc)``: one
+    run's folder, a checkpoint, or nothing to read, without --jsonl, --shard or --depth; ``disc`` is the run's
+    discovery (with ``--trainer``'s latest rule), which the single-run pipeline then does not make again (None:
+    no run there). Usage errors exit here, before any file is read (as one PATH always did)."""
+    from ckptfix.fleet.runs import DEFAULT_DEPTH, is_root_of_runs, run_discovery  # noqa: PLC0415 - each command imports only what it runs
     from ckptfix.formats.location import open_location  # noqa: PLC0415 - each command imports only what it runs
+    from ckptfix.model.trainers import trainer_of  # noqa: PLC0415 - each command imports only what it runs
 
     out = json_out or jsonl
     try:
@@ -314,8 +317,9 @@ def _fleet_roots(command: str, paths: list[str], storage_option: Optional[list[s
         asked = len(paths) > 1 or jsonl or shard is not None or depth is not None
         if not asked:
             store, location = open_location(paths[0], storage_option, timeout)
-            if not is_root_of_runs(store, location, DEFAULT_DEPTH):
-                return store, location
+            disc = run_discovery(store, location, trainer_of(trainer))
+            if disc is not None or not is_root_of_runs(store, location, DEFAULT_DEPTH):
+                return store, location, disc
         from ckptfix.fleet.scan import Root  # noqa: PLC0415 - only for many runs
 
         if not asked:
@@ -392,11 +396,11 @@ def _inspect(path: str, opened: tuple, latest: bool, json_out: bool, verbose: bo
             _fail("inspect", USAGE, str(exc), json_out)
     from ckptfix.analysis.run import default_jobs, inspect_path, worst_exit  # noqa: PLC0415 - each command imports only what it runs
 
-    store, location = opened
+    store, location, found = opened
     try:
         with _progress() as tick:
             disc, reports = inspect_path(location, opts, latest_only=latest, progress=tick, jobs=jobs or default_jobs(),
-                                         store=store)
+                                         store=store, disc=found)
     except UsageError as exc:
         _usage_failure("inspect", exc, latest, json_out)
     except StorageUnreadable as exc:
@@ -575,7 +579,8 @@ def repair(
     """
     with _guard(ctx, "repair", json_out or jsonl):
         opts = Options(**options)
-        roots = _fleet_roots("repair", paths, storage_option, timeout, latest, every, json_out, jsonl, depth, shard)
+        roots = _fleet_roots("repair", paths, storage_option, timeout, latest, every, json_out, jsonl, depth, shard,
+                             trainer=opts.trainer)
         if not isinstance(roots, list):
             _repair(paths[0], roots, dry_run, latest, json_out, opts)
         from functools import partial  # noqa: PLC0415 - only for many runs
@@ -589,9 +594,9 @@ def repair(
 def _repair(path: str, opened: tuple, dry_run: bool, latest: bool, json_out: bool, opts: Options) -> None:
     from ckptfix.repair.run import repair_path  # noqa: PLC0415 - each command imports only what it runs
 
-    store, location = opened
+    store, location, found = opened
     try:
-        outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, store=store)
+        outcome = repair_path(location, opts, latest_only=latest, dry_run=dry_run, store=store, disc=found)
     except UsageError as exc:
         _usage_failure("repair", exc, latest, json_out)
     except StorageUnreadable as exc:

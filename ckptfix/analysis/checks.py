@@ -105,9 +105,7 @@ def analyse(ck: Checkpoint, opts: Options = Options(), facts: RunFacts = RunFact
             and not skipped_together):
         has_state = ck.optimizer_step is None or ck.optimizer_step > 0
         if has_state:
-            from ckptfix.analysis.schedule_checks import missing_scheduler  # noqa: PLC0415 - see below
-
-            findings.append(missing_scheduler(ck, choice))
+            findings.append(_missing_scheduler(ck, choice))
 
     reports = []
     for i, sf in enumerate(ck.schedulers):
@@ -309,3 +307,16 @@ def _check_flags(state: dict[str, Any], f: Any, n: int | None, opts: Options, fi
         differ("T_mult", "--t-mult", state.get("T_mult"), opts.t_mult)
 
 
+def _missing_scheduler(ck: Checkpoint, choice: RulesChoice) -> Finding:
+    """The finding for a missing ``scheduler.bin``: CKF126 when the trainer builds the scheduler its launch
+    configures (its rules ship no formula but name a factory: the state to create is that LambdaLR), else CKF001
+    (SimpleTuner: the sine; plain accelerate's own code)."""
+    path = ck.path / "scheduler.bin"
+    configured = not any(r.formula for r in choice.rules) and any(r.factory for r in choice.rules)
+    if configured:
+        return make_finding("CKF126", path, None, "missing", "present",
+                            f"scheduler.bin is missing: accelerate cannot resume from this checkpoint; the {choice.title} "
+                            "build the scheduler their --lr_scheduler names, and a state of another class would "
+                            "not load")
+    return make_finding("CKF001", path, None, "missing", "present",
+                        "scheduler.bin is missing: accelerate cannot resume from this checkpoint")

@@ -18,7 +18,7 @@ from ckptfix.formats.source import LOCAL, Store
 from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover, targets
 from ckptfix.model.load import load_checkpoint
-from ckptfix.model.trainers import TRAINERS, get_trainer, installed_version, parse_spec
+from ckptfix.model.trainers import TRAINERS, installed_version, trainer_of
 from ckptfix.records import Record, replace
 
 __all__ = [
@@ -84,7 +84,7 @@ def with_installed_release(reports: list[CheckpointReport], opts: Options, facts
 
 def discover_for(path: Path, opts: Options, store: Store = LOCAL) -> Discovery:
     """``discover`` with the latest rule of ``--trainer`` when given."""
-    return discover(path, store, get_trainer(parse_spec(opts.trainer).name) if opts.trainer else None)
+    return discover(path, store, trainer_of(opts.trainer))
 
 
 def discovery_findings(disc: Discovery, path: Path) -> list[Finding]:
@@ -130,14 +130,17 @@ def analyse_path(
     jobs: int = 1,
     store: Store = LOCAL,
     facts: RunFacts = RunFacts(),
+    disc: Discovery | None = None,
 ) -> Analysis:
     """Discover → read each checkpoint once → analyse, as often as the pipeline learns something that changes
     a verdict: the installed release of the trainer, N from the other checkpoints (``settle_processes``).
 
     With ``jobs > 1`` and at least POOL_MIN_CHECKPOINTS checkpoints, forked workers share the decoding
-    (CPU-bound pure Python); results come back in order. Reports are plain data."""
+    (CPU-bound pure Python); results come back in order. Reports are plain data. ``disc``: PATH's discovery
+    under ``opts``, when the caller has made it already (the CLI, telling a run from a root of runs)."""
     opts = prepare_options(opts)
-    disc = discover_for(path, opts, store)
+    if disc is None:
+        disc = discover_for(path, opts, store)
     todo = list(targets(disc, latest_only))
     reports = []
     for ck_path, report in zip(todo, _run(todo, opts, jobs, store, disc, facts)):
@@ -155,10 +158,11 @@ def inspect_path(
     progress: Callable[[Path], None] | None = None,
     jobs: int = 1,
     store: Store = LOCAL,
+    disc: Discovery | None = None,
 ) -> tuple[Discovery, list[CheckpointReport]]:
     """Analyse every checkpoint under ``path`` (or only the latest), oldest first: ``analyse_path``'s
     discovery and reports."""
-    done = analyse_path(path, opts, latest_only=latest_only, progress=progress, jobs=jobs, store=store)
+    done = analyse_path(path, opts, latest_only=latest_only, progress=progress, jobs=jobs, store=store, disc=disc)
     return done.disc, list(done.reports)
 
 

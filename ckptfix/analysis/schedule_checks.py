@@ -56,7 +56,7 @@ from ckptfix.schedulers.families.lambda_lr import lambda_state
 from ckptfix.schedulers.families.simulated import SimulatedFamily
 from ckptfix.schedulers.profiles import SINE_FAMILY
 
-__all__ = ["REPLAY_BUDGET", "UNINTERRUPTED", "created_state", "missing_scheduler", "schedule_checks"]
+__all__ = ["REPLAY_BUDGET", "UNINTERRUPTED", "created_state", "schedule_checks"]
 
 #: Positions a chainable scheduler is replayed to, from 0, for a check (~50 ms for the slowest class); beyond, the
 #: check that needs it is left out (the position is still checked) and the check says so.
@@ -715,18 +715,3 @@ def created_state(report: CheckpointReport, opts: Options) -> tuple[dict[str, An
     return lambda_state(bases, position, lrs, sched.saved_lambda), (  # type: ignore[arg-type]
         f"a LambdaLR of {spec.label} at last_epoch {position} ({_k_words(st.k_r)} × step {g}), as "
         f"{choice.title} builds it ({sched.source})")
-
-
-def missing_scheduler(ck: Checkpoint, choice: RulesChoice) -> Finding:
-    """The finding for a missing ``scheduler.bin``: CKF126 when the trainer builds the scheduler its launch
-    configures (its rules ship no formula but name a factory: the state to create is that LambdaLR), else CKF001
-    (SimpleTuner: the sine; plain accelerate's own code)."""
-    path = ck.path / "scheduler.bin"
-    configured = not any(r.formula for r in choice.rules) and any(r.factory for r in choice.rules)
-    if configured:
-        return make_finding("CKF126", path, None, "missing", "present",
-                            f"scheduler.bin is missing: accelerate cannot resume from this checkpoint; the {choice.title} "
-                            "build the scheduler their --lr_scheduler names, and a state of another class would "
-                            "not load")
-    return make_finding("CKF001", path, None, "missing", "present",
-                        "scheduler.bin is missing: accelerate cannot resume from this checkpoint")

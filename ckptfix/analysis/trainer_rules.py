@@ -10,7 +10,7 @@ from __future__ import annotations
 from ckptfix.analysis.report import Options, RulesChoice, RunFacts
 from ckptfix.errors import UsageError
 from ckptfix.model.checkpoint import Checkpoint
-from ckptfix.model.trainers import WriterRules, get_trainer, parse_spec, parse_version
+from ckptfix.model.trainers import WriterRules, get_trainer, parse_spec, parse_version, trainer_option
 from ckptfix.schedulers.reference import TARGETS
 
 __all__ = ["check_trainer_option", "choose_rules", "writers_of"]
@@ -22,10 +22,7 @@ def check_trainer_option(opts: Options) -> None:
         raise UsageError(f"--target {opts.target!r}: one of {', '.join(TARGETS)}")
     if opts.trainer is None:
         return
-    try:
-        spec = parse_spec(opts.trainer)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    spec = trainer_option(opts.trainer)
     model = get_trainer(spec.name)
     if not model.rules_for(spec.versions):
         modelled = ", ".join(r.versions.label for r in model.rules)

@@ -17,10 +17,12 @@ from typing import Any
 
 from ckptfix.errors import UsageError
 from ckptfix.formats.source import Store
+from ckptfix.model.checkpoint import Discovery
 from ckptfix.model.discover import discover
+from ckptfix.model.trainers import TrainerModel
 from ckptfix.records import Record
 
-__all__ = ["DEFAULT_DEPTH", "Run", "find_runs", "holds_run", "is_root_of_runs", "runs_digest"]
+__all__ = ["DEFAULT_DEPTH", "Run", "find_runs", "holds_run", "is_root_of_runs", "run_discovery", "runs_digest"]
 
 #: How many levels below a root a run may lie (``--depth``): ``root/project/run`` is level 2.
 DEFAULT_DEPTH = 3
@@ -68,15 +70,20 @@ def find_runs(store: Store, root: str, path: Any, depth: int, holds_run: Callabl
     yield from found
 
 
-def holds_run(store: Store, path: Any) -> bool:
-    """Whether the single-run pipeline finds a run at ``path`` (its discovery: ``model/discover.py``):
-    checkpoints a trainer model recognises, ``-tmp`` ones only (nothing to resume yet), or a checkpoint
-    folder itself."""
+def run_discovery(store: Store, path: Any, trainer: TrainerModel | None = None) -> Discovery | None:
+    """The single-run pipeline's discovery of ``path`` (``model/discover.py``, with ``trainer``'s latest rule when
+    given) when it finds a run there: checkpoints a trainer model recognises, ``-tmp`` ones only (nothing to
+    resume yet), or a checkpoint folder itself; None otherwise."""
     try:
-        disc = discover(path, store)
+        disc = discover(path, store, trainer)
     except (UsageError, OSError):
-        return False
-    return bool(disc.checkpoints or disc.skipped or disc.is_single)
+        return None
+    return disc if disc.checkpoints or disc.skipped or disc.is_single else None
+
+
+def holds_run(store: Store, path: Any) -> bool:
+    """Whether the single-run pipeline finds a run at ``path`` (``run_discovery``)."""
+    return run_discovery(store, path) is not None
 
 
 def is_root_of_runs(store: Store, path: Any, depth: int) -> bool:

@@ -62,14 +62,15 @@ def repair_checkpoint(report: CheckpointReport, opts: Options, dry_run: bool = F
 
 
 def repair_path(path: Path, opts: Options = Options(), latest_only: bool = False, dry_run: bool = False,
-                fault: Fault | None = None, store: Store = LOCAL, facts: RunFacts = RunFacts()) -> RepairOutcome:
+                fault: Fault | None = None, store: Store = LOCAL, facts: RunFacts = RunFacts(),
+                disc: Discovery | None = None) -> RepairOutcome:
     """Repair every checkpoint under ``path`` (or only the latest) as ``opts`` say (``recreate``,
     ``optimizer_lr`` among them); ``UsageError`` for a bad PATH, and for ``--optimizer-lr`` where the store
     cannot patch a file in place (object storage), before anything is read. Each checkpoint is read once
     before the repair."""
     if opts.optimizer_lr and not writable(store).patches_in_place:
         raise UsageError(NOT_IN_PLACE)
-    done = analyse_path(path, opts, latest_only=latest_only, store=store, facts=facts)
+    done = analyse_path(path, opts, latest_only=latest_only, store=store, facts=facts, disc=disc)
     items = []
     for report in done.reports:
         from_run = report.processes.from_run if report.processes is not None else None

@@ -6,7 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+import ckptfix.analysis.run as analysis_run
+import ckptfix.fleet.runs as fleet_runs
+from ckptfix._cli import app  # noqa: PLC2701 - the test drives the CLI's Typer app
 from ckptfix.fleet.runs import find_runs, holds_run, is_root_of_runs, runs_digest
 from ckptfix.formats.source import LOCAL
 from tests.fleet.tree import DEEP, EMPTY, RUNS, expected_runs, make_root
@@ -46,3 +50,22 @@ def test_a_root_of_runs_is_told_from_a_run_and_from_an_empty_folder(tmp_path: Pa
 
 def test_the_digest_depends_on_the_runs_only() -> None:
     assert runs_digest(["b", "a"]) == runs_digest(["a", "b"]) != runs_digest(["a", "b", "c"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["inspect", "--json", "fixtures/sine-ok"],
+    ["inspect", "--json", "--latest", "--trainer", "simpletuner", "fixtures/output-run"],
+    ["repair", "--dry-run", "--json", "fixtures/sine-v2"],
+])
+def test_one_path_is_discovered_once(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    """Telling a run from a root of runs makes the run's discovery, and the single-run pipeline uses it
+    (it listed the folder a second time)."""
+    seen: list[str] = []
+    for module in (analysis_run, fleet_runs):
+        real = module.discover
+        monkeypatch.setattr(module, "discover",
+                            lambda path, *a, _real=real, **k: seen.append(str(path)) or _real(path, *a, **k))
+    argv = [str(FIXTURES.parent / a) if a.startswith("fixtures/") else a for a in argv]
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code in (0, 1), res.output
+    assert seen == [argv[-1]], seen

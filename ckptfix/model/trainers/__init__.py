@@ -8,6 +8,7 @@ Every function here reads ``TRAINERS`` when it is called: nothing else in ckptfi
 
 from __future__ import annotations
 
+from ckptfix.errors import UsageError
 from ckptfix.model.trainers.accelerate import ACCELERATE, AUTO_DIR, AUTO_NAME, auto_index
 from ckptfix.model.trainers.diffusers import DIFFUSERS
 from ckptfix.model.trainers.interface import (
@@ -39,6 +40,7 @@ __all__ = [
     "ResumeFile", "SavesOn", "TrainerModel", "TrainerRules", "TrainerSpec", "Version", "VersionRange", "WriterRules", "auto_index", "checkpoint_markers", "checkpoint_number",
     "claim_entry", "containers", "detect_trainer", "fallback_for", "format_version", "get_trainer", "hinted_trainer",
     "installed_version", "parse_spec", "parse_trainer_spec", "parse_version", "simpletuner_key", "trainer_names",
+    "trainer_of", "trainer_option",
 ]
 
 #: The registry, in the order detection and discovery try them; plain accelerate claims every folder: last.
@@ -63,6 +65,19 @@ def get_trainer(name: str) -> TrainerModel:
 def parse_spec(text: str) -> TrainerSpec:
     """``parse_trainer_spec`` against the registered trainers."""
     return parse_trainer_spec(text, trainer_names())
+
+
+def trainer_option(text: str) -> TrainerSpec:
+    """A ``--trainer`` value as a spec; ``UsageError`` saying what is known when it names nothing modelled."""
+    try:
+        return parse_spec(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def trainer_of(spec: str | None) -> TrainerModel | None:
+    """The model a ``--trainer`` value names (None: none given, detect it from the folders)."""
+    return get_trainer(trainer_option(spec).name) if spec else None
 
 
 def detect_trainer(folder_name: str, names: frozenset[str], parent_name: str = "") -> TrainerModel:
