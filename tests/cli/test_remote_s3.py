@@ -338,3 +338,17 @@ def test_each_s3_request_is_bounded_and_retried_a_few_times(s3: CountingMotoServ
     assert (store.fs.config_kwargs["connect_timeout"], store.fs.config_kwargs["read_timeout"]) == (5.0, 60)
     for command in ("inspect", "repair"):  # --help says the default the code uses
         assert f"(default {DEFAULT_TIMEOUT:g};" in " ".join(run(command, "--help").output.split())
+
+
+def test_sha256_of_an_object_is_one_head_and_one_get(s3: CountingMotoServer) -> None:
+    """The digest of what the server holds now (repair's backup and put-back checks): the size asked once,
+    the bytes once (read_now's forget made open() ask for the size a second time)."""
+    url = fresh_copy(s3, "sine-ok")
+    store, path = connect(f"{url}/checkpoint-30/scheduler.bin")
+    expected = hashlib.sha256(s3_bytes(f"{url}/checkpoint-30/scheduler.bin")).hexdigest()
+    s3.reset_counts()
+    assert store.sha256(path, 1 << 20) == expected
+    assert dict(s3.counts) == {"HEAD": 1, "GET": 1}
+    s3.reset_counts()
+    assert store.sha256(store.path(f"{url}/checkpoint-30/absent.bin"), 1 << 20) is None
+    assert s3.counts["HEAD"] == 1 and "GET" not in s3.counts  # (s3fs then lists the key's prefix: a folder?)

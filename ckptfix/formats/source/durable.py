@@ -19,7 +19,6 @@ import builtins
 import hashlib
 import os
 import secrets
-import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -32,8 +31,8 @@ from ckptfix.formats.source.writable import ANY, WritableStore
 
 __all__ = [
     "ANY", "DISK", "TMP_MARKER", "FileId", "Folder", "LocalDisk", "check_identity", "copy_durable", "fsync_dir",
-    "fsync_file", "identity", "is_regular", "keep_mode", "patch_copy", "put_back", "read_regular", "replace_durable",
-    "sha256", "sha256_bytes", "temp_name", "tmp_name", "writable", "write_new",
+    "identity", "is_regular", "patch_copy", "put_back", "read_regular", "sha256", "sha256_bytes", "temp_name",
+    "writable",
 ]
 
 _CHUNK = 1 << 20
@@ -67,23 +66,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def temp_name(name: str) -> str:
     """A temporary name for a file named ``name``. torch.save names a zip's entries after the file's stem, so
     the stem stays (``scheduler``, as accelerate writes it)."""
     return f"{name.rsplit('.', 1)[0]}{TMP_MARKER}{secrets.token_hex(4)}"
-
-
-def tmp_name(path: Path) -> Path:
-    """A temporary name beside ``path`` (``temp_name``)."""
-    return path.with_name(temp_name(path.name))
 
 
 def copy_durable(src: Path, dst: Path) -> None:
@@ -97,14 +83,6 @@ def copy_durable(src: Path, dst: Path) -> None:
         os.fsync(fo.fileno())
 
 
-def write_new(dst: Path, data: bytes) -> None:
-    """Write ``data`` to a new file ``dst`` and fsync it (``dst`` must not exist)."""
-    with open(dst, "xb") as fo:
-        fo.write(data)
-        fo.flush()
-        os.fsync(fo.fileno())
-
-
 def is_regular(path: Path) -> bool | None:
     """Whether ``path`` is a regular file (not following a final symlink; ``lstat`` never blocks); None
     when nothing is there."""
@@ -112,18 +90,6 @@ def is_regular(path: Path) -> bool | None:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except FileNotFoundError:
         return None
-
-
-def keep_mode(original: Path, new: Path) -> None:
-    """Give ``new`` the permission bits (and, where allowed, the owner) of ``original``."""
-    if not original.exists():
-        return
-    shutil.copymode(original, new)
-    st = os.stat(original)
-    try:
-        os.chown(new, st.st_uid, st.st_gid)
-    except (PermissionError, AttributeError):
-        pass  # only root may give a file away; the mode is what matters for reading it
 
 
 #: A file's identity: (device, inode, size, mtime in ns); another process replacing or rewriting the file
@@ -151,20 +117,6 @@ def check_identity(path: Path, expect: object, when: str, now: object = ANY) -> 
         what = "removed" if now is None else "created" if expect is None else "replaced or rewritten"
         raise RepairFailed(f"{path} was {what} by another process {when}: its version is kept, ckptfix "
                            "replaced nothing. Make sure no other program writes the checkpoint, then run repair again")
-
-
-def replace_durable(tmp: Path, dest: Path, expect: object = ANY) -> FileId | None:
-    """``os.replace(tmp, dest)`` (atomic), then fsync the folder so the new name survives a crash.
-
-    ``expect``: ``dest``'s identity when the repair checked it; another process that replaced ``dest``
-    since is detected right before the rename (``RepairFailed``, nothing replaced; the window left is the
-    two system calls between the ``lstat`` and the rename). Returns the new file's identity (a rename
-    keeps the inode, size and mtime), which ``verify`` and ``undo`` compare with."""
-    check_identity(dest, expect, "while ckptfix was writing its new version")
-    new = identity(tmp)
-    os.replace(tmp, dest)
-    fsync_dir(dest.parent)
-    return new
 
 
 def put_back(src: Folder, dst: Folder, name: str, digest: str, expect: object = ANY, limit: int | None = None) -> None:
@@ -421,7 +373,7 @@ class Folder:
 
     def replace(self, src: str, dst: str, expect: object = ANY,
                 when: str = "while ckptfix was writing its new version") -> FileId | None:
-        """``os.replace`` of two names in this folder, then fsync it; ``expect`` as in ``replace_durable``.
+        """``os.replace`` of two names in this folder, then fsync it; ``expect``: its identity when the repair checked it (``check_identity``).
         Returns the new file's identity."""
         check_identity(self.path / dst, expect, when, self.identity(dst))
         new = self.identity(src)

@@ -118,7 +118,7 @@ class Journal:
         self.written: dict[Path, object] = {}
 
     def expected(self, path: Path) -> object:
-        """What ``path`` must still be right before it is replaced (``durable.replace_durable``)."""
+        """What ``path`` must still be right before it is replaced (``Folder.replace``)."""
         return self.checked.get(path, ANY)
 
     def foreign(self, path: Path) -> bool:

@@ -416,9 +416,11 @@ class RemoteStore(WritableStore):
         return True if self.stat(path) is not None else None
 
     def sha256(self, path: RemotePath, limit: int) -> str | None:
-        if self.stat(path) is None:
+        """The object's SHA-256 as the server holds it now: one HEAD (None: absent), one GET."""
+        self.forget(path)
+        if self.stat(path) is None:  # the size asked now: the read below needs no other HEAD
             return None
-        return hashlib.sha256(self.read_now(path, limit, "object")).hexdigest()
+        return hashlib.sha256(self.open(path).read_all(limit, "object")).hexdigest()
 
     def replace(self, path: RemotePath, data: bytes, expect: object = ANY,
                 before: Callable[[], None] | None = None) -> object:
