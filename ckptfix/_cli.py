@@ -651,7 +651,7 @@ def restore(
             if isinstance(roots, list):
                 from functools import partial  # noqa: PLC0415 - only for many runs
 
-                from ckptfix.render.fleet import list_run  # noqa: PLC0415 - only for many runs
+                from ckptfix.fleet.single_run import list_run  # noqa: PLC0415 - only for many runs
 
                 _fleet("restore", roots, depth, None, not latest, json_out, jsonl, True, False, 1, None,
                        partial(list_run, latest_only=latest), parallel=False)

@@ -13,6 +13,7 @@ A run's own problem never stops the others: a run that cannot be listed (or vani
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from ckptfix.analysis.options import Options
@@ -24,7 +25,7 @@ from ckptfix.exitcodes import INTERNAL, NOTHING_TO_RESUME, UNREADABLE, status_of
 from ckptfix.fleet.runs import Run
 from ckptfix.formats.source import Store
 
-__all__ = ["error_record", "inspect_run", "repair_run", "run_record"]
+__all__ = ["error_record", "inspect_run", "list_run", "repair_run", "run_record"]
 
 
 def run_record(run: Run, exit_code: int, verdicts: Counter[str], document: dict[str, Any],
@@ -61,6 +62,17 @@ def inspect_run(run: Run, store: Store, opts: Options, latest_only: bool) -> dic
     result = check_result(disc, reports, code, "inspect", target=str(run.path), latest=latest_only, opts=opts)
     return run_record(run, code, Counter(r.verdict for r in reports), result.to_json(),
                       result.next.command if result.next is not None else None)
+
+
+def list_run(run: Run, store: object = None, latest_only: bool = False) -> dict[str, Any]:
+    """``ckptfix restore RUN --list --json`` as a run record (``verdicts``: checkpoints with and without backups;
+    ``store``: restore reads the local disk only)."""
+    from ckptfix.api.restore_results import list_result  # noqa: PLC0415 - inspect never imports restore
+    from ckptfix.repair.restore import list_path  # noqa: PLC0415 - inspect never imports restore
+
+    outcome = list_path(Path(run.path), latest_only=latest_only)
+    kinds = Counter("unreadable" if i.exit_code else "backups" if i.backups else "no-backup" for i in outcome.items)
+    return run_record(run, outcome.exit_code, kinds, list_result(outcome).to_json())
 
 
 def repair_run(run: Run, store: Store, opts: Options, latest_only: bool, dry_run: bool) -> dict[str, Any]:

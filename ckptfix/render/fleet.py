@@ -1,15 +1,11 @@
 """Many runs for people: one line per run (every run with ``--verbose``, else those that need something),
-a progress display on a terminal, the summary; and ``restore --list``'s per-run record (its document is
-built here, where the single-run ``restore --list --json`` document is)."""
+a progress display on a terminal, the summary."""
 
 from __future__ import annotations
 
-import json
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,13 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from ckptfix.fleet.runs import Run
-from ckptfix.fleet.single_run import run_record
 from ckptfix.render.next_steps import counts
-from ckptfix.render.restore import list_document
-from ckptfix.repair.restore import list_path
 
-__all__ = ["fleet_progress", "list_run", "render_merge_note", "render_run", "render_summary", "run_head"]
+__all__ = ["fleet_progress", "render_merge_note", "render_run", "render_summary", "run_head"]
 
 _WORDS = {"findings": "with findings", "nothing-to-resume": "nothing to resume", "ok": "ok"}
 
@@ -105,11 +97,3 @@ def fleet_progress(console: Console, show: bool) -> Iterator[Callable[[int, int,
             bar.update(task, completed=done, total=total, description=f"checking {escape(current)}" if current else "done")
 
         yield tick
-
-
-def list_run(run: Run, store: object = None, latest_only: bool = False) -> dict[str, Any]:
-    """``ckptfix restore RUN --list --json`` as a run record (``verdicts``: checkpoints with and without backups;
-    ``store``: restore reads the local disk only)."""
-    outcome = list_path(Path(run.path), latest_only=latest_only)
-    kinds = Counter("unreadable" if i.exit_code else "backups" if i.backups else "no-backup" for i in outcome.items)
-    return run_record(run, outcome.exit_code, kinds, json.loads(list_document(outcome)))

@@ -3,6 +3,8 @@ folder, a symbolic link or the inside of a run."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,14 @@ def test_one_path_is_discovered_once(monkeypatch: pytest.MonkeyPatch, argv: list
     res = CliRunner().invoke(app, argv)
     assert res.exit_code in (0, 1), res.output
     assert seen == [argv[-1]], seen
+
+
+def test_inspect_of_many_runs_imports_no_repair_code() -> None:
+    """``restore --list``'s per-run record is built where inspect's and repair's are (fleet/single_run.py), and
+    imports restore only when it runs: inspect over a root of runs imported the repair package."""
+    code = ("import sys; from ckptfix._cli import app_for; sys.argv = ['ckptfix', *sys.argv[1:]]\n"
+            "try:\n    app_for(sys.argv[1:])()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('ckptfix.repair')))")
+    out = subprocess.run([sys.executable, "-c", code, "inspect", "--jsonl", str(FIXTURES / "other_trainers")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out[-500:]
