@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.optim import lr_scheduler as L
 
-from ckptfix.schedulers.families import get_family, recognise_all
+from ckptfix.schedulers.families import get_family, recognise_all, torch_sim
 from tests.schedulers.family_helpers import LRS, Run, check_run, the_match
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -68,6 +68,20 @@ def test_chained_continuation_is_torchs(make, lrs, steps, more):
     assert fam.advance(m, steps=more) == list(more_run.before["_last_lr"])
     with pytest.raises(ValueError, match="no last_epoch"):
         fam.advance(m, set_last_epoch=3)
+
+
+def test_a_chained_trajectory_is_one_replay(monkeypatch):
+    """advance_many steps the chain once per step of the longest trajectory, as torch does (each k replayed
+    from the start made the 512-step preview scan 130,816 steps), and gives torch's LRs at every k."""
+    make = lambda o: L.ChainedScheduler([L.StepLR(o, 3, 0.5), L.ExponentialLR(o, 0.9)])  # noqa: E731
+    run, later = Run(make, [0.1], 8), Run(make, [0.1], 8 + 40)
+    fam = get_family("ChainedScheduler")
+    m = the_match(run.before, fam.name)
+    real, count = torch_sim.SimChained.step, []
+    monkeypatch.setattr(torch_sim.SimChained, "step", lambda self: count.append(1) or real(self))
+    out = fam.advance_many(m, steps=list(range(41)))
+    assert len(count) == 40
+    assert out[-1] == list(later.before["_last_lr"])
 
 
 def test_members_are_named_and_an_unknown_member_is_said():

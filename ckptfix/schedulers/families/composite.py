@@ -15,7 +15,7 @@ from typing import Any
 
 from ckptfix.coerce import as_int
 
-from .interface import Context, Family, FamilyMatch, NeedsConfig
+from .interface import Context, Family, FamilyMatch, NeedsConfig, current_lrs
 from .simulated import SimulatedFamily
 from .state import has_keys, match_from, short
 from .torch_sim import Groups, SimChained, SimSequential
@@ -148,19 +148,17 @@ class ChainedFamily(_Composite):
     def stored(self, match: FamilyMatch) -> dict[str, Any]:
         return {"last_lr": match.last_lr, "members": self.member_states(match)}
 
-    def advance(self, match: FamilyMatch, lrs: Sequence[float] | None = None, set_last_epoch: int | None = None,
-                steps: int = 0, context: Context | None = None) -> list[float]:
+    def _loaded(self, match: FamilyMatch, lrs: Sequence[float] | None, set_last_epoch: int | None,
+                context: Context | None) -> Any:
+        """As ``SimulatedFamily._loaded``, with no position of its own: the members load theirs. (The shared
+        ``advance``/``advance_many`` then replay once for a whole trajectory, not once per step.)"""
         if set_last_epoch is not None:
             raise ValueError(f"{self.name} has no last_epoch of its own to set")
-        current = list(lrs) if lrs is not None else (list(match.last_lr) if match.last_lr else None)
-        if current is None:
-            raise NeedsConfig(self.name, ("_last_lr or the optimizer's lr",), "no current LR to continue from")
+        current = current_lrs(self.name, match, lrs)
         sim = self.build(self.groups(match, context), match, context)
         sim.load(self.stored(match))
         sim.groups.set("lr", current)
-        for _ in range(steps):
-            sim.step()
-        return sim.groups.values("lr")
+        return sim
 
     def state_at(self, match: FamilyMatch, position: int, context: Context | None = None) -> dict[str, Any]:
         try:

@@ -33,6 +33,7 @@ __all__ = [
     "Family",
     "FamilyMatch",
     "NeedsConfig",
+    "current_lrs",
     "lrs_agree",
 ]
 
@@ -113,6 +114,15 @@ class FamilyMatch(Record):
     truncated: bool = False
 
 
+def current_lrs(name: str, match: FamilyMatch, lrs: Sequence[float] | None) -> list[float]:
+    """The LRs a loaded scheduler continues from: the optimizer's ``lrs`` when given, else the state's
+    ``_last_lr``; ``NeedsConfig`` when neither is known."""
+    current = list(lrs) if lrs is not None else (list(match.last_lr) if match.last_lr else None)
+    if current is None:
+        raise NeedsConfig(name, ("_last_lr or the optimizer's lr",), "no current LR to continue from")
+    return current
+
+
 class Family(ABC):
     """One scheduler family. Subclasses set the class attributes and implement ``recognise`` and
     ``lrs_at``; chainable ones also ``advance``."""
@@ -163,10 +173,7 @@ class Family(ABC):
         if start is None:
             raise NeedsConfig(self.name, ("last_epoch",), "the state keeps no position")
         if steps == 0:  # setting last_epoch changes no LR until the next step
-            current = list(lrs) if lrs is not None else (list(match.last_lr) if match.last_lr else None)
-            if current is None:
-                raise NeedsConfig(self.name, ("_last_lr or the optimizer's lr",), "no current LR")
-            return current
+            return current_lrs(self.name, match, lrs)
         return self.lrs_at(match, start + steps, context)
 
     def lrs_many(self, match: FamilyMatch, positions: Sequence[int], context: Context | None = None

@@ -14,7 +14,7 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .interface import FAR_REL_TOL, REL_TOL, Context, Family, FamilyMatch, NeedsConfig
+from .interface import FAR_REL_TOL, REL_TOL, Context, Family, FamilyMatch, NeedsConfig, current_lrs
 from .torch_sim import Groups, SimScheduler
 
 __all__ = ["EXACT_STEPS", "SimulatedFamily", "lr_groups", "need", "require_lrs"]
@@ -111,9 +111,7 @@ class SimulatedFamily(Family):
     def _loaded(self, match: FamilyMatch, lrs: Sequence[float] | None, set_last_epoch: int | None,
                 context: Context | None) -> Any:
         """The replica after loading ``match``'s state (and ``last_epoch`` set from outside), not stepped."""
-        current = list(lrs) if lrs is not None else (list(match.last_lr) if match.last_lr else None)
-        if current is None:
-            raise NeedsConfig(self.name, ("_last_lr or the optimizer's lr",), "no current LR to continue from")
+        current = current_lrs(self.name, match, lrs)
         if match.position is None and set_last_epoch is None:
             raise NeedsConfig(self.name, ("last_epoch",), "the state keeps no position")
         sim = self.build(self.groups(match, context), match, context)
