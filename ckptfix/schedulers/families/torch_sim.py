@@ -19,6 +19,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..formulas import cosine_lr
+
 __all__ = [
     "Groups",
     "SimChained",
@@ -299,8 +301,7 @@ class SimCosine(SimScheduler):
                 + eta_min for lr in self.lr()]
 
     def get_closed_form_lr(self) -> list[float]:
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-                for base_lr in self.base_lrs]
+        return [cosine_lr(base_lr, self.eta_min, self.last_epoch, self.T_max) for base_lr in self.base_lrs]
 
 
 class SimWarmRestarts(SimScheduler):
@@ -316,8 +317,7 @@ class SimWarmRestarts(SimScheduler):
         super().__init__(groups, last_epoch)
 
     def get_lr(self) -> list[float]:
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
-                for base_lr in self.base_lrs]
+        return [cosine_lr(base_lr, self.eta_min, self.T_cur, self.T_i) for base_lr in self.base_lrs]
 
     def step(self) -> None:
         if self.last_epoch < 0:  # step(epoch=0): the closed path, below T_0
