@@ -248,9 +248,12 @@ class _Ctx:
         self.optimizer = opt
         known = [x for x in lrs if x is not None]
         self.first: tuple[float, ...] | None = tuple(known) if known and len(known) == len(lrs) else None
-        factory = next((r.factory for r in choice.rules), None)
-        self.writer = writer_spec(ck, opts, factory, st.n_w, self.state)
-        self.resumer = resumer_spec(ck, opts, factory, st.n_r, self.state)
+        if self.family.from_config:  # a LambdaLR's schedule is the run's configuration; other families keep theirs
+            factory = next((r.factory for r in choice.rules), None)
+            self.writer = writer_spec(ck, opts, factory, st.n_w, self.state)
+            self.resumer = resumer_spec(ck, opts, factory, st.n_r, self.state)
+        else:
+            self.writer = self.resumer = ScheduleSpec(None)
         self.findings: list[Finding] = []
         self.previews: list[ResumePreview] = []
         self.readings: tuple[str, ...] = ()
