@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # built only for the detailed output (--quiet prints the clos
     from ckptfix.api.results import CheckpointResult, CheckResult, FindingResult, SchedulerResult
 
 __all__ = [
-    "MAX_PANELS", "PROFILE_WORDS", "SEVERITY_STYLE", "checkpoint_panel", "closing", "findings_grid", "render_inspect", "summary_lines", "summary_table",
-    "verdict_text",
+    "MAX_PANELS", "PROFILE_WORDS", "SEVERITY_STYLE", "checkpoint_panel", "closing", "findings_grid", "last_part",
+    "render_inspect", "summary_lines", "summary_table", "verdict_text",
 ]
 
 _VERDICT_STYLE = {"consistent": "green", "unchecked": "cyan", "findings": "yellow", "unreadable": "red"}
@@ -69,7 +69,7 @@ def _has_details(c: CheckpointResult) -> bool:
     return c.exit_code != 0 or bool(_shown(c))
 
 
-def _name(path: str) -> str:
+def last_part(path: str) -> str:
     """The last part of a path as the result holds it (a local path or an object storage URL)."""
     return path.rstrip("/").rsplit("/", 1)[-1]
 
@@ -185,7 +185,7 @@ def _facts_grid(c: CheckpointResult) -> Table:
             continue
         count = short(o.step) if o.step is not None else "unknown"
         fam = f" ({o.family})" if o.family is not None else ""
-        g.add_row("optimizer", f"{_name(o.file)}: step {count}{fam}, LR {short(list(o.lr))}")
+        g.add_row("optimizer", f"{last_part(o.file)}: step {count}{fam}, LR {short(list(o.lr))}")
     for sr in c.schedulers:
         if sr.schedule is not None:
             g.add_row("scheduler", _schedule_words(sr))
@@ -194,7 +194,7 @@ def _facts_grid(c: CheckpointResult) -> Table:
         elif sr.profile is not None:
             words = PROFILE_WORDS.get(sr.profile, sr.profile)
             basis = _BASIS_WORDS.get(sr.basis or "")
-            g.add_row("scheduler", f"{_name(sr.file)}: {sr.scheduler_kind}, written by {words} "
+            g.add_row("scheduler", f"{last_part(sr.file)}: {sr.scheduler_kind}, written by {words} "
                       f"(profile {sr.profile}" + (f", {basis})" if basis else ")"))
     return g
 
@@ -219,7 +219,7 @@ def _schedule_words(sr: SchedulerResult) -> str:
     if sc.checked == "lr" and sc.resumer_schedule:
         what += f" against {sc.resumer_schedule}"
     needs = f" ({'; '.join(sc.needs)})" if sc.needs and sc.checked != "lr" else ""
-    return f"{_name(sr.file)}: {sc.family}{also}{where}; {what}{needs}"
+    return f"{last_part(sr.file)}: {sc.family}{also}{where}; {what}{needs}"
 
 
 def _resume_table(c: CheckpointResult, stock_note: str | None) -> list:

@@ -17,7 +17,7 @@ from ckptfix.analysis.unchecked import unchecked_note
 from ckptfix.api.results import ChangeResult, CheckpointRepair, FindingResult, repair_result
 from ckptfix.render.console import PROFILE_WORDS as _PROFILE_WORDS
 from ckptfix.render.console import SEVERITY_STYLE as _SEV_STYLE
-from ckptfix.render.console import closing
+from ckptfix.render.console import closing, last_part
 from ckptfix.render.json_doc import dumps
 from ckptfix.render.next_steps import given_flags, next_command, quote
 from ckptfix.render.values import short, source_words
@@ -34,11 +34,6 @@ _STATUS_TEXT = {
 }
 
 
-def _name(path: str) -> str:
-    """The last part of a path as the result holds it (a local path or an object storage URL)."""
-    return path.rstrip("/").rsplit("/", 1)[-1]
-
-
 def _value(v: Any, absent: bool) -> str:
     return "(absent)" if absent else short(v, 40)
 
@@ -51,7 +46,7 @@ def _changes_table(changes: tuple[ChangeResult, ...]) -> Table:
     t.add_column("new", overflow="fold")
     t.add_column("fixes", overflow="fold")
     for c in changes:
-        t.add_row(_name(c.file), c.key, _value(c.old, c.old_absent), Text(_value(c.new, c.new_absent), style="cyan"),
+        t.add_row(last_part(c.file), c.key, _value(c.old, c.old_absent), Text(_value(c.new, c.new_absent), style="cyan"),
                   ", ".join(c.fixes) or "—")
     return t
 
@@ -59,10 +54,10 @@ def _changes_table(changes: tuple[ChangeResult, ...]) -> Table:
 def _title(item: CheckpointRepair, width: int = 80) -> Text:
     to_write = [f for f in item.files if f.action in ("rewrite", "create")]
     to_patch = [f for f in item.files if f.action == "patch"]
-    files = ", ".join(_name(f.file) for f in to_write)
+    files = ", ".join(last_part(f.file) for f in to_write)
     verbs = " and ".join(sorted({f.action for f in to_write}))
     written = "; ".join(([f"{verbs} {files}"] if to_write else [])
-                        + ([f"patch {', '.join(_name(f.file) for f in to_patch)}"] if to_patch else []))
+                        + ([f"patch {', '.join(last_part(f.file) for f in to_patch)}"] if to_patch else []))
     what = {"rewrite": written, "create": written, "nothing": "nothing to change", "refuse": "refused"}[item.action]
     where = item.path
     if len(where) + len(what) + 8 > width:  # a panel title is cut to its width: the name alone then
@@ -103,11 +98,11 @@ def _status_lines(item: CheckpointRepair) -> list[Text]:
         "ckptfix's reader (torch is not installed: pip install 'ckptfix[torch]' adds a check with torch.load)")
     if all(p.endswith(".json") for p in item.written):
         checked = "a fresh read of each"  # training_state*.json: the one value changed, every other byte kept
-    line.append(f": {', '.join(_name(p) for p in item.written)} written and verified with {checked}")
+    line.append(f": {', '.join(last_part(p) for p in item.written)} written and verified with {checked}")
     # named from the checkpoint (short: it does not fold), for a local path or an object storage one
     where = f"{item.name}/{'/'.join(item.backup.rstrip('/').rsplit('/', 2)[-2:])}" if item.backup else None
     backup = Text(f"backup: {where}", style="dim")
-    for p in (_name(f.file) for f in item.files if f.action == "patch"):
+    for p in (last_part(f.file) for f in item.files if f.action == "patch"):
         backup.append(f" ({p}: only its lr bytes changed; the backup holds the patch record {p}.patch.json, not a "
                       "copy)", style="dim")
     return [line, backup]
@@ -128,7 +123,7 @@ def outcome_panel(item: CheckpointRepair, width: int = 80) -> Panel:
         written_by = "cannot be read safely" if fp.profile is None else (
             f"{fp.family}, checked by its family" if fp.family is not None else
             f"written by {_PROFILE_WORDS.get(fp.profile, fp.profile)} (profile {fp.profile})")
-        parts.append(Text(f"{_name(fp.file)}: {written_by}", style="dim"))
+        parts.append(Text(f"{last_part(fp.file)}: {written_by}", style="dim"))
     if item.changes and not item.refusals:
         parts.append(_changes_table(item.changes))
     for r in item.refusals:
