@@ -32,7 +32,7 @@ from ckptfix.model.trainers import TrainerRules, WriterRules
 from ckptfix.schedulers.detect import ProfileMatch
 from ckptfix.schedulers.profiles import SINE_FAMILY
 
-__all__ = ["MAX_CANDIDATES", "estimate_processes"]
+__all__ = ["MAX_CANDIDATES", "estimate_processes", "position_quotient"]
 
 #: Candidates listed when N is unknown (the divisors of T_0 can be many).
 MAX_CANDIDATES = 8
@@ -60,6 +60,15 @@ def _divisors(t0: int, low: int) -> list[int]:
             if len(out) > MAX_CANDIDATES:
                 break
     return out
+
+
+def position_quotient(last_epoch: int | None, step: int | None, low: int) -> int | None:
+    """N read from a position accelerate reached stepping the scheduler N times per optimizer step: ``last_epoch
+    ÷ step`` when it is a whole number and at least ``low`` (the lower bound the files give); None otherwise."""
+    if last_epoch is None or step is None or last_epoch <= 0 or step <= 0 or last_epoch % step:
+        return None
+    n = last_epoch // step
+    return n if n >= low else None
 
 
 def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules, ...], step: int | None,
@@ -100,11 +109,10 @@ def estimate_processes(ck: Checkpoint, opts: Options, rules: tuple[TrainerRules,
         n, rem = divmod(t0, opts.lr_warmup_steps)
         if rem == 0 and n >= low:
             return ProcessEstimate(n, f"T_0 {t0} = --lr-warmup-steps {opts.lr_warmup_steps} × N", low, why=bound)
-    if step is not None and step > 0 and le is not None and le > 0 and match.lr_consistent:
-        n, rem = divmod(le, step)
-        if rem == 0 and n >= low and (t0 is None or t0 % n == 0):
-            return ProcessEstimate(n, f"last_epoch {le} ÷ step {step}", low,
-                                   why=f"the state is consistent with its formula; {bound}")
+    n = position_quotient(le, step, low) if match.lr_consistent else None
+    if n is not None and (t0 is None or t0 % n == 0):
+        return ProcessEstimate(n, f"last_epoch {le} ÷ step {step}", low,
+                               why=f"the state is consistent with its formula; {bound}")
     if facts.run_processes is not None:
         n, which = facts.run_processes
         if n >= low and (t0 is None or t0 % n == 0):

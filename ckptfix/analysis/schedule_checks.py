@@ -31,7 +31,7 @@ from fractions import Fraction
 from typing import Any
 
 from ckptfix.analysis.findings import Finding, make_finding
-from ckptfix.analysis.processes import estimate_processes
+from ckptfix.analysis.processes import estimate_processes, position_quotient
 from ckptfix.analysis.report import (
     CheckpointReport,
     Options,
@@ -120,10 +120,10 @@ def _stepping(ck: Checkpoint, opts: Options, choice: RulesChoice, estimate: Proc
 
 def _from_state(st: _Stepping, le: int | None, g: int) -> _Stepping:
     """An unknown N read from the state: ``last_epoch ÷ step`` when it is a whole number at least the lower bound
-    (the sine's rule, ``processes.py``)."""
-    if st.k_w is not None or le is None or g <= 0 or le <= 0 or le % g or le // g < st.low:
+    (``processes.position_quotient``, the sine's rule)."""
+    n = position_quotient(le, g, st.low) if st.k_w is None else None
+    if n is None:
         return st
-    n = le // g
     return replace(st, k_w=Fraction(n), why_w=f"accelerate steps the prepared scheduler N times per optimizer step, "
                    f"N = {n} (last_epoch {le} ÷ step {g})", n_w=n, k_r=st.k_r if st.k_r is not None else Fraction(n),
                    n_r=st.n_r if st.n_r is not None else n)
