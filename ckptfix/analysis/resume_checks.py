@@ -27,7 +27,7 @@ from ckptfix.model.trainers import TrainerRules
 from ckptfix.records import replace
 from ckptfix.schedulers.profiles import SINE_FAMILY
 
-__all__ = ["describe", "group_rules", "preview_all", "processes_finding", "resume_findings", "resume_step",
+__all__ = ["describe", "group_rules", "preview_all", "resume_groups", "processes_finding", "resume_findings", "resume_step",
            "stock_note", "trainer_reads"]
 
 
@@ -66,6 +66,24 @@ def group_rules(rules: tuple[TrainerRules, ...]) -> list[tuple[TrainerRules, ...
     return [tuple(g) for g in groups.values()]
 
 
+def resume_groups(ck: Checkpoint, rules: tuple[TrainerRules, ...], step: int, epoch_step: int | None = None
+                  ) -> list[tuple[tuple[TrainerRules, ...], int, int | None, bool]]:
+    """Per distinct resume rule (``group_rules``): its rules, the step the resume counts from, the ``epoch_step``
+    it reads (given: what the file would hold, e.g. after a planned repair; else ``training_state.json``'s), and
+    whether the value its rule reads is one the resume can use (else it crashes or runs off its steps:
+    ``state_checks.py`` says so, CKF117/119)."""
+    own = ck.training_state if ck.training_state is not None and ck.training_state.source == "training_state.json" else None
+    epoch_usable = True
+    if epoch_step is None:
+        epoch_step, epoch_usable = trainer_reads(own, "epoch_step")
+    out = []
+    for group in group_rules(rules):
+        trainer_step, step_usable = resume_step(own, group[0], step)
+        usable = {"epoch_step": epoch_usable, "global_step": step_usable}.get(group[0].last_epoch_from, True)
+        out.append((group, trainer_step, epoch_step, usable))
+    return out
+
+
 def _resumable(ck: Checkpoint, reports: list[SchedulerReport]) -> bool:
     if not reports or reports[0].file.state is None or reports[0].profile not in SINE_FAMILY:
         return False
@@ -81,18 +99,13 @@ def preview_all(ck: Checkpoint, step: int, n: int, choice: RulesChoice, reports:
     would hold, e.g. after a planned repair; default: what they hold now)."""
     if state is None:
         state = reports[0].file.state
-    own = ck.training_state if ck.training_state is not None and ck.training_state.source == "training_state.json" else None
-    usable = {"epoch_step": True, "global_step": True}
-    if epoch_step is None:
-        epoch_step, usable["epoch_step"] = trainer_reads(own, "epoch_step")
     opt = ck.optimizers[0] if ck.optimizers and ck.optimizers[0].problem is None else None
     lrs = [g.lr for g in opt.param_groups] if opt is not None else None
     out = []
-    for group in group_rules(choice.rules):
-        trainer_step, usable["global_step"] = resume_step(own, group[0], step)
-        if not usable.get(group[0].last_epoch_from, True):
+    for group, trainer_step, read, usable in resume_groups(ck, choice.rules, step, epoch_step):
+        if not usable:
             continue  # the resume crashes or runs off its steps on this value: state_checks.py says so (CKF117/119)
-        p = preview_resume(state or {}, lrs, step, trainer_step, epoch_step or 0, n, group, runs or opts.target,
+        p = preview_resume(state or {}, lrs, step, trainer_step, read or 0, n, group, runs or opts.target,
                            opts.target, tail)
         if p is not None:
             out.append(p)

@@ -44,7 +44,7 @@ from ckptfix.analysis.report import (
     SchedulerReport,
     StepInfo,
 )
-from ckptfix.analysis.resume_checks import group_rules, resume_step, trainer_reads
+from ckptfix.analysis.resume_checks import resume_groups
 from ckptfix.analysis.resume_preview import DISPLAY_STEPS, SCAN_STEPS, resume_position
 from ckptfix.analysis.schedule_config import ScheduleSpec, resumer_spec, writer_spec
 from ckptfix.analysis.trainer_checks import checks_scheduler_position
@@ -395,15 +395,11 @@ def _detail(p: ResumePreview) -> str:
 def _resume_groups(c: _Ctx) -> list[tuple[tuple[TrainerRules, ...], str, int | None, int]]:
     """Per distinct resume rule: (its rules, the rule, the position after the resume (None: the resume cannot be
     modelled on this value: state_checks.py reports it), the step the resume counts from)."""
-    ts = c.ck.training_state
-    own = ts if ts is not None and ts.source == "training_state.json" else None
-    epoch_step, epoch_usable = trainer_reads(own, "epoch_step")
     out: list[tuple[tuple[TrainerRules, ...], str, int | None, int]] = []
     moves = c.family.position_keys[:1] == ("last_epoch",)
-    for group in group_rules(c.choice.rules):
+    for group, trainer_step, epoch_step, usable in resume_groups(c.ck, c.choice.rules, c.g):
         rule = group[0].last_epoch_from
-        trainer_step, usable = resume_step(own, group[0], c.g)
-        if (rule == "epoch_step" and not epoch_usable) or (rule == "global_step" and not usable) or c.st.n_r is None:
+        if not usable or c.st.n_r is None:
             out.append((group, rule, None, trainer_step))
             continue
         start = resume_position(rule, c.position, trainer_step, epoch_step, c.st.n_r) if moves else c.position
