@@ -21,7 +21,7 @@ from typing import Any
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.allowlist import TORCH_STATE, AllowedGlobal, BadArguments
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
-from ckptfix.formats.pickle_vm import Decoder, Malformed, decode_whole_pickle
+from ckptfix.formats.pickle_vm import FieldDecoder, FieldRecord, decode_whole_pickle
 from ckptfix.formats.source import LOCAL, ByteSource, Store
 from ckptfix.formats.torchfile import data_pkl_entry
 from ckptfix.formats.zipdir import LOCAL_SIG, ZipDirectory
@@ -30,17 +30,10 @@ from ckptfix.records import Record
 __all__ = ["CONFIG_OBJECTS", "ConfigRecord", "EnumValue", "decode_config_pickle", "read_config_pickle"]
 
 
-class ConfigRecord:
+class ConfigRecord(FieldRecord):
     """A configuration object decoded as its class name and the fields its BUILD state gave (never built)."""
 
-    __slots__ = ("kind", "fields")
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.fields: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"ConfigRecord({self.kind.rsplit('.', 1)[-1]}, {len(self.fields)} fields)"
@@ -98,20 +91,6 @@ CONFIG_OBJECTS: dict[tuple[str, str], AllowedGlobal] = {
 }
 
 
-class _ConfigDecoder(Decoder):
-    """The restricted decoder, plus BUILD into a ``ConfigRecord`` (the decoder drops an Opaque's state)."""
-
-    def build(self, obj: Any, state: Any) -> None:
-        if isinstance(obj, ConfigRecord):
-            if isinstance(state, tuple) and len(state) == 2 and (state[0] is None or isinstance(state[0], dict)):
-                state = {**(state[0] or {}), **(state[1] if isinstance(state[1], dict) else {})}  # (dict, slots)
-            if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-                raise Malformed(f"BUILD state of {obj.kind} is not a field dict")
-            obj.fields.update(state)
-            return
-        super().build(obj, state)
-
-
 def decode_config_pickle(src: ByteSource, limits: Limits = DEFAULT_LIMITS) -> Any:
     """Decode the object a ``torch.save`` zip holds with ``CONFIG_OBJECTS``; ``UnreadableFile`` /
     ``UnsafePickle`` / ``ResourceLimit`` naming the file. The legacy (pre-1.6, non-zip) format is not read."""
@@ -123,7 +102,7 @@ def decode_config_pickle(src: ByteSource, limits: Limits = DEFAULT_LIMITS) -> An
     zd = ZipDirectory(src, limits)
     entry, _prefix = data_pkl_entry(zd)
     data = zd.read(entry, limits.max_pickle_bytes, "pickle")
-    return decode_whole_pickle(path, data, CONFIG_OBJECTS, None, limits, "data.pkl", _ConfigDecoder)
+    return decode_whole_pickle(path, data, CONFIG_OBJECTS, None, limits, "data.pkl", FieldDecoder)
 
 
 def read_config_pickle(path: Any, limits: Limits = DEFAULT_LIMITS, *, store: Store = LOCAL, root: Any = None) -> Any:

@@ -14,23 +14,16 @@ from typing import Any
 from ckptfix.errors import UnreadableFile
 from ckptfix.formats.allowlist import DCP_METADATA, AllowedGlobal
 from ckptfix.formats.limits import DEFAULT_LIMITS, Limits
-from ckptfix.formats.pickle_vm import Decoder, Malformed, decode_whole_pickle
+from ckptfix.formats.pickle_vm import FieldDecoder, FieldRecord, decode_whole_pickle
 from ckptfix.formats.source import ByteSource
 
 __all__ = ["DCP_RECORDS", "DcpRecord", "decode_metadata"]
 
 
-class DcpRecord:
+class DcpRecord(FieldRecord):
     """A DCP dataclass decoded as its class name and the fields its BUILD state gave (never built)."""
 
-    __slots__ = ("kind", "fields")
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.fields: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"DcpRecord({self.kind.rsplit('.', 1)[-1]}, {self.fields!r})"
@@ -55,20 +48,13 @@ DCP_RECORDS = {key: (_as_record(g) if g.name in _DATACLASSES else g) for key, g 
 _TP_FIELDS = ("dtype", "layout", "requires_grad", "memory_format", "pin_memory")
 
 
-class _RecordDecoder(Decoder):
-    """The restricted decoder, plus BUILD into a ``DcpRecord`` (the decoder drops an Opaque's state)."""
+class _RecordDecoder(FieldDecoder):
+    """The restricted decoder, plus BUILD into a ``DcpRecord``, TensorProperties' tuple state included."""
 
-    def build(self, obj: Any, state: Any) -> None:
-        if isinstance(obj, DcpRecord):
-            if obj.kind.endswith(".TensorProperties") and isinstance(state, tuple) and len(state) == len(_TP_FIELDS):
-                state = dict(zip(_TP_FIELDS, state))  # its __getstate__ is a tuple, in this order
-            if isinstance(state, tuple) and len(state) == 2 and (state[0] is None or isinstance(state[0], dict)):
-                state = {**(state[0] or {}), **(state[1] if isinstance(state[1], dict) else {})}  # (dict, slots)
-            if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-                raise Malformed(f"BUILD state of {obj.kind} is not a field dict")
-            obj.fields.update(state)
-            return
-        super().build(obj, state)
+    def record_state(self, obj: FieldRecord, state: Any) -> Any:
+        if obj.kind.endswith(".TensorProperties") and isinstance(state, tuple) and len(state) == len(_TP_FIELDS):
+            return dict(zip(_TP_FIELDS, state))  # its __getstate__ is a tuple, in this order
+        return state
 
 
 def decode_metadata(src: ByteSource, limits: Limits = DEFAULT_LIMITS) -> DcpRecord:

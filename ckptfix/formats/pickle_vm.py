@@ -21,7 +21,8 @@ from ckptfix.formats.objects import Opaque, Refused, TensorRef
 from ckptfix.formats.tensor_record import MAX_OPS as _RECORD_OPS
 from ckptfix.formats.tensor_record import RecordDecoder
 
-__all__ = ["Decoder", "LimitHit", "Malformed", "PickleResult", "decode_pickle", "decode_whole_pickle", "run_pickle"]
+__all__ = ["Decoder", "FieldRecord", "LimitHit", "Malformed", "PickleResult", "FieldDecoder", "decode_pickle",
+           "decode_whole_pickle", "run_pickle"]
 
 class Malformed(Exception):
     """The stream is not a well-formed pickle (raised inside the decoder, reported as an error)."""
@@ -694,3 +695,37 @@ def _check_shape(value: Any, limits: Limits) -> None:
         gray.add(key)
         todo.append((obj, kids))
         todo.extend([(c, None) for c in kids])
+
+
+class FieldRecord:
+    """An allowlisted object kept as its class name and the fields its BUILD state gave, never built (a file
+    format names its own subclass: ``dcp.DcpRecord``, ``config_pickle.ConfigRecord``)."""
+
+    __slots__ = ("kind", "fields")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.fields: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+
+class FieldDecoder(Decoder):
+    """The restricted decoder, plus BUILD into a ``FieldRecord``: a field dict, or ``(dict, slots)`` merged
+    (``record_state`` turns a class's own state form into one first)."""
+
+    def build(self, obj: Any, state: Any) -> None:
+        if isinstance(obj, FieldRecord):
+            state = self.record_state(obj, state)
+            if isinstance(state, tuple) and len(state) == 2 and (state[0] is None or isinstance(state[0], dict)):
+                state = {**(state[0] or {}), **(state[1] if isinstance(state[1], dict) else {})}  # (dict, slots)
+            if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+                raise Malformed(f"BUILD state of {obj.kind} is not a field dict")
+            obj.fields.update(state)
+            return
+        super().build(obj, state)
+
+    def record_state(self, obj: FieldRecord, state: Any) -> Any:
+        """``state`` as BUILD gave it; a subclass converts a class's own form (a tuple ``__getstate__``)."""
+        return state
