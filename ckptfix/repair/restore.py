@@ -396,10 +396,13 @@ def _pick(found: CheckpointBackups, name: str | None) -> Backup | None:
     return found.next
 
 
-def _undo(ck: Folder, backup: Folder, e: BackupEntry, expect: FileId) -> None:
+def _undo(ck: Folder, backup: Folder, e: BackupEntry, expect: FileId) -> FileCheck:
+    """Put the original of ``e`` back; where the file then stands (read and hashed once: the result's)."""
     _action(e).restore_backup(e, ck, backup, expect)
-    if _check(ck, e).state != "original":
+    after = _check(ck, e)
+    if after.state != "original":
         raise RepairFailed(f"{ck.path / e.file}: not the original after restoring")
+    return after
 
 
 def _mark(backup: Folder) -> None:
@@ -464,7 +467,7 @@ def _restore(ck: Folder, backup: Backup, dry_run: bool, hook: Fault) -> RestoreR
                 hook("restore", checkpoint / e.file)
                 ident = now[e.file].identity
                 assert ident is not None  # a repaired file was hashed
-                _undo(ck, folder, e, ident)
+                now[e.file] = _undo(ck, folder, e, ident)
                 done.append(e.file)
             hook("mark", folder.path)
             _mark(folder)
@@ -474,7 +477,8 @@ def _restore(ck: Folder, backup: Backup, dry_run: bool, hook: Fault) -> RestoreR
     finally:
         release_lock(lock)
     status: RestoreStatus = "restored" if done else "already"
-    return RestoreResult(checkpoint, status, backup, _checks(ck, backup), tuple(done))
+    # each file as it stands: the restored ones checked right after their restore, the others under the lock
+    return RestoreResult(checkpoint, status, backup, tuple(now[e.file] for e in backup.entries), tuple(done))
 
 
 def _chosen(path: Path, latest_only: bool) -> tuple[Discovery, tuple[Path, ...]]:

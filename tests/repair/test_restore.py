@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ckptfix._cli import app  # noqa: PLC2701 - the tests drive the CLI's Typer app
+from ckptfix.repair import restore as restore_module
 from ckptfix.repair.restore import RESTORED_MARK, read_backups, restore_checkpoint
 from tests.helpers import FIXTURES, tree_hashes
 
@@ -57,6 +58,18 @@ def test_scheduler_rewrite_and_optimizer_patch_restored_bit_for_bit(tmp_path):
     assert backup.restored is not None and (backup.path / RESTORED_MARK).is_file()
     r = run("restore", ck)  # nothing left to undo
     assert r.exit_code == 0 and "nothing to restore" in r.output and files(ck) == before
+
+
+def test_each_file_is_read_three_times_by_a_restore(tmp_path, monkeypatch):
+    """Before the lock, under it, and right after it is put back (that check is the result's): the result read
+    every file a fourth time, a multi-GB optimizer.bin included."""
+    ck = copy(tmp_path, "sine-v2")
+    assert run("repair", ck, "--optimizer-lr").exit_code == 0
+    real, seen = restore_module._check, []
+    monkeypatch.setattr(restore_module, "_check", lambda folder, e: seen.append(e.file) or real(folder, e))
+    result = restore_checkpoint(ck)
+    assert result.status == "restored" and [c.state for c in result.files] == ["original", "original"], result
+    assert sorted(seen) == sorted(["optimizer.bin", "scheduler.bin"] * 3), seen
 
 
 def test_created_scheduler_is_removed(tmp_path):
