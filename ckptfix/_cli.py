@@ -9,14 +9,14 @@ import gc
 import os
 import sys
 from contextlib import contextmanager
-from inspect import Parameter, signature
+from inspect import Parameter
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ckptfix import __version__
-from ckptfix.analysis.options import Options, OptionSpec, option_specs
+from ckptfix.analysis.options import Options, OptionSpec, with_option_parameters
 from ckptfix.errors import PathMissing, StorageUnreadable, UsageError
 from ckptfix.exitcodes import CODES, INTERNAL, NOTHING_TO_RESUME, UNREADABLE, USAGE
 from ckptfix.links import REPOSITORY, doc_url
@@ -122,15 +122,8 @@ def _make_parameter(spec: OptionSpec) -> Parameter:
 
 
 def with_options(command: str):
-    """A command's ``**options`` become one parameter per option of ``command`` in the record (after its own)."""
-
-    def wrap(func):
-        sig = signature(func)
-        own = [p for p in sig.parameters.values() if p.kind is not Parameter.VAR_KEYWORD]
-        func.__signature__ = sig.replace(parameters=own + [_parameter(s) for s in option_specs(command)])
-        return func
-
-    return wrap
+    """A command's ``**options`` become one Typer option per option of ``command`` in the record (after its own)."""
+    return with_option_parameters(command, _parameter)
 
 
 def version_cb(value: bool) -> None:

@@ -15,11 +15,15 @@ types, never evaluated strings). Imports nothing but the record base: ``_cli.py`
 """
 
 import types
-from typing import Any, Union, get_args, get_origin
+from collections.abc import Callable
+from inspect import Parameter, signature
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 from ckptfix.records import Field, Record, fields_meta, replace
 
-__all__ = ["COMMANDS", "Flag", "OptionSpec", "Options", "option", "option_specs"]
+__all__ = ["COMMANDS", "Flag", "OptionSpec", "Options", "option", "option_specs", "with_option_parameters"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: The commands an option may belong to: ``inspect`` (also ``ckptfix.check`` and the hook's check) and
 #: ``repair`` (also ``ckptfix.repair``, the hook with ``repair=True`` and the next command).
@@ -178,3 +182,17 @@ def option_specs(command: str | None = None) -> tuple[OptionSpec, ...]:
     if command not in _SPECS:
         _SPECS[command] = tuple(s for s in _SPECS[None] if command in s.flag.commands)
     return _SPECS[command]
+
+
+def with_option_parameters(command: str, parameter: Callable[[OptionSpec], Parameter]) -> Callable[[_F], _F]:
+    """A decorator: the function's ``**options`` shown as one parameter per option of ``command`` (after its own),
+    each made by ``parameter`` (the CLI's Typer options, the API's plain keywords): the signature is derived from
+    the record, never written by hand."""
+
+    def wrap(func: _F) -> _F:
+        sig = signature(func)
+        own = [p for p in sig.parameters.values() if p.kind is not Parameter.VAR_KEYWORD]
+        func.__signature__ = sig.replace(parameters=own + [parameter(s) for s in option_specs(command)])  # type: ignore[attr-defined]
+        return func
+
+    return wrap

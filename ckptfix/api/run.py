@@ -10,11 +10,11 @@ their ``--json`` document holds (``results.py``). Nothing is printed.
 from __future__ import annotations
 
 import os
-from inspect import Parameter, signature
+from inspect import Parameter
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from ckptfix.analysis.options import Options, option_specs
+from ckptfix.analysis.options import Options, with_option_parameters
 from ckptfix.analysis.run import inspect_path, worst_exit
 from ckptfix.api.results import CheckResult, RepairResult, check_result, repair_result
 from ckptfix.errors import PathMissing
@@ -37,16 +37,9 @@ def with_option_keywords(command: str) -> Callable[[F], F]:
     """The function's ``**flags`` shown as one keyword parameter per option of ``command`` (``help()``,
     ``inspect.signature``): the signature is derived from the record, never written by hand."""
 
-    def wrap(func: F) -> F:
-        sig = signature(func)
-        own = [p for p in sig.parameters.values() if p.kind is not Parameter.VAR_KEYWORD]
-        keywords = [Parameter(s.name, Parameter.KEYWORD_ONLY, default=s.default,
-                              annotation=f"{s.type.__name__} | None" if s.default is None else s.type.__name__)
-                    for s in option_specs(command)]
-        func.__signature__ = sig.replace(parameters=own + keywords)  # type: ignore[attr-defined]
-        return func
-
-    return wrap
+    return with_option_parameters(command, lambda s: Parameter(
+        s.name, Parameter.KEYWORD_ONLY, default=s.default,
+        annotation=f"{s.type.__name__} | None" if s.default is None else s.type.__name__))
 
 
 def nothing_to_resume(path: str | os.PathLike[str], exc: PathMissing) -> Discovery:
