@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptfix.analysis.options import Options
-from ckptfix.api.next_steps import given_flags, quote
+from ckptfix.api.next_steps import quote, repair_words
 from ckptfix.api.results import CheckResult, FindingResult, RepairResult
 from ckptfix.api.run import check, options_of, with_option_keywords
 from ckptfix.api.run import repair as repair_path
@@ -49,7 +49,7 @@ class CheckpointRefused(CkptfixError):
 
 
 def _command(path: Path, opts: Options) -> str:
-    return " ".join(["ckptfix repair", quote(path), *given_flags(opts)])
+    return " ".join(repair_words(path, False, opts))
 
 
 def _message(path: Path, result: CheckResult, repaired: RepairResult | None, opts: Options) -> str:

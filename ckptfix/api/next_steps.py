@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from ckptfix.analysis.findings import Finding
 from ckptfix.analysis.options import Options, option_specs
 
-__all__ = ["PLACEHOLDERS", "SEVERITIES", "given_flags", "next_command", "placeholders", "quote"]
+__all__ = ["PLACEHOLDERS", "SEVERITIES", "given_flags", "next_command", "placeholders", "quote", "repair_words"]
 
 SEVERITIES = ("fatal", "error", "warning", "info")  # the most serious first
 _SCHEDULER_NAMES = ("scheduler", "scheduler_")
@@ -57,6 +57,11 @@ def _is_scheduler_file(file: str | None) -> bool:
     return name.startswith(_SCHEDULER_NAMES) and name.endswith((".bin", ".pt"))
 
 
+def repair_words(target: object, latest: bool, opts: Options) -> list[str]:
+    """``ckptfix repair TARGET [--latest]`` with the flags the user stated (``given_flags``), as words."""
+    return ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + given_flags(opts)
+
+
 def next_command(findings: Iterable[Finding], target: object, latest: bool, opts: Options,
                  dry_run: bool = True) -> str | None:
     """The command that deals with ``findings`` (on ``target``, as the user named it), or None when there
@@ -82,7 +87,7 @@ def next_command(findings: Iterable[Finding], target: object, latest: bool, opts
                 flags.append(flag)
     stated = given_flags(opts)
     stated_names = {s.split()[0] for s in stated}
-    words = ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + stated
+    words = repair_words(target, latest, opts)
     words += [f for f in flags if f.split()[0] not in stated_names]
     if dry_run:
         words.append("--dry-run")

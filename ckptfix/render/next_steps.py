@@ -7,9 +7,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from ckptfix.api.next_steps import PLACEHOLDERS, SEVERITIES, given_flags, next_command, placeholders, quote
+from ckptfix.api.next_steps import (
+    PLACEHOLDERS,
+    SEVERITIES,
+    given_flags,
+    next_command,
+    placeholders,
+    quote,
+    repair_words,
+)
 
-__all__ = ["PLACEHOLDERS", "Coded", "counts", "given_flags", "next_command", "placeholders", "quote"]
+__all__ = ["PLACEHOLDERS", "Coded", "counts", "given_flags", "next_command", "placeholders", "quote",
+           "repair_words"]
 
 
 class Coded(Protocol):

@@ -19,7 +19,7 @@ from ckptfix.render.console import PROFILE_WORDS as _PROFILE_WORDS
 from ckptfix.render.console import SEVERITY_STYLE as _SEV_STYLE
 from ckptfix.render.console import closing, last_part
 from ckptfix.render.json_doc import dumps
-from ckptfix.render.next_steps import given_flags, next_command, quote
+from ckptfix.render.next_steps import next_command, quote, repair_words
 from ckptfix.render.values import short, source_words
 from ckptfix.repair.run import RepairOutcome
 
@@ -142,7 +142,7 @@ def outcome_panel(item: CheckpointRepair, width: int = 80) -> Panel:
 
 def _next(outcome: RepairOutcome, target: object, latest: bool, opts: Options) -> str | None:
     """The command to run after this repair (None: nothing left to do)."""
-    own = ["ckptfix", "repair", quote(target)] + (["--latest"] if latest else []) + given_flags(opts)
+    own = repair_words(target, latest, opts)
     if outcome.dry_run:
         if any(i.plan.actions for i in outcome.items):
             return " ".join(own)  # the same, applied
@@ -194,7 +194,7 @@ def render_repair(console: Console, outcome: RepairOutcome, target: object | Non
     where = target if target is not None else outcome.disc.root
     first = _wait_for_lock(outcome)
     if first is not None:  # the same repair, once the other has finished (it then says what is left, if anything)
-        command = " ".join(["ckptfix", "repair", quote(where)] + (["--latest"] if latest else []) + given_flags(opts))
+        command = " ".join(repair_words(where, latest, opts))
     closing(console, f"{where}: {summary or 'nothing checked'}; exit {outcome.exit_code}", command, says, also, first)
 
 
